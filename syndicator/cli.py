@@ -1,0 +1,208 @@
+"""The `syndicator` command: a thin click shell over build(), normalize() and the server."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from syndicator import __version__, config, sources
+from syndicator.build import Builder, read_one
+from syndicator.config import Settings
+from syndicator.dates import rfc3339
+from syndicator.errors import ConfigError, SyndicatorError
+from syndicator.model import Post
+
+EXIT_BAD_INPUT = 1
+EXIT_BAD_CONFIG = 2
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    try:
+        return config.load_settings(ctx.obj.get("config"), overrides=overrides)
+    except ConfigError as e:
+        click.echo(f"syndicator: config error: {e}", err=True)
+        ctx.exit(EXIT_BAD_CONFIG)
+        raise  # unreachable; keeps type checkers content
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Settings file (default: config/syndicator.yaml if present; or $SYNDICATOR_CONFIG).")
+@click.version_option(__version__, prog_name="syndicator")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """Turn a folder of front-matter posts into per-topic RSS, Atom and JSON feeds."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config_path
+
+
+def _config_option(f: Any) -> Any:
+    # accepted after the subcommand too: `syndicator build --config F`
+    def remember(ctx: click.Context, _param: Any, value: Path | None) -> None:
+        if value is not None:
+            ctx.ensure_object(dict)["config"] = value
+
+    return click.option("--config", type=click.Path(path_type=Path), expose_value=False,
+                        callback=remember, is_eager=True, help="Settings file.")(f)
+
+
+def _report_problems(problems: list[Any]) -> None:
+    for problem in problems:
+        click.echo(str(problem), err=True)
+
+
+@cli.command()
+@_config_option
+@click.option("--seeds", type=click.Path(path_type=Path), help="Folder of posts (overrides seeds_dir).")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (overrides feeds_dir).")
+@click.option("--strict", is_flag=True, help="Exit 1 if any post had an error.")
+@click.pass_context
+def build(ctx: click.Context, seeds: Path | None, out: Path | None, strict: bool) -> None:
+    """One full pass: read every post and write every feed."""
+    settings = _settings(ctx, seeds_dir=seeds, feeds_dir=out)
+    if not settings.seeds_dir.is_dir():
+        click.echo(f"syndicator: seeds folder {settings.seeds_dir} does not exist", err=True)
+        ctx.exit(EXIT_BAD_CONFIG)
+    result = Builder(settings).build()
+    _report_problems(result.problems)
+    errors = len(result.errors)
+    click.echo(
+        f"{result.posts_read} posts read, {result.posts_published} published, "
+        f"{result.drafts_skipped} drafts skipped, {errors} errors, "
+        f"{len(result.problems) - errors} warnings; {len(result.feeds) * 3} feeds "
+        f"({len(result.written)} files written, {result.unchanged} unchanged) "
+        f"in {result.duration_ms:.0f} ms → {settings.feeds_dir}"
+    )
+    if strict and errors:
+        ctx.exit(EXIT_BAD_INPUT)
+
+
+def post_json(post: Post) -> dict[str, Any]:
+    """The common model as plain JSON, for `normalize` and golden test files."""
+    return {
+        "id": post.id,
+        "title": post.title,
+        "link": post.link,
+        "summary": post.summary,
+        "content_html": post.content_html,
+        "published": rfc3339(post.published),
+        "updated": rfc3339(post.updated),
+        "topics": [{"name": t.name, "slug": t.slug} for t in post.topics],
+        "source": {"name": post.source.name, "domain": post.source.domain, "url": post.source.url}
+        if post.source else None,
+        "authors": list(post.authors),
+        "language": post.language,
+        "images": [{"url": i.url, "width": i.width, "height": i.height, "title": i.title} for i in post.images],
+        "related": [
+            {"title": r.title, "url": r.url, "published": rfc3339(r.published) if r.published else None,
+             "source": {"name": r.source.name, "domain": r.source.domain} if r.source else None}
+            for r in post.related
+        ],
+        "draft": post.draft,
+        "quality": post.quality,
+        "heat": post.heat,
+        "path": post.path,
+        "extra": sorted(post.extra),
+    }
+
+
+@cli.command()
+@_config_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, default=True, help="One JSON object per line (the default).")
+@click.pass_context
+def normalize(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
+    """Show the common model of each FILE, as the service sees it."""
+    settings = _settings(ctx)
+    failed = False
+    for path in files:
+        root, rel = _root_and_rel(settings, path)
+        sites = sources.SiteConfigs(root)
+        read = read_one(root, rel, (0, 0), settings, sites)
+        _report_problems(list(read.problems))
+        if read.post is None:
+            failed = failed or not read.not_a_post
+            if read.not_a_post:
+                click.echo(f"{rel}: not a post (a site page)", err=True)
+            continue
+        click.echo(json.dumps(post_json(read.post), ensure_ascii=False, sort_keys=False))
+    if failed:
+        ctx.exit(EXIT_BAD_INPUT)
+
+
+def _root_and_rel(settings: Settings, path: Path) -> tuple[Path, str]:
+    """Paths inside seeds/ keep their relative path (ids and _config.yml depend on it)."""
+    seeds = settings.seeds_dir.resolve()
+    full = path.resolve()
+    if full.is_relative_to(seeds):
+        return settings.seeds_dir, full.relative_to(seeds).as_posix()
+    return path.parent, path.name
+
+
+@cli.command()
+@_config_option
+@click.option("--seeds", type=click.Path(path_type=Path), help="Folder of posts (overrides seeds_dir).")
+@click.pass_context
+def check(ctx: click.Context, seeds: Path | None) -> None:
+    """Validate every post without writing anything; exit 1 if any has an error."""
+    settings = _settings(ctx, seeds_dir=seeds)
+    builder = Builder(settings)
+    from syndicator.build import BuildResult
+
+    result = BuildResult()
+    builder.refresh(builder.scan())
+    builder.collect(result)
+    _report_problems(result.problems)
+    errors = len(result.errors)
+    click.echo(f"{len(builder.reads)} files checked: {result.posts_read} posts, {errors} errors, "
+               f"{len(result.problems) - errors} warnings")
+    if errors:
+        ctx.exit(EXIT_BAD_INPUT)
+
+
+@cli.command("config")
+@_config_option
+@click.pass_context
+def show_config(ctx: click.Context) -> None:
+    """Print the effective settings with their help."""
+    click.echo(config.dump(_settings(ctx)), nl=False)
+
+
+@cli.command()
+@_config_option
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 8080).")
+@click.option("--seeds", type=click.Path(path_type=Path), help="Folder of posts (overrides seeds_dir).")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (overrides feeds_dir).")
+@click.option("--state", type=click.Path(path_type=Path), help="State folder (overrides state_dir).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="Log line format.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Lowest level logged.")
+@click.pass_context
+def serve(ctx: click.Context, **options: Any) -> None:
+    """Build, then serve feeds/ over HTTP and keep it current while seeds/ changes."""
+    renames = {"seeds": "seeds_dir", "out": "feeds_dir", "state": "state_dir"}
+    settings = _settings(ctx, **{renames.get(k, k): v for k, v in options.items()})
+    from syndicator import daemon
+
+    try:
+        code = daemon.run(settings)
+    except SyndicatorError as e:
+        click.echo(f"syndicator: {e}", err=True)
+        ctx.exit(EXIT_BAD_CONFIG)
+    ctx.exit(code)
+
+
+def main() -> None:
+    try:
+        cli(obj={})
+    except SyndicatorError as e:  # expected failures never show a traceback
+        click.echo(f"syndicator: {e}", err=True)
+        sys.exit(EXIT_BAD_CONFIG)
+
+
+if __name__ == "__main__":
+    main()

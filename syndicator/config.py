@@ -1,0 +1,230 @@
+"""One settings table: defaults, help and validation for every key.
+
+Layers, later wins: defaults < config/syndicator.yaml < SYNDICATOR_* environment < CLI flags.
+Unknown or mistyped keys stop start-up with the closest valid key as a hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from syndicator import textformats
+from syndicator.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config/syndicator.yaml")
+ENV_PREFIX = "SYNDICATOR_"
+
+
+def _positive(value: int) -> int:
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r}") from None
+    return value
+
+
+def _base_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError("must be an absolute http(s) URL like https://feeds.example.org/")
+    return value.rstrip("/") + "/"
+
+
+def _tag_date(value: str) -> str:
+    date.fromisoformat(value)
+    return value
+
+
+def _aliases(value: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k).strip(): str(v).strip() for k, v in value.items()}
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: Any
+    type: type
+    help: str
+    validate: Callable[[Any], Any] | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("site_title", "Syndicator", str, "Title of the site; every feed is titled '<site_title> · <topic>'."),
+    Setting("site_description", "Posts by topic", str, "Description used in feeds and the index page."),
+    Setting("base_url", "http://127.0.0.1:8080/", str,
+            "Public URL the feeds are served under; self links and post pages are built from it.", _base_url),
+    Setting("author", "Syndicator", str, "Feed author, used where a post names none (Atom requires one)."),
+    Setting("language", "en", str, "BCP 47 language of posts that declare none and are not detected as CJK."),
+    Setting("timezone", "UTC", str, "IANA time zone for post dates written without an offset.", _timezone),
+    Setting("seeds_dir", "seeds", Path, "Folder of posts to read (walked recursively)."),
+    Setting("feeds_dir", "feeds", Path, "Folder the feeds, pages and .gz copies are written to."),
+    Setting("state_dir", "var", Path, "Folder of the state database and the lock file."),
+    Setting("items_per_feed", 50, int, "Newest items kept in each feed.", _positive),
+    Setting("include_drafts", False, bool, "Put posts marked 'published: false' in the feeds."),
+    Setting("topic_aliases", {}, dict, "Topic name -> canonical topic name, to merge spellings.", _aliases),
+    Setting("max_post_bytes", 1024 * 1024, int, "Posts larger than this many bytes are rejected.", _positive),
+    Setting("tag_date", "2024-01-01", str,
+            "Fixed date in the tag: URIs minted for posts without a URL or id; never change it.", _tag_date),
+    Setting("opml_format", "atom", str, "Feed format listed in feeds.opml.", _choice("rss", "atom", "json")),
+    Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
+    Setting("scan_interval", 2.0, float, "Seconds between scans of the seeds folder while serving.", _positive),
+    Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
+    Setting("port", 8080, int, "Port 'serve' listens on.", _positive),
+    Setting("threads", 8, int, "Worker threads of the HTTP server.", _positive),
+    Setting("log_format", "text", str, "Log line format on stderr.", _choice("text", "json")),
+    Setting("log_level", "info", str, "Lowest level logged.", _choice("debug", "info", "warning", "error")),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    site_title: str
+    site_description: str
+    base_url: str
+    author: str
+    language: str
+    timezone: str
+    seeds_dir: Path
+    feeds_dir: Path
+    state_dir: Path
+    items_per_feed: int
+    include_drafts: bool
+    topic_aliases: dict[str, str]
+    max_post_bytes: int
+    tag_date: str
+    opml_format: str
+    cache_max_age: int
+    scan_interval: float
+    host: str
+    port: int
+    threads: int
+    log_format: str
+    log_level: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def with_overrides(self, **values: Any) -> Settings:
+        return replace(self, **_validated(values, "override"))
+
+
+def _hint(name: str) -> str:
+    close = difflib.get_close_matches(name, SETTINGS_BY_NAME, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    kind = setting.type
+    try:
+        if kind is bool and isinstance(value, str):
+            if value.lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError("must be true or false")
+            value = value.lower() in {"1", "true", "yes", "on"}
+        elif kind is bool and not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        elif kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+            raise ValueError(f"must be a number, not {type(value).__name__}")
+        elif kind is int:
+            value = int(value)
+        elif kind is float:
+            value = float(value)
+        elif kind is dict:
+            if isinstance(value, str):
+                value = textformats.load_yaml(value) or {}
+            if not isinstance(value, Mapping):
+                raise ValueError("must be a mapping of name: value")
+        elif kind is Path:
+            value = Path(str(value))
+        elif kind is str and not isinstance(value, str):
+            if isinstance(value, (dict, list)):
+                raise ValueError(f"must be text, not {type(value).__name__}")
+            value = str(value)
+        return setting.validate(value) if setting.validate else value
+    except ValueError as e:
+        raise ConfigError(f"{origin}: setting {setting.name!r} {e}") from None
+
+
+def _validated(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    out = {}
+    for name, value in values.items():
+        if name not in SETTINGS_BY_NAME:
+            raise ConfigError(f"{origin}: unknown setting {name!r}{_hint(name)}")
+        out[name] = _coerce(SETTINGS_BY_NAME[name], value, origin)
+    return out
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        data = textformats.load_yaml(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
+    except textformats.YAMLSyntaxError as e:
+        raise ConfigError(f"{path}:{e.line}: {e.message}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: config must be a mapping of setting: value")
+    return _validated(data, str(path))
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    picked = {k[len(ENV_PREFIX):].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
+    picked.pop("config", None)  # names the file, not a setting
+    return _validated(picked, "environment")
+
+
+def load_settings(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults, then the YAML file, then SYNDICATOR_* variables, then explicit overrides."""
+    env = os.environ if env is None else env
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = Path(env[ENV_PREFIX + "CONFIG"])
+    values = {s.name: _coerce(s, s.default, "default") for s in SETTINGS}
+    if path is not None:
+        if not path.exists():
+            raise ConfigError(f"{path}: config file not found")
+        values.update(_from_file(path))
+    elif DEFAULT_CONFIG_PATH.exists():
+        values.update(_from_file(DEFAULT_CONFIG_PATH))
+    values.update(_from_env(env))
+    values.update(_validated({k: v for k, v in (overrides or {}).items() if v is not None}, "command line"))
+    return Settings(**values)
+
+
+def dump(settings: Settings) -> str:
+    """The effective settings as YAML-ish lines with their help, for `syndicator config`."""
+    lines = []
+    for f in fields(settings):
+        setting = SETTINGS_BY_NAME[f.name]
+        value = getattr(settings, f.name)
+        lines.append(f"# {setting.help}")
+        lines.append(f"{f.name}: {textformats.dump_yaml_scalar(value)}")
+    return "\n".join(lines) + "\n"

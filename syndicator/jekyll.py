@@ -1,0 +1,66 @@
+"""Jekyll's rules for posts: file-name dates and slugs, list-or-string fields, permalinks."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from urllib.parse import quote
+
+_FILENAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.*)$")
+
+#: Jekyll's built-in permalink styles (jekyll/lib/jekyll/utils.rb + document.rb).
+STYLES = {
+    "date": "/:categories/:year/:month/:day/:title:output_ext",
+    "pretty": "/:categories/:year/:month/:day/:title/",
+    "ordinal": "/:categories/:year/:y_day/:title:output_ext",
+    "weekdate": "/:categories/:year/W:week/:short_day/:title:output_ext",
+    "none": "/:categories/:title:output_ext",
+}
+
+
+def filename_date(stem: str) -> date | None:
+    m = _FILENAME.match(stem)
+    if not m:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def filename_slug(stem: str) -> str:
+    m = _FILENAME.match(stem)
+    return m.group(4) if m else stem
+
+
+def words(value: object) -> list[str]:
+    """`categories`/`tags`: a YAML list, or a space-separated string (Jekyll splits on spaces)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value if v is not None and not isinstance(v, (dict, list))]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [str(value)]
+    return []
+
+
+def permalink(pattern: str | None, local: datetime, categories: list[str], slug: str) -> str:
+    """Expand a Jekyll permalink pattern (a style name or a template) for one post."""
+    template = STYLES.get(pattern or "date", pattern or STYLES["date"])
+    if not template.startswith("/"):
+        template = "/" + template
+    iso = local.isocalendar()
+    values = {
+        "year": f"{local.year:04d}", "month": f"{local.month:02d}", "i_month": str(local.month),
+        "day": f"{local.day:02d}", "i_day": str(local.day), "short_year": f"{local.year % 100:02d}",
+        "y_day": f"{local.timetuple().tm_yday:03d}", "hour": f"{local.hour:02d}",
+        "minute": f"{local.minute:02d}", "second": f"{local.second:02d}",
+        "week": f"{iso.week:02d}", "short_day": local.strftime("%a"), "long_day": local.strftime("%A"),
+        "title": quote(slug), "slug": quote(slug), "output_ext": ".html",
+        "categories": "/".join(quote(c.lower()) for c in dict.fromkeys(categories)),
+    }
+    keys = sorted(values, key=len, reverse=True)
+    expanded = re.sub(":(" + "|".join(keys) + ")", lambda m: values[m.group(1)], template)
+    return re.sub(r"/{2,}", "/", expanded)

@@ -1,0 +1,124 @@
+"""The one common model every reader's output is normalized into.
+
+Frozen, typed and UTC-aware, so the renderers and the server never see
+front-matter quirks. Unknown front-matter keys stay in `extra`, never as attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    #: Display name, as the author wrote it (after aliasing).
+    name: str
+    #: ASCII, transliterated, safe as a file name.
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    name: str = ""
+    domain: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    url: str
+    width: int | None = None
+    height: int | None = None
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    title: str
+    url: str
+    published: datetime | None = None
+    source: Source | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawPost:
+    """What a reader hands over: the file's metadata and body, nothing interpreted."""
+
+    #: Path relative to the seeds folder, POSIX separators.
+    path: str
+    meta: Mapping[str, Any]
+    #: The text after the front matter; None when the whole file is front matter.
+    body: str | None
+    #: 1-based line of each top-level front-matter key, for error messages.
+    lines: Mapping[str, int] = field(default_factory=lambda: EMPTY)
+    #: Jekyll `_config.yml` values inherited from the post's folders.
+    site: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    #: Problems the reader repaired (message, line).
+    warnings: tuple[tuple[str, int | None], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    id: str
+    title: str
+    link: str
+    summary: str
+    content_html: str
+    #: Both UTC-aware.
+    published: datetime
+    updated: datetime
+    topics: tuple[Topic, ...] = ()
+    source: Source | None = None
+    authors: tuple[str, ...] = ()
+    language: str = "en"
+    images: tuple[Image, ...] = ()
+    related: tuple[Related, ...] = ()
+    draft: bool = False
+    quality: int | None = None
+    heat: int | None = None
+    #: Path relative to the seeds folder.
+    path: str = ""
+    #: Set when the post has no URL of its own and gets a page at /posts/<page_slug>.html.
+    page_slug: str | None = None
+    #: Front-matter keys the model has no field for, kept aside.
+    extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A bad or repaired post, as reported by check, build, the log and /healthz."""
+
+    path: str
+    message: str
+    line: int | None = None
+    #: "error": the post was skipped (or its last good version kept); "warning": repaired.
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """One feed to render: all posts, or one topic's."""
+
+    #: "all" or the topic slug.
+    key: str
+    title: str
+    description: str
+    #: Path of the feed relative to feeds/, without the format suffix ("all", "topics/ai").
+    stem: str
+    home_url: str
+    language: str
+    author: str
+    posts: tuple[Post, ...]
+    #: Newest item update; None for an empty feed.
+    updated: datetime | None
+    topic: Topic | None = None

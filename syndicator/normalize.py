@@ -1,0 +1,453 @@
+"""One step from a reader's RawPost to the common model.
+
+ALIASES is the one table of field names; each field has one fallback chain below,
+with a comment on each decision.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from syndicator import content, dates, jekyll, slugs, text
+from syndicator.config import Settings
+from syndicator.errors import PostError
+from syndicator.model import Image, Post, Problem, RawPost, Related, Source, Topic
+
+#: Field → front-matter names, first present wins. Older and foreign spellings included.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "guid", "uuid"),
+    "title": ("title", "headline", "name"),
+    "summary": ("excerpt", "abstract", "summary", "description", "subtitle"),
+    "published": ("publishedDateTime", "date", "pubDate", "published_at", "publishDate", "created"),
+    "updated": ("updatedDateTime", "updated", "last_modified_at", "lastmod", "modified"),
+    "url": ("webUrl", "originalUrl", "sourceUrl", "url", "link", "canonical_url"),
+    "news_topics": ("topics", "tags", "keywords"),
+    "categories": ("categories", "category"),
+    "tags": ("tags",),
+    "images": ("images", "image", "thumbnail", "cover"),
+    "related": ("related",),
+    "provider": ("provider", "source"),
+    "authors": ("authors", "author"),
+    "language": ("lang", "language", "locale"),
+    "draft": ("published", "draft"),
+    "permalink": ("permalink",),
+    "slug": ("slug",),
+}
+#: Keys read by no field but understood: layout and bookkeeping from the scrapers.
+_KNOWN = {"layout", "type", "quality", "heat", "ampWebUrl", "cdnAmpWebUrl", "isCached"}
+#: Never emitted anywhere, never kept.
+_SECRET = {"secured"}
+#: Keys whose presence (with no body) marks a news item.
+_NEWS_MARKERS = ("publishedDateTime", "webUrl", "originalUrl", "sourceUrl", "excerpt", "abstract", "provider")
+_PAGE_LAYOUTS = {"page", "home", "default", "archive", "category", "tag"}
+SUMMARY_LIMIT = 300
+MAX_TOPICS = 50
+MAX_TOPIC_NAME = 100
+
+
+class NotAPost(Exception):
+    """A file with front matter that is a site page, not a post (Jekyll `layout: page`)."""
+
+
+@dataclass
+class Context:
+    """What one normalize call needs besides the raw post."""
+
+    settings: Settings
+    raw: RawPost
+    tz: tzinfo
+    base: str  # absolute URL relative links resolve against
+    problems: list[Problem] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
+
+    def get(self, name: str) -> Any:
+        """First non-empty value among the aliases of `name`; marks it as used."""
+        found = None
+        for key in ALIASES[name]:
+            if key in self.raw.meta:
+                self.used.add(key)  # every spelling is consumed, not only the winner
+                value = self.raw.meta[key]
+                if found is None and value is not None and value != "":
+                    found = value
+        return found
+
+    def key_of(self, name: str) -> str | None:
+        return next((k for k in ALIASES[name] if k in self.raw.meta), None)
+
+    def line(self, name: str) -> int | None:
+        key = self.key_of(name) if name in ALIASES else name
+        return self.raw.lines.get(key) if key else None
+
+    def fail(self, name: str, message: str) -> PostError:
+        return PostError(self.raw.path, message, self.line(name))
+
+    def warn(self, name: str, message: str) -> None:
+        self.problems.append(Problem(self.raw.path, message, self.line(name), "warning"))
+
+
+def normalize(raw: RawPost, settings: Settings) -> tuple[Post, list[Problem]]:
+    """RawPost → Post, plus the warnings about what was repaired. Raises PostError or NotAPost."""
+    ctx = _context(raw, settings)
+    ctx.problems.extend(Problem(raw.path, m, line, "warning") for m, line in raw.warnings)
+    shape = detect_shape(raw)
+    post = SHAPES[shape](ctx)
+    return post, ctx.problems
+
+
+def detect_shape(raw: RawPost) -> str:
+    if raw.body is None and any(k in raw.meta for k in _NEWS_MARKERS):
+        return "news"
+    return "post"
+
+
+def _context(raw: RawPost, settings: Settings) -> Context:
+    site_tz = raw.site.get("timezone")
+    tz: tzinfo = settings.tz
+    if site_tz:
+        try:
+            tz = ZoneInfo(str(site_tz))
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    base = settings.base_url
+    if raw.site.get("url"):
+        base = _site_root(raw.site)
+    return Context(settings, raw, tz, base)
+
+
+def _site_root(site: Mapping[str, Any]) -> str:
+    root = str(site.get("url", "")).rstrip("/")
+    baseurl = str(site.get("baseurl") or "").strip("/")
+    return f"{root}/{baseurl}/" if baseurl else f"{root}/"
+
+
+# ---- shapes -------------------------------------------------------------------------------
+
+
+def _news(ctx: Context) -> Post:
+    meta = ctx.raw.meta
+    title = _title(ctx)
+    url = _url(ctx, ctx.get("url"), "url")
+    summary = text.truncate(text.clean_block(ctx.get("summary") or ""), SUMMARY_LIMIT)
+    source = _provider(ctx)
+    images = _images(ctx)
+    related = _related(ctx)
+    published = _published(ctx)
+    body = _news_html(summary, url, source, images, related)
+    return _finish(
+        ctx, title=title, link=url, summary=summary, content_html=body, published=published,
+        topics=_topics(ctx, ctx.get("news_topics"), split_words=False), source=source,
+        images=images, related=related, quality=_int(meta.get("quality")), heat=_int(meta.get("heat")),
+    )
+
+
+def _post(ctx: Context) -> Post:
+    raw = ctx.raw
+    if ctx.get("published") is None and str(raw.meta.get("layout", "")).lower() in _PAGE_LAYOUTS:
+        raise NotAPost(f"{raw.path}: a site page (layout: {raw.meta['layout']}), not a post")
+    published = _published(ctx)
+    body = raw.body or ""
+    rendered = body if _is_html_file(raw.path) else content.markdown_to_html(text.repair(body))
+    url = _url(ctx, ctx.get("url"), "url") if ctx.key_of("url") not in (None, "url", "link") else None
+    if url is None and ctx.raw.meta.get("link"):
+        url = _url(ctx, ctx.get("url"), "url")
+    categories = [text.clean_line(c) for c in jekyll.words(ctx.get("categories"))]
+    if url is None and raw.site.get("url"):
+        url = _permalink_url(ctx, published, categories)
+    html_body = content.sanitize(text.strip_illegal(rendered), url or ctx.base)
+    summary_src = ctx.get("summary")
+    summary = text.clean_block(summary_src) if summary_src else content.to_text(html_body)
+    names = categories + jekyll.words(ctx.get("tags"))
+    site = raw.site
+    source = Source(name=text.clean_line(site.get("title", "")), url=ctx.base) if site.get("url") else None
+    return _finish(
+        ctx, title=_title(ctx, fallback=summary), link=url, summary=text.truncate(summary, SUMMARY_LIMIT),
+        content_html=html_body, published=published,
+        topics=_topics(ctx, names, split_words=False), source=source, images=_images(ctx),
+    )
+
+
+SHAPES: dict[str, Callable[[Context], Post]] = {"news": _news, "post": _post}
+
+
+def _finish(ctx: Context, *, link: str | None, **fields: Any) -> Post:
+    raw = ctx.raw
+    page_slug = None
+    if not link:  # no URL of its own: the service writes a page for it
+        page_slug = page_slug_for(raw.path)
+        link = urljoin(ctx.settings.base_url, f"posts/{page_slug}.html")
+    explicit = ctx.get("id")
+    post_id = _clean_id(explicit) if explicit is not None else (link if page_slug is None else None)
+    post_id = post_id or tag_uri(ctx.settings, raw.path)
+    published = fields.pop("published")
+    updated = _updated(ctx, published)
+    language = _language(ctx, fields["title"] + " " + fields["summary"])
+    authors = _authors(ctx)
+    ctx.get("draft")
+    draft = _is_draft(raw.meta)
+    extra = {k: v for k, v in raw.meta.items() if k not in ctx.used and k not in _KNOWN and k not in _SECRET}
+    return Post(
+        id=post_id, link=link, published=published, updated=updated, language=language,
+        authors=authors, draft=draft, path=raw.path, page_slug=page_slug, extra=extra, **fields,
+    )
+
+
+# ---- fields -------------------------------------------------------------------------------
+
+
+def _title(ctx: Context, fallback: str = "") -> str:
+    value = ctx.get("title")
+    if isinstance(value, (list, tuple)):
+        value = " ".join(str(v) for v in value if v is not None)
+    elif isinstance(value, dict):
+        value = None
+    title = text.clean_line(value) if value is not None else ""
+    if title:
+        return text.truncate(title, 500)
+    # Fall back to the excerpt's first words, then the file name, and say so.
+    fallback = fallback or text.clean_block(ctx.get("summary") or "")
+    title = text.first_words(fallback) if fallback else _name_from_path(ctx.raw.path)
+    ctx.warn("title", f"missing or empty title; using {title!r}")
+    return title
+
+
+def _name_from_path(path: str) -> str:
+    stem = jekyll.filename_slug(os.path.splitext(os.path.basename(path))[0])
+    return re.sub(r"[-_]+", " ", stem).strip() or stem
+
+
+def _published(ctx: Context) -> datetime:
+    value = ctx.get("published")
+    stem = os.path.splitext(os.path.basename(ctx.raw.path))[0]
+    if value is not None and not isinstance(value, bool):
+        try:
+            return dates.parse(value, ctx.tz)
+        except dates.DateError as e:
+            from_name = jekyll.filename_date(stem)
+            if from_name is None or "no date" not in str(e):
+                raise ctx.fail("published", f"bad date: {e}") from None
+            ctx.warn("published", f"date {value!r} has no date in it; using the file name's {from_name}")
+            return dates.parse(from_name, ctx.tz)
+    from_name = jekyll.filename_date(stem)
+    if from_name is None:
+        raise ctx.fail("published", "no date: set 'date' (or 'publishedDateTime'), "
+                                    "or name the file YYYY-MM-DD-title")
+    return dates.parse(from_name, ctx.tz)
+
+
+def _updated(ctx: Context, published: datetime) -> datetime:
+    value = ctx.get("updated")
+    if value is None:
+        return published
+    try:
+        return max(dates.parse(value, ctx.tz), published)
+    except dates.DateError as e:
+        ctx.warn("updated", f"ignoring bad update date: {e}")
+        return published
+
+
+def _url(ctx: Context, value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        ctx.warn(name, f"ignoring URL that is a {type(value).__name__}, not text")
+        return None
+    url = clean_url(value, ctx.base)
+    if url is None:
+        ctx.warn(name, f"ignoring URL {text.truncate(value.strip(), 80)!r}: not an http(s) URL")
+    return url
+
+
+def clean_url(value: str, base: str) -> str | None:
+    """Trim, resolve relative and scheme-less URLs, percent-encode spaces and non-ASCII;
+    anything but http(s) (javascript:, data:, …) is refused."""
+    value = text.strip_illegal(value).strip()
+    if not value or value.startswith("#"):
+        return None
+    try:
+        url = urljoin(base, value)
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
+
+
+def _clean_id(value: Any) -> str:
+    return quote(text.strip_illegal(str(value)).strip(), safe=":/?#[]@!$&'()*+,;=%~")
+
+
+def tag_uri(settings: Settings, path: str) -> str:
+    """RFC 4151 id from the site's domain, a fixed date and the post's path: never from the
+    title or date, which authors edit."""
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    return f"tag:{host},{settings.tag_date}:{quote(path, safe='/-._~')}"
+
+
+def page_slug_for(path: str) -> str:
+    return slugs.slug(os.path.splitext(path)[0].replace("/", " "))
+
+
+def _permalink_url(ctx: Context, published: datetime, categories: list[str]) -> str:
+    raw = ctx.raw
+    stem = os.path.splitext(os.path.basename(raw.path))[0]
+    own = ctx.get("permalink")
+    slug = str(ctx.get("slug") or jekyll.filename_slug(stem))
+    local = published.astimezone(ctx.tz)
+    path = jekyll.permalink(str(own) if own else raw.site.get("permalink"), local, categories, slug)
+    return ctx.base.rstrip("/") + path
+
+
+def _is_html_file(path: str) -> bool:
+    return path.lower().endswith((".html", ".htm"))
+
+
+def _is_draft(meta: Mapping[str, Any]) -> bool:
+    published = meta.get("published")
+    if published is False or (isinstance(published, str) and published.strip().lower() in ("false", "no")):
+        return True
+    draft = meta.get("draft")
+    return draft is True or (isinstance(draft, str) and draft.strip().lower() in ("true", "yes"))
+
+
+def _topics(ctx: Context, names: Any, split_words: bool) -> tuple[Topic, ...]:
+    raw_names = jekyll.words(names) if split_words or not isinstance(names, str) else [names]
+    aliases = {k.casefold(): v for k, v in ctx.settings.topic_aliases.items()}
+    seen: dict[str, Topic] = {}
+    for name in raw_names:
+        clean = text.truncate(text.clean_line(name), MAX_TOPIC_NAME)
+        if not clean:
+            continue
+        clean = aliases.get(clean.casefold(), clean)
+        topic = Topic(clean, slugs.slug(clean))
+        seen.setdefault(topic.slug, topic)
+    if len(seen) > MAX_TOPICS:
+        ctx.warn("news_topics", f"{len(seen)} topics; keeping the first {MAX_TOPICS}")
+    return tuple(list(seen.values())[:MAX_TOPICS])
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value)
+
+
+def _provider(ctx: Context) -> Source | None:
+    value = ctx.get("provider")
+    if isinstance(value, str):
+        return Source(name=text.clean_line(value))
+    if not isinstance(value, Mapping):
+        return None
+    domain = text.clean_line(value.get("domain") or "")
+    url = value.get("url")
+    url = clean_url(url, ctx.base) if isinstance(url, str) else None
+    if url is None and domain and re.match(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$", domain):
+        url = f"https://{domain}/"
+    return Source(name=text.clean_line(value.get("name") or domain), domain=domain, url=url or "")
+
+
+def _images(ctx: Context) -> tuple[Image, ...]:
+    value = ctx.get("images")
+    items = value if isinstance(value, list) else [value] if value is not None else []
+    images = []
+    for item in items:
+        if isinstance(item, str):
+            item = {"url": item}
+        if not isinstance(item, Mapping):
+            continue
+        url = item.get("url") or item.get("path") or item.get("src")
+        url = clean_url(url, ctx.base) if isinstance(url, str) else None
+        if url:
+            images.append(Image(url, _dimension(item.get("width")), _dimension(item.get("height")),
+                                text.clean_line(item.get("title") or "")))
+    return tuple(images)
+
+
+def _dimension(value: Any) -> int | None:
+    number = _int(value)
+    return number if number is not None and 0 < number < 100_000 else None
+
+
+def _related(ctx: Context) -> tuple[Related, ...]:
+    value = ctx.get("related")
+    if not isinstance(value, list):
+        return ()
+    out = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            continue
+        url = item.get("webUrl") or item.get("originalUrl") or item.get("url")
+        url = clean_url(url, ctx.base) if isinstance(url, str) else None
+        title = text.clean_line(item.get("title") or "")
+        if not url or not title:
+            continue
+        try:
+            when = dates.parse(item["publishedDateTime"], ctx.tz) if item.get("publishedDateTime") else None
+        except dates.DateError:
+            when = None
+        provider = item.get("provider")
+        source = None
+        if isinstance(provider, Mapping):
+            source = Source(text.clean_line(provider.get("name") or ""), text.clean_line(provider.get("domain") or ""))
+        out.append(Related(title, url, when, source))
+    return tuple(out)
+
+
+def _authors(ctx: Context) -> tuple[str, ...]:
+    value = ctx.get("authors")
+    if value is None:
+        value = ctx.raw.site.get("author")
+    items = value if isinstance(value, list) else [value] if value is not None else []
+    names = []
+    for item in items:
+        if isinstance(item, Mapping):
+            item = item.get("name")
+        name = text.clean_line(item) if isinstance(item, (str, int)) else ""
+        if name:
+            names.append(text.truncate(name, 200))
+    return tuple(dict.fromkeys(names))
+
+
+def _language(ctx: Context, sample: str) -> str:
+    value = ctx.get("language") or ctx.raw.site.get("lang")
+    if isinstance(value, str) and re.match(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", value.strip()):
+        return value.strip().replace("_", "-")
+    if ctx.raw.body:
+        sample = sample + " " + ctx.raw.body[:2000]
+    return text.guess_language(sample, ctx.settings.language)
+
+
+def _news_html(
+    summary: str, url: str | None, source: Source | None, images: tuple[Image, ...], related: tuple[Related, ...]
+) -> str:
+    """A news item has no body: build one from its excerpt, lead image, source link and coverage."""
+    esc = html.escape
+    parts = []
+    if images:
+        img = images[0]
+        size = "".join(f' {k}="{v}"' for k, v in (("width", img.width), ("height", img.height)) if v)
+        parts.append(f'<p><img src="{esc(img.url)}" alt="{esc(img.title)}"{size}></p>')
+    if summary:
+        parts.append(f"<p>{esc(summary)}</p>")
+    if url:
+        where = source.name if source and source.name else urlsplit(url).hostname or url
+        parts.append(f'<p><a href="{esc(url)}">Read at {esc(where)}</a></p>')
+    if related:
+        items = "".join(_related_li(r) for r in related)
+        parts.append(f"<h3>Related coverage</h3><ul>{items}</ul>")
+    return "".join(parts)
+
+
+def _related_li(item: Related) -> str:
+    esc = html.escape
+    bits = [b for b in (item.source.name if item.source else "", item.published and item.published.strftime("%Y-%m-%d")) if b]
+    tail = f" — {esc(', '.join(bits))}" if bits else ""
+    return f'<li><a href="{esc(item.url)}">{esc(item.title)}</a>{tail}</li>'

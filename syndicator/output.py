@@ -1,0 +1,113 @@
+"""Writing feeds/: atomic (temp file + rename), only when the bytes change, with .gz beside.
+
+A reader or nginx never sees a half-written file, and unchanged files keep their mtime,
+so their ETag and Last-Modified stay put.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+MANIFEST = ".manifest.json"
+#: Extensions that get a precompressed twin for nginx gzip_static.
+COMPRESSED = (".rss", ".atom", ".json", ".html", ".opml")
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    data: bytes
+    #: Becomes the file's mtime: the newest update of what it shows (Last-Modified).
+    modified: datetime | None = None
+
+
+@dataclass
+class WriteReport:
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+
+
+def atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        if mtime is not None:
+            os.utime(tmp, (mtime, mtime))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def same_bytes(path: Path, data: bytes) -> bool:
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    # mtime=0 keeps the .gz byte-identical across builds
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def write_file(root: Path, rel: str, out: Output) -> bool:
+    """Write one output (and its .gz); False when the bytes on disk are already these."""
+    path = root / rel
+    mtime = out.modified.timestamp() if out.modified else None
+    gz = path.with_name(path.name + ".gz")
+    if same_bytes(path, out.data):
+        if rel.endswith(COMPRESSED) and not gz.exists():
+            atomic_write(gz, gzip_bytes(out.data), mtime)
+        return False
+    if rel.endswith(COMPRESSED):
+        atomic_write(gz, gzip_bytes(out.data), mtime)
+    atomic_write(path, out.data, mtime)
+    return True
+
+
+def read_manifest(root: Path) -> list[str]:
+    try:
+        data = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        return [p for p in data.get("files", []) if isinstance(p, str)]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def write_tree(root: Path, outputs: Mapping[str, Output], prune: bool = True) -> WriteReport:
+    """Write every output; remove files an earlier build wrote that are no longer produced
+    (only when `prune`: a build with unreadable posts must not remove their feeds)."""
+    report = WriteReport()
+    for rel in sorted(outputs):
+        if write_file(root, rel, outputs[rel]):
+            report.written.append(rel)
+        else:
+            report.unchanged += 1
+    previous = read_manifest(root)
+    kept = set(outputs)
+    if prune:
+        for rel in previous:
+            if rel not in kept and _safe_rel(rel):
+                for victim in (root / rel, root / (rel + ".gz")):
+                    victim.unlink(missing_ok=True)
+                report.removed.append(rel)
+    else:
+        kept |= {rel for rel in previous if _safe_rel(rel) and (root / rel).exists()}
+    manifest = json.dumps({"files": sorted(kept)}, indent=0).encode()
+    if not same_bytes(root / MANIFEST, manifest):
+        atomic_write(root / MANIFEST, manifest)
+    return report
+
+
+def _safe_rel(rel: str) -> bool:
+    return not rel.startswith(("/", "\\")) and ".." not in Path(rel).parts

@@ -1,0 +1,101 @@
+"""RSS 2.0 and Atom 1.0 through python-feedgen 1.0: the one module that imports it.
+
+feedgen's traps, each handled here (tests/test_render_feedgen.py covers each):
+- RSS <channel><link> is whichever fg.link() came last → the site link is added last.
+- updated/lastBuildDate default to now → both set to the newest item's update.
+- add_entry() prepends → order='append', after our own newest-first sort.
+- Atom entry links lose rel/type, an enclosure becomes a 2nd alternate → one plain alternate
+  link per entry, images go to media:content, never to enclosures.
+- content(type='CDATA') writes an invalid Atom type → Atom content is type="html".
+- the sy: extension writes wrong-case elements → not used.
+- formatRFC2822 flips the process locale (not thread-safe) → replaced by a locale-free one.
+- one FeedGenerator shares the self link between formats → one generator per format.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from datetime import UTC, datetime
+
+import feedgen.entry
+import feedgen.feed
+from feedgen.feed import FeedGenerator
+
+from syndicator import __version__
+from syndicator.model import Feed, Post
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _rfc2822(value: datetime) -> str:
+    """Locale-independent and thread-safe, unlike feedgen.util.formatRFC2822."""
+    return email.utils.format_datetime(value.astimezone(UTC), usegmt=True)
+
+
+# feedgen looks the function up in its own module namespaces at render time.
+feedgen.feed.formatRFC2822 = _rfc2822  # type: ignore[attr-defined]
+feedgen.entry.formatRFC2822 = _rfc2822  # type: ignore[attr-defined]
+
+
+def _is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://"))
+
+
+def _generator(feed: Feed, self_url: str, media_type: str) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.load_extension("media", atom=True, rss=True)
+    fg.id(self_url)
+    fg.title(feed.title)
+    fg.subtitle(feed.description)
+    fg.language(feed.language)
+    fg.author({"name": feed.author})
+    fg.generator("Syndicator", version=__version__)
+    fg.link(href=self_url, rel="self", type=media_type)
+    fg.link(href=feed.home_url, rel="alternate", type="text/html")  # last: RSS <link>
+    updated = feed.updated or EPOCH
+    fg.updated(updated)
+    fg.lastBuildDate(updated)
+    return fg
+
+
+def _entry(fg: FeedGenerator, post: Post, atom: bool) -> None:
+    fe = fg.add_entry(order="append")
+    fe.id(post.id)
+    fe.guid(post.id, permalink=_is_url(post.id) and post.id == post.link)
+    fe.title(post.title)
+    fe.link(href=post.link)
+    fe.published(post.published)
+    fe.updated(post.updated)
+    if post.summary:
+        fe.summary(post.summary)
+    if post.content_html:
+        fe.content(post.content_html, type="html" if atom else None)
+    for topic in post.topics:
+        fe.category(term=topic.slug if atom else topic.name, label=topic.name)
+    if atom:
+        for name in post.authors:
+            fe.author({"name": name})
+    elif post.authors:
+        fe.dc.dc_creator(list(post.authors))
+    for image in post.images:
+        attrs = {"url": image.url, "medium": "image"}
+        attrs.update({k: str(v) for k, v in (("width", image.width), ("height", image.height)) if v})
+        fe.media.content(attrs, group=None)  # a lone item in a media:group is invalid
+    if post.images:
+        fe.media.thumbnail({"url": post.images[0].url}, group=None)
+
+
+def render_rss(feed: Feed, self_url: str) -> bytes:
+    fg = _generator(feed, self_url, "application/rss+xml")
+    fg.load_extension("dc", atom=False, rss=True)
+    fg.description(feed.description)
+    for post in feed.posts:
+        _entry(fg, post, atom=False)
+    return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+
+
+def render_atom(feed: Feed, self_url: str) -> bytes:
+    fg = _generator(feed, self_url, "application/atom+xml")
+    for post in feed.posts:
+        _entry(fg, post, atom=True)
+    return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)

@@ -1,0 +1,45 @@
+"""JSON Feed 1.1 (https://jsonfeed.org/version/1.1), written with the standard json module."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from syndicator.dates import rfc3339
+from syndicator.model import Feed, Post
+
+VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def _item(post: Post) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": post.id, "url": post.link, "title": post.title}
+    if post.content_html:
+        item["content_html"] = post.content_html
+    else:  # one of the two is required
+        item["content_text"] = post.summary or post.title
+    if post.summary:
+        item["summary"] = post.summary
+    if post.images:
+        item["image"] = post.images[0].url
+    item["date_published"] = rfc3339(post.published)
+    item["date_modified"] = rfc3339(post.updated)
+    if post.authors:
+        item["authors"] = [{"name": name} for name in post.authors]
+    if post.topics:
+        item["tags"] = [t.name for t in post.topics]
+    item["language"] = post.language
+    return item
+
+
+def render(feed: Feed, self_url: str) -> bytes:
+    doc: dict[str, Any] = {
+        "version": VERSION,
+        "title": feed.title,
+        "home_page_url": feed.home_url,
+        "feed_url": self_url,
+        "description": feed.description,
+        "language": feed.language,
+        "authors": [{"name": feed.author}],
+        "items": [_item(p) for p in feed.posts],
+    }
+    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

@@ -1,0 +1,75 @@
+"""Plain-text clean-up: entities, mojibake, control characters, language guess. The one ftfy user."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import ftfy
+
+# Characters XML 1.0 forbids (C0 controls but tab/newline/CR, surrogates, U+FFFE/U+FFFF).
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_SPACES = re.compile(r"\s+")
+# UTF-8 read as Latin-1/cp1252 always leaves a lead character (Â-ô) followed by one that
+# stood for a continuation byte; without that pair there is nothing for ftfy to fix.
+_MOJIBAKE_HINT = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+
+
+def strip_illegal(text: str) -> str:
+    return _XML_ILLEGAL.sub("", text)
+
+
+def repair(text: str) -> str:
+    """Fix mojibake (`Itâ€™s` → `It’s`) without touching curly quotes or entities."""
+    if text.isascii() or not _MOJIBAKE_HINT.search(text):
+        return strip_illegal(text)
+    fixed = ftfy.fix_text(
+        text, uncurl_quotes=False, unescape_html=False, fix_character_width=False, normalization="NFC"
+    )
+    return strip_illegal(fixed)
+
+
+def clean_line(value: object) -> str:
+    """A title or name: entities decoded, mojibake fixed, one line, trimmed."""
+    text = html.unescape(str(value)) if value is not None else ""
+    return _SPACES.sub(" ", repair(text)).strip()
+
+
+def clean_block(value: object) -> str:
+    """An excerpt: like clean_line but keeps it as plain text (entities decoded)."""
+    return clean_line(value)
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut at a word boundary when there is one near the end, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-–—") + "…"
+
+
+def first_words(text: str, count: int = 10) -> str:
+    words = text.split()
+    if len(words) <= 1:  # CJK text has no spaces
+        return truncate(text, 40)
+    return " ".join(words[:count]) + ("…" if len(words) > count else "")
+
+
+def guess_language(text: str, default: str) -> str:
+    """BCP 47 primary tag from the script, for posts that declare none."""
+    sample = text[:4000]
+    han = len(_HAN.findall(sample))
+    if _KANA.search(sample) and len(_KANA.findall(sample)) * 5 >= han:
+        return "ja"
+    if len(_HANGUL.findall(sample)) > 20:
+        return "ko"
+    letters = sum(1 for ch in sample if ch.isalpha())
+    if han and han >= 0.3 * max(letters, 1):
+        return "zh"
+    return default

@@ -1,0 +1,216 @@
+"""Front matter and YAML/TOML: the one module that imports PyYAML and python-frontmatter.
+
+Gives back plain Python data plus the line of each top-level key, so errors can point at lines.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+import frontmatter
+import yaml
+
+try:  # libyaml's C parser is ~10x faster; fall back where it is not compiled in
+    _BaseLoader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _BaseLoader = yaml.SafeLoader  # type: ignore[misc]
+
+
+
+class _TOMLHandler(frontmatter.default_handlers.BaseHandler):
+    """Hugo's `+++` front matter; python-frontmatter's own handler needs the `toml` package."""
+
+    FM_BOUNDARY = re.compile(r"^\+{3,}\s*$", re.MULTILINE)
+    START_DELIMITER = END_DELIMITER = "+++"
+
+
+HANDLERS = {"yaml": frontmatter.YAMLHandler(), "toml": _TOMLHandler()}
+
+#: Upper bound on scalars + containers reached when walking loaded front matter;
+#: YAML aliases can make a few lines expand exponentially ("billion laughs").
+MAX_NODES = 20_000
+
+
+class YAMLSyntaxError(ValueError):
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+@dataclass
+class FrontMatter:
+    data: Any
+    #: 1-based file line of each top-level key.
+    lines: dict[str, int] = field(default_factory=dict)
+    #: (message, 1-based file line) for problems that were repaired.
+    warnings: list[tuple[str, int | None]] = field(default_factory=list)
+
+
+@dataclass
+class Split:
+    format: str | None  # "yaml", "toml" or None when there is no front matter
+    front: str
+    body: str
+    #: 1-based file line where the front matter text starts (after the opening delimiter).
+    first_line: int
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """Safe loader that records top-level key lines and duplicate keys."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.root: yaml.Node | None = None
+        self.key_lines: dict[str, int] = {}
+        self.duplicates: list[tuple[str, int]] = []
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self.root = node
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                line = key_node.start_mark.line + 1
+                if key_node.value in seen:
+                    self.duplicates.append((key_node.value, line))
+                seen[key_node.value] = line
+        if node is self.root:
+            self.key_lines = seen
+        return super().construct_mapping(node, deep)
+
+
+def _bounded(data: Any) -> None:
+    """Walk the loaded data, failing fast when aliases blow it up past MAX_NODES."""
+    budget = MAX_NODES
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise YAMLSyntaxError(
+                f"front matter expands to more than {MAX_NODES} values (YAML alias bomb?)", None
+            )
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _load_yaml_doc(text: str) -> tuple[Any, _Loader]:
+    loader = _Loader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = e.problem or e.context or "invalid YAML"
+        raise YAMLSyntaxError(f"invalid YAML: {problem}", mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as e:
+        raise YAMLSyntaxError(f"invalid YAML: {e}", None) from None
+    except (ValueError, OverflowError) as e:  # e.g. a timestamp like 2022-02-30
+        raise YAMLSyntaxError(f"invalid value: {e}", None) from None
+    finally:
+        loader.dispose()
+    _bounded(data)
+    return data, loader
+
+
+def load_yaml(text: str) -> Any:
+    """Plain YAML document (the config file)."""
+    return _load_yaml_doc(text)[0]
+
+
+def dump_yaml_scalar(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip()
+    return yaml.safe_dump(value if not hasattr(value, "__fspath__") else str(value),
+                          allow_unicode=True).removesuffix("\n...\n").strip()
+
+
+def split(text: str) -> Split:
+    """Find the front matter; leading blank lines before the opening delimiter are allowed."""
+    stripped = text.lstrip()
+    skipped = text[: len(text) - len(stripped)].count("\n")
+    for name, handler in HANDLERS.items():
+        if handler.detect(stripped):
+            try:
+                front, body = handler.split(stripped)
+            except ValueError:
+                raise YAMLSyntaxError(
+                    f"front matter opened at line {skipped + 1} is never closed "
+                    f"(no closing '{handler.END_DELIMITER}' line)", skipped + 1
+                ) from None
+            return Split(name, front, body, skipped + 2)
+    return Split(None, "", text, 1)
+
+
+# `title: Foo: bar` is invalid YAML that editors and scrapers write all the time.
+_UNQUOTED_COLON = re.compile(r"^([A-Za-z_][\w-]*):[ \t]+(?![\"'\[{|>&*!%@`#])(.*?:[ \t].*?)[ \t]*$")
+
+
+def _quote_colon_values(text: str) -> tuple[str, list[int]]:
+    fixed, changed = [], []
+    for number, line in enumerate(text.split("\n")):
+        m = _UNQUOTED_COLON.match(line)
+        if m:
+            value = m.group(2).replace("\\", "\\\\").replace('"', '\\"')
+            line = f'{m.group(1)}: "{value}"'
+            changed.append(number)
+        fixed.append(line)
+    return "\n".join(fixed), changed
+
+
+def _load_yaml_front(split_: Split) -> FrontMatter:
+    offset = split_.first_line - 1
+    try:
+        data, loader = _load_yaml_doc(split_.front)
+        warnings: list[tuple[str, int | None]] = []
+    except YAMLSyntaxError as first:
+        repaired, changed = _quote_colon_values(split_.front)
+        if not changed:
+            raise _shifted(first, offset) from None
+        try:
+            data, loader = _load_yaml_doc(repaired)
+        except YAMLSyntaxError:
+            raise _shifted(first, offset) from None
+        warnings = [("value containing ': ' read as text; quote it", n + 1 + offset) for n in changed]
+    lines = {k: v + offset for k, v in loader.key_lines.items()}
+    for key, line in loader.duplicates:
+        warnings.append((f"duplicate key {key!r}: the last one is used", line + offset))
+    return FrontMatter(data, lines, warnings)
+
+
+def _shifted(error: YAMLSyntaxError, offset: int) -> YAMLSyntaxError:
+    return YAMLSyntaxError(error.message, error.line + offset if error.line else None)
+
+
+def _load_toml_front(split_: Split) -> FrontMatter:
+    try:
+        data = tomllib.loads(split_.front)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"line (\d+)", str(e))
+        line = int(m.group(1)) + split_.first_line - 1 if m else None
+        raise YAMLSyntaxError(f"invalid TOML: {str(e).split(' (at')[0]}", line) from None
+    lines = {}
+    for number, line in enumerate(split_.front.split("\n")):
+        m = re.match(r"^\s*([A-Za-z_][\w-]*)\s*=", line)
+        if m and m.group(1) not in lines:
+            lines[m.group(1)] = number + split_.first_line
+    return FrontMatter(data, lines, [])
+
+
+def load_front(split_: Split) -> FrontMatter:
+    if split_.format == "toml":
+        return _load_toml_front(split_)
+    return _load_yaml_front(split_)
+
+
+def load_site_config(text: str) -> Any:
+    """A Jekyll _config.yml."""
+    return load_yaml(text)
