@@ -5,6 +5,7 @@ The one module that imports markdown-it-py, nh3 and lxml.html.
 
 from __future__ import annotations
 
+import html as htmllib
 import re
 from functools import lru_cache
 
@@ -12,6 +13,8 @@ import lxml.html
 import nh3
 from lxml import etree
 from markdown_it import MarkdownIt
+
+from syndicator.text import strip_illegal
 
 _TAGS = (set(nh3.ALLOWED_TAGS) - {"map", "area"}) | {"figure", "figcaption", "picture", "source", "video", "audio"}
 _ATTRS = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
@@ -24,6 +27,12 @@ _SCHEMES = {"http", "https", "mailto"}
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _SPACES = re.compile(r"\s+")
 _PARSER = lxml.html.HTMLParser(huge_tree=True, remove_comments=True)
+#: Deeper nesting is flattened (its text kept): libxml2 silently drops content below ~2,000
+#: levels, and feed readers choke long before. No real post nests this deep.
+MAX_DEPTH = 100
+# A tag as nh3 serialises it: attribute values always double-quoted, `"` inside escaped.
+_TAG = re.compile(r'<(/?)([A-Za-z][A-Za-z0-9-]*)((?:\s+[^\s"\'=<>/]+(?:="[^"]*")?)*)\s*/?>')
+_VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
 
 
 @lru_cache(maxsize=1)
@@ -38,6 +47,30 @@ def markdown_to_html(text: str) -> str:
 
 def _fragment(html: str) -> etree._Element:
     return lxml.html.fragment_fromstring(html or "", create_parent="div", parser=_PARSER)
+
+
+def _limit_depth(html: str) -> str:
+    """Drop the tags nested deeper than MAX_DEPTH, keeping their text (nh3 output is balanced)."""
+    if html.count("<") <= MAX_DEPTH:
+        return html
+    out: list[str] = []
+    stack: list[bool] = []  # for each open element: was its tag kept
+    pos = 0
+    for m in _TAG.finditer(html):
+        out.append(html[pos:m.start()])
+        pos = m.end()
+        closing, name = m.group(1), m.group(2).lower()
+        if name in _VOID:
+            keep = len(stack) < MAX_DEPTH
+        elif closing:
+            keep = stack.pop() if stack else False
+        else:
+            keep = len(stack) < MAX_DEPTH
+            stack.append(keep)
+        if keep:
+            out.append(m.group(0))
+    out.append(html[pos:])
+    return "".join(out)
 
 
 def _drop_hidden(root: etree._Element) -> None:
@@ -58,7 +91,9 @@ def _absolutize(root: etree._Element, base: str) -> None:
 
 
 def _serialize(root: etree._Element) -> str:
-    parts = [root.text or ""] if root.text else []
+    # root.text is parsed (unescaped) text: it must be escaped again, or `&lt;script&gt;`
+    # left by nh3 (e.g. from inside a removed <iframe>) would come back as a live tag.
+    parts = [htmllib.escape(root.text, quote=False)] if root.text else []
     parts += [lxml.html.tostring(child, encoding="unicode") for child in root]
     return "".join(parts).strip()
 
@@ -69,8 +104,10 @@ def sanitize(html: str, base: str) -> str:
         html, tags=_TAGS, attributes=_ATTRS, url_schemes=_SCHEMES,
         strip_comments=True, link_rel=None, clean_content_tags={"script", "style"},
     )
+    cleaned = strip_illegal(cleaned)  # nh3 decodes `&#1;` to a control character XML forbids
     if not cleaned.strip():
         return ""
+    cleaned = _limit_depth(cleaned)
     root = _fragment(cleaned)
     _drop_hidden(root)
     _absolutize(root, base)
@@ -81,7 +118,7 @@ def to_text(html: str) -> str:
     """Visible text of an HTML fragment, whitespace collapsed."""
     if "<" not in html and "&" not in html:
         return _SPACES.sub(" ", html).strip()
-    root = _fragment(html)
+    root = _fragment(strip_illegal(html))
     for el in root.iter("br", "p", "li", "div", "h1", "h2", "h3", "h4", "tr"):
         el.tail = " " + (el.tail or "")
     return _SPACES.sub(" ", root.text_content()).strip()

@@ -1,56 +1,166 @@
-"""`syndicator serve`: build once, then serve feeds/ with waitress until SIGTERM/SIGINT."""
+"""`syndicator serve`: take the lock, build, serve feeds/ with waitress and keep it current
+(syndicator.watch) until SIGTERM/SIGINT, then finish the running pass and exit 0."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
+import os
 import signal
-import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from waitress.server import create_server
 
-from syndicator.build import Builder
+import syndicator
+from syndicator import logs
+from syndicator.build import Builder, BuildResult
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
-from syndicator.web import create_app
+from syndicator.errors import AlreadyRunning
+from syndicator.state import FILE_NAME, State
+from syndicator.watch import Watcher
+from syndicator.web import create_app, keep_alive_without_body
 
 log = logging.getLogger("syndicator")
 
+LOCK_NAME = "syndicator.lock"
+#: Settings that change nothing a post or feed is made of: changing them keeps the caches.
+_RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir"}
 
-def _status(builder: Builder) -> dict[str, Any]:
+
+@contextmanager
+def lock(state_dir: Path) -> Iterator[None]:
+    """Hold an exclusive flock on <state_dir>/syndicator.lock (with our pid in it) while serving.
+    The kernel drops it when the process dies, even by kill -9, so there is no stale lock."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise AlreadyRunning(f"another syndicator (pid {pid}) is already serving with state in {state_dir} "
+                                 f"(lock {path}); stop it first") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def cache_key(settings: Settings) -> str:
+    """Names the settings and code that cached reads and renders depend on."""
+    h = hashlib.sha256(syndicator.__version__.encode())
+    for f in fields(settings):
+        if f.name not in _RUNTIME_ONLY:
+            h.update(f"{f.name}={getattr(settings, f.name)!r}\n".encode())
+    package = Path(syndicator.__file__).parent
+    for path in sorted([*package.rglob("*.py"), *package.glob("templates/*")]):
+        h.update(path.relative_to(package).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def remove_stale_temp_files(feeds_dir: Path) -> None:
+    """Temp files a killed writer left behind (we hold the lock: no writer is running)."""
+    if feeds_dir.is_dir():
+        for tmp in feeds_dir.rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def status(builder: Builder) -> dict[str, Any]:
+    """The /healthz document."""
     last = builder.last
+    errors = last.errors if last else []
     return {
-        "status": "ok" if last and not last.errors else "degraded",
+        "status": "ok" if last and not errors else ("starting" if last is None else "degraded"),
         "last_build": rfc3339(last.built_at) if last and last.built_at else None,
         "posts": last.posts_published if last else 0,
         "feeds": len(last.feeds) * 3 if last else 0,
-        "errors": [{"path": p.path, "line": p.line, "message": p.message} for p in (last.errors if last else [])],
+        "errors": [{"path": p.path, "line": p.line, "message": p.message} for p in errors],
     }
 
 
+class BuildLog:
+    """One line per pass (what changed, what was written, how long), plus one warning per error
+    when it first appears, so a broken post is logged once rather than on every pass."""
+
+    def __init__(self) -> None:
+        self._known: set[tuple[str, str]] = set()
+
+    def __call__(self, result: BuildResult, event: str = "rebuild") -> None:
+        moved_to = {new for _, new in result.moved}
+        changed = [p for p in result.changed_paths if p not in moved_to]
+        sample = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        fields_ = {
+            "event": event, "changed": len(changed), "moved": len(result.moved), "posts": result.posts_published,
+            "feeds_written": result.feeds_written, "files_written": len(result.written),
+            "removed": len(result.removed), "errors": len(result.errors), "ms": round(result.duration_ms, 1),
+        }
+        log.info("%s: %d files changed%s, %d moved; %d posts; %d feeds written (%d files), %d removed; "
+                 "%d errors; %.0f ms", event, len(changed), f" ({sample})" if sample else "", len(result.moved),
+                 result.posts_published, result.feeds_written, len(result.written), len(result.removed),
+                 len(result.errors), result.duration_ms, extra={"fields": fields_})
+        known = set()
+        for problem in result.errors:
+            key = (problem.path, problem.message)
+            known.add(key)
+            if key not in self._known:
+                log.warning("%s", problem, extra={"fields": {"path": problem.path, "line": problem.line}})
+        self._known = known
+
+
 def run(settings: Settings) -> int:
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    builder = Builder(settings)
-    result = builder.build()
-    log.info("built %d posts into %d feeds in %.0f ms", result.posts_published, len(result.feeds) * 3,
-             result.duration_ms)
-    app = create_app(settings, lambda: _status(builder))
-    server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads)
+    logs.setup(settings.log_format, settings.log_level)
+    with lock(settings.state_dir):
+        remove_stale_temp_files(settings.feeds_dir)
+        state = State(settings.state_dir / FILE_NAME, cache_key(settings))
+        try:
+            return _serve(settings, state)
+        finally:
+            state.close()
+
+
+def _serve(settings: Settings, state: State) -> int:
+    builder = Builder(settings, state=state, settle=True)
+    build_log = BuildLog()
+    build_log(builder.build(), "build")
+
+    def tick() -> None:
+        result = builder.rebuild_if_changed()
+        if result is not None:
+            build_log(result)
+
+    app = create_app(settings, status=lambda: status(builder))
+    server = keep_alive_without_body(create_server(app, host=settings.host, port=settings.port,
+                                                   threads=settings.threads))
+    watcher = Watcher(settings.seeds_dir, settings.scan_interval, tick).start()
     stop = threading.Event()
 
     def shutdown(signum: int, _frame: Any) -> None:
-        log.info("received %s, shutting down", signal.Signals(signum).name)
+        if not stop.is_set():
+            log.info("received %s, shutting down", signal.Signals(signum).name)
         stop.set()
-        server.close()
+        server.close()  # ends server.run() below
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    log.info("serving %s on http://%s:%d/", settings.feeds_dir, settings.host, server.effective_port)
+    log.info("serving %s on http://%s:%s/, watching %s", settings.feeds_dir, settings.host,
+             server.effective_port, settings.seeds_dir)
     try:
         server.run()
     except (OSError, ValueError):
         if not stop.is_set():
             raise
+    finally:
+        watcher.stop()  # waits for a running pass: every file it writes is whole anyway
+        server.task_dispatcher.shutdown(timeout=2)
+    log.info("stopped")
     return 0

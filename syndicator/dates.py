@@ -53,7 +53,7 @@ def _parse_text(text: str, tz: tzinfo) -> datetime:
             return _utc(email.utils.parsedate_to_datetime(text), tz)
         except (TypeError, ValueError):
             pass
-    if not re.search(r"\d{4}", text):  # e.g. "+0800" alone: no date in it
+    if not re.search(r"\d", re.sub(r"[+-]\d{2}:?\d{2}\b", "", text)):  # e.g. "+0800" alone: no date in it
         raise DateError(f"{text!r} has no date in it")
     try:
         return _utc(dateparser.parse(text), tz)

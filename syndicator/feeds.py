@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from syndicator.config import Settings
 from syndicator.model import Feed, Post, Topic
@@ -33,8 +33,11 @@ def _language(posts: tuple[Post, ...], default: str) -> str:
     return min(counts, key=lambda lang: (-counts[lang], lang))
 
 
-def _updated(posts: tuple[Post, ...]) -> datetime | None:
-    return max((p.updated for p in posts), default=None)
+def _updated(posts: tuple[Post, ...], settings: Settings) -> datetime:
+    """Newest item update; an empty feed carries the site's fixed tag_date, which is
+    plausible to validators (not 1970) and never changes between builds."""
+    newest = max((p.updated for p in posts), default=None)
+    return newest or datetime.fromisoformat(settings.tag_date).replace(tzinfo=UTC)
 
 
 def plan(posts: Iterable[Post], settings: Settings, keep_topics: Iterable[Topic] = ()) -> list[Feed]:
@@ -65,7 +68,7 @@ def _feed(settings: Settings, key: str, name: str, stem: str, posts: tuple[Post,
         language=_language(shown, settings.language),
         author=settings.author,
         posts=shown,
-        updated=_updated(shown),
+        updated=_updated(shown, settings),
         topic=topic,
     )
 

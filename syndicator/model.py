@@ -119,6 +119,6 @@ class Feed:
     language: str
     author: str
     posts: tuple[Post, ...]
-    #: Newest item update; None for an empty feed.
-    updated: datetime | None
+    #: Newest item update; the fixed tag_date for an empty feed (never "now").
+    updated: datetime
     topic: Topic | None = None

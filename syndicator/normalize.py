@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -103,6 +103,8 @@ def normalize(raw: RawPost, settings: Settings) -> tuple[Post, list[Problem]]:
 
 
 def detect_shape(raw: RawPost) -> str:
+    if str(raw.meta.get("layout", "")).lower() in _PAGE_LAYOUTS:  # a Jekyll page, even without a body
+        return "post"
     if raw.body is None and any(k in raw.meta for k in _NEWS_MARKERS):
         return "news"
     return "post"
@@ -187,6 +189,8 @@ def _finish(ctx: Context, *, link: str | None, **fields: Any) -> Post:
     post_id = _clean_id(explicit) if explicit is not None else (link if page_slug is None else None)
     post_id = post_id or tag_uri(ctx.settings, raw.path)
     published = fields.pop("published")
+    if published > datetime.now(UTC) + timedelta(days=1):  # accepted, but likely a typo
+        ctx.warn("published", f"date {published:%Y-%m-%d} is in the future")
     updated = _updated(ctx, published)
     language = _language(ctx, fields["title"] + " " + fields["summary"])
     authors = _authors(ctx)
@@ -232,7 +236,8 @@ def _published(ctx: Context) -> datetime:
         except dates.DateError as e:
             from_name = jekyll.filename_date(stem)
             if from_name is None or "no date" not in str(e):
-                raise ctx.fail("published", f"bad date: {e}") from None
+                hint = "; name the file YYYY-MM-DD-title or give a full date" if "no date" in str(e) else ""
+                raise ctx.fail("published", f"bad date: {e}{hint}") from None
             ctx.warn("published", f"date {value!r} has no date in it; using the file name's {from_name}")
             return dates.parse(from_name, ctx.tz)
     from_name = jekyll.filename_date(stem)

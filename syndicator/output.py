@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -84,17 +84,20 @@ def read_manifest(root: Path) -> list[str]:
         return []
 
 
-def write_tree(root: Path, outputs: Mapping[str, Output], prune: bool = True) -> WriteReport:
+def write_tree(root: Path, outputs: Mapping[str, Output], prune: bool = True,
+               keep: Iterable[str] = ()) -> WriteReport:
     """Write every output; remove files an earlier build wrote that are no longer produced
-    (only when `prune`: a build with unreadable posts must not remove their feeds)."""
-    report = WriteReport()
+    (only when `prune`: a build with unreadable posts must not remove their feeds).
+    `keep`: files known to be current already (not rendered again), still produced."""
+    keep = set(keep)
+    report = WriteReport(unchanged=len(keep))
     for rel in sorted(outputs):
         if write_file(root, rel, outputs[rel]):
             report.written.append(rel)
         else:
             report.unchanged += 1
     previous = read_manifest(root)
-    kept = set(outputs)
+    kept = set(outputs) | keep
     if prune:
         for rel in previous:
             if rel not in kept and _safe_rel(rel):

@@ -40,6 +40,11 @@ def scan(root: Path) -> Iterator[tuple[str, os.stat_result]]:
     symlinks that leave the folder."""
     real_root = root.resolve()
     stack = [(root, "")]
+    try:
+        root_st = root.stat()
+        seen_dirs = {(root_st.st_dev, root_st.st_ino)}  # a symlink back to a parent is a loop
+    except OSError:
+        seen_dirs = set()
     while stack:
         folder, prefix = stack.pop()
         try:
@@ -57,6 +62,9 @@ def scan(root: Path) -> Iterator[tuple[str, os.stat_result]]:
             except OSError:
                 continue
             if stat.S_ISDIR(st.st_mode):
+                if (st.st_dev, st.st_ino) in seen_dirs:
+                    continue
+                seen_dirs.add((st.st_dev, st.st_ino))
                 stack.append((Path(entry.path), rel + "/"))
             elif stat.S_ISREG(st.st_mode):
                 yield rel, st

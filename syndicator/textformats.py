@@ -10,7 +10,6 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-import frontmatter
 import yaml
 
 try:  # libyaml's C parser is ~10x faster; fall back where it is not compiled in
@@ -19,15 +18,8 @@ except AttributeError:  # pragma: no cover
     _BaseLoader = yaml.SafeLoader  # type: ignore[misc]
 
 
-
-class _TOMLHandler(frontmatter.default_handlers.BaseHandler):
-    """Hugo's `+++` front matter; python-frontmatter's own handler needs the `toml` package."""
-
-    FM_BOUNDARY = re.compile(r"^\+{3,}\s*$", re.MULTILINE)
-    START_DELIMITER = END_DELIMITER = "+++"
-
-
-HANDLERS = {"yaml": frontmatter.YAMLHandler(), "toml": _TOMLHandler()}
+#: Front matter delimiters: YAML `---` (Jekyll) and TOML `+++` (Hugo); a line of its own each.
+DELIMITERS = {"yaml": re.compile(r"-{3,}[ \t]*"), "toml": re.compile(r"\+{3,}[ \t]*")}
 
 #: Upper bound on scalars + containers reached when walking loaded front matter;
 #: YAML aliases can make a few lines expand exponentially ("billion laughs").
@@ -68,6 +60,14 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         self.key_lines: dict[str, int] = {}
         self.duplicates: list[tuple[str, int]] = []
 
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        # `date: 2022-02-30` matches YAML's timestamp pattern but is no date: keep the text,
+        # so the normalizer names the field and its line instead of failing the whole header.
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError):
+            return self.construct_scalar(node)
+
     def construct_document(self, node: yaml.Node) -> Any:
         self.root = node
         return super().construct_document(node)
@@ -83,6 +83,9 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         if node is self.root:
             self.key_lines = seen
         return super().construct_mapping(node, deep)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
 def _bounded(data: Any) -> None:
@@ -113,8 +116,10 @@ def _load_yaml_doc(text: str) -> tuple[Any, _Loader]:
         raise YAMLSyntaxError(f"invalid YAML: {problem}", mark.line + 1 if mark else None) from None
     except yaml.YAMLError as e:
         raise YAMLSyntaxError(f"invalid YAML: {e}", None) from None
-    except (ValueError, OverflowError) as e:  # e.g. a timestamp like 2022-02-30
+    except (ValueError, OverflowError) as e:
         raise YAMLSyntaxError(f"invalid value: {e}", None) from None
+    except RecursionError:
+        raise YAMLSyntaxError("invalid YAML: nested too deeply", None) from None
     finally:
         loader.dispose()
     _bounded(data)
@@ -134,24 +139,28 @@ def dump_yaml_scalar(value: Any) -> str:
 
 
 def split(text: str) -> Split:
-    """Find the front matter; leading blank lines before the opening delimiter are allowed."""
+    """Find the front matter; leading blank lines before the opening delimiter are allowed.
+    `front` starts with the line after the opening delimiter, so its line numbers + first_line - 1
+    are file lines."""
     stripped = text.lstrip()
     skipped = text[: len(text) - len(stripped)].count("\n")
-    for name, handler in HANDLERS.items():
-        if handler.detect(stripped):
-            try:
-                front, body = handler.split(stripped)
-            except ValueError:
-                raise YAMLSyntaxError(
-                    f"front matter opened at line {skipped + 1} is never closed "
-                    f"(no closing '{handler.END_DELIMITER}' line)", skipped + 1
-                ) from None
-            return Split(name, front, body, skipped + 2)
+    first, _, rest = stripped.partition("\n")
+    for name, delimiter in DELIMITERS.items():
+        if not delimiter.fullmatch(first):
+            continue
+        lines = rest.split("\n")
+        for number, line in enumerate(lines):
+            if delimiter.fullmatch(line):
+                return Split(name, "\n".join(lines[:number]), "\n".join(lines[number + 1:]), skipped + 2)
+        raise YAMLSyntaxError(
+            f"front matter opened at line {skipped + 1} is never closed "
+            f"(no closing '{first.strip()[:3]}' line)", skipped + 1
+        )
     return Split(None, "", text, 1)
 
 
 # `title: Foo: bar` is invalid YAML that editors and scrapers write all the time.
-_UNQUOTED_COLON = re.compile(r"^([A-Za-z_][\w-]*):[ \t]+(?![\"'\[{|>&*!%@`#])(.*?:[ \t].*?)[ \t]*$")
+_UNQUOTED_COLON = re.compile(r"^([ \t]*(?:-[ \t]+)?[A-Za-z_][\w-]*):[ \t]+(?![\"'\[{|>&*!%@`#])(.*?:[ \t].*?)[ \t]*$")
 
 
 def _quote_colon_values(text: str) -> tuple[str, list[int]]:
@@ -166,20 +175,53 @@ def _quote_colon_values(text: str) -> tuple[str, list[int]]:
     return "\n".join(fixed), changed
 
 
+#: What YAML refuses to read (and TOML, and XML 1.0): C0/C1 controls but tab/newline/NEL, BOMs.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
+_TAB_INDENT = re.compile(r"^( *)\t+", re.MULTILINE)
+
+
+def _remove_unprintable(text: str, offset: int) -> tuple[str, list[tuple[str, int | None]]]:
+    """Mojibake (`â€\x9d`) is repaired first; other control characters are dropped."""
+    if not _UNPRINTABLE.search(text):
+        return text, []
+    from syndicator.text import repair  # ftfy is heavy; only load it for broken input
+
+    fixed, warnings = [], []
+    for number, line in enumerate(text.split("\n")):
+        if _UNPRINTABLE.search(line):
+            line = _UNPRINTABLE.sub("", repair(line))
+            warnings.append(("control characters removed", number + 1 + offset))
+        fixed.append(line)
+    return "\n".join(fixed), warnings
+
+
+def _indent_tabs(text: str) -> tuple[str, list[int]]:
+    changed = [text.count("\n", 0, m.start()) for m in _TAB_INDENT.finditer(text)]
+    return _TAB_INDENT.sub(lambda m: m.group(1) + "  " * len(m.group(0).lstrip(" ")), text), changed
+
+
 def _load_yaml_front(split_: Split) -> FrontMatter:
     offset = split_.first_line - 1
+    front, warnings = _remove_unprintable(split_.front, offset)
     try:
-        data, loader = _load_yaml_doc(split_.front)
-        warnings: list[tuple[str, int | None]] = []
+        data, loader = _load_yaml_doc(front)
     except YAMLSyntaxError as first:
-        repaired, changed = _quote_colon_values(split_.front)
-        if not changed:
+        # Two mistakes editors and scrapers make all the time: `title: Foo: bar` and tabs for
+        # indentation. Repair them when that makes the header readable, and say so.
+        tabbed, tab_lines = _indent_tabs(front)
+        repaired, changed = _quote_colon_values(tabbed)
+        if not changed and not tab_lines:
             raise _shifted(first, offset) from None
         try:
             data, loader = _load_yaml_doc(repaired)
         except YAMLSyntaxError:
+            if tab_lines and ("\t" in first.message or "cannot start any token" in first.message):
+                raise YAMLSyntaxError("invalid YAML: tab used for indentation (YAML allows only spaces)",
+                                      tab_lines[0] + 1 + offset if tab_lines else first.line) from None
             raise _shifted(first, offset) from None
-        warnings = [("value containing ': ' read as text; quote it", n + 1 + offset) for n in changed]
+        warnings += [("value containing ': ' read as text; quote it", n + 1 + offset) for n in changed]
+        warnings += [("tab indentation read as two spaces each; indent YAML with spaces", n + 1 + offset)
+                     for n in tab_lines]
     lines = {k: v + offset for k, v in loader.key_lines.items()}
     for key, line in loader.duplicates:
         warnings.append((f"duplicate key {key!r}: the last one is used", line + offset))
@@ -191,18 +233,27 @@ def _shifted(error: YAMLSyntaxError, offset: int) -> YAMLSyntaxError:
 
 
 def _load_toml_front(split_: Split) -> FrontMatter:
+    front, warnings = _remove_unprintable(split_.front, split_.first_line - 1)
     try:
-        data = tomllib.loads(split_.front)
+        data = tomllib.loads(front)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
         line = int(m.group(1)) + split_.first_line - 1 if m else None
+        if line is None and "end of document" in str(e):
+            line = split_.first_line + front.count("\n")
         raise YAMLSyntaxError(f"invalid TOML: {str(e).split(' (at')[0]}", line) from None
+    except RecursionError:
+        raise YAMLSyntaxError("invalid TOML: nested too deeply", None) from None
+    try:
+        _bounded(data)
+    except RecursionError:  # pragma: no cover - _bounded is iterative
+        raise YAMLSyntaxError("invalid TOML: nested too deeply", None) from None
     lines = {}
     for number, line in enumerate(split_.front.split("\n")):
         m = re.match(r"^\s*([A-Za-z_][\w-]*)\s*=", line)
         if m and m.group(1) not in lines:
             lines[m.group(1)] = number + split_.first_line
-    return FrontMatter(data, lines, [])
+    return FrontMatter(data, lines, warnings)
 
 
 def load_front(split_: Split) -> FrontMatter:

@@ -15,6 +15,7 @@ feedgen's traps, each handled here (tests/test_render_feedgen.py covers each):
 from __future__ import annotations
 
 import email.utils
+import html
 from datetime import UTC, datetime
 
 import feedgen.entry
@@ -23,8 +24,6 @@ from feedgen.feed import FeedGenerator
 
 from syndicator import __version__
 from syndicator.model import Feed, Post
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _rfc2822(value: datetime) -> str:
@@ -52,9 +51,8 @@ def _generator(feed: Feed, self_url: str, media_type: str) -> FeedGenerator:
     fg.generator("Syndicator", version=__version__)
     fg.link(href=self_url, rel="self", type=media_type)
     fg.link(href=feed.home_url, rel="alternate", type="text/html")  # last: RSS <link>
-    updated = feed.updated or EPOCH
-    fg.updated(updated)
-    fg.lastBuildDate(updated)
+    fg.updated(feed.updated)
+    fg.lastBuildDate(feed.updated)
     return fg
 
 
@@ -66,8 +64,8 @@ def _entry(fg: FeedGenerator, post: Post, atom: bool) -> None:
     fe.link(href=post.link)
     fe.published(post.published)
     fe.updated(post.updated)
-    if post.summary:
-        fe.summary(post.summary)
+    if post.summary:  # plain text; RSS <description> is read as HTML, so escape it there
+        fe.summary(post.summary if atom else html.escape(post.summary, quote=False))
     if post.content_html:
         fe.content(post.content_html, type="html" if atom else None)
     for topic in post.topics:

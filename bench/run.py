@@ -1,0 +1,515 @@
+#!/usr/bin/env python3
+"""The whole benchmark: Syndicator at 1,000 / 10,000 (/ 100,000) posts, next to the
+installed peers (Hugo, Jekyll + jekyll-feed, Pelican), printed as one table.
+
+  .venv/bin/python bench/run.py [--sizes 1000,10000] [--with-100k] [--peers] [--runs 3]
+
+Per size N (corpus: bench/gen_corpus.py, seeded; cached under bench/out/cN):
+
+  cold build      `syndicator build` with a fresh feeds dir and no state: wall, CPU
+                  (user+sys) and peak RSS of the process (wait4 rusage); median of --runs
+  warm build      `syndicator build` again on the same feeds + state_dir (a restart:
+                  uses the state DB's parse cache once it exists)
+  serve ready     `syndicator serve` start → /healthz answers and the edited post's topic
+                  feed is served with the current title; cold (no state) and warm (restart)
+  one edit        in process: Builder.build() after editing one post (bench/incremental.py)
+  save→served     the running `syndicator serve`: edit a post's title, poll its topic feed
+                  until the new title is served; median and p99 of --trials, bounded
+                  timeouts; "n/a" when serve does not pick edits up
+  service RSS     peak RSS (VmHWM) of the `syndicator serve` process after the trials
+  peers           cold build of each installed peer on the same logical corpus, ratio
+                  Syndicator cold wall / peer wall (< 1 means Syndicator is faster)
+
+A sample of Syndicator's output is validated with feedparser (no bozo, right version,
+entries with title/link/date, the edited topic's newest post on top).
+Records go to bench/out/results.jsonl; the table also to bench/out/table.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import glob
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import edit_post  # noqa: E402
+from measure import run_once  # noqa: E402
+
+PY = sys.executable
+SEED = 20220526
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def p99(xs):
+    """Nearest-rank 99th percentile (with 20 samples: the largest)."""
+    if not xs:
+        return None
+    s = sorted(xs)
+    k = max(0, min(len(s) - 1, -(-99 * len(s) // 100) - 1))
+    return s[k]
+
+
+def fs(x, unit="s"):
+    if x is None:
+        return "n/a"
+    if unit == "s":
+        return f"{x:.3f} s" if x < 1 else f"{x:.2f} s"
+    return f"{x:.0f} MiB"
+
+
+# ------------------------------------------------------------------ corpus
+def corpus(work: str, n: int, peers: bool) -> str:
+    c = os.path.join(work, f"c{n}")
+    man = os.path.join(c, "manifest.json")
+    have_raw = os.path.exists(man) and os.path.isdir(os.path.join(c, "raw"))
+    have_peers = all(os.path.isdir(os.path.join(c, d)) for d in ("hugo", "jekyll", "pelican"))
+    if have_raw and (have_peers or not peers):
+        try:
+            m = json.load(open(man, encoding="utf-8"))
+            if m.get("n") == n and m.get("seed") == SEED:
+                return c
+        except ValueError:
+            pass
+    shutil.rmtree(c, ignore_errors=True)
+    log(f"generating corpus N={n} ({'all layouts' if peers else 'raw'}) in {c}")
+    if peers:
+        args = ["--layout", "all", "-o", c]
+    else:
+        args = ["--layout", "raw", "-o", os.path.join(c, "raw"), "--manifest", man]
+    subprocess.run([PY, os.path.join(HERE, "gen_corpus.py"), "-n", str(n), "--seed", str(SEED)] + args,
+                   check=True)
+    return c
+
+
+# ------------------------------------------------------------------ Syndicator
+def write_config(path: str, seeds: str, feeds: str, state: str) -> str:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"seeds_dir: {json.dumps(seeds)}\nfeeds_dir: {json.dumps(feeds)}\n"
+                f"state_dir: {json.dumps(state)}\nbase_url: https://feeds.example.org/\n")
+    return path
+
+
+def syn(cfg: str, *args: str) -> list[str]:
+    return [PY, "-m", "syndicator", "--config", cfg, *args]
+
+
+def timed(cmd, runs: int, prep=None, logf=None) -> dict:
+    rows = []
+    for _ in range(runs):
+        if prep:
+            prep()
+        r = run_once(cmd, None, logf or subprocess.DEVNULL)
+        rows.append(r)
+    return {"runs": rows, "wall_s": med([r["wall_s"] for r in rows]),
+            "wall_min": min(r["wall_s"] for r in rows), "wall_max": max(r["wall_s"] for r in rows),
+            "cpu_s": med([r["cpu_s"] for r in rows]), "maxrss_mib": med([r["maxrss_mib"] for r in rows]),
+            "rcs": sorted({r["rc"] for r in rows})}
+
+
+def rm(*paths):
+    for p in paths:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def topic_slug(topic: str) -> str:
+    from syndicator.slugs import slug
+    return slug(topic)
+
+
+def validate_sample(feeds: str, man: dict, edit_slug: str) -> dict:
+    """feedparser on all.* and a sample of topic feeds; JSON Feed by json.loads."""
+    import feedparser
+    EDIT = re.compile(r"^\[edit \d+\] ")
+    files = [os.path.join(feeds, f"all.{x}") for x in ("rss", "atom")]
+    topic_files = sorted(glob.glob(os.path.join(feeds, "topics", "*.rss")))
+    step = max(1, len(topic_files) // 10)
+    for f in topic_files[::step][:10] + [os.path.join(feeds, "topics", f"{edit_slug}.rss")]:
+        files += [f, f[:-4] + ".atom"]
+    problems, checked = [], 0
+    for f in dict.fromkeys(files):
+        want = "rss20" if f.endswith(".rss") else "atom10"
+        d = feedparser.parse(f)
+        checked += 1
+        if d.bozo:
+            problems.append(f"{os.path.relpath(f, feeds)}: bozo {str(d.bozo_exception)[:60]}")
+        if d.version != want:
+            problems.append(f"{os.path.relpath(f, feeds)}: version {d.version!r}")
+        if not d.entries:
+            problems.append(f"{os.path.relpath(f, feeds)}: no entries")
+        for e in d.entries:
+            if not (e.get("title") and e.get("link") and (e.get("published") or e.get("updated"))):
+                problems.append(f"{os.path.relpath(f, feeds)}: entry without title/link/date")
+                break
+    for f in [os.path.join(feeds, "all.json"), os.path.join(feeds, "topics", f"{edit_slug}.json")]:
+        checked += 1
+        try:
+            doc = json.load(open(f, encoding="utf-8"))
+            if not str(doc.get("version", "")).startswith("https://jsonfeed.org/version/1"):
+                problems.append(f"{os.path.relpath(f, feeds)}: not a JSON Feed")
+        except (OSError, ValueError) as e:
+            problems.append(f"{os.path.relpath(f, feeds)}: {e}")
+    # the edited topic's newest published post is on top of its feed
+    t = man["edit_target"]["topic"]
+    newest = " ".join(man["topics"][t]["newest"]["title"].split())
+    d = feedparser.parse(os.path.join(feeds, "topics", f"{edit_slug}.rss"))
+    top = " ".join(EDIT.sub("", d.entries[0].title if d.entries else "").split())
+    if top != newest:
+        problems.append(f"topics/{edit_slug}.rss: newest entry {top[:40]!r}, expected {newest[:40]!r}")
+    return {"checked": checked, "ok": not problems, "problems": problems[:5]}
+
+
+def http_get(url: str, timeout: float = 2.0):
+    req = urllib.request.Request(url, headers={"Cache-Control": "no-cache"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def feed_has(base: str, feed_rel: str, marker: str | None) -> bool:
+    try:
+        status, body = http_get(base + feed_rel)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    if status != 200:
+        return False
+    if marker is None:
+        return True
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    return any(str(it.get("title", "")).startswith(marker) for it in doc.get("items", []))
+
+
+class Server:
+    """`syndicator serve` on a free port, output to a log file."""
+
+    def __init__(self, cfg: str, logpath: str):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/"
+        self.logf = open(logpath, "ab")
+        self.t0 = time.monotonic()
+        self.p = subprocess.Popen(syn(cfg, "serve", "--port", str(self.port)), stdin=subprocess.DEVNULL,
+                                  stdout=self.logf, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def ready(self, feed_rel: str, marker: str | None, timeout: float) -> float | None:
+        """Seconds from process start until /healthz answers and feed_rel shows `marker`."""
+        end = self.t0 + timeout
+        while time.monotonic() < end:
+            if self.p.poll() is not None:
+                return None
+            try:
+                status, _ = http_get(self.base + "healthz", timeout=1.0)
+            except (urllib.error.URLError, OSError, ValueError):
+                status = None
+            if status == 200 and feed_has(self.base, feed_rel, marker):
+                return time.monotonic() - self.t0
+            time.sleep(0.01)
+        return None
+
+    def hwm_mib(self) -> float | None:
+        try:
+            for line in open(f"/proc/{self.p.pid}/status"):
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+        except OSError:
+            pass
+        return None
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.logf.close()
+
+
+def current_marker(path: str) -> str | None:
+    m = re.search(r'^title:\s*"?(\[edit \d+\])', open(path, encoding="utf-8").read(), re.M)
+    return m.group(1) if m else None
+
+
+def bench_serve(cfg: str, feeds: str, state: str, edit_file: str, feed_rel: str, marker_file: str,
+                d: str, trials: int, restarts: int, ready_timeout: float, edit_timeout: float) -> dict:
+    res: dict = {}
+    logpath = os.path.join(d, "serve.log")
+    rm(feeds, state)
+    srv = Server(cfg, logpath)
+    try:
+        res["serve_cold_ready_s"] = srv.ready(feed_rel, current_marker(edit_file), ready_timeout)
+        if res["serve_cold_ready_s"] is None:
+            res["serve_error"] = f"serve not ready within {ready_timeout:.0f} s (see {logpath})"
+            return res
+        lat, misses = [], 0
+        for i in range(trials):
+            time.sleep(0.3)  # let the watcher settle between saves
+            t0 = time.monotonic()
+            marker = edit_post.edit(edit_file, marker_file)
+            end = t0 + edit_timeout
+            seen = None
+            while time.monotonic() < end:
+                if feed_has(srv.base, feed_rel, marker):
+                    seen = time.monotonic() - t0
+                    break
+                time.sleep(0.005)
+            if seen is None:
+                misses += 1
+                if not lat and misses >= 2:  # serve does not pick edits up (yet)
+                    break
+            else:
+                lat.append(seen)
+        res["save_to_served_s"] = lat
+        res["save_to_served_misses"] = misses
+        res["service_peak_rss_mib"] = srv.hwm_mib()
+    finally:
+        srv.stop()
+    warm = []
+    for _ in range(restarts):
+        srv = Server(cfg, logpath)
+        try:
+            warm.append(srv.ready(feed_rel, current_marker(edit_file), ready_timeout))
+            hwm = srv.hwm_mib()
+            if hwm and (res.get("service_peak_rss_mib") or 0) < hwm:
+                res["service_peak_rss_mib"] = hwm
+        finally:
+            srv.stop()
+    res["serve_warm_ready_runs_s"] = warm
+    ok = [w for w in warm if w is not None]
+    res["serve_warm_ready_s"] = med(ok) if len(ok) == len(warm) else None
+    return res
+
+
+def bench_syndicator(work: str, c: str, n: int, a) -> dict:
+    d = os.path.join(work, f"run{n}")
+    os.makedirs(d, exist_ok=True)
+    man = json.load(open(os.path.join(c, "manifest.json"), encoding="utf-8"))
+    seeds = os.path.join(c, "raw")
+    feeds, state = os.path.join(d, "feeds"), os.path.join(d, "state")
+    cfg = write_config(os.path.join(d, "syndicator.yaml"), seeds, feeds, state)
+    edit_file = os.path.join(seeds, man["edit_target"]["paths"]["raw"])
+    edit_slug = topic_slug(man["edit_target"]["topic"])
+    marker_file = os.path.join(d, "editcount")
+    logf = open(os.path.join(d, "build.log"), "ab")
+    rec: dict = {"tool": "syndicator", "n": n, "published": man["published"]}
+
+    log(f"syndicator N={n}: cold build x{a.runs}")
+    rec["cold"] = timed(syn(cfg, "build"), a.runs, prep=lambda: rm(feeds, state), logf=logf)
+    rec["validate"] = validate_sample(feeds, man, edit_slug)
+    log(f"  cold {rec['cold']['wall_s']:.2f} s, valid={rec['validate']['ok']} {rec['validate']['problems']}")
+    log(f"syndicator N={n}: warm build (same feeds + state_dir) x{a.runs}")
+    rec["warm"] = timed(syn(cfg, "build"), a.runs, logf=logf)
+    rec["state_db"] = sorted(os.path.relpath(p, state) for p in glob.glob(os.path.join(state, "**", "*"),
+                                                                           recursive=True) if os.path.isfile(p))
+    log(f"  warm {rec['warm']['wall_s']:.2f} s; state files: {rec['state_db'] or 'none'}")
+
+    log(f"syndicator N={n}: one-edit in-process rebuild x{a.edits}")
+    icfg = write_config(os.path.join(d, "incr.yaml"), seeds, os.path.join(d, "incr-feeds"),
+                        os.path.join(d, "incr-state"))
+    rm(os.path.join(d, "incr-feeds"), os.path.join(d, "incr-state"))
+    p = subprocess.run([PY, os.path.join(HERE, "incremental.py"), icfg, edit_file, "--edits", str(a.edits),
+                        "--marker-file", marker_file], capture_output=True, text=True)
+    try:
+        rec["incremental"] = json.loads(p.stdout.strip().splitlines()[-1])
+        log(f"  one edit median {rec['incremental']['median_s']:.3f} s, in output: "
+            f"{rec['incremental']['edit_in_output']}")
+    except (ValueError, IndexError):
+        rec["incremental"] = {"error": p.stderr[-500:]}
+        log(f"  one edit failed: {p.stderr[-300:]}")
+
+    if not a.no_serve:
+        log(f"syndicator N={n}: serve (cold start, {a.trials} save→served trials, {a.restarts} restarts)")
+        rec["serve"] = bench_serve(cfg, feeds, state, edit_file, f"topics/{edit_slug}.json", marker_file, d,
+                                   a.trials, a.restarts, a.ready_timeout, a.edit_timeout)
+        s = rec["serve"]
+        log(f"  serve: cold ready {s.get('serve_cold_ready_s')}, warm ready {s.get('serve_warm_ready_s')}, "
+            f"save→served {len(s.get('save_to_served_s', []))} ok / {s.get('save_to_served_misses')} missed, "
+            f"peak RSS {s.get('service_peak_rss_mib')} {s.get('serve_error', '')}")
+    return rec
+
+
+# ------------------------------------------------------------------ peers
+def find_pelican() -> str | None:
+    for cand in (os.environ.get("PELICAN"), shutil.which("pelican"),
+                 os.path.join(HERE, ".venv-pelican", "bin", "pelican"), "/tmp/venv-pelican/bin/pelican"):
+        if cand and os.path.exists(cand) and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def peer_commands(c: str, out_root: str) -> dict:
+    cmds = {}
+    hugo = os.environ.get("HUGO") or shutil.which("hugo")
+    if hugo:
+        src = os.path.join(c, "hugo")
+        for name, conf in (("hugo", "hugo.toml"), ("hugo-atom", "hugo.toml,atom.toml")):
+            out = os.path.join(out_root, name)
+            cfg = ",".join(os.path.join(src, x) for x in conf.split(","))
+            cmds[name] = ([hugo, "--quiet", "--source", src, "--config", cfg, "--destination", out,
+                           "--cacheDir", os.path.join(c, "hugo-cache")], [out], "hugo")
+    jekyll = os.environ.get("JEKYLL") or shutil.which("jekyll")
+    if jekyll:
+        src, out = os.path.join(c, "jekyll"), os.path.join(out_root, "jekyll")
+        cmds["jekyll"] = ([jekyll, "build", "--config", os.path.join(src, "_config.yml"), "--source", src,
+                           "--destination", out],
+                          [out, os.path.join(src, ".jekyll-cache"), os.path.join(src, ".jekyll-metadata")],
+                          "jekyll")
+    pelican = find_pelican()
+    if pelican:
+        src, out = os.path.join(c, "pelican"), os.path.join(out_root, "pelican")
+        cmds["pelican"] = ([pelican, os.path.join(src, "content"), "-s", os.path.join(src, "pelicanconf.py"),
+                            "-o", out, "-q"], [out], "pelican")
+    return cmds
+
+
+def tool_version(name: str) -> str:
+    try:
+        if name.startswith("hugo"):
+            return subprocess.run(["hugo", "version"], capture_output=True, text=True).stdout.split()[1]
+        if name == "jekyll":
+            return subprocess.run(["jekyll", "--version"], capture_output=True, text=True).stdout.split()[1]
+        if name == "pelican":
+            return subprocess.run([find_pelican(), "--version"], capture_output=True, text=True).stdout.strip()
+    except (OSError, IndexError):
+        pass
+    return "?"
+
+
+def bench_peers(work: str, c: str, n: int, a) -> list[dict]:
+    subprocess.run([PY, os.path.join(HERE, "setup_sites.py"), c, "--peers-dir", os.path.join(HERE, "peers")],
+                   check=True)
+    out_root = os.path.join(work, f"run{n}", "peers")
+    logf = open(os.path.join(work, f"run{n}", "peers.log"), "ab")
+    recs = []
+    wanted = a.peer_list.split(",")
+    for name, (cmd, wipe, vpeer) in peer_commands(c, out_root).items():
+        if name not in wanted:
+            continue
+        if name == "jekyll" and n > a.jekyll_max:
+            recs.append({"tool": name, "n": n, "skipped": f"N > --jekyll-max {a.jekyll_max} (quadratic)"})
+            continue
+        runs = 1 if (name == "jekyll" and n >= 5000) else a.runs
+        log(f"{name} N={n}: cold build x{runs}")
+        r = timed(cmd, runs, prep=lambda w=wipe: rm(*w), logf=logf)
+        v = subprocess.run([PY, os.path.join(HERE, "validate_feeds.py"), "--peer", vpeer, "--out", wipe[0],
+                            "--manifest", os.path.join(c, "manifest.json")], capture_output=True, text=True)
+        log(f"  {name} {r['wall_s']:.2f} s rc={r['rcs']} valid={v.returncode == 0}")
+        recs.append({"tool": name, "n": n, "cold": r, "valid": v.returncode == 0,
+                     "validate_out": v.stdout.strip()[-400:], "version": tool_version(name)})
+    return recs
+
+
+# ------------------------------------------------------------------ table
+def table(results: list[dict]) -> str:
+    head = ("| N | tool | cold build wall, median [min–max] | CPU | peak RSS | Syndicator ÷ peer "
+            "| warm restart: build / serve→healthz | one-edit rebuild (median) | save→served median / p99 "
+            "| service peak RSS | feeds valid |")
+    lines = [head, "|---:|---|---|---:|---:|---:|---|---:|---|---:|---|"]
+    by_n: dict[int, list[dict]] = {}
+    for r in results:
+        by_n.setdefault(r["n"], []).append(r)
+    for n in sorted(by_n):
+        rows = by_n[n]
+        syn_rec = next((r for r in rows if r["tool"] == "syndicator"), None)
+        syn_wall = syn_rec["cold"]["wall_s"] if syn_rec else None
+        for r in rows:
+            if r.get("skipped"):
+                lines.append(f"| {n:,} | {r['tool']} | skipped: {r['skipped']} | | | | | | | | |")
+                continue
+            cold = r["cold"]
+            bad = "" if cold["rcs"] == [0] else f" rc={cold['rcs']}"
+            wall = f"{fs(cold['wall_s'])} [{cold['wall_min']:.2f}–{cold['wall_max']:.2f}]{bad}"
+            if r["tool"] == "syndicator":
+                s = r.get("serve", {})
+                inc = r.get("incremental", {})
+                lat = s.get("save_to_served_s") or []
+                sts = (f"{fs(med(lat))} / {fs(p99(lat))} (n={len(lat)})" if lat else
+                       ("n/a (edit not served)" if "save_to_served_s" in s else "n/a"))
+                warm = f"{fs(r['warm']['wall_s'])} / {fs(s.get('serve_warm_ready_s'))}"
+                if not r.get("state_db"):
+                    warm += " (build keeps no state)"
+                incr = fs(inc.get("median_s")) + ("" if inc.get("edit_in_output", True) else " (edit missing!)")
+                lines.append(f"| {n:,} | **Syndicator** | **{wall}** | {fs(cold['cpu_s'])} | "
+                             f"{fs(cold['maxrss_mib'], 'MiB')} | 1.00 | {warm} | {incr} | {sts} | "
+                             f"{fs(s.get('service_peak_rss_mib'), 'MiB')} | "
+                             f"{'✓' if r['validate']['ok'] else '✗ ' + '; '.join(r['validate']['problems'])} |")
+            else:
+                ratio = f"{syn_wall / cold['wall_s']:.2f}" if syn_wall and cold["wall_s"] else "n/a"
+                lines.append(f"| {n:,} | {r['tool']} {r.get('version', '')} | {wall} | {fs(cold['cpu_s'])} | "
+                             f"{fs(cold['maxrss_mib'], 'MiB')} | {ratio} | – | – | – | – | "
+                             f"{'✓' if r.get('valid') else '✗'} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1000,10000", help="comma-separated post counts (default 1000,10000)")
+    ap.add_argument("--with-100k", action="store_true", help="also N=100000 (long: corpus + peers)")
+    ap.add_argument("--peers", action="store_true", help="also time the installed peers on the same corpus")
+    ap.add_argument("--peer-list", default="hugo,hugo-atom,jekyll,pelican")
+    ap.add_argument("--jekyll-max", type=int, default=10000, help="skip Jekyll above this N (it is quadratic)")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs per cold/warm build (median reported)")
+    ap.add_argument("--edits", type=int, default=7, help="one-edit in-process rebuilds (median reported)")
+    ap.add_argument("--trials", type=int, default=20, help="save→served trials")
+    ap.add_argument("--restarts", type=int, default=3, help="warm serve restarts (median reported)")
+    ap.add_argument("--ready-timeout", type=float, default=600.0, help="max seconds for serve to become ready")
+    ap.add_argument("--edit-timeout", type=float, default=5.0, help="max seconds per save→served trial")
+    ap.add_argument("--no-serve", action="store_true", help="skip the serve measurements")
+    ap.add_argument("--work", default=os.path.join(HERE, "out"), help="corpora and outputs (default bench/out)")
+    a = ap.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in a.sizes.split(",") if s]
+    if a.with_100k and 100000 not in sizes:
+        sizes.append(100000)
+    os.makedirs(a.work, exist_ok=True)
+    results = []
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for n in sizes:
+        c = corpus(a.work, n, a.peers)
+        results.append(bench_syndicator(a.work, c, n, a))
+        if a.peers:
+            results += bench_peers(a.work, c, n, a)
+    with open(os.path.join(a.work, "results.jsonl"), "a", encoding="utf-8") as f:
+        for r in results:
+            f.write(json.dumps({"started": started, **r}, ensure_ascii=False) + "\n")
+    import yaml
+    env = (f"{started}; {platform.platform()}; {os.cpu_count()} CPUs; Python {platform.python_version()}; "
+           f"PyYAML libyaml={getattr(yaml, '__with_libyaml__', False)}; cold/warm = median of {a.runs} "
+           f"(Jekyll at N ≥ 5000: 1 run); one edit = median of {a.edits}; save→served = {a.trials} trials, "
+           f"{a.edit_timeout:.0f} s timeout each")
+    out = table(results) + "\n\n" + env + "\n"
+    with open(os.path.join(a.work, "table.md"), "w", encoding="utf-8") as f:
+        f.write(out)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

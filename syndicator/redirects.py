@@ -1,0 +1,86 @@
+"""Old feed URLs that answer 301 to their canonical one: topic aliases and renamed slugs.
+
+Two sources, merged by the web app (and readable by anything else):
+
+- `topic_aliases` in the settings: `slug(alias)` → `slug(canonical)` for every format;
+- `feeds/.redirects.json` (`{"redirects": {"topics/old": "topics/new"}}`, stems without the
+  format extension), a persisted map that `record()` keeps after each build, so a topic that
+  an alias (or a hand edit) folded into another keeps redirecting even if the alias is later
+  removed from the config. A dotfile: never served itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from syndicator.output import atomic_write
+from syndicator.slugs import slug
+
+REDIRECTS = ".redirects.json"
+#: Longest chain followed when resolving old → new → newer.
+MAX_HOPS = 8
+
+
+def _safe_stem(stem: str) -> bool:
+    parts = stem.split("/")
+    return bool(stem) and all(p and not p.startswith(".") and "\\" not in p and "\x00" not in p for p in parts)
+
+
+def from_aliases(aliases: Mapping[str, str]) -> dict[str, str]:
+    """`{"Artificial Intelligence": "AI"}` → `{"topics/artificial-intelligence": "topics/ai"}`."""
+    out = {}
+    for alias, canonical in aliases.items():
+        old, new = slug(alias), slug(canonical)
+        if old != new:
+            out[f"topics/{old}"] = f"topics/{new}"
+    return out
+
+
+def load(feeds_dir: Path) -> dict[str, str]:
+    """The persisted map; {} when missing or unreadable (never an exception)."""
+    try:
+        data = json.loads((Path(feeds_dir) / REDIRECTS).read_text(encoding="utf-8"))
+        table = data.get("redirects", {}) if isinstance(data, dict) else {}
+        return {k: v for k, v in table.items()
+                if isinstance(k, str) and isinstance(v, str) and _safe_stem(k) and _safe_stem(v) and k != v}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def resolve(table: Mapping[str, str], stem: str) -> str | None:
+    """Follow old → new through the table; None when `stem` is not redirected (or loops)."""
+    seen = {stem}
+    target = table.get(stem)
+    if target is None:
+        return None
+    for _ in range(MAX_HOPS):
+        nxt = table.get(target)
+        if nxt is None:
+            return target
+        if nxt in seen:
+            return None
+        seen.add(target)
+        target = nxt
+    return target
+
+
+def record(feeds_dir: Path, aliases: Mapping[str, str], current_stems: Iterable[str]) -> dict[str, str]:
+    """After a build: add the alias redirects to `feeds/.redirects.json`, drop entries whose
+    old stem is a real feed again (a slug reused by a live topic wins). Writes only on change.
+
+    `current_stems` are the stems of the feeds just built (`all`, `topics/ai`, ...)."""
+    live = set(current_stems)
+    table = load(feeds_dir)
+    table.update(from_aliases(aliases))
+    table = {old: new for old, new in sorted(table.items()) if old not in live}
+    data = (json.dumps({"redirects": table}, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode()
+    path = Path(feeds_dir) / REDIRECTS
+    try:
+        unchanged = path.read_bytes() == data
+    except OSError:
+        unchanged = False
+    if not unchanged and (table or path.exists()):
+        atomic_write(path, data)
+    return table

@@ -1,0 +1,64 @@
+"""Feed autodiscovery from `/` as a real browser sees it: headless Chromium loads the index page
+from the real `syndicator serve` process and dumps the DOM it built; every feed must be linked
+with <link rel="alternate" type=...>, and every link must answer 200 with that content type."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from lxml import html as lxml_html
+
+from tests.serverproc import ServerProcess
+
+TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml", "json": "application/feed+json"}
+
+
+def chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+pytestmark = pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium)")
+
+
+def dump_dom(url: str, profile: Path) -> str:
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--dump-dom", url]
+    out = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr.decode(errors="replace")[-2000:]
+    return out.stdout.decode("utf-8")
+
+
+def test_autodiscovery_in_headless_chromium(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "srv") as srv:
+        dom = dump_dom(srv.url("/"), tmp_path / "profile")
+        doc = lxml_html.fromstring(dom)
+        assert doc.findtext(".//title"), dom[:500]
+        links = [(el.get("type"), el.get("href"), el.get("title"))
+                 for el in doc.xpath("//head/link[@rel='alternate']")]
+        found = {(t, href) for t, href, _ in links}
+        assert all(title for _, _, title in links)
+
+        stems = sorted({f.rsplit(".", 1)[0] for f in json.loads((srv.feeds_dir / ".manifest.json").read_text())["files"]
+                        if f.endswith(".atom")})
+        assert "all" in stems and len(stems) >= 5
+        expected = {(TYPES[fmt], srv.url(f"/{stem}.{fmt}")) for stem in stems for fmt in TYPES}
+        assert expected <= found, expected - found
+        assert len(found) == len(expected)
+
+        for media, href in sorted(found):
+            parts = urlsplit(href)
+            assert (parts.hostname, parts.port) == (srv.host, srv.port), href
+            status, headers, body = srv.request("GET", parts.path)
+            assert status == 200, href
+            assert headers["Content-Type"] == f"{media}; charset=utf-8", href
+            assert body

@@ -1,0 +1,163 @@
+"""Every rule of the common model, from data files.
+
+tests/data/posts/ok/<case>.<ext> is normalized and compared with <case>.expected.json (a subset
+of `syndicator normalize`'s keys; `_settings` are setting overrides, `_warnings` substrings of
+the expected warnings, none expected when absent). ok/seeds/<stem>.expected.json holds the
+expected model of seeds/<stem>.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syndicator import sources
+from syndicator.cli import post_json
+from syndicator.config import Settings, load_settings
+from syndicator.model import Post, Problem
+from syndicator.normalize import normalize, tag_uri
+from tests.feedcheck import ILLEGAL, check_html_fragment
+
+from .conftest import DATA, SEEDS
+
+OK = DATA / "posts" / "ok"
+CASES = sorted(p for p in OK.glob("*") if p.is_file() and not p.name.endswith(".json"))
+SEED_CASES = sorted((OK / "seeds").glob("*.expected.json"))
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(env={}, overrides={"base_url": "http://127.0.0.1:8080/", "tag_date": "2024-01-01",
+                                            "timezone": "UTC", **overrides})
+
+
+def _read(root: Path, rel: str, settings: Settings) -> tuple[Post, list[Problem]]:
+    raw = sources.read_post(root, rel, settings.max_post_bytes, sources.SiteConfigs(root))
+    return normalize(raw, settings)
+
+
+def _expected(path: Path) -> Path:
+    return path.with_name(path.name.rsplit(".", 1)[0] + ".expected.json")
+
+
+def _check_invariants(post: Post) -> None:
+    """What holds for every post, whatever its input."""
+    assert post.published.tzinfo is not None and post.published.utcoffset().total_seconds() == 0
+    assert post.updated >= post.published
+    assert len(post.summary) <= 300
+    assert "<" not in post.summary or not re.search(r"<[a-z/]", post.summary)
+    for value in (post.title, post.summary, post.content_html):
+        assert not ILLEGAL.search(value)
+        assert value == value.strip()
+    check_html_fragment(post.content_html)
+    assert re.match(r"^https?://", post.link)
+    assert "secured" not in post.extra
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", t.slug) for t in post.topics)
+    assert len({t.slug for t in post.topics}) == len(post.topics)
+
+
+def _compare(post: Post, problems: list[Problem], expected: dict[str, Any]) -> None:
+    expected = dict(expected)
+    expected.pop("_settings", None)
+    warnings = expected.pop("_warnings", [])
+    got = post_json(post)
+    assert {k: got[k] for k in expected} == expected
+    messages = [p.message for p in problems]
+    assert all(p.severity == "warning" for p in problems)
+    for fragment in warnings:
+        assert any(fragment in m for m in messages), f"no warning with {fragment!r} in {messages}"
+    assert len(messages) == len(warnings), messages
+
+
+def test_every_case_has_an_expectation() -> None:
+    assert CASES
+    missing = [p.name for p in CASES if not _expected(p).exists()]
+    assert not missing
+    orphans = [p.name for p in OK.glob("*.expected.json") if not any(_expected(c) == p for c in CASES)]
+    assert not orphans
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.name)
+def test_post_case(path: Path) -> None:
+    expected = json.loads(_expected(path).read_text(encoding="utf-8"))
+    post, problems = _read(path.parent, path.name, _settings(**expected.get("_settings", {})))
+    _check_invariants(post)
+    _compare(post, problems, expected)
+
+
+@pytest.mark.parametrize("expected_path", SEED_CASES, ids=lambda p: p.name.split(".")[0])
+def test_seed(expected_path: Path) -> None:
+    name = expected_path.name.replace(".expected.json", ".txt")
+    post, problems = _read(SEEDS, name, _settings())
+    _check_invariants(post)
+    _compare(post, problems, json.loads(expected_path.read_text(encoding="utf-8")))
+
+
+def test_all_seeds_covered() -> None:
+    assert sorted(p.stem for p in SEEDS.glob("*.txt")) == [p.name.split(".")[0] for p in SEED_CASES]
+
+
+def test_chinese_seed_rules() -> None:
+    post, _ = _read(SEEDS, "002_4daa3943c2b2dbc1.txt", _settings(base_url="https://feeds.example.org/x/",
+                                                                   tag_date="2023-02-03"))
+    assert post.published.isoformat() == "2022-05-26T04:19:14+00:00"  # 12:19:14 +0800
+    assert post.language == "zh"
+    assert [(t.name, t.slug) for t in post.topics] == [
+        ("zhitongcaijingwang", "zhitongcaijingwang"), ("智通财经网新闻", "zhi-tong-cai-jing-wang-xin-wen")]
+    assert post.id == "tag:feeds.example.org,2023-02-03:002_4daa3943c2b2dbc1.txt"
+    assert post.link == f"https://feeds.example.org/x/posts/{post.page_slug}.html"
+    # display:none paragraphs and their text are gone; protocol-relative links are absolute
+    assert "display" not in post.content_html and 'href="//' not in post.content_html
+    assert 'href="https://finews.withounder.com/"' in post.content_html
+
+
+def test_mojibake_repaired_in_related_titles() -> None:
+    post, _ = _read(SEEDS, "004_882cc4a5fc2a4bd2.txt", _settings())
+    titles = [r.title for r in post.related]
+    assert "Microsoft Says It’s Built a Top-Five Supercomputer in the Cloud for AI" in titles
+    assert not any("â€" in t for t in titles)
+
+
+def test_tag_uri_uses_host_date_and_path() -> None:
+    settings = _settings(base_url="https://feeds.example.org:8443/base/", tag_date="2023-02-03")
+    assert tag_uri(settings, "sub dir/ü.md") == "tag:feeds.example.org,2023-02-03:sub%20dir/%C3%BC.md"
+
+
+@pytest.mark.parametrize("name", ["sanitise.md", "jekyll-lists.md", "news-weburl-encoded.txt"])
+def test_ids_survive_title_and_date_edits(tmp_path: Path, name: str) -> None:
+    shutil.copy(OK / name, tmp_path / name)
+    before, _ = _read(tmp_path, name, _settings())
+    text = (tmp_path / name).read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^title: .*$", 'title: "A completely new title"', text)
+    text = re.sub(r"(?m)^(date|publishedDateTime): .*$", r"\1: 2023-09-09T09:09:09Z", text)
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    after, _ = _read(tmp_path, name, _settings())
+    assert after.title == "A completely new title" and after.published != before.published
+    assert after.id == before.id
+
+
+def test_include_drafts_does_not_change_the_model() -> None:
+    post, _ = _read(OK, "draft.md", _settings(include_drafts=True))
+    assert post.draft is True
+
+
+def test_summary_is_plain_text_within_limit() -> None:
+    post, _ = _read(OK, "long-summary.md", _settings())
+    assert len(post.summary) <= 300 and post.summary.endswith("…")
+    assert post.summary.startswith("Sentence number 0 says something.")
+
+
+def test_topic_aliases_merge_names() -> None:
+    post, _ = _read(OK, "jekyll-words.md", _settings(topic_aliases={"ml": "Machine Learning", "AI": "Machine Learning"}))
+    assert [(t.name, t.slug) for t in post.topics] == [
+        ("data", "data"), ("science", "science"), ("Machine Learning", "machine-learning")]
+
+
+def test_dates_are_utc() -> None:
+    post, _ = _read(OK, "crlf.md", _settings(timezone="Asia/Tokyo"))
+    assert post.published.tzinfo == UTC and post.published.hour == 11  # 12:00+01:00

@@ -1,0 +1,104 @@
+"""The renderers on their own: every tests/data/posts/ok post through RSS, Atom and JSON Feed,
+parsed back with feedparser and lxml (tests/feedcheck.py), plus feedgen's traps one by one."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from syndicator import feeds as feedplan
+from syndicator import sources
+from syndicator.config import Settings, load_settings
+from syndicator.model import Post, Topic
+from syndicator.normalize import normalize
+from syndicator.render import RENDERERS
+from tests import feedcheck
+
+from .conftest import DATA
+
+OK = DATA / "posts" / "ok"
+BASE = "http://127.0.0.1:8080/"
+
+
+@pytest.fixture(scope="module")
+def ok_posts() -> list[Post]:
+    settings = load_settings(env={}, overrides={"base_url": BASE})
+    posts = []
+    for path in sorted(OK.glob("*")):
+        if path.is_file() and not path.name.endswith(".json"):
+            raw = sources.read_post(OK, path.name, settings.max_post_bytes, sources.SiteConfigs(OK))
+            posts.append(normalize(raw, settings)[0])
+    return posts
+
+
+def _settings(**overrides: object) -> Settings:
+    return load_settings(env={}, overrides={"base_url": BASE, **overrides})
+
+
+def _render(feed, fmt: str) -> bytes:
+    return RENDERERS[fmt].render(feed, f"{BASE}{feed.stem}.{fmt}")
+
+
+@pytest.mark.parametrize("fmt", list(RENDERERS))
+def test_every_feed_of_the_ok_posts_passes_the_checks(ok_posts: list[Post], fmt: str) -> None:
+    plan = feedplan.plan(ok_posts, _settings())
+    assert len(plan) > 10
+    for feed in plan:
+        feedcheck.CHECKS[fmt](_render(feed, fmt), f"{BASE}{feed.stem}.{fmt}", BASE)
+
+
+def test_guid_is_permalink_only_for_the_link(ok_posts: list[Post]) -> None:
+    feed = feedplan.plan(ok_posts, _settings())[0]
+    rss = etree.fromstring(_render(feed, "rss"))
+    guids = {i.findtext("guid"): i.find("guid").get("isPermaLink") for i in rss.iter("item")}
+    assert guids["tag:127.0.0.1,2024-01-01:sanitise.md"] == "false"
+    assert guids["urn:uuid:2d6b3c1e-8c1a-4f7e-9a57-0b5a3c9d1e2f"] == "false"
+    assert guids["https://example.com/?p=123"] == "false"  # a URL, but not the item's link
+    assert guids["https://example.com/ml"] == "true"
+
+
+def test_channel_link_is_the_site_and_dates_are_the_newest_item(ok_posts: list[Post]) -> None:
+    feed = feedplan.plan(ok_posts, _settings(base_url="https://feeds.example.org/"))[0]
+    rss = etree.fromstring(RENDERERS["rss"].render(feed, "https://feeds.example.org/all.rss"))
+    assert rss.findtext("channel/link") == "https://feeds.example.org/"
+    newest = max(p.updated for p in ok_posts)
+    assert rss.findtext("channel/lastBuildDate") == newest.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    atom = etree.fromstring(RENDERERS["atom"].render(feed, "https://feeds.example.org/all.atom"))
+    assert atom.findtext(f"{feedcheck.ATOM}updated") == newest.isoformat()
+
+
+def test_categories_are_topics(ok_posts: list[Post]) -> None:
+    post = next(p for p in ok_posts if p.path == "topic-collision.txt")
+    feed = feedplan.plan([post], _settings())[0]
+    rss = etree.fromstring(_render(feed, "rss"))
+    assert [c.text for c in rss.iter("category")] == ["Machine Learning", "Zürich", "人工智能"]
+    atom = etree.fromstring(_render(feed, "atom"))
+    assert [(c.get("term"), c.get("label")) for c in atom.iter(f"{feedcheck.ATOM}category")] == [
+        ("machine-learning", "Machine Learning"), ("zurich", "Zürich"), ("ren-gong-zhi-neng", "人工智能")]
+    assert json.loads(_render(feed, "json"))["items"][0]["tags"] == ["Machine Learning", "Zürich", "人工智能"]
+
+
+def test_empty_topic_feed_is_still_valid() -> None:
+    plan = feedplan.plan([], _settings(), keep_topics=[Topic("Gone", "gone")])
+    assert [f.stem for f in plan] == ["all", "topics/gone"]
+    for feed in plan:
+        for fmt in RENDERERS:
+            feedcheck.CHECKS[fmt](_render(feed, fmt), f"{BASE}{feed.stem}.{fmt}", BASE)
+
+
+def test_json_falls_back_to_content_text(ok_posts: list[Post]) -> None:
+    post = dataclasses.replace(ok_posts[0], content_html="")
+    doc = json.loads(_render(feedplan.plan([post], _settings())[0], "json"))
+    assert doc["items"][0]["content_text"] == post.summary
+    assert "content_html" not in doc["items"][0]
+
+
+def test_items_per_feed_and_stable_tie_order(ok_posts: list[Post]) -> None:
+    twins = [dataclasses.replace(ok_posts[0], id=f"urn:x:{n}", link=f"https://example.com/{n}") for n in "bca"]
+    plan = feedplan.plan(twins, _settings(items_per_feed=2))
+    assert [p.id for p in plan[0].posts] == ["urn:x:a", "urn:x:b"]
+    assert feedplan.plan(list(reversed(twins)), _settings(items_per_feed=2))[0] == plan[0]

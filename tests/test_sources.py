@@ -1,0 +1,49 @@
+"""Readers: which files are posts, and shape detection from content, not the file name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from syndicator import sources
+from syndicator.config import load_settings
+from syndicator.normalize import NotAPost, detect_shape, normalize
+
+import pytest
+
+from .conftest import SEEDS
+
+
+def test_scan_skips_hidden_backups_and_site_config(tmp_path: Path) -> None:
+    for name in ["post.md", ".hidden.md", "post.md~", ".#post.md", "post.md.swp", "_config.yml", "sub/x.txt",
+                 "sub/pic.png", "expected.json"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("---\ntitle: x\n---\n")
+    assert [rel for rel, _ in sources.scan_sorted(tmp_path)] == ["post.md", "sub/x.txt"]
+
+
+def test_shape_from_content_not_extension() -> None:
+    shapes = {p.name: detect_shape(sources.read_post(SEEDS, p.name, 1 << 20)) for p in sorted(SEEDS.glob("*.txt"))}
+    assert shapes == {
+        "000_7e8a7cf94ba4d3cc.txt": "news", "001_26d079db35c95b1a.txt": "news", "002_4daa3943c2b2dbc1.txt": "post",
+        "003_e55540d199a53fa6.txt": "news", "004_882cc4a5fc2a4bd2.txt": "news",
+    }
+
+
+def test_jekyll_page_is_not_a_post_even_without_body(tmp_path: Path) -> None:
+    # emilianoyoung/ai index.html in the corpus: front matter only, with `excerpt`, layout: page
+    (tmp_path / "index.html").write_text('---\nlayout: page\ntitle: "AI News"\nexcerpt: "Recent news."\n'
+                                         "permalink: /web/news/\n---\n")
+    raw = sources.read_post(tmp_path, "index.html", 1 << 20)
+    with pytest.raises(NotAPost):
+        normalize(raw, load_settings(env={}))
+
+
+def test_nested_value_with_colon_is_repaired(tmp_path: Path) -> None:
+    # detale/ai in the corpus: an image title with ': ' inside a list
+    (tmp_path / "n.txt").write_text('---\ntitle: "T"\nexcerpt: "E"\npublishedDateTime: 2019-06-13T08:16:00Z\n'
+                                    "webUrl: https://example.com/n\nimages:\n  - url: https://example.com/i.jpg\n"
+                                    "    title: If you can't reach Cloud, we'll bring it: AWS CEO\n---\n")
+    raw = sources.read_post(tmp_path, "n.txt", 1 << 20)
+    post, problems = normalize(raw, load_settings(env={}))
+    assert post.images[0].title == "If you can't reach Cloud, we'll bring it: AWS CEO"
+    assert [(p.severity, p.line) for p in problems] == [("warning", 8)]
