@@ -44,8 +44,13 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=0, help="paths per task (0: N / (jobs*8))")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() + high gen-0 threshold first")
     a = ap.parse_args(argv)
     _init(a.seeds)
+    if a.gc_freeze:
+        import gc
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
     scanned = sorted((rel, (st.st_size, st.st_mtime_ns)) for rel, st in sources.scan(_S.seeds_dir))
     n = len(scanned)
     chunk = a.chunk or max(1, n // (a.jobs * 8))
@@ -54,14 +59,18 @@ def main(argv=None) -> int:
     seq, par, pick, unpick = [], [], [], []
     ref = par_res = None
     for _ in range(a.repeat):
-        t0 = time.perf_counter()
-        ref = _chunk(scanned)
-        seq.append(time.perf_counter() - t0)
+        ref = par_res = None  # nothing big inherited by the forked workers
         t0 = time.perf_counter()
         with ProcessPoolExecutor(a.jobs, mp_context=mp.get_context("fork"), initializer=_init,
                                  initargs=(a.seeds,)) as ex:
             par_res = [x for part in ex.map(_chunk, parts) for x in part]
         par.append(time.perf_counter() - t0)
+        par_res_keep = par_res
+        par_res = None
+        t0 = time.perf_counter()
+        ref = _chunk(scanned)
+        seq.append(time.perf_counter() - t0)
+        par_res = par_res_keep
         t0 = time.perf_counter()
         blob = pickle.dumps(ref, protocol=pickle.HIGHEST_PROTOCOL)
         pick.append(time.perf_counter() - t0)

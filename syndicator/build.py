@@ -118,6 +118,8 @@ class Builder:
         #: through the state, so a restart renders only what changed while it was down).
         self._out_digests: dict[str, str] = state.output_digests() if state else {}
         self._site_problems: list[Problem] = []
+        #: fingerprints of the Jekyll _config.yml files the records were read with
+        self._site_fps: dict[str, Fingerprint] = state.site_configs() if state else {}
         self.last: BuildResult | None = None
         #: One pass at a time: the scheduler's tick and shutdown take turns.
         self.lock = threading.Lock()
@@ -130,12 +132,28 @@ class Builder:
     # -- reading ---------------------------------------------------------------------------
 
     def scan(self) -> dict[str, Fingerprint]:
-        return {rel: (st.st_size, st.st_mtime_ns) for rel, st in sources.scan(self.settings.seeds_dir)}
+        """Fingerprints of every post file and every Jekyll _config.yml."""
+        found = sources.scan(self.settings.seeds_dir, site_configs=True)
+        return {rel: (st.st_size, st.st_mtime_ns) for rel, st in found}
+
+    @staticmethod
+    def _split(scanned: dict[str, Fingerprint]) -> tuple[dict[str, Fingerprint], dict[str, Fingerprint]]:
+        sites = {rel: fp for rel, fp in scanned.items() if sources.is_site_config(rel)}
+        return ({rel: fp for rel, fp in scanned.items() if rel not in sites} if sites else scanned), sites
+
+    def _stale_under_sites(self, sites: dict[str, Fingerprint]) -> set[str]:
+        """Posts to re-read because a _config.yml above them appeared, changed or went away."""
+        dirs = {rel.rpartition("/")[0] for rel in set(sites) ^ set(self._site_fps)}
+        dirs |= {rel.rpartition("/")[0] for rel in sites if rel in self._site_fps and sites[rel] != self._site_fps[rel]}
+        if not dirs:
+            return set()
+        return {rel for rel in self.records if any(not d or rel.startswith(d + "/") for d in dirs)}
 
     def pending(self, scanned: dict[str, Fingerprint]) -> bool:
-        """True when a pass would change something: a file added, changed or deleted, or an
-        error waiting for its retry."""
-        if self._tentative or len(scanned) != len(self.records) or self.last is None:
+        """True when a pass would change something: a file added, changed or deleted, a site
+        config changed, or an error waiting for its retry."""
+        scanned, sites = self._split(scanned)
+        if self._tentative or len(scanned) != len(self.records) or self.last is None or sites != self._site_fps:
             return True
         return any(rel not in self.records or self.records[rel].fingerprint != fp for rel, fp in scanned.items())
 
@@ -147,12 +165,14 @@ class Builder:
 
     def _refresh(self, scanned: dict[str, Fingerprint], result: BuildResult) -> None:
         root = self.settings.seeds_dir
+        scanned, site_fps = self._split(scanned)
+        stale = self._stale_under_sites(site_fps)
         sites = sources.SiteConfigs(root)
         now = self.clock().astimezone(UTC).replace(microsecond=0)
         fresh: dict[str, ReadResult] = {}
         for rel, fp in scanned.items():
             known = self.records.get(rel)
-            if known is not None and known.fingerprint == fp and rel not in self._tentative:
+            if known is not None and known.fingerprint == fp and rel not in self._tentative and rel not in stale:
                 continue
             read = read_one(root, rel, fp, self.settings, sites)
             if self._defer(rel, read):
@@ -175,6 +195,12 @@ class Builder:
             # committed before any feed is written: after a crash the next start renders the
             # same `updated` times instead of minting new ones
             self.state.save(changed, gone)
+        for rel in site_fps:  # read every config, so a broken one is reported on every pass
+            sites.for_post(rel)
+        if site_fps != self._site_fps:
+            self._site_fps = site_fps
+            if self.state is not None:
+                self.state.save_site_configs(site_fps)
         self._site_problems = [Problem(e.path, e.message, e.line, "error") for e in sites.errors]
         result.changed_paths = sorted([*fresh, *gone])
 

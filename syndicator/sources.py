@@ -31,13 +31,21 @@ _BOMS = (
 _CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 
 
+SITE_CONFIG = "_config.yml"
+
+
 def is_candidate(name: str) -> bool:
     return not _IGNORED.match(name) and os.path.splitext(name)[1].lower() not in _NOT_POSTS
 
 
-def scan(root: Path) -> Iterator[tuple[str, os.stat_result]]:
+def is_site_config(rel: str) -> bool:
+    return rel.rsplit("/", 1)[-1] == SITE_CONFIG
+
+
+def scan(root: Path, site_configs: bool = False) -> Iterator[tuple[str, os.stat_result]]:
     """Yield (relative POSIX path, stat) of every candidate file, sorted, without following
-    symlinks that leave the folder."""
+    symlinks that leave the folder; with `site_configs`, Jekyll `_config.yml` files too (so a
+    watcher notices when one changes)."""
     real_root = root.resolve()
     stack = [(root, "")]
     try:
@@ -52,7 +60,7 @@ def scan(root: Path) -> Iterator[tuple[str, os.stat_result]]:
         except OSError:
             continue
         for entry in entries:
-            if not is_candidate(entry.name):
+            if not is_candidate(entry.name) and not (site_configs and entry.name == SITE_CONFIG):
                 continue
             rel = prefix + entry.name
             try:
@@ -138,8 +146,8 @@ class SiteConfigs:
         return merged
 
     def _read(self, rel_dir: str) -> Mapping[str, Any]:
-        path = self.root / rel_dir / "_config.yml"
-        rel = f"{rel_dir}/_config.yml" if rel_dir else "_config.yml"
+        path = self.root / rel_dir / SITE_CONFIG
+        rel = f"{rel_dir}/{SITE_CONFIG}" if rel_dir else SITE_CONFIG
         try:
             data = textformats.load_site_config(path.read_text(encoding="utf-8-sig"))
         except FileNotFoundError:

@@ -204,6 +204,20 @@ class State:
                 [_row(r) for r in records],
             )
 
+    # -- Jekyll _config.yml files -----------------------------------------------------------------
+
+    def site_configs(self) -> dict[str, tuple[int, int]]:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'site_configs'").fetchone()
+        try:
+            return {rel: (int(fp[0]), int(fp[1])) for rel, fp in json.loads(row[0]).items()} if row else {}
+        except (ValueError, TypeError, IndexError, AttributeError):
+            return {}
+
+    def save_site_configs(self, fingerprints: dict[str, tuple[int, int]]) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('site_configs', ?)",
+                            (json.dumps(fingerprints, sort_keys=True),))
+
     # -- outputs -------------------------------------------------------------------------------
 
     def output_digests(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+import frontmatter
 import yaml
 
 try:  # libyaml's C parser is ~10x faster; fall back where it is not compiled in
@@ -18,8 +19,12 @@ except AttributeError:  # pragma: no cover
     _BaseLoader = yaml.SafeLoader  # type: ignore[misc]
 
 
-#: Front matter delimiters: YAML `---` (Jekyll) and TOML `+++` (Hugo); a line of its own each.
-DELIMITERS = {"yaml": re.compile(r"-{3,}[ \t]*"), "toml": re.compile(r"\+{3,}[ \t]*")}
+#: python-frontmatter's handlers find and split the front matter: YAML `---` (Jekyll) and TOML
+#: `+++` (Hugo). Its own TOML handler needs the `toml` package; tomllib loads it here instead.
+HANDLERS = {
+    "yaml": frontmatter.YAMLHandler(),
+    "toml": frontmatter.default_handlers.BaseHandler(re.compile(r"^\+{3,}\s*$", re.MULTILINE), "+++", "+++"),
+}
 
 #: Upper bound on scalars + containers reached when walking loaded front matter;
 #: YAML aliases can make a few lines expand exponentially ("billion laughs").
@@ -144,18 +149,24 @@ def split(text: str) -> Split:
     are file lines."""
     stripped = text.lstrip()
     skipped = text[: len(text) - len(stripped)].count("\n")
-    first, _, rest = stripped.partition("\n")
-    for name, delimiter in DELIMITERS.items():
-        if not delimiter.fullmatch(first):
+    for name, handler in HANDLERS.items():
+        if not handler.detect(stripped):
             continue
-        lines = rest.split("\n")
-        for number, line in enumerate(lines):
-            if delimiter.fullmatch(line):
-                return Split(name, "\n".join(lines[:number]), "\n".join(lines[number + 1:]), skipped + 2)
-        raise YAMLSyntaxError(
-            f"front matter opened at line {skipped + 1} is never closed "
-            f"(no closing '{first.strip()[:3]}' line)", skipped + 1
-        )
+        try:
+            front, body = handler.split(stripped)
+        except ValueError:  # no closing delimiter
+            raise YAMLSyntaxError(
+                f"front matter opened at line {skipped + 1} is never closed "
+                f"(no closing '{handler.END_DELIMITER}' line)", skipped + 1
+            ) from None
+        opening = handler.FM_BOUNDARY.match(stripped)
+        assert opening is not None  # detect() matched
+        # the boundary pattern stops before the delimiter line's newline: skip that remainder
+        first_line = skipped + 1 + stripped.count("\n", 0, opening.end())
+        if front.startswith("\n"):
+            front, first_line = front[1:], first_line + 1
+        front = front.removesuffix("\n")  # the closing delimiter's line break
+        return Split(name, front, body, first_line)
     return Split(None, "", text, 1)
 
 

@@ -268,3 +268,30 @@ def test_empty_feed_carries_fixed_plausible_date(tmp_path: Path) -> None:
     assert updated.startswith(settings.tag_date)
     rss = etree.fromstring((tmp_path / "feeds" / "all.rss").read_bytes())
     assert rss.findtext("channel/lastBuildDate") == "Mon, 01 Jan 2024 00:00:00 GMT"
+
+
+def test_site_config_change_rereads_the_posts_below_it(tmp_path: Path) -> None:
+    from syndicator.build import Builder
+
+    seeds = tmp_path / "seeds"
+    (seeds / "site").mkdir(parents=True)
+    config = seeds / "site" / "_config.yml"
+    config.write_text("url: https://one.example\ntimezone: Asia/Shanghai\n", encoding="utf-8")
+    (seeds / "site" / "2022-05-26-hello.md").write_text(
+        "---\ntitle: Hello\ndate: 2022-05-26 12:00:00\ncategories: news\n---\nBody\n", encoding="utf-8")
+    (seeds / "other.md").write_text("---\ntitle: Other\ndate: 2022-05-01\n---\nx\n", encoding="utf-8")
+    builder = Builder(golden_settings(seeds, tmp_path / "feeds", tmp_path / "var"))
+    first = {p.title: p for p in builder.build().posts}
+    assert first["Hello"].link == "https://one.example/news/2022/05/26/hello.html"
+    assert first["Hello"].published == datetime(2022, 5, 26, 4, tzinfo=UTC)
+    assert not builder.pending(builder.scan())
+    config.write_text("url: https://two.example\nbaseurl: /blog\npermalink: pretty\n", encoding="utf-8")
+    assert builder.pending(builder.scan())
+    second = builder.build()
+    assert second.changed_paths == ["site/2022-05-26-hello.md"]  # the post outside is not re-read
+    hello = next(p for p in second.posts if p.title == "Hello")
+    assert hello.link == "https://two.example/blog/news/2022/05/26/hello/"
+    config.write_text("url: [unclosed\n", encoding="utf-8")
+    third = builder.build()
+    assert any(p.path == "site/_config.yml" for p in third.errors)
+    assert any(p.path == "site/_config.yml" for p in builder.build().errors)  # still reported
