@@ -5,7 +5,8 @@
 
 Loads the settings from CONFIG, runs one Builder.build() (cold, untimed), then
 --edits times: edits EDIT_FILE's title (bench/edit_post.py: new "[edit K]" prefix,
-mtime moved forward) and times Builder.build() on the same Builder. Checks that the
+mtime moved forward) and times the pass the service runs on the watcher's event for it,
+Builder.rebuild_paths([EDIT_FILE]) (--full-scan: Builder.build(), which scans the whole folder). Checks that the
 edited title is in the written output. Prints one JSON object: per-edit seconds,
 median, max, the cold build, and the process's peak RSS (a long-lived Builder's
 memory, a lower bound for the service's).
@@ -35,6 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("edit_file")
     ap.add_argument("--edits", type=int, default=7)
     ap.add_argument("--marker-file")
+    ap.add_argument("--full-scan", action="store_true")
     a = ap.parse_args(argv)
     settings = load_settings(Path(a.config))
     builder = Builder(settings)
@@ -46,7 +48,7 @@ def main(argv=None) -> int:
         time.sleep(0.05)
         marker = edit_post.edit(a.edit_file, a.marker_file)
         t0 = time.perf_counter()
-        res = builder.build()
+        res = builder.build() if a.full_scan else builder.rebuild_paths([a.edit_file])
         times.append(time.perf_counter() - t0)
         rel = os.path.relpath(a.edit_file, settings.seeds_dir)
         read = builder.reads.get(rel)

@@ -450,7 +450,9 @@ def table(results: list[dict]) -> str:
                 s = r.get("serve", {})
                 inc = r.get("incremental", {})
                 lat = s.get("save_to_served_s") or []
-                sts = (f"{fs(med(lat))} / {fs(p99(lat))} (n={len(lat)})" if lat else
+                miss = s.get("save_to_served_misses") or 0
+                sts = (f"{fs(med(lat))} / {fs(p99(lat))} (n={len(lat)}"
+                       + (f", {miss} not served within the timeout" if miss else "") + ")" if lat else
                        ("n/a (edit not served)" if "save_to_served_s" in s else "n/a"))
                 warm = f"{fs(r['warm']['wall_s'])} / {fs(s.get('serve_warm_ready_s'))}"
                 if not r.get("state_db"):

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import stat
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin
 
 from syndicator import feeds as feedplan
-from syndicator import output, redirects, sources
+from syndicator import output, parallel, redirects, sources
 from syndicator.config import Settings
 from syndicator.errors import PostError
 from syndicator.model import Feed, Post, Problem
@@ -56,7 +59,8 @@ class BuildResult:
     pages_skipped: int = 0
     problems: list[Problem] = field(default_factory=list)
     feeds: list[Feed] = field(default_factory=list)
-    posts: list[Post] = field(default_factory=list)
+    #: the published posts in path order (or how to list them: made on first use)
+    _posts: list[Post] | Callable[[], list[Post]] = field(default_factory=list, repr=False)
     written: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
@@ -65,6 +69,16 @@ class BuildResult:
     moved: list[tuple[str, str]] = field(default_factory=list)
     duration_ms: float = 0.0
     built_at: datetime | None = None
+
+    @property
+    def posts(self) -> list[Post]:
+        if callable(self._posts):
+            self._posts = self._posts()
+        return self._posts
+
+    @posts.setter
+    def posts(self, value: list[Post]) -> None:
+        self._posts = value
 
     @property
     def errors(self) -> list[Problem]:
@@ -112,8 +126,12 @@ class Builder:
         self.records: dict[str, Record] = state.load() if state else {}
         #: path -> fingerprint of an error read that waits for its retry.
         self._tentative: dict[str, Fingerprint] = {}
-        self._rendered: dict[tuple[str, str], tuple[Feed, bytes]] = {}
-        self._pages: dict[str, tuple[Post, tuple[str, ...], bytes]] = {}
+        #: the feeds of the published posts, kept current change by change (None: plan afresh)
+        self._planner: feedplan.Planner | None = None
+        self._reset_collected()
+        #: what feeds/.manifest.json lists, and which of those are no longer produced
+        self._files: set[str] = set()
+        self._stale: set[str] = set()
         #: output path -> digest of what the file on disk was rendered from (outlives restarts
         #: through the state, so a restart renders only what changed while it was down).
         self._out_digests: dict[str, str] = state.output_digests() if state else {}
@@ -163,25 +181,30 @@ class Builder:
         self._refresh(scanned, result)
         return result.changed_paths
 
-    def _refresh(self, scanned: dict[str, Fingerprint], result: BuildResult) -> None:
+    def _refresh(self, scanned: dict[str, Fingerprint], result: BuildResult,
+                 touched: set[str] | None = None) -> None:
+        """`touched`: `scanned` covers only these paths (the watcher's events), not the folder."""
         root = self.settings.seeds_dir
         scanned, site_fps = self._split(scanned)
+        if touched is not None:
+            site_fps = self._site_fps
         stale = self._stale_under_sites(site_fps)
         sites = sources.SiteConfigs(root)
         now = self.clock().astimezone(UTC).replace(microsecond=0)
         fresh: dict[str, ReadResult] = {}
-        for rel, fp in scanned.items():
-            known = self.records.get(rel)
-            if known is not None and known.fingerprint == fp and rel not in self._tentative and rel not in stale:
-                continue
-            read = read_one(root, rel, fp, self.settings, sites)
+        to_read = [(rel, fp) for rel, fp in scanned.items() if rel in stale or rel in self._tentative
+                   or (known := self.records.get(rel)) is None or known.fingerprint != fp]
+        reads = parallel.read_many(root, to_read, self.settings,
+                                   lambda rel, fp: read_one(root, rel, fp, self.settings, sites))
+        for (rel, fp), read in zip(to_read, reads):
             if self._defer(rel, read):
                 continue
             self._tentative.pop(rel, None)
             fresh[rel] = read
-        for rel in [r for r in self._tentative if r not in scanned]:
+        for rel in [r for r in self._tentative if r not in scanned and (touched is None or r in touched)]:
             del self._tentative[rel]
-        gone = [rel for rel in self.records if rel not in scanned]
+        gone = [rel for rel in (self.records if touched is None else sorted(touched))
+                if rel not in scanned and rel in self.records]
         moves = self._moves(fresh, gone)
         for new, old in moves.items():
             log.info("moved %s -> %s (keeps id %s)", old, new, self.records[old].id)
@@ -261,33 +284,123 @@ class Builder:
 
     # -- assembling ------------------------------------------------------------------------
 
+    def _reset_collected(self) -> None:
+        """What `collect` found, kept per path so a change is applied without a pass over all."""
+        #: path -> the post as published (page slug made unique)
+        self._published: dict[str, Post] = {}
+        #: path -> the id its good post claims; id -> how many good posts claim it
+        self._claim: dict[str, str] = {}
+        self._claims: Counter[str] = Counter()
+        self._not_posts: set[str] = set()
+        #: page slugs the published posts asked for / got; paths whose slug got a suffix
+        self._natural_slugs: Counter[str] = Counter()
+        self._final_slugs: Counter[str] = Counter()
+        self._suffixed: set[str] = set()
+        #: path -> its problems (the record's, then a duplicate id)
+        self._problems: dict[str, tuple[Problem, ...]] = {}
+        self._drafts = 0
+        self._collected = False
+
     def collect(self, result: BuildResult) -> list[Post]:
-        """Posts that go into feeds: good, unique ids, drafts filtered."""
-        posts: list[Post] = []
+        """Posts that go into feeds: good, unique ids, drafts filtered (a pass over every record)."""
+        self._reset_collected()
         owners: dict[str, str] = {}
         page_slugs: set[str] = set()
-        result.problems.extend(self._site_problems)
         for rel in sorted(self.records):
             record = self.records[rel]
-            result.problems.extend(record.problems)
+            problems = list(record.problems)
             if record.not_a_post:
-                result.pages_skipped += 1
+                self._not_posts.add(rel)
+            elif record.good is not None:
+                post = record.good  # while the file is broken: its last good version
+                self._claim[rel] = post.id
+                self._claims[post.id] += 1
+                if post.id in owners:
+                    problems.append(Problem(rel, f"duplicate id {post.id!r}: already used by {owners[post.id]}; skipped"))
+                else:
+                    owners[post.id] = rel
+                    if post.draft and not self.settings.include_drafts:
+                        self._drafts += 1
+                    else:
+                        natural = post.page_slug
+                        post = self._unique_page(post, page_slugs)
+                        if natural is not None:
+                            self._natural_slugs[natural] += 1
+                            self._final_slugs[post.page_slug or ""] += 1
+                            if post.page_slug != natural:
+                                self._suffixed.add(rel)
+                        self._published[rel] = post
+            if problems:
+                self._problems[rel] = tuple(problems)
+        self._collected = True
+        self._fill(result)
+        return list(self._published.values())  # in path order, as inserted
+
+    def _fill(self, result: BuildResult) -> None:
+        result.problems.extend(self._site_problems)
+        for rel in sorted(self._problems):
+            result.problems.extend(self._problems[rel])
+        result.pages_skipped = len(self._not_posts)
+        result.posts_read = len(self._claim)
+        result.drafts_skipped = self._drafts
+        result.posts_published = len(self._published)
+        published = dict(self._published)
+        result.posts = lambda: [published[rel] for rel in sorted(published)]
+
+    def _collect_changes(self, changed: list[str]) -> tuple[list[Post], list[Post]] | None:
+        """`collect` for the records of `changed` paths only: the published posts that went and
+        came. None when the change involves a shared id or page slug (then `collect` decides)."""
+        if not self._collected:
+            return None
+        include_drafts = self.settings.include_drafts
+        removed: list[Post] = []
+        added: list[Post] = []
+        for rel in changed:
+            self._problems.pop(rel, None)
+            self._not_posts.discard(rel)
+            post_id = self._claim.pop(rel, None)
+            if post_id is None:
                 continue
-            if record.good is None:
+            if self._claims[post_id] != 1:
+                return None
+            del self._claims[post_id]
+            old = self._published.pop(rel, None)
+            if old is None:
+                self._drafts -= 1
                 continue
-            result.posts_read += 1
-            post = record.good  # while the file is broken: its last good version
-            if post.id in owners:
-                result.problems.append(Problem(rel, f"duplicate id {post.id!r}: already used by {owners[post.id]}; skipped"))
+            removed.append(old)
+            slug = old.page_slug
+            if slug is not None:
+                if rel in self._suffixed or self._natural_slugs[slug] != 1 or self._final_slugs[slug] != 1:
+                    return None
+                del self._natural_slugs[slug], self._final_slugs[slug]
+        for rel in changed:
+            record = self.records.get(rel)
+            if record is None:
                 continue
-            owners[post.id] = rel
-            if post.draft and not self.settings.include_drafts:
-                result.drafts_skipped += 1
+            if record.problems:
+                self._problems[rel] = record.problems
+            if record.not_a_post:
+                self._not_posts.add(rel)
                 continue
-            post = self._unique_page(post, page_slugs)
-            posts.append(post)
-        result.posts_published = len(posts)
-        return posts
+            post = record.good
+            if post is None:
+                continue
+            if self._claims.get(post.id):
+                return None
+            self._claims[post.id] = 1
+            self._claim[rel] = post.id
+            if post.draft and not include_drafts:
+                self._drafts += 1
+                continue
+            slug = post.page_slug
+            if slug is not None:
+                if self._natural_slugs.get(slug) or self._final_slugs.get(slug):
+                    return None
+                self._natural_slugs[slug] = self._final_slugs[slug] = 1
+            self._published[rel] = post
+            added.append(post)
+        return removed, added
 
     def _unique_page(self, post: Post, taken: set[str]) -> Post:
         if post.page_slug is None:
@@ -302,26 +415,22 @@ class Builder:
     # -- rendering -------------------------------------------------------------------------
 
     def render_feed(self, feed: Feed, fmt: str) -> bytes:
-        key = (feed.stem, fmt)
-        cached = self._rendered.get(key)
-        if cached is not None and cached[0] == feed:
-            return cached[1]
-        url = feedplan.feed_url(self.settings, feed.stem, fmt)
-        data = RENDERERS[fmt].render(feed, url)
-        self._rendered[key] = (feed, data)
-        return data
+        # not cached: an output is rendered only when its digest changed (the web layer caches
+        # the bytes it serves), so keeping every rendering would only cost memory
+        return RENDERERS[fmt].render(feed, feedplan.feed_url(self.settings, feed.stem, fmt))
 
-    def outputs(self, feeds: list[Feed], posts: Iterable[Post]) -> tuple[dict[str, output.Output], dict[str, str]]:
+    def outputs(self, feeds: list[Feed], posts: Iterable[Post]) -> tuple[Mapping[str, output.Output], dict[str, str]]:
         """What to write, and the digest of every output (for those left out: the file on disk
-        was rendered from exactly these inputs, so it is skipped without rendering)."""
+        was rendered from exactly these inputs, so it is skipped without rendering). Pages are
+        rendered when the writer asks for them, so a cold build never holds them all at once."""
         s = self.settings
-        out: dict[str, output.Output] = {}
+        out = _Rendered()
         digests: dict[str, str] = {}
 
         def add(rel: str, digest: str, render: Callable[[], bytes], modified: datetime | None) -> None:
             digests[rel] = digest
             if self._out_digests.get(rel) != digest or not (s.feeds_dir / rel).is_file():
-                out[rel] = output.Output(render(), modified)
+                out.later(rel, render, modified)
 
         for feed in feeds:
             for fmt in RENDERERS:
@@ -356,35 +465,108 @@ class Builder:
         return h.hexdigest()
 
     def render_page(self, post: Post, topic_urls: dict[str, str]) -> bytes:
-        rel = f"posts/{post.page_slug}.html"
-        links = tuple(topic_urls.get(t.slug, "") for t in post.topics)
-        cached = self._pages.get(rel)
-        if cached is not None and cached[0] == post and cached[1] == links:
-            return cached[2]
-        data = pages.post_page(self.settings, post, topic_urls)
-        self._pages[rel] = (post, links, data)
-        return data
+        return pages.post_page(self.settings, post, topic_urls)
+
+    def _changed_outputs(self, stems: set[str], removed: list[Post], added: list[Post], feeds: list[Feed]
+                         ) -> tuple[dict[str, output.Output], dict[str, str], list[str]]:
+        """`outputs` for a change: only the feeds in `stems` and the pages of the posts that went
+        and came. Returns what to write, the new digests of what was looked at, and the outputs
+        no longer produced."""
+        s = self.settings
+        planner = self._planner
+        assert planner is not None
+        out: dict[str, output.Output] = {}
+        digests: dict[str, str] = {}
+        gone: list[str] = []
+
+        def add(rel: str, digest: str, render: Callable[[], bytes], modified: datetime | None) -> None:
+            digests[rel] = digest
+            if self._out_digests.get(rel) != digest or not (s.feeds_dir / rel).is_file():
+                out[rel] = output.Output(render(), modified)
+
+        for stem in sorted(stems):
+            feed = planner.feed(stem)
+            for fmt in RENDERERS:
+                rel = f"{stem}.{fmt}"
+                if feed is None:
+                    if rel in self._out_digests:
+                        gone.append(rel)
+                else:
+                    add(rel, self._feed_digest(feed, fmt),
+                        lambda feed=feed, fmt=fmt: self.render_feed(feed, fmt), feed.updated)  # type: ignore[misc]
+        if gone or any(self._out_digests.get(rel) != d for rel, d in digests.items()):
+            formats = [(fmt, r.media_type, r.label) for fmt, r in RENDERERS.items()]
+            newest = feeds[0].updated if feeds else None
+            out["index.html"] = output.Output(pages.index(s, feeds, formats), newest)
+            opml_type = RENDERERS[s.opml_format].media_type
+            out["feeds.opml"] = output.Output(pages.opml(s, feeds, s.opml_format, opml_type), newest)
+        for post in added:
+            if post.page_slug:
+                topic_urls = {t.slug: feedplan.feed_url(s, f"topics/{t.slug}", "atom")
+                              for t in post.topics if planner.has_topic(t.slug)}
+                links = "|".join(topic_urls.get(t.slug, "") for t in post.topics)
+                add(f"posts/{post.page_slug}.html", self._post_digest(post, links),
+                    lambda post=post, urls=topic_urls: self.render_page(post, urls), post.updated)  # type: ignore[misc]
+        for post in removed:
+            rel = f"posts/{post.page_slug}.html"
+            if post.page_slug and rel not in digests and rel in self._out_digests:
+                gone.append(rel)
+        return out, digests, gone
 
     # -- the pass --------------------------------------------------------------------------
 
-    def build(self, scanned: dict[str, Fingerprint] | None = None) -> BuildResult:
+    def build(self, scanned: dict[str, Fingerprint] | None = None,
+              touched: set[str] | None = None) -> BuildResult:
+        """One pass. `touched`: `scanned` covers only these paths (see `stat_paths`), so the pass
+        costs what changed, not the size of the folder. After the first pass only the feeds and
+        pages of changed posts are looked at (all of them when ids or page slugs collide)."""
         with self.lock:
             started = time.perf_counter()
             result = BuildResult(built_at=self.clock())
-            scanned = self.scan() if scanned is None else scanned
-            self._refresh(scanned, result)
-            posts = self.collect(result)
-            result.posts = posts
-            result.feeds = feedplan.plan(posts, self.settings)
-            outputs, digests = self.outputs(result.feeds, posts)
-            keep = [rel for rel in digests if rel not in outputs]
-            report = output.write_tree(self.settings.feeds_dir, outputs, prune=not result.errors, keep=keep)
-            self._remember_outputs(digests, report.removed)
+            if scanned is None:
+                scanned, touched = self.scan(), None
+            self._refresh(scanned, result, touched)
+            try:
+                report = self._assemble(result)
+            except BaseException:
+                self._collected = False  # what was kept may be half updated: the next pass starts afresh
+                raise
             redirects.record(self.settings.feeds_dir, self.settings.topic_aliases, [f.stem for f in result.feeds])
             result.written, result.unchanged, result.removed = report.written, report.unchanged, report.removed
             result.duration_ms = (time.perf_counter() - started) * 1000
             self.last = result
             return result
+
+    def _assemble(self, result: BuildResult) -> output.WriteReport:
+        """Collect, plan, render and write: for the changed paths only when it can, else for all."""
+        change = self._collect_changes(result.changed_paths)
+        if change is not None and self._planner is not None:
+            self._fill(result)
+            removed, added = change
+            stems = self._planner.update(removed, added)
+            result.feeds = self._planner.feeds()
+            outputs, digests, gone = self._changed_outputs(stems, removed, added, result.feeds)
+            report = output.write_changes(self.settings.feeds_dir, outputs, gone, self._files, self._stale,
+                                          prune=not result.errors)
+            report.unchanged = len(self._out_digests) + 2 - len(report.written)
+            changed = {rel: d for rel, d in digests.items() if self._out_digests.get(rel) != d}
+            self._out_digests.update(digests)
+            for rel in gone:
+                self._out_digests.pop(rel, None)
+            if self.state is not None and (changed or gone):
+                self.state.save_outputs(changed, [*gone, *report.removed])
+        else:
+            posts = self.collect(result)
+            self._planner = feedplan.Planner(self.settings)
+            self._planner.full(posts)
+            result.feeds = self._planner.feeds()
+            outputs, digests = self.outputs(result.feeds, posts)
+            keep = [rel for rel in digests if rel not in outputs]
+            report = output.write_tree(self.settings.feeds_dir, outputs, prune=not result.errors, keep=keep)
+            self._files = set(report.files)
+            self._stale = self._files - digests.keys() - {"index.html", "feeds.opml"}
+            self._remember_outputs(digests, report.removed)
+        return report
 
     def _remember_outputs(self, digests: dict[str, str], removed: list[str]) -> None:
         changed = {rel: d for rel, d in digests.items() if self._out_digests.get(rel) != d}
@@ -397,6 +579,63 @@ class Builder:
         """One scheduler tick: scan, and build only when something changed."""
         scanned = self.scan()
         return self.build(scanned) if self.pending(scanned) else None
+
+    def stat_paths(self, paths: Iterable[str]) -> tuple[dict[str, Fingerprint], set[str]] | None:
+        """Fingerprints of just these files (absolute, or relative to seeds/), as `scan` would
+        give them, and the set of post paths looked at (plus errors waiting for a retry).
+        None when only a full scan can tell (a folder, a symlink, a Jekyll _config.yml)."""
+        root = os.path.abspath(self.settings.seeds_dir)
+        real_root = os.path.realpath(root)
+        scanned: dict[str, Fingerprint] = {}
+        touched: set[str] = set()
+        for path in [*paths, *self._tentative]:  # an error waiting for its retry is looked at again
+            full = os.path.abspath(os.path.join(root, path))
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            if rel == "." or rel.startswith("../") or rel == "..":
+                continue
+            parts = rel.split("/")
+            if sources.is_site_config(rel):
+                return None
+            if not all(sources.is_candidate(part) for part in parts):
+                continue  # scan never looks there
+            touched.add(rel)
+            try:
+                st = os.lstat(full)
+            except OSError:
+                continue  # gone
+            if not stat.S_ISREG(st.st_mode) or os.path.realpath(full) != os.path.join(real_root, *parts):
+                return None  # a folder, or a symlink on the way: what scan sees there is its business
+            scanned[rel] = (st.st_size, st.st_mtime_ns)
+        return scanned, touched
+
+    def rebuild_paths(self, paths: Iterable[str]) -> BuildResult | None:
+        """A tick for file-system events on `paths`: look at those files only, and build only
+        when one of them (or an error waiting for its retry) changed."""
+        if self.last is None:
+            return self.rebuild_if_changed()
+        found = self.stat_paths(paths)
+        if found is None:
+            return self.rebuild_if_changed()
+        scanned, touched = found
+        records = self.records
+        if self._tentative or any(
+                (rel in scanned) != (rel in records) or (rel in records and records[rel].fingerprint != scanned[rel])
+                for rel in touched):
+            return self.build(scanned, touched)
+        return None
+
+
+class _Rendered(dict):  # type: ignore[type-arg]
+    """Outputs, some rendered only when looked up (each time: the writer looks once)."""
+
+    def later(self, rel: str, render: Callable[[], bytes], modified: datetime | None) -> None:
+        self[rel] = (render, modified)
+
+    def __getitem__(self, rel: str) -> output.Output:
+        value = super().__getitem__(rel)
+        if isinstance(value, tuple):
+            return output.Output(value[0](), value[1])
+        return value  # type: ignore[no-any-return]
 
 
 def build(settings: Settings, clock: Callable[[], datetime] | None = None) -> BuildResult:

@@ -138,10 +138,15 @@ def _serve(settings: Settings, state: State) -> int:
         if result is not None:
             build_log(result)
 
+    def on_paths(paths: set[str]) -> None:  # the watcher's events: only these files changed
+        result = builder.rebuild_paths(paths)
+        if result is not None:
+            build_log(result)
+
     app = create_app(settings, status=lambda: status(builder))
     server = keep_alive_without_body(create_server(app, host=settings.host, port=settings.port,
                                                    threads=settings.threads))
-    watcher = Watcher(settings.seeds_dir, settings.scan_interval, tick).start()
+    watcher = Watcher(settings.seeds_dir, settings.scan_interval, tick, on_paths).start()
     stop = threading.Event()
 
     def shutdown(signum: int, _frame: Any) -> None:

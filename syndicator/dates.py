@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import re
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
 from dateutil import parser as dateparser
 
@@ -68,8 +68,19 @@ def _from_jekyll(m: re.Match[str], tz: tzinfo, text: str) -> datetime:
     except ValueError as e:
         raise DateError(f"{text!r} is not a real date ({e})") from None
     if offset:
-        return _utc(dateparser.parse(f"{naive.isoformat()}{offset}"), tz)
+        return _utc(naive.replace(tzinfo=_offset(offset)), tz)
     return _utc(naive, tz)
+
+
+def _offset(text: str) -> tzinfo:
+    """`Z`, `+0800`, `-05:30` as a fixed zone."""
+    if text == "Z":
+        return UTC
+    digits = text[1:].replace(":", "")
+    delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    if delta >= timedelta(hours=24):
+        raise DateError(f"offset {text!r} is out of range")
+    return timezone(-delta if text[0] == "-" else delta)
 
 
 def _utc(value: datetime, tz: tzinfo) -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -75,3 +76,97 @@ def _feed(settings: Settings, key: str, name: str, stem: str, posts: tuple[Post,
 
 def feed_url(settings: Settings, stem: str, fmt: str) -> str:
     return f"{settings.base_url}{stem}.{fmt}"
+
+
+class Planner:
+    """`plan()` kept up to date one post at a time: every feed's posts in one sorted list (keyed
+    by `sort_key`, then path, which is exactly the order `plan()` gives for posts that come in path
+    order), so a change touches only the feeds of the posts it adds or removes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        #: feed stem ("all", "topics/<slug>") -> sorted (sort_key, path) of its posts
+        self._lists: dict[str, list[tuple[tuple[float, float, str], str]]] = {}
+        self._posts: dict[tuple[tuple[float, float, str], str], Post] = {}
+        #: topic slug -> how often each spelling is used
+        self._names: dict[str, Counter[str]] = {}
+        self._feeds: dict[str, Feed] = {}
+
+    def full(self, posts: Iterable[Post]) -> None:
+        self._lists, self._posts, self._names, self._feeds = {"all": []}, {}, {}, {}
+        for post in posts:
+            self._add(post, bulk=True)
+        for entries in self._lists.values():
+            entries.sort()
+
+    def update(self, removed: Iterable[Post], added: Iterable[Post]) -> set[str]:
+        """Apply a change; returns the stems of the feeds it may have changed (some may be gone)."""
+        touched = {"all"}
+        for post in removed:
+            touched |= self._remove(post)
+        for post in added:
+            touched |= self._add(post)
+        for stem in touched:
+            self._feeds.pop(stem, None)
+        return touched
+
+    def _add(self, post: Post, bulk: bool = False) -> set[str]:
+        entry = (sort_key(post), post.path)
+        self._posts[entry] = post
+        stems = {"all"}
+        put = (lambda lst: lst.append(entry)) if bulk else (lambda lst: bisect.insort(lst, entry))
+        put(self._lists.setdefault("all", []))
+        for topic in post.topics:
+            stem = f"topics/{topic.slug}"
+            stems.add(stem)
+            put(self._lists.setdefault(stem, []))
+            self._names.setdefault(topic.slug, Counter())[topic.name] += 1
+        return stems
+
+    def _remove(self, post: Post) -> set[str]:
+        entry = (sort_key(post), post.path)
+        del self._posts[entry]
+        stems = {"all"}
+        for stem in ["all", *(f"topics/{t.slug}" for t in post.topics)]:
+            lst = self._lists[stem]
+            i = bisect.bisect_left(lst, entry)
+            if i < len(lst) and lst[i] == entry:
+                del lst[i]
+            stems.add(stem)
+        for topic in post.topics:
+            names = self._names[topic.slug]
+            names[topic.name] -= 1
+            if names[topic.name] <= 0:
+                del names[topic.name]
+            if not names:
+                del self._names[topic.slug]
+                self._lists.pop(f"topics/{topic.slug}", None)
+        return stems
+
+    def has_topic(self, slug: str) -> bool:
+        return slug in self._names
+
+    def feed(self, stem: str) -> Feed | None:
+        """The feed at `stem` now, or None when there is none."""
+        cached = self._feeds.get(stem)
+        if cached is not None:
+            return cached
+        n = self.settings.items_per_feed
+        if stem == "all":
+            shown = tuple(self._posts[e] for e in self._lists.get("all", [])[:n])
+            feed = _feed(self.settings, "all", "All posts", "all", shown, None)
+        else:
+            slug = stem.removeprefix("topics/")
+            names = self._names.get(slug)
+            if not names:
+                return None
+            topic = Topic(min(names, key=lambda name: (-names[name], name)), slug)
+            shown = tuple(self._posts[e] for e in self._lists[stem][:n])
+            feed = _feed(self.settings, slug, topic.name, stem, shown, topic)
+        self._feeds[stem] = feed
+        return feed
+
+    def feeds(self) -> list[Feed]:
+        """What `plan()` would give for the current posts."""
+        return [f for f in (self.feed(s) for s in ["all", *(f"topics/{slug}" for slug in sorted(self._names))])
+                if f is not None]

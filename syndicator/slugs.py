@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from slugify import slugify
 
 MAX_SLUG = 80
 
 
+@lru_cache(maxsize=4096)  # a few dozen topic names, slugified for every post
 def slug(name: str) -> str:
     """`Facebook AI` → `facebook-ai`, `智通财经网新闻` → `zhi-tong-cai-jing-wang-xin-wen`.
 

@@ -201,7 +201,7 @@ class State:
             self.db.executemany("DELETE FROM posts WHERE path = ?", [(p,) for p in gone])
             self.db.executemany(
                 "INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [_row(r) for r in records],
+                (_row(r) for r in records),  # one row at a time: a cold start saves them all
             )
 
     # -- Jekyll _config.yml files -----------------------------------------------------------------

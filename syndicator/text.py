@@ -15,6 +15,7 @@ _SPACES = re.compile(r"\s+")
 _MOJIBAKE_HINT = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
+_LETTER = re.compile(r"[^\W\d_]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 
 
@@ -34,8 +35,13 @@ def repair(text: str) -> str:
 
 def clean_line(value: object) -> str:
     """A title or name: entities decoded, mojibake fixed, one line, trimmed."""
-    text = html.unescape(str(value)) if value is not None else ""
-    return _SPACES.sub(" ", repair(text)).strip()
+    if value is None:
+        return ""
+    text = str(value)
+    # the common case, checked at C speed: plain printable ASCII, no entity, no double space
+    if text.isascii() and text.isprintable() and "&" not in text and "  " not in text:
+        return text.strip()
+    return _SPACES.sub(" ", repair(html.unescape(text))).strip()
 
 
 def clean_block(value: object) -> str:
@@ -64,12 +70,16 @@ def first_words(text: str, count: int = 10) -> str:
 def guess_language(text: str, default: str) -> str:
     """BCP 47 primary tag from the script, for posts that declare none."""
     sample = text[:4000]
+    if sample.isascii():  # most posts: nothing to count
+        return default
     han = len(_HAN.findall(sample))
     if _KANA.search(sample) and len(_KANA.findall(sample)) * 5 >= han:
         return "ja"
     if len(_HANGUL.findall(sample)) > 20:
         return "ko"
-    letters = sum(1 for ch in sample if ch.isalpha())
+    if not han:
+        return default
+    letters = len(_LETTER.findall(sample))
     if han and han >= 0.3 * max(letters, 1):
         return "zh"
     return default

@@ -56,6 +56,14 @@ class Split:
     first_line: int
 
 
+class _Unusual(Exception):
+    """YAML the direct constructor leaves to PyYAML's own."""
+
+
+_STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "seq", "merge"))
+_CORE_SCALARS = {f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "timestamp", "str")}
+
+
 class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Safe loader that records top-level key lines and duplicate keys."""
 
@@ -75,7 +83,59 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
 
     def construct_document(self, node: yaml.Node) -> Any:
         self.root = node
-        return super().construct_document(node)
+        try:
+            return self._direct(node, {}, set())
+        except _Unusual:
+            self.key_lines, self.duplicates = {}, []
+            return super().construct_document(node)
+
+    def _direct(self, node: yaml.Node, made: dict[int, Any], open_: set[int]) -> Any:
+        """Plain maps, lists and core scalars, built without PyYAML's generic constructor
+        machinery (which costs more than libyaml's parse). Merge keys, custom tags, unhashable
+        keys and recursive aliases raise _Unusual and take the standard path."""
+        key = id(node)
+        if key in made:  # an alias: the same object again, as PyYAML does
+            return made[key]
+        if key in open_:
+            raise _Unusual
+        if isinstance(node, yaml.ScalarNode):
+            value = node.value if node.tag == _STR else self._scalar(node)
+        elif node.tag == _MAP:
+            open_.add(key)
+            value = self._direct_map(node, made, open_)
+            open_.discard(key)
+        elif node.tag == _SEQ:
+            open_.add(key)
+            value = [self._direct(item, made, open_) for item in node.value]
+            open_.discard(key)
+        else:
+            raise _Unusual
+        made[key] = value
+        return value
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag not in _CORE_SCALARS:
+            raise _Unusual
+        return self.yaml_constructors[node.tag](self, node)
+
+    def _direct_map(self, node: yaml.MappingNode, made: dict[int, Any], open_: set[int]) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                raise _Unusual
+            k = self._direct(key_node, made, open_)
+            if isinstance(k, (dict, list)):
+                raise _Unusual
+            if isinstance(key_node, yaml.ScalarNode):
+                line = key_node.start_mark.line + 1
+                if key_node.value in lines:
+                    self.duplicates.append((key_node.value, line))
+                lines[key_node.value] = line
+            out[k] = self._direct(value_node, made, open_)
+        if node is self.root:
+            self.key_lines = lines
+        return out
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
         seen: dict[str, int] = {}
@@ -127,7 +187,8 @@ def _load_yaml_doc(text: str) -> tuple[Any, _Loader]:
         raise YAMLSyntaxError("invalid YAML: nested too deeply", None) from None
     finally:
         loader.dispose()
-    _bounded(data)
+    if "*" in text:  # only aliases (`*name`) can multiply what a few lines load
+        _bounded(data)
     return data, loader
 
 

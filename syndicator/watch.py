@@ -8,7 +8,9 @@ never more than one pass at a time (max_instances=1) and missed runs collapse in
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +24,9 @@ log = logging.getLogger("syndicator.watch")
 JOB_ID = "scan"
 #: Quiet time after the last event before scanning: one save is often several events.
 DEBOUNCE_S = 0.08
+#: While events arrive, the full scan is only the safety net (for what inotify cannot see, e.g.
+#: a file behind a symlink): at most this often, but never more often than the interval.
+FULL_SCAN_S = 30.0
 
 
 class _Nudge(FileSystemEventHandler):
@@ -29,17 +34,31 @@ class _Nudge(FileSystemEventHandler):
         self.watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in ("opened", "closed_no_write"):  # reads are not changes
-            self.watcher.nudge()
+        if event.event_type in ("opened", "closed_no_write"):  # reads are not changes
+            return
+        if event.is_directory:
+            if event.event_type == "modified":  # an entry came or went: its own event follows
+                return
+            self.watcher.nudge(None)  # a folder came, went or moved: scan everything
+            return
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        self.watcher.nudge([os.path.abspath(os.fsdecode(p)) for p in paths if p])
 
 
 class Watcher:
     """Runs `tick` on an interval and soon after changes under `folder`, until `stop()`."""
 
-    def __init__(self, folder: Path, interval: float, tick: Callable[[], object]) -> None:
+    def __init__(self, folder: Path, interval: float, tick: Callable[[], object],
+                 on_paths: Callable[[set[str]], object] | None = None) -> None:
+        """`tick`: a full scan. `on_paths` (optional): a pass over just the files events named;
+        with it, the full scan runs every FULL_SCAN_S while the observer works."""
         self.folder = folder
         self.interval = interval
         self.tick = tick
+        self.on_paths = on_paths
+        self._paths: set[str] = set()
+        self._full = True
+        self._last_full = time.monotonic()
         self.scheduler = BackgroundScheduler(
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
         self.observer: Observer | None = None
@@ -61,10 +80,15 @@ class Watcher:
             log.warning("not watching %s for changes (%s); scanning every %gs", self.folder, e, self.interval)
         return self
 
-    def nudge(self) -> None:
-        """A file changed: run the job once things are quiet for DEBOUNCE_S."""
-        self._dirty.set()
+    def nudge(self, paths: list[str] | None = None) -> None:
+        """A file changed (`paths`; None: something, scan everything): run the job once things
+        are quiet for DEBOUNCE_S."""
         with self._lock:
+            if paths is None:
+                self._full = True
+            else:
+                self._paths.update(paths)
+            self._dirty.set()
             if self._stopping:
                 return
             if self._timer is not None:
@@ -82,10 +106,21 @@ class Watcher:
 
     def _run(self) -> None:
         while True:
-            self._dirty.clear()
+            with self._lock:
+                self._dirty.clear()
+                paths, self._paths = self._paths, set()
+                due = time.monotonic() - self._last_full >= max(self.interval, FULL_SCAN_S)
+                full = self._full or self.on_paths is None or self.observer is None or (due and not paths)
+                self._full = False
             try:
-                self.tick()
+                if full:
+                    self._last_full = time.monotonic()
+                    self.tick()
+                else:
+                    self.on_paths(paths)  # type: ignore[misc]
             except Exception:
+                with self._lock:
+                    self._full = True
                 log.exception("rebuild failed; retrying on the next scan")
                 return
             if not self._dirty.is_set() or self._stopping:

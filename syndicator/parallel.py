@@ -1,0 +1,65 @@
+"""Reading many posts on every core: a cold build of thousands of files.
+
+One forked worker process per extra core takes chunks; the calling process works too and
+takes back whatever chunk no worker has started, so the split balances itself. Only a
+single-threaded process forks (the `build` command): forking the daemon, whose server,
+scheduler and watcher threads may hold locks, could deadlock the child, so it reads in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import TypeVar
+
+from syndicator import sources
+from syndicator.config import Settings
+
+T = TypeVar("T")
+Item = tuple[str, tuple[int, int]]
+
+#: Below this many files the results' trip back through a pipe costs more than it saves.
+MIN_FILES = 800
+CHUNK = 250
+
+
+def workers() -> int:
+    try:
+        return max(0, len(os.sched_getaffinity(0)) - 1)
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(0, (os.cpu_count() or 1) - 1)
+
+
+def _read_chunk(root: Path, items: Sequence[Item], settings: Settings) -> list[object]:
+    from syndicator.build import read_one  # the worker imports the pipeline once
+
+    sites = sources.SiteConfigs(root)
+    return [read_one(root, rel, fp, settings, sites) for rel, fp in items]
+
+
+def read_many(root: Path, items: Sequence[Item], settings: Settings,
+              read: Callable[[str, tuple[int, int]], T]) -> list[T]:
+    """`read(rel, fp)` for every item, in order; spread over processes when it pays."""
+    extra = workers()
+    if extra == 0 or len(items) < MIN_FILES or threading.active_count() > 1:
+        return [read(rel, fp) for rel, fp in items]
+    chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+    results: list[list[T] | None] = [None] * len(chunks)
+    with ProcessPoolExecutor(max_workers=extra, mp_context=get_context("fork")) as pool:
+        # the workers take chunks from the back, this process from the front
+        pending: dict[int, Future[list[object]]] = {
+            i: pool.submit(_read_chunk, root, chunks[i], settings) for i in range(len(chunks) - 1, 0, -1)
+        }
+        for i, chunk in enumerate(chunks):
+            future = pending.pop(i, None)
+            if future is None or future.cancel():
+                results[i] = [read(rel, fp) for rel, fp in chunk]
+            else:
+                pending[i] = future
+        for i, future in pending.items():
+            results[i] = future.result()  # type: ignore[assignment]
+    return [r for chunk in results for r in chunk]  # type: ignore[union-attr]
