@@ -23,6 +23,7 @@ from syndicator.build import Builder, BuildResult
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import AlreadyRunning
+from syndicator.output import MANIFEST
 from syndicator.state import FILE_NAME, State
 from syndicator.watch import Watcher
 from syndicator.web import create_app, keep_alive_without_body
@@ -73,6 +74,9 @@ def remove_stale_temp_files(feeds_dir: Path) -> None:
     if feeds_dir.is_dir():
         for tmp in feeds_dir.rglob(".*.tmp"):
             tmp.unlink(missing_ok=True)
+
+
+STARTING: dict[str, Any] = {"status": "starting", "last_build": None, "posts": 0, "feeds": 0, "errors": []}
 
 
 def status(builder: Builder) -> dict[str, Any]:
@@ -129,25 +133,45 @@ def run(settings: Settings) -> int:
 
 
 def _serve(settings: Settings, state: State) -> int:
-    builder = Builder(settings, state=state, settle=True)
+    # A restart over feeds an earlier run finished serves them at once and catches up in the
+    # background: the files on disk are whole and current unless seeds/ changed while down,
+    # and the catch-up pass rewrites only what did. A first start builds before it serves.
+    warm = state.has_posts() and (settings.feeds_dir / MANIFEST).is_file()
+    ready: list[Builder] = []
     build_log = BuildLog()
-    build_log(builder.build(), "build")
 
-    def tick() -> None:
-        result = builder.rebuild_if_changed()
-        if result is not None:
-            build_log(result)
+    def start_builder() -> Builder:
+        builder = Builder(settings, state=state, settle=True)
+        build_log(builder.build(), "catch-up" if warm else "build")
+        ready.append(builder)
+        return builder
 
-    def on_paths(paths: set[str]) -> None:  # the watcher's events: only these files changed
-        result = builder.rebuild_paths(paths)
-        if result is not None:
-            build_log(result)
-
-    app = create_app(settings, status=lambda: status(builder))
+    if not warm:
+        start_builder()
+    app = create_app(settings, status=lambda: status(ready[0]) if ready else STARTING)
     server = keep_alive_without_body(create_server(app, host=settings.host, port=settings.port,
                                                    threads=settings.threads))
-    watcher = Watcher(settings.seeds_dir, settings.scan_interval, tick, on_paths).start()
     stop = threading.Event()
+    watchers: list[Watcher] = []
+
+    def watch() -> None:
+        builder = ready[0] if ready else start_builder()
+
+        def tick() -> None:
+            result = builder.rebuild_if_changed()
+            if result is not None:
+                build_log(result)
+
+        def on_paths(paths: set[str]) -> None:  # the watcher's events: only these files changed
+            result = builder.rebuild_paths(paths)
+            if result is not None:
+                build_log(result)
+
+        if not stop.is_set():
+            watchers.append(Watcher(settings.seeds_dir, settings.scan_interval, tick, on_paths).start())
+
+    starter = threading.Thread(target=watch, name="syndicator-start", daemon=True)
+    starter.start()
 
     def shutdown(signum: int, _frame: Any) -> None:
         if not stop.is_set():
@@ -165,7 +189,10 @@ def _serve(settings: Settings, state: State) -> int:
         if not stop.is_set():
             raise
     finally:
-        watcher.stop()  # waits for a running pass: every file it writes is whole anyway
+        stop.set()
+        starter.join()  # a catch-up pass in progress finishes: every file it writes is whole
+        for watcher in watchers:
+            watcher.stop()  # waits for a running pass
         server.task_dispatcher.shutdown(timeout=2)
     log.info("stopped")
     return 0

@@ -11,14 +11,16 @@ WAL and one transaction per tick: a kill -9 leaves either the old or the new tic
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
+import pickle
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, is_dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from syndicator.model import Post, Problem
 
 #: Bump when the tables or the post encoding change: an older file is discarded, not migrated
 #: (everything in it can be rebuilt from seeds/, only `updated` history is lost).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE_NAME = "state.sqlite3"
 
 log = logging.getLogger("syndicator.state")
@@ -67,52 +69,26 @@ class Record:
         return self.good if self.current else None
 
 
-# -- post encoding: tagged JSON, so dates, tuples and the model's dataclasses round-trip -----
+# -- post encoding: pickle, the fastest way back to the frozen model on a restart ------------
+# The file lives in state_dir, which only the service writes; anyone who can write it can
+# already run code as the service. A change to the model's fields changes SCHEMA (below), so
+# a pickle of another shape is never loaded.
 
-_CLASSES = {c.__name__: c for c in (model.Post, model.Topic, model.Source, model.Image, model.Related)}
-
-
-def _enc(v: Any) -> Any:
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    if isinstance(v, datetime):
-        return {"$dt": v.isoformat()}
-    if isinstance(v, date):
-        return {"$d": v.isoformat()}
-    if is_dataclass(v) and type(v).__name__ in _CLASSES:
-        return {"$" + type(v).__name__: {f.name: _enc(getattr(v, f.name)) for f in fields(v)}}
-    if isinstance(v, tuple):
-        return {"$t": [_enc(x) for x in v]}
-    if isinstance(v, list):
-        return [_enc(x) for x in v]
-    if hasattr(v, "items"):
-        return {"$m": [[str(k), _enc(x)] for k, x in v.items()]}
-    return str(v)  # an exotic YAML value in `extra`: its text is all any renderer could use
+_CLASSES = (model.Post, model.Topic, model.Source, model.Image, model.Related)
+_MODEL_SHAPE = hashlib.sha256(
+    repr([(c.__name__, [f.name for f in fields(c)]) for c in _CLASSES]).encode()
+).hexdigest()[:12]
+SCHEMA = f"{SCHEMA_VERSION}-{_MODEL_SHAPE}"
 
 
-def _dec(v: Any) -> Any:
-    if isinstance(v, list):
-        return [_dec(x) for x in v]
-    if not isinstance(v, dict):
-        return v
-    (tag, body), = v.items()
-    if tag == "$dt":
-        return datetime.fromisoformat(body)
-    if tag == "$d":
-        return date.fromisoformat(body)
-    if tag == "$t":
-        return tuple(_dec(x) for x in body)
-    if tag == "$m":
-        return {k: _dec(x) for k, x in body}
-    return _CLASSES[tag[1:]](**{k: _dec(x) for k, x in body.items()})
+def encode_post(post: Post) -> bytes:
+    if not isinstance(post.extra, dict):  # the EMPTY mapping proxy does not pickle
+        post = replace(post, extra=dict(post.extra))
+    return pickle.dumps(post, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def encode_post(post: Post) -> str:
-    return json.dumps(_enc(post), ensure_ascii=False, separators=(",", ":"))
-
-
-def decode_post(text: str) -> Post:
-    post = _dec(json.loads(text))
+def decode_post(blob: bytes) -> Post:
+    post = pickle.loads(blob)
     if not isinstance(post, Post):
         raise ValueError("not a post")
     return post
@@ -159,7 +135,7 @@ class State:
     def _prepare(self, key: str) -> None:
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
-        if meta.get("schema") != str(SCHEMA_VERSION):
+        if meta.get("schema") != SCHEMA:
             self.db.execute("DROP TABLE IF EXISTS posts")
             self.db.execute("DROP TABLE IF EXISTS outputs")
             self.db.execute("DELETE FROM meta")
@@ -168,7 +144,7 @@ class State:
         if meta.get("key") != key:
             self.db.execute("UPDATE posts SET size = NULL, mtime_ns = NULL")
             self.db.execute("DELETE FROM outputs")
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?), ('key', ?)", (str(SCHEMA_VERSION), key))
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?), ('key', ?)", (SCHEMA, key))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -186,12 +162,15 @@ class State:
 
     # -- posts ---------------------------------------------------------------------------------
 
+    def has_posts(self) -> bool:
+        return self.db.execute("SELECT 1 FROM posts LIMIT 1").fetchone() is not None
+
     def load(self) -> dict[str, Record]:
         records = {}
         for row in self.db.execute("SELECT * FROM posts"):
             try:
                 records[row[0]] = _record(row)
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError, EOFError, pickle.UnpicklingError):
                 continue  # an entry this code cannot read is re-read from seeds/
         return records
 

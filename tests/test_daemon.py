@@ -125,7 +125,9 @@ def test_add_edit_break_fix_move_delete_then_restart(tmp_path: Path) -> None:
     again = ServerProcess(tmp_path, config=CONFIG, args=["--log-format", "json"], port=srv.port)
     with again:
         assert items(again) == served
-        build = [e for e in log_events(again) if e.get("event") == "build"][-1]
+        # a restart serves the files at once and catches up behind them
+        build = wait_for(lambda: [e for e in log_events(again) if e.get("event") == "catch-up"], 5,
+                         "the catch-up pass")[-1]
         assert build["files_written"] == 0 and build["changed"] == 0, build
         assert feed_files(again.feeds_dir) == files
     assert again.proc.returncode == 0
@@ -165,6 +167,8 @@ def test_kill_9_mid_rebuild_then_restart_is_consistent(tmp_path: Path) -> None:
     # the next start catches up
     again = ServerProcess(tmp_path, config=CONFIG, port=srv.port)
     with again:
+        # it serves the whole files at once, then the catch-up pass makes them current
+        wait_for(lambda: get_json(again, "/healthz")["status"] != "starting", 20, "the catch-up pass")
         titles = [i["title"] for i in get_json(again, "/all.json")["items"]]
         assert any(t.startswith("Second ") for t in titles)
         assert not any(t.startswith("First ") for t in titles)
