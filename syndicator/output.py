@@ -9,10 +9,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+from syndicator import parallel
 
 MANIFEST = ".manifest.json"
 #: Extensions that get a precompressed twin for nginx gzip_static.
@@ -87,6 +89,15 @@ def read_manifest(root: Path) -> list[str]:
         return []
 
 
+def _write_all(root: Path, outputs: Mapping[str, Output]) -> list[str]:
+    """Write every output; the paths whose bytes changed. Thousands of outputs (a cold build's
+    pages) are split with a forked second process."""
+    def work(rels: Sequence[str]) -> list[str]:
+        return [rel for rel in rels if write_file(root, rel, outputs[rel])]
+
+    return sorted(parallel.fork_split(sorted(outputs), work))
+
+
 def write_tree(root: Path, outputs: Mapping[str, Output], prune: bool = True,
                keep: Iterable[str] = ()) -> WriteReport:
     """Write every output; remove files an earlier build wrote that are no longer produced
@@ -94,11 +105,8 @@ def write_tree(root: Path, outputs: Mapping[str, Output], prune: bool = True,
     `keep`: files known to be current already (not rendered again), still produced."""
     keep = set(keep)
     report = WriteReport(unchanged=len(keep))
-    for rel in sorted(outputs):
-        if write_file(root, rel, outputs[rel]):
-            report.written.append(rel)
-        else:
-            report.unchanged += 1
+    report.written = _write_all(root, outputs)
+    report.unchanged += len(outputs) - len(report.written)
     previous = read_manifest(root)
     kept = set(outputs) | keep
     if prune:
@@ -127,11 +135,8 @@ def write_changes(root: Path, outputs: Mapping[str, Output], removed: Iterable[s
     manifest lists) and `stale` (listed, no longer produced, kept while not pruning) are the
     caller's and are updated in place."""
     report = WriteReport()
-    for rel in sorted(outputs):
-        if write_file(root, rel, outputs[rel]):
-            report.written.append(rel)
-        else:
-            report.unchanged += 1
+    report.written = _write_all(root, outputs)
+    report.unchanged += len(outputs) - len(report.written)
     changed = False
     for rel in outputs:
         stale.discard(rel)

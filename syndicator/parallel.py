@@ -25,6 +25,8 @@ Item = tuple[str, tuple[int, int]]
 #: Below this many files the results' trip back through a pipe costs more than it saves.
 MIN_FILES = 800
 CHUNK = 250
+#: Outputs to write before a second process helps (each is a render + one or two files).
+MIN_OUTPUTS = 400
 
 
 def workers() -> int:
@@ -63,3 +65,34 @@ def read_many(root: Path, items: Sequence[Item], settings: Settings,
         for i, future in pending.items():
             results[i] = future.result()  # type: ignore[assignment]
     return [r for chunk in results for r in chunk]  # type: ignore[union-attr]
+
+
+def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]]) -> list[str]:
+    """`work` over every item, half of them (every other one) in a forked child: the writer's
+    render-and-write of thousands of outputs. The child shares the parent's memory (copy on
+    write), so `work` may be any closure; only its list of strings comes back. Falls back to
+    one process when not worth it, when threads run, or when the child fails."""
+    if workers() == 0 or len(items) < MIN_OUTPUTS or threading.active_count() > 1:
+        return work(items)
+    mine, theirs = items[0::2], items[1::2]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: do its half, send the result, leave without cleanup handlers
+        status = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write("\0".join(work(theirs)).encode("utf-8", "surrogatepass"))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    try:
+        done = work(mine)
+    finally:
+        with os.fdopen(read_end, "rb") as pipe:
+            sent = pipe.read()
+        _, status = os.waitpid(pid, 0)
+    if status != 0:  # the child failed: its half is done here (writing is idempotent)
+        return done + work(theirs)
+    return done + [s for s in sent.decode("utf-8", "surrogatepass").split("\0") if s]

@@ -15,6 +15,7 @@ It waits until /healthz answers 200 and `stop()` sends SIGTERM and returns the e
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -116,8 +117,9 @@ class ServerProcess:
             if self.proc is None or self.proc.poll() is not None:
                 return False
             try:
-                status, _, _ = self.request("GET", "/healthz", timeout=2)
-                if status == 200:
+                status, _, body = self.request("GET", "/healthz", timeout=2)
+                # a restart answers at once with "starting" while it catches up: ready means current
+                if status == 200 and json.loads(body).get("status") != "starting":
                     return True
             except OSError:
                 pass
