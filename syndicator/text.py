@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import re
 
-import ftfy
 
 # Characters XML 1.0 forbids (C0 controls but tab/newline/CR, surrogates, U+FFFE/U+FFFF).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
@@ -27,6 +26,8 @@ def repair(text: str) -> str:
     """Fix mojibake (`Itâ€™s` → `It’s`) without touching curly quotes or entities."""
     if text.isascii() or not _MOJIBAKE_HINT.search(text):
         return strip_illegal(text)
+    import ftfy  # ~8 MiB of tables: loaded only once some text looks like mojibake
+
     fixed = ftfy.fix_text(
         text, uncurl_quotes=False, unescape_html=False, fix_character_width=False, normalization="NFC"
     )
