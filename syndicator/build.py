@@ -196,7 +196,7 @@ class Builder:
                    or (known := self.records.get(rel)) is None or known.fingerprint != fp]
         reads = parallel.read_many(root, to_read, self.settings,
                                    lambda rel, fp: read_one(root, rel, fp, self.settings, sites))
-        for (rel, fp), read in zip(to_read, reads):
+        for (rel, _), read in zip(to_read, reads, strict=True):
             if self._defer(rel, read):
                 continue
             self._tentative.pop(rel, None)

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from syndicator import __version__, config, sources
-from syndicator.build import Builder, read_one
+from syndicator.build import Builder, BuildResult, read_one
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
@@ -151,8 +151,6 @@ def check(ctx: click.Context, seeds: Path | None) -> None:
     """Validate every post without writing anything; exit 1 if any has an error."""
     settings = _settings(ctx, seeds_dir=seeds)
     builder = Builder(settings)
-    from syndicator.build import BuildResult
-
     result = BuildResult()
     builder.refresh(builder.scan())
     builder.collect(result)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html as htmllib
 import re
-from functools import lru_cache
 
 import lxml.html
 import nh3

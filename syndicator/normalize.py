@@ -138,7 +138,7 @@ def _news(ctx: Context) -> Post:
     meta = ctx.raw.meta
     title = _title(ctx)
     url = _url(ctx, ctx.get("url"), "url")
-    summary = text.truncate(text.clean_block(ctx.get("summary") or ""), SUMMARY_LIMIT)
+    summary = text.truncate(text.clean_line(ctx.get("summary") or ""), SUMMARY_LIMIT)
     source = _provider(ctx)
     images = _images(ctx)
     related = _related(ctx)
@@ -166,7 +166,7 @@ def _post(ctx: Context) -> Post:
         url = _permalink_url(ctx, published, categories)
     html_body = content.sanitize(text.strip_illegal(rendered), url or ctx.base)
     summary_src = ctx.get("summary")
-    summary = text.clean_block(summary_src) if summary_src else content.to_text(html_body)
+    summary = text.clean_line(summary_src) if summary_src else content.to_text(html_body)
     names = categories + jekyll.words(ctx.get("tags"))
     site = raw.site
     source = Source(name=text.clean_line(site.get("title", "")), url=ctx.base) if site.get("url") else None
@@ -217,7 +217,7 @@ def _title(ctx: Context, fallback: str = "") -> str:
     if title:
         return text.truncate(title, 500)
     # Fall back to the excerpt's first words, then the file name, and say so.
-    fallback = fallback or text.clean_block(ctx.get("summary") or "")
+    fallback = fallback or text.clean_line(ctx.get("summary") or "")
     title = text.first_words(fallback) if fallback else _name_from_path(ctx.raw.path)
     ctx.warn("title", f"missing or empty title; using {title!r}")
     return title

@@ -141,7 +141,7 @@ class SiteConfigs:
         if rel_dir in self._cache:
             return self._cache[rel_dir]
         parent = self._for_dir(os.path.dirname(rel_dir)) if rel_dir else EMPTY
-        merged = {**parent, **self._read(rel_dir)} if rel_dir or True else parent
+        merged = {**parent, **self._read(rel_dir)}
         self._cache[rel_dir] = merged
         return merged
 

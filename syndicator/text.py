@@ -45,11 +45,6 @@ def clean_line(value: object) -> str:
     return _SPACES.sub(" ", repair(html.unescape(text))).strip()
 
 
-def clean_block(value: object) -> str:
-    """An excerpt: like clean_line but keeps it as plain text (entities decoded)."""
-    return clean_line(value)
-
-
 def truncate(text: str, limit: int) -> str:
     """Cut at a word boundary when there is one near the end, with an ellipsis."""
     if len(text) <= limit:

@@ -83,6 +83,7 @@ def test_env_and_flags_override_the_file(tmp_path: Path) -> None:
     assert doc["title"] == "From Env · All posts" and len(doc["items"]) == 3
     flag = run("build", "--config", str(tmp_path / "c.yaml"), "--seeds", str(tmp_path / "seeds"),
                "--out", str(tmp_path / "flag-feeds"), env={"SYNDICATOR_FEEDS_DIR": str(tmp_path / "env2")})
+    assert flag.returncode == 0, flag.stderr
     assert (tmp_path / "flag-feeds" / "all.json").exists() and not (tmp_path / "env2").exists()
 
 
