@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import frontmatter
 import yaml
+import yaml_rs
 
 try:  # libyaml's C parser is ~10x faster; fall back where it is not compiled in
     _BaseLoader = yaml.CSafeLoader
@@ -42,7 +44,7 @@ class YAMLSyntaxError(ValueError):
 class FrontMatter:
     data: Any
     #: 1-based file line of each top-level key.
-    lines: dict[str, int] = field(default_factory=dict)
+    lines: Mapping[str, int] = field(default_factory=dict)
     #: (message, 1-based file line) for problems that were repaired.
     warnings: list[tuple[str, int | None]] = field(default_factory=list)
 
@@ -192,6 +194,191 @@ def _load_yaml_doc(text: str) -> tuple[Any, _Loader]:
     return data, loader
 
 
+# ---- the fast path -------------------------------------------------------------------------
+#
+# PyYAML (YAML 1.1, as Jekyll's Psych reads it) is the reference: what it makes of a header is
+# what the header means. Building its nodes and objects in Python costs ~0.25 ms a post, most of
+# a cold build's YAML time; yaml-rs (Rust) parses the same plain headers several times faster.
+# It reads YAML 1.2, so its result is used only where the two cannot disagree, and the header
+# goes to PyYAML otherwise:
+# - text with what only PyYAML's path handles or the two read differently: tags, anchors,
+#   block scalars, flow collections with `:` or `?` in them or over several lines, tabs
+#   (repaired there), line breaks 1.1 knows and 1.2 does not, merge keys, directives, several
+#   documents;
+# - a string 1.1 would have read as something else (`yes`, `1:30`, `=`); 1.1 timestamps, which
+#   yaml-rs leaves as text, are built as PyYAML builds them when each is a plain `key: value`;
+# - a number that 1.1 may have read differently: an int when some node starts with a leading
+#   zero or underscore (`012`, `0o12`, `-0_1`, `_1`), a float when the text has an exponent,
+#   a signed `.5` or an underscore beside a digit;
+# - a key that is not a string, errors and duplicate keys (PyYAML reports those, with lines).
+# A false alarm only costs speed; tests/test_textformats.py checks both paths agree.
+
+_NOT_FAST = ("\t", "\r", "\x85", "\u2028", "\u2029", "<<", "\n%", "\n---", "\n...")
+_NODE_MARK = re.compile(r"(?:^|[:\-\[{,?]) *[!&|>]", re.M)  # tag, anchor, block scalar
+_RISKY_FLOAT = re.compile(r"[0-9.][eE]|[-+]\.[0-9]|_[0-9.]|[0-9.]_")
+_ZERO = re.compile(r"[ \[,{\n][-+]?[0_]")  # cheap first look for _LEADING_ZERO
+_LEADING_ZERO = re.compile(r"(?:^ *|[:\-] +|[\[{,] *)[-+]?(?:0[0-9oO_]|_)", re.M)
+_FLOW = re.compile(r"(?:^ *|[:\-] +)[\[{]([^\n]*)", re.M)
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_RESOLVERS = yaml.resolver.Resolver.yaml_implicit_resolvers
+#: First character of text YAML 1.1 may read as something else -> the longest such text
+#: (a word starting with a letter can only be a bool or null: `false`); only that is matched.
+_MAYBE_NOT_TEXT = {k: 5 if k.isalpha() else 1 << 62 for k in _RESOLVERS if k}
+#: Text YAML 1.1 reads as a bool, number, null, merge or value key, alias-like scalar
+#: (group `other`) or a timestamp (group `ts`).
+_IMPLICIT = re.compile(
+    "(?P<ts>{})|(?P<other>{})".format(
+        "|".join(sorted({f"(?:{r.pattern})" for rs in _RESOLVERS.values() for t, r in rs if t == _TIMESTAMP_TAG})),
+        "|".join(sorted({f"(?:{r.pattern})" for rs in _RESOLVERS.values() for t, r in rs if t != _TIMESTAMP_TAG})),
+    ), re.X)
+#: A top-level block-mapping key at the start of a line: plain, no ':' in it.
+_TOP_KEY = re.compile(r"^([^\s#'\"{\[\]},&*!|>%@`?:-][^:\n]*?)[ ]*:(?=[ \n]|$)", re.M)
+_TIMESTAMPS = _Loader("")  # only its construct_yaml_timestamp is used
+_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_NODES)
+
+
+class _Checker:
+    """yaml-rs output as PyYAML would have built it; _Unusual where that is not certain."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.ints_checked = self.floats_checked = False
+
+    def walk(self, data: Any) -> Any:
+        if type(data) not in (dict, list):
+            return self._scalars([data], None, range(1))[0]
+        stack = [data]
+        seen = 0
+        while stack:
+            item = stack.pop()
+            seen += len(item)
+            if seen > MAX_NODES:
+                raise _Unusual
+            if type(item) is dict:
+                for k in item:
+                    if type(k) is not str or (not k or len(k) <= _MAYBE_NOT_TEXT.get(k[0], -1)) and _IMPLICIT.match(k):
+                        raise _Unusual
+                self._scalars(item, stack)
+            else:
+                self._scalars(item, stack, range(len(item)))
+        return data
+
+    def _scalars(self, item: Any, stack: list[Any] | None = None, keys: Any = None) -> Any:
+        """Check (and where needed convert) the scalars of one dict or list; queue the rest."""
+        for k in item if keys is None else keys:
+            v = item[k]
+            t = type(v)
+            if t is str:
+                # maybe not text; an empty one was quoted (empty plain text is null in both)
+                if v and len(v) <= _MAYBE_NOT_TEXT.get(v[0], -1):
+                    item[k] = self._text(v)
+            elif t is dict or t is list:
+                if stack is None:
+                    raise _Unusual
+                stack.append(v)
+            elif t is int:
+                if not self.ints_checked:
+                    self._check_ints()
+            elif t is float:
+                if not self.floats_checked:
+                    if _RISKY_FLOAT.search(self.text):
+                        raise _Unusual
+                    self.floats_checked = True
+            elif t is not bool and v is not None:
+                raise _Unusual  # a set, bytes
+        return item
+
+    def _text(self, v: str) -> Any:
+        m = _IMPLICIT.match(v)
+        if m is None:
+            return v
+        if m.lastgroup != "ts" or not self._plain_value(v):
+            raise _Unusual
+        return _TIMESTAMPS.construct_yaml_timestamp(yaml.ScalarNode(_TIMESTAMP_TAG, v))
+
+    def _check_ints(self) -> None:
+        text = "\n" + self.text
+        if _ZERO.search(text):
+            for m in _LEADING_ZERO.finditer(text):
+                # `10,000` in text is no flow item unless there are flow collections
+                if m.group(0)[0] != "," or _FLOW.search(text):
+                    raise _Unusual
+        self.ints_checked = True
+
+    def _plain_value(self, v: str) -> bool:
+        """Every occurrence of `v` is a plain `key: v` line (not quoted, escaped or a block)."""
+        text = self.text
+        return "\\" not in text and text.count(v) == (text + "\n").count(f": {v}\n")
+
+
+class _KeyLines(Mapping[str, int]):
+    """1-based line of each top-level key, found when a message first asks (most posts never
+    have one): at the start of a line when every key is there exactly once, else by PyYAML."""
+
+    def __init__(self, text: str, keys: Any, offset: int) -> None:
+        self._text, self._keys, self._offset = text, keys, offset
+        self._lines: dict[str, int] | None = None
+
+    def _found(self) -> dict[str, int]:
+        if self._lines is None:
+            lines = _top_key_lines(self._text, self._keys)
+            if lines is None:
+                try:
+                    lines = _load_yaml_doc(self._text)[1].key_lines
+                except YAMLSyntaxError:  # pragma: no cover - yaml-rs read it
+                    lines = {}
+            self._lines = {k: v + self._offset for k, v in lines.items()}
+        return self._lines
+
+    def __getitem__(self, key: str) -> int:
+        return self._found()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._found())
+
+    def __len__(self) -> int:
+        return len(self._found())
+
+
+def _top_key_lines(text: str, keys: Any) -> dict[str, int] | None:
+    if not isinstance(keys, dict):
+        return {}
+    lines: dict[str, int] = {}
+    line, pos = 1, 0
+    for m in _TOP_KEY.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        lines[m.group(1)] = line
+    if len(lines) != len(keys) or any(k not in keys for k in lines):
+        return None
+    return lines
+
+
+def _simple_flows(text: str) -> bool:
+    """Flow collections on one line with no `:` or `?` in them (`[a, b]`): around those two the
+    readers part ways (`[?x]`, `[:x]`, `[x:]`)."""
+    for m in _FLOW.finditer(text):
+        rest = m.group(1).rstrip()
+        if ":" in rest or "?" in rest or not rest.endswith(("]", "}")):
+            return False
+    return True
+
+
+def _load_fast(text: str, offset: int = 0) -> tuple[Any, Mapping[str, int]] | None:
+    """The data and key lines (shifted by `offset`), or None: PyYAML's path decides."""
+    if any(mark in text for mark in _NOT_FAST) or text.startswith(("%", "---", "...")):
+        return None
+    if ("!" in text or "&" in text or "|" in text or ">" in text) and _NODE_MARK.search(text):
+        return None
+    if ("[" in text or "{" in text) and not _simple_flows(text):
+        return None
+    try:
+        data = _Checker(text).walk(yaml_rs.loads(text, parse_datetime=False, alias_limits=_LIMITS))
+    except (yaml_rs.YAMLDecodeError, _Unusual, ValueError, TypeError, RecursionError):
+        return None
+    return data, _KeyLines(text, data, offset)
+
+
 def load_yaml(text: str) -> Any:
     """Plain YAML document (the config file)."""
     return _load_yaml_doc(text)[0]
@@ -272,9 +459,14 @@ def _indent_tabs(text: str) -> tuple[str, list[int]]:
     return _TAB_INDENT.sub(lambda m: m.group(1) + "  " * len(m.group(0).lstrip(" ")), text), changed
 
 
-def _load_yaml_front(split_: Split) -> FrontMatter:
+def _load_yaml_front(split_: Split, fast_path: bool = True) -> FrontMatter:
     offset = split_.first_line - 1
     front, warnings = _remove_unprintable(split_.front, offset)
+    # the line break before the closing `---` ends the last line: a block scalar there keeps it
+    front += "\n"
+    fast = _load_fast(front, offset) if fast_path else None
+    if fast is not None:
+        return FrontMatter(fast[0], fast[1], warnings)
     try:
         data, loader = _load_yaml_doc(front)
     except YAMLSyntaxError as first:
@@ -328,10 +520,11 @@ def _load_toml_front(split_: Split) -> FrontMatter:
     return FrontMatter(data, lines, warnings)
 
 
-def load_front(split_: Split) -> FrontMatter:
+def load_front(split_: Split, fast: bool = True) -> FrontMatter:
+    """`fast=False`: PyYAML only (the reference the fast path is tested against)."""
     if split_.format == "toml":
         return _load_toml_front(split_)
-    return _load_yaml_front(split_)
+    return _load_yaml_front(split_, fast)
 
 
 def load_site_config(text: str) -> Any:
