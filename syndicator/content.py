@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import html as htmllib
 import re
+from collections.abc import Iterator
+from functools import lru_cache, partial
+from urllib.parse import quote, urljoin, urlsplit
 
 import lxml.html
 import nh3
@@ -23,6 +26,8 @@ _ATTRS["source"] = {"src", "srcset", "type", "media"}
 _ATTRS["video"] = {"src", "poster", "controls", "width", "height"}
 _ATTRS["audio"] = {"src", "controls"}
 _SCHEMES = {"http", "https", "mailto"}
+_SAFE_PREFIXES = ("http://", "https://", "mailto:")
+_SCHEMES_OR_NONE = _SCHEMES | {""}  # no scheme: a relative URL (from a relative base)
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _SPACES = re.compile(r"\s+")
 _PARSER = lxml.html.HTMLParser(huge_tree=True, remove_comments=True)
@@ -93,6 +98,173 @@ def _limit_depth(html: str) -> str:
     return "".join(out)
 
 
+# ---- sanitising ------------------------------------------------------------------------
+# One nh3 pass does the work: its attribute filter makes URLs absolute and empties `style`
+# unless it hides the element, so in its output (balanced, attribute values double-quoted)
+# a `hidden` or a non-empty `style` marks an element to drop. No second parse: lxml remains
+# only as the reference below.
+
+#: Allowed attributes holding one URL: what lxml's make_links_absolute rewrote (href, src,
+#: cite) plus `poster`, which it missed.
+_URL_ATTRS = frozenset({"href", "src", "cite", "poster"})
+_ATTR = re.compile(r'\s+([^\s"\'=<>/]+)(?:="([^"]*)")?')  # one attribute as nh3 writes it
+# Text and tags up to the next tag with a `style` or `hidden` attribute. Whole tags are matched,
+# quoted values included, so nothing inside an attribute value is ever taken for a tag.
+# Possessive: a plain `*` keeps a backtracking entry per tag (~1 KB each, gigabytes for a huge post).
+_UNMARKED = re.compile(r'(?:[^<]++|</?[A-Za-z][A-Za-z0-9-]*'
+                       r'(?:\s+(?!(?:hidden|style)[\s=/>])[^\s"\'=<>/]+(?:="[^"]*")?)*\s*/?>)*+')
+# libxml2 wrote href/src with spaces, controls and non-ASCII percent-encoded: keep doing so
+# (for every URL) so feeds stay byte for byte as they were and every URL is a valid URI.
+_URI_UNSAFE = re.compile(r"[\x00-\x20\x7f-\U0010ffff]+")
+_SRCSET_URL = re.compile(r"[\t\n\f\r ,]*([^\t\n\f\r ]+)")
+_SRCSET_DESCRIPTORS = re.compile(r"[^,(]*(?:\([^)]*\)?[^,(]*)*")  # up to a comma outside ( )
+
+
+def _percent_encode(m: re.Match[str]) -> str:
+    return quote(m.group(0), safe="")
+
+
+@lru_cache(maxsize=4096)  # a site's posts repeat the same links and images
+def _absolute(base: str, value: str) -> str | None:
+    """`value` resolved against `base` as lxml's make_links_absolute did (None: drop it), and
+    never a scheme other than http, https or mailto (nh3 checks only href, src and poster)."""
+    try:
+        url = urljoin(base, strip_illegal(value).strip())
+        if not url.startswith(_SAFE_PREFIXES) and urlsplit(url).scheme.lower() not in _SCHEMES_OR_NONE:
+            return None
+    except ValueError:
+        return None
+    return _URI_UNSAFE.sub(_percent_encode, url)
+
+
+def _srcset_candidates(value: str) -> Iterator[tuple[str, str]]:
+    """(url, descriptors) pairs, split as the HTML standard does (URLs may contain commas)."""
+    pos = 0
+    while m := _SRCSET_URL.match(value, pos):
+        url, pos = m.group(1), m.end()
+        if url.endswith(","):
+            yield url.rstrip(","), ""
+            continue
+        descriptors = _SRCSET_DESCRIPTORS.match(value, pos)
+        assert descriptors is not None  # matches the empty string
+        yield url, descriptors.group(0).strip()
+        pos = descriptors.end() + 1
+
+
+def _absolute_srcset(base: str, value: str) -> str | None:
+    candidates = []
+    for url, descriptors in _srcset_candidates(value):
+        absolute = _absolute(base, url)
+        if absolute:
+            candidates.append(f"{absolute} {descriptors}" if descriptors else absolute)
+    return ", ".join(candidates) or None
+
+
+def _filter_attribute(base: str, element: str, name: str, value: str) -> str | None:
+    if name in _URL_ATTRS:
+        return _absolute(base, value)
+    if name == "srcset":
+        return _absolute_srcset(base, value)
+    if name == "style":
+        # only marks a hidden element; emptied rather than dropped, as nh3 would move the
+        # last attribute into its place and reorder the tag
+        return value if _HIDDEN.search(value) else ""
+    return value
+
+
+def _clean(html: str, base: str | None) -> str:
+    """nh3 with our allow-list; with a base, URLs come out absolute and `style`/`hidden` are
+    left only on hidden elements."""
+    return nh3.clean(
+        html, tags=_TAGS, attributes=_ATTRS, url_schemes=_SCHEMES, strip_comments=True, link_rel=None,
+        clean_content_tags={"script", "style"},
+        attribute_filter=None if base is None else partial(_filter_attribute, base),
+    )
+
+
+def _element_end(html: str, start: int) -> int:
+    """End of the element whose start tag is at `start` (nh3 output: every tag explicit)."""
+    depth = 0
+    for m in _TAG.finditer(html, start):
+        if m.group(2).lower() in _VOID:
+            if depth == 0:
+                return m.end()
+        elif m.group(1):
+            depth -= 1
+            if depth == 0:
+                return m.end()
+        else:
+            depth += 1
+    return len(html)  # unclosed: unreachable with nh3 output; dropping the rest never leaks
+
+
+def _kept_tag(tag: re.Match[str]) -> str | None:
+    """A marked start tag without its emptied `style`, or None: the element is hidden."""
+    attrs = {a.group(1).lower(): a for a in _ATTR.finditer(tag.group(3))}
+    style = attrs.get("style")
+    if "hidden" in attrs or style is None or style.group(2):
+        return None
+    cut = tag.start(3)
+    return tag.string[tag.start():cut + style.start()] + tag.string[cut + style.end():tag.end()]
+
+
+def _drop_marked(html: str) -> str:
+    """Remove the elements marked hidden (with their content) and the emptied `style`s."""
+    if ' hidden="' not in html and ' style="' not in html:
+        return html
+    out: list[str] = []
+    pos = 0
+    while (unmarked := _UNMARKED.match(html, pos)) and (start := unmarked.end()) < len(html):
+        out.append(html[pos:start])
+        tag = _TAG.match(html, start)
+        if tag is None:  # a `<` that starts no tag: nh3 never writes one, but never loop on it
+            out.append("<")
+            pos = start + 1
+        elif (kept := _kept_tag(tag)) is None:
+            pos = _element_end(html, start)
+        else:
+            out.append(kept)
+            pos = tag.end()
+    out.append(html[pos:])
+    return "".join(out)
+
+
+def sanitize(html: str, base: str) -> str:
+    """Remove scripts, styles, handlers, unsafe URLs and hidden elements; absolutize links."""
+    cleaned = strip_illegal(_clean(html, base))  # nh3 decodes `&#1;` to a character XML forbids
+    cleaned = _drop_marked(cleaned)
+    if not cleaned.strip():
+        return ""
+    # libxml2 wrote U+00A0 as is; so do we, so unchanged posts keep byte-identical feeds
+    return _limit_depth(cleaned).replace("&nbsp;", "\xa0").strip()
+
+
+# ---- plain text ------------------------------------------------------------------------
+
+#: Elements whose end separates words (a space goes after them).
+_BREAKS = frozenset({"br", "p", "li", "div", "h1", "h2", "h3", "h4", "tr"})
+_BREAK_TAG = re.compile(r"<br>|</(?:p|li|div|h[1-4]|tr)>")
+_OPEN_TAG = re.compile(r"<(?:p|li|div|h[1-4]|tr)>")
+
+
+def to_text(html: str) -> str:
+    """Visible text of an HTML fragment, whitespace collapsed."""
+    if "<" not in html and "&" not in html:
+        return " ".join(html.split())
+    # nh3 keeps text, drops script/style content and writes back only the break elements,
+    # each explicitly closed and without attributes: two regexes then finish the job.
+    marked = nh3.clean(strip_illegal(html), tags=_BREAKS, attributes={}, strip_comments=True)
+    text = htmllib.unescape(_OPEN_TAG.sub("", _BREAK_TAG.sub(" ", marked)))
+    if "&#" in html:  # nh3 decodes `&#1;` to a character XML forbids
+        text = strip_illegal(text)
+    return " ".join(text.split())  # str.split() and re's \s agree on what is whitespace
+
+
+# ---- lxml reference ----------------------------------------------------------------------
+# The former implementation (a second parse with lxml), kept as the reference the tests
+# compare the single-pass code above against.
+
+
 def _drop_hidden(root: etree._Element) -> None:
     for el in list(root.iter()):
         if el is root or not isinstance(el.tag, str):
@@ -106,8 +278,17 @@ def _drop_hidden(root: etree._Element) -> None:
 
 
 def _absolutize(root: etree._Element, base: str) -> None:
-    # scheme-less //host/path and /path both resolve against the post's own site
-    root.make_links_absolute(base, resolve_base_href=False, handle_failures="discard")
+    # lxml finds href, src and cite; poster and srcset it does not know
+    root.rewrite_links(partial(_absolute, base), resolve_base_href=False)
+    for el in root.iter(etree.Element):
+        for name, resolve in (("poster", _absolute), ("srcset", _absolute_srcset)):
+            value = el.get(name)
+            if value is not None:
+                resolved = resolve(base, value)
+                if resolved is None:
+                    del el.attrib[name]
+                else:
+                    el.set(name, resolved)
 
 
 def _serialize(root: etree._Element) -> str:
@@ -118,27 +299,22 @@ def _serialize(root: etree._Element) -> str:
     return "".join(parts).strip()
 
 
-def sanitize(html: str, base: str) -> str:
-    """Remove scripts, styles, handlers, unsafe URLs and hidden elements; absolutize links."""
-    cleaned = nh3.clean(
-        html, tags=_TAGS, attributes=_ATTRS, url_schemes=_SCHEMES,
-        strip_comments=True, link_rel=None, clean_content_tags={"script", "style"},
-    )
-    cleaned = strip_illegal(cleaned)  # nh3 decodes `&#1;` to a control character XML forbids
+def reference_sanitize(html: str, base: str) -> str:
+    """`sanitize` done with a second, lxml parse."""
+    cleaned = strip_illegal(_clean(html, None))
     if not cleaned.strip():
         return ""
-    cleaned = _limit_depth(cleaned)
-    root = _fragment(cleaned)
+    root = _fragment(_limit_depth(cleaned))
     _drop_hidden(root)
     _absolutize(root, base)
     return _serialize(root)
 
 
-def to_text(html: str) -> str:
-    """Visible text of an HTML fragment, whitespace collapsed."""
+def reference_to_text(html: str) -> str:
+    """`to_text` done with lxml."""
     if "<" not in html and "&" not in html:
         return _SPACES.sub(" ", html).strip()
     root = _fragment(strip_illegal(html))
-    for el in root.iter("br", "p", "li", "div", "h1", "h2", "h3", "h4", "tr"):
+    for el in root.iter(*_BREAKS):
         el.tail = " " + (el.tail or "")
     return _SPACES.sub(" ", root.text_content()).strip()
