@@ -6,11 +6,14 @@ front-matter quirks. Unknown front-matter keys stay in `extra`, never as attribu
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -69,7 +72,8 @@ class Post:
     title: str
     link: str
     summary: str
-    content_html: str
+    #: Sanitised HTML of the post's body; None for a news item, which has none (see content_html).
+    body_html: str | None
     #: Both UTC-aware.
     published: datetime
     updated: datetime
@@ -88,6 +92,40 @@ class Post:
     page_slug: str | None = None
     #: Front-matter keys the model has no field for, kept aside.
     extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY, compare=False)
+
+    @property
+    def content_html(self) -> str:
+        """What feeds and pages show. A news item's is built from its excerpt, lead image, source
+        link and coverage each time it is shown: most items of a large site are in no feed, and
+        keeping it for all of them cost more memory than building it for the few."""
+        return self.body_html if self.body_html is not None else news_body(self)
+
+
+@lru_cache(maxsize=256)  # a feed renders each item three times (RSS, Atom, JSON) in a row
+def news_body(post: Post) -> str:
+    esc = html.escape
+    parts = []
+    if post.images:
+        img = post.images[0]
+        size = "".join(f' {k}="{v}"' for k, v in (("width", img.width), ("height", img.height)) if v)
+        parts.append(f'<p><img src="{esc(img.url)}" alt="{esc(img.title)}"{size}></p>')
+    if post.summary:
+        parts.append(f"<p>{esc(post.summary)}</p>")
+    if post.page_slug is None:  # it has a URL of its own
+        url, source = post.link, post.source
+        where = source.name if source and source.name else urlsplit(url).hostname or url
+        parts.append(f'<p><a href="{esc(url)}">Read at {esc(where)}</a></p>')
+    if post.related:
+        items = "".join(_related_li(r) for r in post.related)
+        parts.append(f"<h3>Related coverage</h3><ul>{items}</ul>")
+    return "".join(parts)
+
+
+def _related_li(item: Related) -> str:
+    esc = html.escape
+    bits = [b for b in (item.source.name if item.source else "", item.published and item.published.strftime("%Y-%m-%d")) if b]
+    tail = f" — {esc(', '.join(bits))}" if bits else ""
+    return f'<li><a href="{esc(item.url)}">{esc(item.title)}</a>{tail}</li>'
 
 
 @dataclass(frozen=True, slots=True)

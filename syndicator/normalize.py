@@ -6,7 +6,6 @@ with a comment on each decision.
 
 from __future__ import annotations
 
-import html
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -143,9 +142,8 @@ def _news(ctx: Context) -> Post:
     images = _images(ctx)
     related = _related(ctx)
     published = _published(ctx)
-    body = _news_html(summary, url, source, images, related)
     return _finish(
-        ctx, title=title, link=url, summary=summary, content_html=body, published=published,
+        ctx, title=title, link=url, summary=summary, body_html=None, published=published,
         topics=_topics(ctx, ctx.get("news_topics"), split_words=False), source=source,
         images=images, related=related, quality=_int(meta.get("quality")), heat=_int(meta.get("heat")),
     )
@@ -172,7 +170,7 @@ def _post(ctx: Context) -> Post:
     source = Source(name=text.clean_line(site.get("title", "")), url=ctx.base) if site.get("url") else None
     return _finish(
         ctx, title=_title(ctx, fallback=summary), link=url, summary=text.truncate(summary, SUMMARY_LIMIT),
-        content_html=html_body, published=published,
+        body_html=html_body, published=published,
         topics=_topics(ctx, names, split_words=False), source=source, images=_images(ctx),
     )
 
@@ -445,31 +443,3 @@ def _language(ctx: Context, sample: str) -> str:
     if isinstance(value, str) and re.match(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", value.strip()):
         return value.strip().replace("_", "-")
     return text.guess_language(sample, ctx.settings.language)
-
-
-def _news_html(
-    summary: str, url: str | None, source: Source | None, images: tuple[Image, ...], related: tuple[Related, ...]
-) -> str:
-    """A news item has no body: build one from its excerpt, lead image, source link and coverage."""
-    esc = html.escape
-    parts = []
-    if images:
-        img = images[0]
-        size = "".join(f' {k}="{v}"' for k, v in (("width", img.width), ("height", img.height)) if v)
-        parts.append(f'<p><img src="{esc(img.url)}" alt="{esc(img.title)}"{size}></p>')
-    if summary:
-        parts.append(f"<p>{esc(summary)}</p>")
-    if url:
-        where = source.name if source and source.name else urlsplit(url).hostname or url
-        parts.append(f'<p><a href="{esc(url)}">Read at {esc(where)}</a></p>')
-    if related:
-        items = "".join(_related_li(r) for r in related)
-        parts.append(f"<h3>Related coverage</h3><ul>{items}</ul>")
-    return "".join(parts)
-
-
-def _related_li(item: Related) -> str:
-    esc = html.escape
-    bits = [b for b in (item.source.name if item.source else "", item.published and item.published.strftime("%Y-%m-%d")) if b]
-    tail = f" — {esc(', '.join(bits))}" if bits else ""
-    return f'<li><a href="{esc(item.url)}">{esc(item.title)}</a>{tail}</li>'

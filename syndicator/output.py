@@ -19,6 +19,9 @@ from syndicator import parallel
 MANIFEST = ".manifest.json"
 #: Extensions that get a precompressed twin for nginx gzip_static.
 COMPRESSED = (".rss", ".atom", ".json", ".html", ".opml")
+#: Post pages go without: there are thousands, each read now and then by a person rather than
+#: polled by readers, and a twin doubles what a cold build creates on disk.
+NO_TWIN = "posts/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,17 +41,19 @@ class WriteReport:
 
 
 def atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
-        if mtime is not None:
-            os.utime(tmp, (mtime, mtime))
+            if mtime is not None:
+                f.flush()  # a write after utime would set the mtime again
+                os.utime(f.fileno(), (mtime, mtime))
         os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def same_bytes(path: Path, data: bytes) -> bool:
@@ -66,17 +71,24 @@ def gzip_bytes(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=6, mtime=0)
 
 
+def has_twin(rel: str) -> bool:
+    return rel.endswith(COMPRESSED) and not rel.startswith(NO_TWIN)
+
+
 def write_file(root: Path, rel: str, out: Output) -> bool:
     """Write one output (and its .gz); False when the bytes on disk are already these."""
     path = root / rel
     mtime = out.modified.timestamp() if out.modified else None
     gz = path.with_name(path.name + ".gz")
+    twin = has_twin(rel)
     if same_bytes(path, out.data):
-        if rel.endswith(COMPRESSED) and not gz.exists():
+        if twin and not gz.exists():
             atomic_write(gz, gzip_bytes(out.data), mtime)
         return False
-    if rel.endswith(COMPRESSED):
+    if twin:
         atomic_write(gz, gzip_bytes(out.data), mtime)
+    else:
+        gz.unlink(missing_ok=True)  # an older build's twin would be served instead
     atomic_write(path, out.data, mtime)
     return True
 

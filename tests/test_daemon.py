@@ -100,7 +100,8 @@ def test_add_edit_break_fix_move_delete_then_restart(tmp_path: Path) -> None:
         after = wait_for(lambda: items(srv)[before["id"]]["url"].endswith("/posts/moved-renamed.html")
                          and items(srv)[before["id"]], 5, "the move")
         assert after["date_modified"] == before["date_modified"] and len(items(srv)) == 5
-        assert any(e.get("moved") == 1 for e in log_events(srv))
+        # the pass logs its line after writing the feeds
+        wait_for(lambda: any(e.get("moved") == 1 for e in log_events(srv)), 5, "the move's log line")
 
         # delete: gone from the feeds
         gone = srv.seeds_dir / "000_7e8a7cf94ba4d3cc.txt"

@@ -90,7 +90,7 @@ def test_empty_topic_feed_is_still_valid() -> None:
 
 
 def test_json_falls_back_to_content_text(ok_posts: list[Post]) -> None:
-    post = dataclasses.replace(ok_posts[0], content_html="")
+    post = dataclasses.replace(ok_posts[0], body_html="")
     doc = json.loads(_render(feedplan.plan([post], _settings())[0], "json"))
     assert doc["items"][0]["content_text"] == post.summary
     assert "content_html" not in doc["items"][0]
