@@ -83,7 +83,7 @@ def test_every_data_file_and_corpus_post_loads_the_same_both_ways() -> None:
         if front is not None:
             check_both(front)
             checked += 1
-    assert checked > 100
+    assert checked > 50  # the data files were found (more when the corpus is beside the repo)
 
 
 def test_the_fast_path_is_taken_for_the_sample_posts() -> None:
