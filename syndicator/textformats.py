@@ -13,7 +13,11 @@ from typing import Any
 
 import frontmatter
 import yaml
-import yaml_rs
+
+try:  # the fast path below; without it (no wheel for the platform) PyYAML reads everything
+    import yaml_rs
+except ImportError:  # pragma: no cover
+    yaml_rs = None
 
 try:  # libyaml's C parser is ~10x faster; fall back where it is not compiled in
     _BaseLoader = yaml.CSafeLoader
@@ -234,7 +238,7 @@ _IMPLICIT = re.compile(
 #: A top-level block-mapping key at the start of a line: plain, no ':' in it.
 _TOP_KEY = re.compile(r"^([^\s#'\"{\[\]},&*!|>%@`?:-][^:\n]*?)[ ]*:(?=[ \n]|$)", re.M)
 _TIMESTAMPS = _Loader("")  # only its construct_yaml_timestamp is used
-_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_NODES)
+_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_NODES) if yaml_rs else None
 
 
 class _Checker:
@@ -366,6 +370,8 @@ def _simple_flows(text: str) -> bool:
 
 def _load_fast(text: str, offset: int = 0) -> tuple[Any, Mapping[str, int]] | None:
     """The data and key lines (shifted by `offset`), or None: PyYAML's path decides."""
+    if yaml_rs is None:  # pragma: no cover
+        return None
     if any(mark in text for mark in _NOT_FAST) or text.startswith(("%", "---", "...")):
         return None
     if ("!" in text or "&" in text or "|" in text or ">" in text) and _NODE_MARK.search(text):

@@ -196,3 +196,15 @@ def test_generated_documents_load_the_same_both_ways(doc: dict[str, object], as_
 @given(st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=80))
 def test_arbitrary_text_loads_the_same_both_ways(text: str) -> None:
     check_both(text)
+
+
+def test_without_yaml_rs_pyyaml_reads_everything() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['yaml_rs'] = None\n"
+            "from syndicator import textformats as tf\n"
+            "fm = tf.load_front(tf.split('---\\ntitle: x\\ndate: 2022-01-01\\n---\\nbody'))\n"
+            "print(tf.yaml_rs, repr(fm.data), dict(fm.lines))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "None {'title': 'x', 'date': datetime.date(2022, 1, 1)} {'title': 2, 'date': 3}"
