@@ -1,6 +1,7 @@
 """Post bodies to safe HTML: Markdown rendering, sanitising, absolute URLs, plain text.
 
-The one module that imports cmarkgfm, nh3 and lxml.html.
+The one module that imports cmarkgfm and nh3 (tests/html_reference.py holds the lxml-based
+reference the single-pass sanitiser is tested against).
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from collections.abc import Iterator
 from functools import lru_cache, partial
 from urllib.parse import quote, urljoin, urlsplit
 
-import lxml.html
 import nh3
-from lxml import etree
 from cmarkgfm import cmark
 
 from syndicator.text import strip_illegal
@@ -29,8 +28,6 @@ _SCHEMES = {"http", "https", "mailto"}
 _SAFE_PREFIXES = ("http://", "https://", "mailto:")
 _SCHEMES_OR_NONE = _SCHEMES | {""}  # no scheme: a relative URL (from a relative base)
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
-_SPACES = re.compile(r"\s+")
-_PARSER = lxml.html.HTMLParser(huge_tree=True, remove_comments=True)
 #: Deeper nesting is flattened (its text kept): libxml2 silently drops content below ~2,000
 #: levels, and feed readers choke long before. No real post nests this deep.
 MAX_DEPTH = 100
@@ -70,10 +67,6 @@ def markdown_to_html(text: str) -> str:
         return f"<pre>{htmllib.escape(text)}</pre>"
 
 
-def _fragment(html: str) -> etree._Element:
-    return lxml.html.fragment_fromstring(html or "", create_parent="div", parser=_PARSER)
-
-
 def _limit_depth(html: str) -> str:
     """Drop the tags nested deeper than MAX_DEPTH, keeping their text (nh3 output is balanced)."""
     if html.count("<") <= MAX_DEPTH:
@@ -101,8 +94,8 @@ def _limit_depth(html: str) -> str:
 # ---- sanitising ------------------------------------------------------------------------
 # One nh3 pass does the work: its attribute filter makes URLs absolute and empties `style`
 # unless it hides the element, so in its output (balanced, attribute values double-quoted)
-# a `hidden` or a non-empty `style` marks an element to drop. No second parse: lxml remains
-# only as the reference below.
+# a `hidden` or a non-empty `style` marks an element to drop. No second parse (the former lxml
+# one is kept as the tests' reference in tests/html_reference.py).
 
 #: Allowed attributes holding one URL: what lxml's make_links_absolute rewrote (href, src,
 #: cite) plus `poster`, which it missed.
@@ -258,63 +251,3 @@ def to_text(html: str) -> str:
     if "&#" in html:  # nh3 decodes `&#1;` to a character XML forbids
         text = strip_illegal(text)
     return " ".join(text.split())  # str.split() and re's \s agree on what is whitespace
-
-
-# ---- lxml reference ----------------------------------------------------------------------
-# The former implementation (a second parse with lxml), kept as the reference the tests
-# compare the single-pass code above against.
-
-
-def _drop_hidden(root: etree._Element) -> None:
-    for el in list(root.iter()):
-        if el is root or not isinstance(el.tag, str):
-            continue
-        if el.get("hidden") is not None or _HIDDEN.search(el.get("style") or ""):
-            el.drop_tree()
-    for el in root.iter():
-        if isinstance(el.tag, str):
-            el.attrib.pop("style", None)
-            el.attrib.pop("hidden", None)
-
-
-def _absolutize(root: etree._Element, base: str) -> None:
-    # lxml finds href, src and cite; poster and srcset it does not know
-    root.rewrite_links(partial(_absolute, base), resolve_base_href=False)
-    for el in root.iter(etree.Element):
-        for name, resolve in (("poster", _absolute), ("srcset", _absolute_srcset)):
-            value = el.get(name)
-            if value is not None:
-                resolved = resolve(base, value)
-                if resolved is None:
-                    del el.attrib[name]
-                else:
-                    el.set(name, resolved)
-
-
-def _serialize(root: etree._Element) -> str:
-    # root.text is parsed (unescaped) text: it must be escaped again, or `&lt;script&gt;`
-    # left by nh3 (e.g. from inside a removed <iframe>) would come back as a live tag.
-    parts = [htmllib.escape(root.text, quote=False)] if root.text else []
-    parts += [lxml.html.tostring(child, encoding="unicode") for child in root]
-    return "".join(parts).strip()
-
-
-def reference_sanitize(html: str, base: str) -> str:
-    """`sanitize` done with a second, lxml parse."""
-    cleaned = strip_illegal(_clean(html, None))
-    if not cleaned.strip():
-        return ""
-    root = _fragment(_limit_depth(cleaned))
-    _drop_hidden(root)
-    _absolutize(root, base)
-    return _serialize(root)
-
-
-def reference_to_text(html: str) -> str:
-    """`to_text` done with lxml."""
-    if "<" not in html and "&" not in html:
-        return _SPACES.sub(" ", html).strip()
-    root = _fragment(strip_illegal(html))
-    for el in root.iter(*_BREAKS):
-        el.tail = " " + (el.tail or "")
-    return _SPACES.sub(" ", root.text_content()).strip()

@@ -1,5 +1,5 @@
 """content.sanitize / to_text: URL resolution, hidden elements, and the single-pass code against
-the lxml reference (reference_sanitize / reference_to_text), which parses the HTML a second time.
+the lxml reference (tests/html_reference.py), which parses the HTML a second time.
 
 Where the two may legitimately differ, libxml2 is the one that is wrong: it does not know HTML5's
 void elements (`<source>`, `<wbr>` become containers) and closes elements HTML5 keeps open, so
@@ -25,6 +25,7 @@ from lxml.html import defs
 
 from syndicator import content, sources, text
 from syndicator.errors import PostError
+from tests import html_reference
 from tests.conftest import DATA, SEEDS
 from tests.test_properties import check_safe_html, html_fragments
 
@@ -132,7 +133,7 @@ def test_resolution_is_urljoin(prefix: str, rest: str) -> None:
 ])
 def test_hidden_elements_are_dropped(html: str, expected: str) -> None:
     assert content.sanitize(html, BASE) == expected
-    assert content.reference_sanitize(html, BASE) == expected
+    assert html_reference.sanitize(html, BASE) == expected
 
 
 def test_style_is_removed_without_reordering_attributes() -> None:
@@ -147,7 +148,7 @@ def test_markup_that_only_looks_hidden_stays() -> None:
     out = content.sanitize(html, BASE)
     assert "shown" in out and 'alt="x&quot; style=&quot;display:none&quot; hidden=&quot;"' in out
     assert '<img alt="ends in hidden=" src="https://blog.example.org/2022/05/26/b.png">' in out
-    assert _tree(out) == _tree(content.reference_sanitize(html, BASE))
+    assert _tree(out) == _tree(html_reference.sanitize(html, BASE))
 
 
 def test_hidden_source_is_a_void_element() -> None:
@@ -309,10 +310,10 @@ def _flow(draw: st.DrawFn, depth: int = 0) -> str:
 @HYPOTHESIS
 @given(_flow(), st.sampled_from([BASE, "http://127.0.0.1:8080/", "https://x.example/blog/"]))
 def test_sanitize_matches_the_lxml_reference(html: str, base: str) -> None:
-    fast, reference = content.sanitize(html, base), content.reference_sanitize(html, base)
+    fast, reference = content.sanitize(html, base), html_reference.sanitize(html, base)
     check_safe_html(fast)
     assert _tree(fast) == _tree(reference)
-    assert content.to_text(fast) == content.reference_to_text(reference)
+    assert content.to_text(fast) == html_reference.to_text(reference)
 
 
 @HYPOTHESIS
@@ -320,8 +321,8 @@ def test_sanitize_matches_the_lxml_reference(html: str, base: str) -> None:
 def test_hostile_html_matches_the_reference_without_hidden_elements(html: str) -> None:
     # malformed input: libxml2 re-nests what html5ever built, so only text and attributes compare
     assume(not re.search(r"hidden|display|visibility", html, re.I))
-    fast, reference = content.sanitize(html, BASE), content.reference_sanitize(html, BASE)
-    assert content.reference_to_text(fast).replace(" ", "") == content.reference_to_text(reference).replace(" ", "")
+    fast, reference = content.sanitize(html, BASE), html_reference.sanitize(html, BASE)
+    assert html_reference.to_text(fast).replace(" ", "") == html_reference.to_text(reference).replace(" ", "")
     assert _attributes(fast) == _attributes(reference)
 
 
@@ -360,9 +361,9 @@ def test_there_are_real_bodies() -> None:
 
 @pytest.mark.parametrize(("path", "html"), BODIES, ids=[Path(p).name for p, _ in BODIES])
 def test_real_bodies_match_the_reference(path: str, html: str) -> None:
-    fast, reference = content.sanitize(html, BASE), content.reference_sanitize(html, BASE)
+    fast, reference = content.sanitize(html, BASE), html_reference.sanitize(html, BASE)
     assert _tree(fast) == _tree(reference), path
-    assert content.to_text(fast) == content.reference_to_text(fast) == content.reference_to_text(reference)
+    assert content.to_text(fast) == html_reference.to_text(fast) == html_reference.to_text(reference)
 
 
 @pytest.mark.parametrize("html", [
@@ -372,7 +373,7 @@ def test_real_bodies_match_the_reference(path: str, html: str) -> None:
     "<b>bold</b><i>it</i>alic",
 ])
 def test_to_text_matches_the_reference(html: str) -> None:
-    assert content.to_text(html) == content.reference_to_text(html)
+    assert content.to_text(html) == html_reference.to_text(html)
 
 
 @pytest.mark.parametrize(("html", "expected", "reference"), [
@@ -381,4 +382,4 @@ def test_to_text_matches_the_reference(html: str) -> None:
 ])
 def test_to_text_drops_what_the_reference_let_through(html: str, expected: str, reference: str) -> None:
     assert content.to_text(html) == expected
-    assert content.reference_to_text(html) == reference
+    assert html_reference.to_text(html) == reference
