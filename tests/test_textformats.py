@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import date, datetime
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def same(a: object, b: object) -> bool:
     if isinstance(a, float) and math.isnan(a):
         return math.isnan(b)  # type: ignore[arg-type]
     if isinstance(a, (datetime, date)):
-        return a == b and getattr(a, "tzinfo", None) == getattr(b, "tzinfo", None)
+        zone_a, zone_b = getattr(a, "tzinfo", None), getattr(b, "tzinfo", None)
+        return a == b and type(zone_a) is type(zone_b) and zone_a == zone_b
     return a == b
 
 
@@ -131,6 +133,188 @@ def render_scalar_doc(value: str, style: str) -> str:
 def test_a_date_written_both_plain_and_quoted_keeps_the_quoted_one_text() -> None:
     fm = check_both('a: 2022-05-26\nb: "2022-05-26"\nc: |\n  2022-05-26\n')
     assert fm is not None and fm.data["a"] == date(2022, 5, 26) and fm.data["b"] == "2022-05-26"
+
+
+# ---- timestamps: the common shapes are built without PyYAML's constructor ----------------------
+
+TIMESTAMPS = [
+    # the shapes built directly
+    "2021-01-27T04:31:22Z", "2021-01-27t04:31:22Z", "2021-01-27 04:31:22Z", "2021-01-27T04:31:22 Z",
+    "2021-01-27", "2024-02-29", "2021-01-27 04:31:22", "2021-01-27T04:31:22", "2021-01-27t04:31:22",
+    "0001-01-01T00:00:00Z", "9999-12-31 23:59:59", "2021-01-27T04:31:22.5Z", "2021-01-27T04:31:22.123456Z",
+    "2021-01-27T04:31:22.1234567Z", "2021-01-27T04:31:22.000000999Z", "2021-01-27T04:31:22.05",
+    "2022-05-26 12:19:14 +08:00", "2022-05-26 12:19:14+08:00", "2022-05-26 12:19:14 +08",
+    "2022-05-26T12:19:14-00:30", "2022-05-26T12:19:14-05", "2022-05-26T12:19:14+00:00",
+    "2022-05-26T12:19:14-00:00", "2022-05-26T12:19:14.25 -05:30", "2022-05-26T12:19:14+23:59",
+    "2022-05-26t12:19:14.999999999-23:59",
+    # out of range: PyYAML keeps the text
+    "2022-02-30", "2021-02-29", "0000-01-01", "2021-13-01", "2021-00-10", "2021-01-27T24:00:00Z",
+    "2021-01-27T23:60:00Z", "2021-01-27T23:59:60Z", "2021-01-27 04:31:22 +24:00", "2021-01-27 04:31:22 -24",
+    "2021-01-27 04:31:22 +99", "2021-01-27 04:31:22 +05:60", "2021-01-27T00:00:00.5+23:60",
+    # other shapes 1.1 reads as timestamps: PyYAML's constructor builds them
+    "2021-1-2 3:04:05", "2021-01-27  04:31:22", "2021-01-27T04:31:22.Z", "2021-01-27 4:31:22 +8",
+    "2021-01-27T04:31:22   -5:30", "2021-01-27T04:31:22.+1",
+    # text in 1.1 (and 1.2)
+    "2022-05-26 12:19:14 +0800", "2021-01-27T04:31:22z", "2021-01-27T04:31:22+0530", "2021-1-2",
+    "2021-01-27T04:31", "2021-01-27X04:31:22Z", "20210127T043122Z", "2021-01-27T04:31:22Z+01:00",
+    "١٢٣٤-٠١-٠١", "2021-01-27T04:31:22+", "+2021-01-27",
+]
+
+
+@pytest.mark.parametrize("value", TIMESTAMPS)
+@pytest.mark.parametrize("style", ["plain", "single", "double", "flow", "item", "key", "twice", "quoted too",
+                                   "then quoted", "then in text"])
+def test_timestamps(value: str, style: str) -> None:
+    check_both(render_timestamp_doc(value, style))
+
+
+def render_timestamp_doc(value: str, style: str) -> str:
+    if style == "twice":
+        return f"a: {value}\nb: x\nc: {value}\n"
+    if style == "quoted too":
+        return f"a: {value}\nb: 'at {value}'\n"
+    if style == "then quoted":  # the same text, plain first: only the plain one is a timestamp
+        return f"a: {value}\nb: \"{value}\"\nc: '{value}'\n"
+    if style == "then in text":
+        return f"a: {value}\nb: x {value}\n"
+    return render_scalar_doc(value, style)
+
+
+@pytest.mark.parametrize("value", TIMESTAMPS)
+def test_plain_timestamps_take_the_fast_path(value: str) -> None:
+    text = f"title: x\ndate: {value}\nlist:\n  - at: {value}\n    n: true\n"
+    fast = tf._load_fast(text)
+    assert fast is not None, value
+    fm = check_both(text)
+    assert fm is not None and same(fast[0], fm.data)
+
+
+timestamp_parts = st.tuples(
+    st.sampled_from(["2021", "0000", "0001", "9999", "1970", "20211"]),
+    st.sampled_from(["01", "1", "12", "13", "00", "02", "1_"]),
+    st.sampled_from(["27", "7", "29", "30", "31", "00", "2"]),
+    st.sampled_from(["", "T", "t", " ", "  ", "X"]),
+    st.sampled_from(["04", "4", "23", "24", "00", ""]),
+    st.sampled_from([":31", ":60", ":5", ""]),
+    st.sampled_from([":22", ":59", ":60", ":2", ""]),
+    st.sampled_from(["", ".", ".5", ".123456", ".1234567", ".0000001", ".9999999"]),
+    st.sampled_from(["", " ", "  "]),
+    st.sampled_from(["", "Z", "z", "+08", "+8", "-00:30", "+0800", "+08:00", "-23:59", "+24", "-24:00",
+                     "+05:60", "+00:00", "-0", "+123"]),
+).map("".join)
+
+
+@settings(max_examples=800, deadline=None)
+@given(timestamp_parts, st.sampled_from(["plain", "plain", "double", "item", "twice", "quoted too", "then quoted"]))
+def test_generated_timestamps_load_the_same_both_ways(value: str, style: str) -> None:
+    check_both(render_timestamp_doc(value, style))
+
+
+def test_timestamp_objects_are_the_ones_pyyaml_makes() -> None:
+    from datetime import UTC, timedelta, timezone
+
+    fm = check_both("a: 2021-01-27T04:31:22Z\nb: 2022-05-26 12:19:14.5 -00:30\nc: 2021-01-27\n"
+                    "d: 2021-01-27 04:31:22\ne: 2022-05-26T12:19:14+00:00\n")
+    assert fm is not None
+    assert fm.data["a"] == datetime(2021, 1, 27, 4, 31, 22, tzinfo=UTC)
+    assert fm.data["b"].tzinfo == timezone(-timedelta(minutes=30)) and fm.data["b"].microsecond == 500000
+    assert type(fm.data["c"]) is date and fm.data["d"].tzinfo is None
+    assert type(fm.data["e"].tzinfo) is timezone and fm.data["e"].utcoffset() == timedelta(0)
+
+
+# ---- the screens: cheaper forms of the original checks ---------------------------------------
+
+ORIGINAL_RISKY_FLOAT = re.compile(r"[0-9.][eE]|[-+]\.[0-9]|_[0-9.]|[0-9.]_")
+screen_text = st.text(st.sampled_from(list("0123456789._-+eEoOxa :,[]{}\n\t")), max_size=40)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(screen_text)
+def test_risky_float_screen_is_the_original(text: str) -> None:
+    assert bool(tf._RISKY_FLOAT.search(text)) == bool(ORIGINAL_RISKY_FLOAT.search(text))
+
+
+def original_ints_unusual(text: str) -> bool:
+    text = "\n" + text
+    if re.search(r"[ \[,{\n][-+]?[0_]", text):
+        for m in tf._LEADING_ZERO.finditer(text):
+            if m.group(0)[0] != "," or tf._FLOW.search(text):
+                return True
+    return False
+
+
+def assert_int_screen_is_the_original(text: str) -> None:
+    try:
+        tf._Checker(text)._check_ints()
+        unusual = False
+    except tf._Unusual:
+        unusual = True
+    assert unusual == original_ints_unusual(text), text
+
+
+@settings(max_examples=1500, deadline=None)
+@given(screen_text)
+def test_int_screen_is_the_original(text: str) -> None:
+    assert_int_screen_is_the_original(text)
+
+
+@pytest.mark.parametrize("text", [
+    "date: 2022-05-26 12:19:14 +0800\nn: 012\n", "date: 2022-05-26 12:19:14 +0800\nn: [1, _2]\n",
+    "a: x +01\nb: -007\nc: 1\n", "a: 1,000\nb: 10,000\n", "a: 1,_0\nb: [1]\n", "a: +0800\n", "- 0o17\n",
+    "a:\n  - 1\n  -   +0_1\n", "{a: 1, b: 02}\n", "012\n", "_1\n", "a: 0\nb: 0.5\nc: 10\n",
+])
+def test_int_screen_cases(text: str) -> None:
+    assert_int_screen_is_the_original(text)
+    check_both(text)
+
+
+def test_printable_screen() -> None:
+    refused = [c for c in map(chr, range(0x110000)) if tf._UNPRINTABLE.match(c)]
+    assert len(refused) > 2000
+    for c in refused:
+        assert not tf._printable(c) and not tf._printable(f"ab\n{c}") and not tf._printable(f"标题{c}x")
+    assert tf._printable("title: x\n") and tf._printable("title: 标题\n")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(codec="utf-8"), max_size=30))
+def test_printable_screen_never_misses(text: str) -> None:
+    if tf._printable(text):
+        assert not tf._UNPRINTABLE.search(text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(st.sampled_from(list("-+ \n\t\x0ba")), max_size=30))
+def test_boundaries_split_as_the_handlers_do(text: str) -> None:
+    for name, handler in tf.HANDLERS.items():
+        assert tf._BOUNDARIES[name].split(text, 2) == handler.FM_BOUNDARY.split(text, 2)
+
+
+def test_boundaries_split_the_data_files_as_the_handlers_do() -> None:
+    for path in front_matters():
+        try:
+            text = path.read_text(encoding="utf-8").lstrip()
+        except UnicodeDecodeError:
+            continue
+        for name, handler in tf.HANDLERS.items():
+            assert tf._BOUNDARIES[name].split(text, 2) == handler.FM_BOUNDARY.split(text, 2), path
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.sampled_from(["a: ", ": ", "'", "\n", " ", "x", "2021-01-27", "2021-01-27T04:31:22Z"]), max_size=8),
+       st.sampled_from(["2021-01-27", "2021-01-27T04:31:22Z"]))
+def test_plain_value_is_no_looser_than_counting(pieces: list[str], value: str) -> None:
+    text = "".join(pieces)
+    if tf._Checker(text)._plain_value(value):
+        assert "\\" not in text and text.count(value) == (text + "\n").count(f": {value}\n")
+
+
+def test_words_known_to_be_text_load_the_same_before_and_after() -> None:
+    tf._PLAIN_TEXT.clear()
+    texts = ["news: ok\ntopics: [news, ok]\n", "news: yes\nok: [news, No]\n", "yes: news\n", "ok: [1, news]\n"]
+    for text in texts * 2:  # the second time, with what the first learnt
+        check_both(text)
+    assert {"news", "ok"} <= tf._PLAIN_TEXT and not {"yes", "No"} & tf._PLAIN_TEXT
 
 
 def test_alias_bomb_is_refused_on_both_paths() -> None:
