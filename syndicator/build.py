@@ -139,6 +139,7 @@ class Builder:
         #: fingerprints of the Jekyll _config.yml files the records were read with
         self._site_fps: dict[str, Fingerprint] = state.site_configs() if state else {}
         self.last: BuildResult | None = None
+        self._items_memo: tuple[Feed | None, bytes] = (None, b"")
         #: One pass at a time: the scheduler's tick and shutdown take turns.
         self.lock = threading.Lock()
 
@@ -460,9 +461,14 @@ class Builder:
     def _feed_digest(self, feed: Feed, fmt: str) -> str:
         h = hashlib.sha256(repr((fmt, feed.key, feed.title, feed.description, feed.stem, feed.home_url,
                                  feed.language, feed.author, feed.updated, feed.topic)).encode())
-        for post in feed.posts:
-            h.update(self._post_digest(post).encode())
+        h.update(self._items_digest(feed))
         return h.hexdigest()
+
+    def _items_digest(self, feed: Feed) -> bytes:
+        """The feed's posts' digests, concatenated: the same for its three formats."""
+        if self._items_memo[0] is not feed:
+            self._items_memo = (feed, "".join(self._post_digest(post) for post in feed.posts).encode())
+        return self._items_memo[1]
 
     def render_page(self, post: Post, topic_urls: dict[str, str]) -> bytes:
         return pages.post_page(self.settings, post, topic_urls)

@@ -117,10 +117,19 @@ def _percent_encode(m: re.Match[str]) -> str:
     return quote(m.group(0), safe="")
 
 
+#: An absolute http(s) URL that urljoin gives back as it is: lowercase scheme, a plain host, and
+#: no `;`, empty `?`/`#`, space, control or non-ASCII character (which would be rewritten).
+_PLAIN_ABSOLUTE = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]*)?(?:/[A-Za-z0-9\-._~:/@!$&'()*+,=%]*)?"
+    r"(?:\?[A-Za-z0-9\-._~:/?@!$&'()*+,=%]+)?(?:#[A-Za-z0-9\-._~:/?#@!$&'()*+,=%]+)?")
+
+
 @lru_cache(maxsize=4096)  # a site's posts repeat the same links and images
 def _absolute(base: str, value: str) -> str | None:
     """`value` resolved against `base` as lxml's make_links_absolute did (None: drop it), and
     never a scheme other than http, https or mailto (nh3 checks only href, src and poster)."""
+    if _PLAIN_ABSOLUTE.fullmatch(value):  # most links in posts: nothing to resolve or encode
+        return value
     try:
         url = urljoin(base, strip_illegal(value).strip())
         if not url.startswith(_SAFE_PREFIXES) and urlsplit(url).scheme.lower() not in _SCHEMES_OR_NONE:

@@ -93,10 +93,25 @@ class Planner:
         self._feeds: dict[str, Feed] = {}
 
     def full(self, posts: Iterable[Post]) -> None:
-        self._lists, self._posts, self._names, self._feeds = {"all": []}, {}, {}, {}
+        # `_add` for every post, appending and sorting once at the end (a cold build's 10,000s)
+        everything: list[tuple[tuple[float, float, str], str]] = []
+        self._lists, self._posts, self._names, self._feeds = {"all": everything}, {}, {}, {}
+        lists, store, names = self._lists, self._posts, self._names
         for post in posts:
-            self._add(post, bulk=True)
-        for entries in self._lists.values():
+            entry = (sort_key(post), post.path)
+            store[entry] = post
+            everything.append(entry)
+            for topic in post.topics:
+                stem = "topics/" + topic.slug
+                if stem in lists:
+                    lists[stem].append(entry)
+                else:
+                    lists[stem] = [entry]
+                counts = names.get(topic.slug)
+                if counts is None:
+                    counts = names[topic.slug] = Counter()
+                counts[topic.name] += 1
+        for entries in lists.values():
             entries.sort()
 
     def update(self, removed: Iterable[Post], added: Iterable[Post]) -> set[str]:
@@ -110,16 +125,15 @@ class Planner:
             self._feeds.pop(stem, None)
         return touched
 
-    def _add(self, post: Post, bulk: bool = False) -> set[str]:
+    def _add(self, post: Post) -> set[str]:
         entry = (sort_key(post), post.path)
         self._posts[entry] = post
         stems = {"all"}
-        put = (lambda lst: lst.append(entry)) if bulk else (lambda lst: bisect.insort(lst, entry))
-        put(self._lists.setdefault("all", []))
+        bisect.insort(self._lists.setdefault("all", []), entry)
         for topic in post.topics:
             stem = f"topics/{topic.slug}"
             stems.add(stem)
-            put(self._lists.setdefault(stem, []))
+            bisect.insort(self._lists.setdefault(stem, []), entry)
             self._names.setdefault(topic.slug, Counter())[topic.name] += 1
         return stems
 

@@ -24,7 +24,7 @@ Item = tuple[str, tuple[int, int]]
 
 #: Below this many files the results' trip back through a pipe costs more than it saves.
 MIN_FILES = 800
-CHUNK = 250
+CHUNK = 100  # small enough that neither process waits long for the other's last chunk
 #: Outputs to write before a second process helps (each is a render + one or two files).
 MIN_OUTPUTS = 400
 

@@ -16,7 +16,6 @@ gzip bytes keyed by the file's stat, so a poll costs one stat() and a dict looku
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import logging
 import os
@@ -32,6 +31,7 @@ from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from syndicator import redirects
+from syndicator.compress import gunzip, gzip_bytes
 from syndicator.config import Settings
 
 log = logging.getLogger("syndicator.web")
@@ -122,11 +122,11 @@ def _read_twin(gz_path: str, data: bytes, root: Path) -> bytes:
         if _inside(root, gz_path):
             with open(gz_path, "rb") as f:
                 gz = f.read()
-            if gzip.decompress(gz) == data:
+            if gunzip(gz) == data:
                 return gz
-    except (OSError, EOFError, gzip.BadGzipFile, ValueError):
+    except (OSError, ValueError):
         pass
-    return gzip.compress(data, compresslevel=6, mtime=0)
+    return gzip_bytes(data)
 
 
 def safe_rel(path: str) -> str | None:

@@ -15,6 +15,7 @@ import pytest
 from lxml import etree, html as lxml_html
 
 from syndicator.build import build
+from syndicator.compress import gunzip, gzip_bytes
 from tests import feedcheck
 from tests.regen_golden import GOLDEN, build_seeds, golden_files, golden_settings
 
@@ -295,3 +296,21 @@ def test_site_config_change_rereads_the_posts_below_it(tmp_path: Path) -> None:
     third = builder.build()
     assert any(p.path == "site/_config.yml" for p in third.errors)
     assert any(p.path == "site/_config.yml" for p in builder.build().errors)  # still reported
+
+
+def test_gz_twins_hold_their_files_and_are_stable(seed_build: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
+    feeds, _ = seed_build
+    twins = sorted(feeds.rglob("*.gz"))
+    assert {p.name for p in twins} >= {"all.rss.gz", "all.atom.gz", "all.json.gz", "index.html.gz"}
+    assert not list((feeds / "posts").glob("*.gz"))  # pages are compressed by the server instead
+    for gz in twins:
+        data = gz.read_bytes()
+        assert gzip.decompress(data) == gz.with_suffix("").read_bytes(), gz  # what any gzip reader sees
+        assert data[4:8] == b"\0\0\0\0"  # no mtime in the header: the same bytes every build
+        assert gunzip(data) == gzip.decompress(data)
+    body = (feeds / "all.rss").read_bytes()
+    assert gzip_bytes(body) == (feeds / "all.rss.gz").read_bytes()
+    assert len(gzip_bytes(body)) < len(gzip.compress(body, 1))  # a real level, not store-only
+    for broken in (b"", b"not gzip", gzip_bytes(body)[:-5], gzip_bytes(body) + b"junk"):
+        with pytest.raises(ValueError):
+            gunzip(broken)

@@ -97,9 +97,26 @@ def test_every_link_attribute_lxml_knew_is_resolved() -> None:
     assert "srcset" in allowed and "poster" in content._URL_ATTRS
 
 
+@pytest.mark.parametrize("value", [
+    "https://o.example", "https://o.example/", "http://o.example/a/b.png", "https://o.example:8443/x?y=1#z",
+    "https://o.example?", "https://o.example/?#f", "https://o.example/#", "https://o.example/a;p", "https://o.example/a;", "https://o.example/a;/b;","https://o.example/a/../b",
+    "https://o.example//a", "https://o.example:/a", "https://O.Example/A%20B", "https://o.example/a?b=c;d",
+    "https://o.example/a#b#c", "https://o.example/a?b?c", "http://o.example/(x)", "https://o.example/a b",
+    "https://o.example/ü", "HTTPS://o.example/", "https://user@o.example/", "https://o.example/~a/-_.!$&'*+,=:@",
+])
+def test_absolute_urls_come_back_as_urljoin_gives_them(value: str) -> None:
+    expected = urljoin(BASE, value)
+    expected = re.sub(r"[\x00-\x20\x7f-\U0010ffff]", lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode()),
+                      expected)
+    assert content._absolute(BASE, value) == expected
+    assert content._absolute("http://other.example/dir/", value) == re.sub(
+        r"[\x00-\x20\x7f-\U0010ffff]", lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode()),
+        urljoin("http://other.example/dir/", value))
+
+
 @HYPOTHESIS
 @given(st.sampled_from(["", "/", "./", "../", "//h.example/", "?", "#", "http://o.example/", "HTTP://O.example/",
-                        "https://o.example:8443/", "a/"]),
+                        "https://o.example:8443/", "https://o.example", "http://o.example/a?", "a/"]),
        st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12))
 def test_resolution_is_urljoin(prefix: str, rest: str) -> None:
     value = prefix + rest

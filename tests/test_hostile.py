@@ -361,20 +361,20 @@ def test_symlinks_leaving_seeds_are_not_followed(tmp_path: Path, baseline: dict[
 
 def test_unreadable_file(tmp_path: Path, baseline: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
     """chmod 000 blocks reads only for non-root users; CI runs as root, where the same
-    PermissionError is raised by a stand-in for open() on that one file instead."""
+    PermissionError is raised by a stand-in for os.open() on that one file instead."""
     seeds = _with_seeds(tmp_path)
     locked = seeds / "locked.md"
     locked.write_text(HEADER + "---\nbody\n")
     locked.chmod(0)
     if os.geteuid() == 0:
-        real_open = open
+        real_open = os.open
 
         def fake_open(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
             if Path(path).name == "locked.md":
                 raise PermissionError(13, "Permission denied", str(path))
             return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(sources, "open", fake_open, raising=False)
+        monkeypatch.setattr(sources.os, "open", fake_open)
     try:
         result = build(_settings(tmp_path, seeds))
     finally:

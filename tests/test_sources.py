@@ -47,3 +47,36 @@ def test_nested_value_with_colon_is_repaired(tmp_path: Path) -> None:
     post, problems = normalize(raw, load_settings(env={}))
     assert post.images[0].title == "If you can't reach Cloud, we'll bring it: AWS CEO"
     assert [(p.severity, p.line) for p in problems] == [("warning", 8)]
+
+
+def test_read_bytes_whole_file_limit_and_errors(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_bytes(b"x" * 5000)
+    assert sources.read_bytes(tmp_path, "a.md", 5000) == b"x" * 5000
+    with pytest.raises(sources.PostError, match="5,000 bytes, over the 4,999-byte limit"):
+        sources.read_bytes(tmp_path, "a.md", 4999)
+    (tmp_path / "d.md").mkdir()
+    with pytest.raises(sources.PostError, match="is a directory"):
+        sources.read_bytes(tmp_path, "d.md", 5000)
+    with pytest.raises(sources.PostError, match="disappeared"):
+        sources.read_bytes(tmp_path, "gone.md", 5000)
+
+
+def test_read_stops_at_the_limit_when_the_file_grows(tmp_path: Path) -> None:
+    """A file that grows between fstat and read (a pipe stands in for it): read on past its
+    first size, never past the limit."""
+    import os
+
+    r, w = os.pipe()
+    os.write(w, b"y" * 3000)
+    os.close(w)
+    try:
+        assert sources._read_up_to(r, 10, 2001) == b"y" * 2001
+    finally:
+        os.close(r)
+    r, w = os.pipe()
+    os.write(w, b"z" * 300)
+    os.close(w)
+    try:
+        assert sources._read_up_to(r, 10, 2001) == b"z" * 300
+    finally:
+        os.close(r)
