@@ -129,14 +129,32 @@ def timed(cmd, runs: int, prep=None, logf=None) -> dict:
             prep()
         r = run_once(cmd, None, logf or subprocess.DEVNULL)
         rows.append(r)
+    return summarize(rows)
+
+
+#: Where earlier runs' outputs wait until the benchmark ends (see `rm`).
+TRASH: list[str] = []
+
+
+def summarize(rows: list[dict]) -> dict:
     return {"runs": rows, "wall_s": med([r["wall_s"] for r in rows]),
             "wall_min": min(r["wall_s"] for r in rows), "wall_max": max(r["wall_s"] for r in rows),
             "cpu_s": med([r["cpu_s"] for r in rows]), "maxrss_mib": med([r["maxrss_mib"] for r in rows]),
             "rcs": sorted({r["rc"] for r in rows})}
 
 
-#: Where earlier runs' outputs wait until the benchmark ends (see `rm`).
-TRASH: list[str] = []
+def interleaved(jobs: dict[str, tuple], logf=None) -> dict[str, dict]:
+    """Cold builds of several tools in rounds (A B C, A B C, ...) rather than all of A's first:
+    a machine whose speed drifts over minutes then weighs on every tool alike, which keeps the
+    ratios honest. jobs: name -> (cmd, prep, runs)."""
+    rows: dict[str, list[dict]] = {name: [] for name in jobs}
+    for i in range(max((runs for _, _, runs in jobs.values()), default=0)):
+        for name, (cmd, prep, runs) in jobs.items():
+            if i < runs:
+                prep()
+                rows[name].append(run_once(cmd, None, logf or subprocess.DEVNULL))
+                log(f"  round {i + 1}: {name} {rows[name][-1]['wall_s']:.2f} s")
+    return {name: summarize(r) for name, r in rows.items() if r}
 
 
 def rm(*paths):
@@ -336,13 +354,26 @@ def bench_serve(cfg: str, feeds: str, state: str, edit_file: str, feed_rel: str,
     return res
 
 
-def bench_syndicator(work: str, c: str, n: int, a) -> dict:
+def syndicator_paths(work: str, c: str, n: int) -> tuple[str, str, str, str]:
+    """The run folder, feeds, state and config of Syndicator's runs at size n."""
     d = os.path.join(work, f"run{n}")
     os.makedirs(d, exist_ok=True)
+    feeds, state = os.path.join(d, "feeds"), os.path.join(d, "state")
+    cfg = write_config(os.path.join(d, "syndicator.yaml"), os.path.join(c, "raw"), feeds, state)
+    return d, feeds, state, cfg
+
+
+def syndicator_cold_job(work: str, c: str, n: int, a) -> tuple:
+    compile_package()
+    _, feeds, state, cfg = syndicator_paths(work, c, n)
+    return syn(cfg, "build"), lambda: rm(feeds, state), a.runs
+
+
+def bench_syndicator(work: str, c: str, n: int, a, cold: dict | None = None) -> dict:
+    """Everything but the cold build when `cold` (measured with the peers') is given."""
     man = json.load(open(os.path.join(c, "manifest.json"), encoding="utf-8"))
     seeds = os.path.join(c, "raw")
-    feeds, state = os.path.join(d, "feeds"), os.path.join(d, "state")
-    cfg = write_config(os.path.join(d, "syndicator.yaml"), seeds, feeds, state)
+    d, feeds, state, cfg = syndicator_paths(work, c, n)
     edit_file = os.path.join(seeds, man["edit_target"]["paths"]["raw"])
     edit_slug = topic_slug(man["edit_target"]["topic"])
     marker_file = os.path.join(d, "editcount")
@@ -350,8 +381,10 @@ def bench_syndicator(work: str, c: str, n: int, a) -> dict:
     rec: dict = {"tool": "syndicator", "n": n, "published": man["published"]}
 
     compile_package()
-    log(f"syndicator N={n}: cold build x{a.runs}")
-    rec["cold"] = timed(syn(cfg, "build"), a.runs, prep=lambda: rm(feeds, state), logf=logf)
+    if cold is None:
+        log(f"syndicator N={n}: cold build x{a.runs}")
+        cold = timed(syn(cfg, "build"), a.runs, prep=lambda: rm(feeds, state), logf=logf)
+    rec["cold"] = cold  # the last cold build's output and state are still there
     rec["validate"] = validate_sample(feeds, man, edit_slug)
     log(f"  cold {rec['cold']['wall_s']:.2f} s, valid={rec['validate']['ok']} {rec['validate']['problems']}")
     log(f"syndicator N={n}: warm build (same feeds + state_dir) x{a.runs}")
@@ -432,22 +465,37 @@ def tool_version(name: str) -> str:
     return "?"
 
 
-def bench_peers(work: str, c: str, n: int, a) -> list[dict]:
+def peer_jobs(work: str, c: str, n: int, a) -> dict[str, tuple]:
+    """name -> (cmd, wipe, validator name, runs) of the installed peers to run at size n, or
+    name -> None when skipped."""
     subprocess.run([PY, os.path.join(HERE, "setup_sites.py"), c, "--peers-dir", os.path.join(HERE, "peers")],
                    check=True)
     out_root = os.path.join(work, f"run{n}", "peers")
-    logf = open(os.path.join(work, f"run{n}", "peers.log"), "ab")
-    recs = []
     wanted = a.peer_list.split(",")
+    jobs: dict[str, tuple] = {}
     for name, (cmd, wipe, vpeer) in peer_commands(c, out_root).items():
         if name not in wanted:
             continue
         if name == "jekyll" and n > a.jekyll_max:
+            jobs[name] = None
+            continue
+        jobs[name] = (cmd, wipe, vpeer, 1 if (name == "jekyll" and n >= 5000) else a.runs)
+    return jobs
+
+
+def bench_peers(work: str, c: str, n: int, a, jobs: dict[str, tuple], colds: dict[str, dict]) -> list[dict]:
+    """Records of the peers' cold builds (measured already in `colds`, or here) and their check."""
+    logf = open(os.path.join(work, f"run{n}", "peers.log"), "ab")
+    recs = []
+    for name, job in jobs.items():
+        if job is None:
             recs.append({"tool": name, "n": n, "skipped": f"N > --jekyll-max {a.jekyll_max} (quadratic)"})
             continue
-        runs = 1 if (name == "jekyll" and n >= 5000) else a.runs
-        log(f"{name} N={n}: cold build x{runs}")
-        r = timed(cmd, runs, prep=lambda w=wipe: rm(*w), logf=logf)
+        cmd, wipe, vpeer, runs = job
+        r = colds.get(name)
+        if r is None:
+            log(f"{name} N={n}: cold build x{runs}")
+            r = timed(cmd, runs, prep=lambda w=wipe: rm(*w), logf=logf)
         v = subprocess.run([PY, os.path.join(HERE, "validate_feeds.py"), "--peer", vpeer, "--out", wipe[0],
                             "--manifest", os.path.join(c, "manifest.json")], capture_output=True, text=True)
         log(f"  {name} {r['wall_s']:.2f} s rc={r['rcs']} valid={v.returncode == 0}")
@@ -524,9 +572,14 @@ def main(argv=None) -> int:
     try:
         for n in sizes:
             c = corpus(a.work, n, a.peers)
-            results.append(bench_syndicator(a.work, c, n, a))
+            peers = peer_jobs(a.work, c, n, a) if a.peers else {}
+            jobs = {"syndicator": syndicator_cold_job(a.work, c, n, a)}
+            jobs.update({name: (job[0], lambda w=job[1]: rm(*w), job[3]) for name, job in peers.items() if job})
+            log(f"N={n}: cold builds, {a.runs} rounds of {', '.join(jobs)}")
+            colds = interleaved(jobs)
+            results.append(bench_syndicator(a.work, c, n, a, colds.pop("syndicator")))
             if a.peers:
-                results += bench_peers(a.work, c, n, a)
+                results += bench_peers(a.work, c, n, a, peers, colds)
     finally:
         empty_trash()
     with open(os.path.join(a.work, "results.jsonl"), "a", encoding="utf-8") as f:

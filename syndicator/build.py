@@ -531,12 +531,14 @@ class Builder:
             result = BuildResult(built_at=self.clock())
             if scanned is None:
                 scanned, touched = self.scan(), None
-            self._refresh(scanned, result, touched)
-            try:
-                report = self._assemble(result)
-            except BaseException:
-                self._collected = False  # what was kept may be half updated: the next pass starts afresh
-                raise
+            # a first pass over thousands of files builds objects that all live on
+            with parallel.no_cycle_collection(len(scanned) - len(self.records) >= parallel.MIN_FILES):
+                self._refresh(scanned, result, touched)
+                try:
+                    report = self._assemble(result)
+                except BaseException:
+                    self._collected = False  # what was kept may be half updated: the next pass starts afresh
+                    raise
             redirects.record(self.settings.feeds_dir, self.settings.topic_aliases, [f.stem for f in result.feeds])
             result.written, result.unchanged, result.removed = report.written, report.unchanged, report.removed
             result.duration_ms = (time.perf_counter() - started) * 1000

@@ -8,9 +8,11 @@ scheduler and watcher threads may hold locks, could deadlock the child, so it re
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -24,7 +26,7 @@ Item = tuple[str, tuple[int, int]]
 
 #: Below this many files the results' trip back through a pipe costs more than it saves.
 MIN_FILES = 800
-CHUNK = 100  # small enough that neither process waits long for the other's last chunk
+CHUNK = 50  # small enough that neither process waits long for the other's last chunk
 #: Outputs to write before a second process helps (each is a render + one or two files).
 MIN_OUTPUTS = 400
 
@@ -43,9 +45,29 @@ def _read_chunk(root: Path, items: Sequence[Item], settings: Settings) -> list[o
     return [read_one(root, rel, fp, settings, sites) for rel, fp in items]
 
 
+@contextmanager
+def no_cycle_collection(when: bool = True) -> Iterator[None]:
+    """Cyclic garbage collection paused: reading thousands of posts allocates objects that all
+    live on, and each collection would walk every one of them to find nothing to free."""
+    paused = when and gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def read_many(root: Path, items: Sequence[Item], settings: Settings,
               read: Callable[[str, tuple[int, int]], T]) -> list[T]:
     """`read(rel, fp)` for every item, in order; spread over processes when it pays."""
+    with no_cycle_collection(len(items) >= MIN_FILES):
+        return _read_many(root, items, settings, read)
+
+
+def _read_many(root: Path, items: Sequence[Item], settings: Settings,
+               read: Callable[[str, tuple[int, int]], T]) -> list[T]:
     extra = workers()
     if extra == 0 or len(items) < MIN_FILES or threading.active_count() > 1:
         return [read(rel, fp) for rel, fp in items]
@@ -76,6 +98,7 @@ def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]]) -> 
         return work(items)
     mine, theirs = items[0::2], items[1::2]
     read_end, write_end = os.pipe()
+    gc.freeze()  # the child's collections would touch, and so copy, every page of the heap
     pid = os.fork()
     if pid == 0:  # the child: do its half, send the result, leave without cleanup handlers
         status = 1
@@ -93,6 +116,7 @@ def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]]) -> 
         with os.fdopen(read_end, "rb") as pipe:
             sent = pipe.read()
         _, status = os.waitpid(pid, 0)
+        gc.unfreeze()
     if status != 0:  # the child failed: its half is done here (writing is idempotent)
         return done + work(theirs)
     return done + [s for s in sent.decode("utf-8", "surrogatepass").split("\0") if s]

@@ -68,14 +68,14 @@ def guess_language(text: str, default: str) -> str:
     sample = text[:4000]
     if sample.isascii():  # most posts: nothing to count
         return default
-    han = len(_HAN.findall(sample))
+    han = _HAN.subn("", sample)[1]  # a count without a list of every match
     if _KANA.search(sample) and len(_KANA.findall(sample)) * 5 >= han:
         return "ja"
     if len(_HANGUL.findall(sample)) > 20:
         return "ko"
     if not han:
         return default
-    letters = len(_LETTER.findall(sample))
-    if han and han >= 0.3 * max(letters, 1):
+    # letters are never more than the sample's length: count them only when that is not enough
+    if han >= 0.3 * len(sample) or han >= 0.3 * max(_LETTER.subn("", sample)[1], 1):
         return "zh"
     return default

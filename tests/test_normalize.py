@@ -161,3 +161,44 @@ def test_topic_aliases_merge_names() -> None:
 def test_dates_are_utc() -> None:
     post, _ = _read(OK, "crlf.md", _settings(timezone="Asia/Tokyo"))
     assert post.published.tzinfo == UTC and post.published.hour == 11  # 12:00+01:00
+
+
+# ---- language guess -------------------------------------------------------------------------
+
+def _language_by_counting(sample: str, default: str) -> str:
+    """The rule, spelled out with one count per script."""
+    sample = sample[:4000]
+    count = lambda pattern: len(re.findall(pattern, sample))  # noqa: E731
+    han, kana = count(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"), count(r"[\u3040-\u30ff]")
+    if kana and kana * 5 >= han:
+        return "ja"
+    if count(r"[\uac00-\ud7af]") > 20:
+        return "ko"
+    if han and han >= 0.3 * max(count(r"[^\W\d_]"), 1):
+        return "zh"
+    return default
+
+
+@pytest.mark.parametrize("sample", [
+    "plain English", "Café “quoted”", "新能源汽车投资者", "OpenAI 发布 GPT model for developers and the 云", "ひらがなと漢字",
+    "漢字漢字漢字漢字漢字ひ", "한국어 " * 30, "한국어", "中" + "x" * 9, "中中中" + "x" * 7, "中" * 3 + " " * 7, "Ωμέγα 中",
+])
+def test_language_guess_follows_the_rule(sample: str) -> None:
+    from syndicator.text import guess_language
+
+    assert guess_language(sample, "en") == _language_by_counting(sample, "en")
+
+
+def test_language_guess_on_random_mixed_scripts() -> None:
+    from hypothesis import given, settings, strategies as st
+
+    from syndicator.text import guess_language
+
+    alphabet = st.sampled_from(list("ab 1,.é中文字漢ひカ한국Ω_-") + ["\u3400", "\uf900", "\ud7af"])
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(alphabet, max_size=60).map("".join))
+    def check(sample: str) -> None:
+        assert guess_language(sample, "xx") == _language_by_counting(sample, "xx")
+
+    check()
