@@ -174,14 +174,19 @@ def _filter_attribute(base: str, element: str, name: str, value: str) -> str | N
     return value
 
 
-def _clean(html: str, base: str | None) -> str:
-    """nh3 with our allow-list; with a base, URLs come out absolute and `style`/`hidden` are
-    left only on hidden elements."""
-    return nh3.clean(
-        html, tags=_TAGS, attributes=_ATTRS, url_schemes=_SCHEMES, strip_comments=True, link_rel=None,
+@lru_cache(maxsize=64)  # one per site base URL; building one converts the allow-list each time
+def _cleaner(base: str | None) -> nh3.Cleaner:
+    return nh3.Cleaner(
+        tags=_TAGS, attributes=_ATTRS, url_schemes=_SCHEMES, strip_comments=True, link_rel=None,
         clean_content_tags={"script", "style"},
         attribute_filter=None if base is None else partial(_filter_attribute, base),
     )
+
+
+def _clean(html: str, base: str | None) -> str:
+    """nh3 with our allow-list; with a base, URLs come out absolute and `style`/`hidden` are
+    left only on hidden elements."""
+    return _cleaner(base).clean(html)
 
 
 def _element_end(html: str, start: int) -> int:
@@ -249,6 +254,9 @@ _BREAK_TAG = re.compile(r"<br>|</(?:p|li|div|h[1-4]|tr)>")
 _OPEN_TAG = re.compile(r"<(?:p|li|div|h[1-4]|tr)>")
 
 
+_TEXT_CLEANER = nh3.Cleaner(tags=_BREAKS, attributes={}, strip_comments=True)
+
+
 def text_of(sanitized: str) -> str:
     """`to_text` of what `sanitize` returned, without parsing it again: nh3 wrote every tag whole
     (values double-quoted) and escaped `<` and `&` in text, so a pattern finds the tags."""
@@ -268,7 +276,7 @@ def to_text(html: str) -> str:
         return " ".join(html.split())
     # nh3 keeps text, drops script/style content and writes back only the break elements,
     # each explicitly closed and without attributes: two regexes then finish the job.
-    marked = nh3.clean(strip_illegal(html), tags=_BREAKS, attributes={}, strip_comments=True)
+    marked = _TEXT_CLEANER.clean(strip_illegal(html))
     text = htmllib.unescape(_OPEN_TAG.sub("", _BREAK_TAG.sub(" ", marked)))
     if "&#" in html:  # nh3 decodes `&#1;` to a character XML forbids
         text = strip_illegal(text)
