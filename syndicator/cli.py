@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,11 @@ from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.model import Post
 
 EXIT_BAD_INPUT = 1
+#: ctx.obj key: the command built so many objects that the process should leave without
+#: tearing them down (see `_exit_now`).
+_LARGE = "large"
+#: Posts from which a build counts as large.
+LARGE_BUILD = 800
 EXIT_BAD_CONFIG = 2
 
 
@@ -68,6 +75,7 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, strict: bool
         click.echo(f"syndicator: seeds folder {settings.seeds_dir} does not exist", err=True)
         ctx.exit(EXIT_BAD_CONFIG)
     result = Builder(settings).build()
+    ctx.obj[_LARGE] = result.posts_read >= LARGE_BUILD
     _report_problems(result.problems)
     errors = len(result.errors)
     click.echo(
@@ -195,11 +203,26 @@ def serve(ctx: click.Context, **options: Any) -> None:
 
 
 def main() -> None:
+    obj: dict[str, Any] = {}
     try:
-        cli(obj={})
+        cli(obj=obj)
     except SyndicatorError as e:  # expected failures never show a traceback
         click.echo(f"syndicator: {e}", err=True)
         sys.exit(EXIT_BAD_CONFIG)
+    except SystemExit as e:  # how click ends every command
+        if obj.get(_LARGE) and (e.code is None or isinstance(e.code, int)):
+            _exit_now(e.code or 0)
+        raise
+
+
+def _exit_now(code: int) -> None:
+    """Leave once the output is flushed, without the interpreter's teardown: after a build of
+    thousands of posts it would collect and free a million objects one by one (~0.1 s at
+    10,000 posts). Every file is written and closed by then, and no child process is left."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 if __name__ == "__main__":

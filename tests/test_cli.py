@@ -112,3 +112,28 @@ def test_config_command_prints_every_setting() -> None:
     assert out.returncode == 0
     for setting in SETTINGS:
         assert re.search(rf"^{setting.name}: ", out.stdout, re.M)
+
+
+def test_large_build_leaves_fast_with_everything_written(tmp_path: Path) -> None:
+    """A build of 800+ posts skips the interpreter's teardown: its output, messages, exit codes
+    and files must be exactly what a normal exit gives."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    template = (SEEDS / next(p.name for p in sorted(SEEDS.iterdir()) if "excerpt:" in p.read_text())).read_text()
+    for i in range(820):  # news items: copies of a seed with their own URL and date
+        text = re.sub(r"(?m)^webUrl: .*$", f"webUrl: https://news.example/{i}", template)
+        text = re.sub(r"(?m)^publishedDateTime: .*$", f"publishedDateTime: 2022-01-01T00:{i // 60:02d}:{i % 60:02d}Z",
+                      text)
+        (seeds / f"n{i:04d}.md").write_text(text.replace("published: false", "published: true"))
+    (seeds / "broken.md").write_text("---\ntitle: [unclosed\n---\nbody\n")
+    buffered = {"PYTHONUNBUFFERED": ""}  # what is still in a buffer at exit must come out too
+    out = run("build", "--strict", "--seeds", str(seeds), "--out", str(tmp_path / "feeds"), env=buffered)
+    assert out.returncode == 1  # --strict with one bad post, after a complete build
+    assert re.fullmatch(r"broken\.md:\d+: error: invalid YAML: .+\n", out.stderr)
+    assert re.search(r"^820 posts read, 820 published, 0 drafts skipped, 1 errors", out.stdout, re.M)
+    manifest = json.loads((tmp_path / "feeds" / ".manifest.json").read_text())["files"]
+    assert manifest and all((tmp_path / "feeds" / rel).is_file() for rel in manifest)
+    assert len(json.loads((tmp_path / "feeds" / "all.json").read_text())["items"]) == 50
+    assert not list((tmp_path / "feeds").rglob(".*.tmp"))
+    ok = run("build", "--seeds", str(seeds), "--out", str(tmp_path / "feeds2"), env=buffered)
+    assert ok.returncode == 0 and "820 posts read" in ok.stdout
