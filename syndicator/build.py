@@ -439,9 +439,9 @@ class Builder:
                     lambda feed=feed, fmt=fmt: self.render_feed(feed, fmt), feed.updated)  # type: ignore[misc]
         formats = [(fmt, r.media_type, r.label) for fmt, r in RENDERERS.items()]
         newest = feeds[0].updated if feeds else None
-        out["index.html"] = output.Output(pages.index(s, feeds, formats), newest)
+        out.later("index.html", lambda: pages.index(s, feeds, formats), newest)
         opml_type = RENDERERS[s.opml_format].media_type
-        out["feeds.opml"] = output.Output(pages.opml(s, feeds, s.opml_format, opml_type), newest)
+        out.later("feeds.opml", lambda: pages.opml(s, feeds, s.opml_format, opml_type), newest)
         topic_urls = {f.topic.slug: feedplan.feed_url(s, f.stem, "atom") for f in feeds if f.topic}
         for post in posts:
             if post.page_slug:

@@ -262,12 +262,11 @@ def text_of(sanitized: str) -> str:
     (values double-quoted) and escaped `<` and `&` in text, so a pattern finds the tags."""
     if "<" not in sanitized and "&" not in sanitized:
         return " ".join(sanitized.split())
-    return " ".join(htmllib.unescape(_TAG.sub(_tag_as_text, sanitized)).split())
+    return " ".join(htmllib.unescape(_TAG.sub("", _TEXT_BREAK.sub(" ", sanitized))).split())
 
 
-def _tag_as_text(tag: re.Match[str]) -> str:
-    name = tag.group(2).lower()
-    return " " if name == "br" or (tag.group(1) and name in _BREAKS) else ""
+#: In nh3 output: a `br` tag or the end tag of an element whose end separates words.
+_TEXT_BREAK = re.compile(r'<br(?:\s+[^\s"\'=<>/]+(?:="[^"]*")?)*\s*/?>|</(?:p|li|div|h[1-4]|tr)>', re.I)
 
 
 def to_text(html: str) -> str:

@@ -18,7 +18,15 @@ _LETTER = re.compile(r"[^\W\d_]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 
 
+#: ASCII bytes XML allows: all but the C0 controls (bar tab, newline, CR) and DEL.
+_CLEAN_ASCII = bytes(b for b in range(128) if b >= 0x20 and b != 0x7F or b in b"\t\n\r")
+
+
 def strip_illegal(text: str) -> str:
+    # ASCII text, most of it, is checked at C speed: the character class scans it ~7x slower
+    # than deleting the allowed bytes from a copy (for other text the class is the faster).
+    if text.isascii() and not text.encode("ascii").translate(None, _CLEAN_ASCII):
+        return text
     return _XML_ILLEGAL.sub("", text)
 
 

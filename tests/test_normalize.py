@@ -202,3 +202,19 @@ def test_language_guess_on_random_mixed_scripts() -> None:
         assert guess_language(sample, "xx") == _language_by_counting(sample, "xx")
 
     check()
+
+
+def test_strip_illegal_matches_the_character_class() -> None:
+    from hypothesis import given, settings, strategies as st
+
+    from syndicator import text
+
+    alphabet = st.sampled_from(list("ab \t\n\r<>&é中한") + ["\x00", "\x01", "\x0b", "\x1f", "\x7f", "\x80", "\ud800",
+                                                          "\udfff", "\ufffe", "\uffff", "\ud7af", "\U0001f600"])
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.lists(alphabet, max_size=40).map("".join))
+    def check(sample: str) -> None:
+        assert text.strip_illegal(sample) == text._XML_ILLEGAL.sub("", sample)
+
+    check()
