@@ -7,10 +7,10 @@ front-matter quirks. Unknown front-matter keys stay in `extra`, never as attribu
 from __future__ import annotations
 
 import html
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -101,8 +101,24 @@ class Post:
         return self.body_html if self.body_html is not None else news_body(self)
 
 
-@lru_cache(maxsize=256)  # a feed renders each item three times (RSS, Atom, JSON) in a row
+#: The last news bodies built, by the identity of their post: a feed shows each item in three
+#: formats. (Keyed by equality, a lookup hashed every field of the post, related items and all.)
+_BODIES: OrderedDict[int, tuple[Post, str]] = OrderedDict()
+_BODIES_MAX = 256
+
+
 def news_body(post: Post) -> str:
+    hit = _BODIES.get(id(post))
+    if hit is not None and hit[0] is post:  # the entry holds the post, so its id is not reused
+        return hit[1]
+    body = _build_news_body(post)
+    _BODIES[id(post)] = (post, body)
+    if len(_BODIES) > _BODIES_MAX:
+        _BODIES.popitem(last=False)
+    return body
+
+
+def _build_news_body(post: Post) -> str:
     esc = html.escape
     parts = []
     if post.images:

@@ -218,3 +218,23 @@ def test_strip_illegal_matches_the_character_class() -> None:
         assert text.strip_illegal(sample) == text._XML_ILLEGAL.sub("", sample)
 
     check()
+
+
+def test_news_body_is_built_for_each_post_object(settings: Settings) -> None:
+    """The body cache is keyed by identity: an edited copy never gets the original's body, and
+    entries pushed out are built again."""
+    from dataclasses import replace
+
+    from syndicator import model
+
+    raw = sources.read_post(SEEDS, next(p.name for p in sorted(SEEDS.iterdir()) if "related:" in p.read_text()),
+                            1 << 20)
+    post, _ = normalize(raw, settings)
+    first = post.content_html
+    assert first == model._build_news_body(post) and "Related coverage" in first
+    edited = replace(post, summary="A different excerpt")
+    assert "A different excerpt" in edited.content_html and "A different excerpt" not in post.content_html
+    others = [replace(post, summary=f"other {i}") for i in range(model._BODIES_MAX + 10)]
+    assert all(f"other {i}" in p.content_html for i, p in enumerate(others))
+    assert len(model._BODIES) <= model._BODIES_MAX
+    assert post.content_html == first

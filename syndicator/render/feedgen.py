@@ -68,8 +68,8 @@ def _entry(fg: FeedGenerator, post: Post, atom: bool) -> None:
         fe.summary(post.summary if atom else html.escape(post.summary, quote=False))
     if post.content_html:
         fe.content(post.content_html, type="html" if atom else None)
-    for topic in post.topics:
-        fe.category(term=topic.slug if atom else topic.name, label=topic.name)
+    if post.topics:  # one call: each call re-derives the RSS list from all categories so far
+        fe.category([{"term": t.slug if atom else t.name, "label": t.name} for t in post.topics])
     if atom:
         for name in post.authors:
             fe.author({"name": name})
