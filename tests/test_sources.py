@@ -61,22 +61,19 @@ def test_read_bytes_whole_file_limit_and_errors(tmp_path: Path) -> None:
         sources.read_bytes(tmp_path, "gone.md", 5000)
 
 
-def test_read_stops_at_the_limit_when_the_file_grows(tmp_path: Path) -> None:
+def test_read_stops_at_the_limit_when_the_file_grows() -> None:
     """A file that grows between fstat and read (a pipe stands in for it): read on past its
     first size, never past the limit."""
     import os
 
-    r, w = os.pipe()
-    os.write(w, b"y" * 3000)
-    os.close(w)
-    try:
-        assert sources._read_up_to(r, 10, 2001) == b"y" * 2001
-    finally:
-        os.close(r)
-    r, w = os.pipe()
-    os.write(w, b"z" * 300)
-    os.close(w)
-    try:
-        assert sources._read_up_to(r, 10, 2001) == b"z" * 300
-    finally:
-        os.close(r)
+    def read_from_pipe(written: bytes) -> bytes:
+        r, w = os.pipe()
+        os.write(w, written)
+        os.close(w)
+        try:
+            return sources._read_up_to(r, 10, 2001)  # fstat said 10 bytes; the limit is 2,001
+        finally:
+            os.close(r)
+
+    assert read_from_pipe(b"y" * 3000) == b"y" * 2001
+    assert read_from_pipe(b"z" * 300) == b"z" * 300
