@@ -252,21 +252,7 @@ def sanitize(html: str, base: str) -> str:
 _BREAKS = frozenset({"br", "p", "li", "div", "h1", "h2", "h3", "h4", "tr"})
 _BREAK_TAG = re.compile(r"<br>|</(?:p|li|div|h[1-4]|tr)>")
 _OPEN_TAG = re.compile(r"<(?:p|li|div|h[1-4]|tr)>")
-
-
 _TEXT_CLEANER = nh3.Cleaner(tags=_BREAKS, attributes={}, strip_comments=True)
-
-
-def text_of(sanitized: str) -> str:
-    """`to_text` of what `sanitize` returned, without parsing it again: nh3 wrote every tag whole
-    (values double-quoted) and escaped `<` and `&` in text, so a pattern finds the tags."""
-    if "<" not in sanitized and "&" not in sanitized:
-        return " ".join(sanitized.split())
-    return " ".join(htmllib.unescape(_TAG.sub("", _TEXT_BREAK.sub(" ", sanitized))).split())
-
-
-#: In nh3 output: a `br` tag or the end tag of an element whose end separates words.
-_TEXT_BREAK = re.compile(r'<br(?:\s+[^\s"\'=<>/]+(?:="[^"]*")?)*\s*/?>|</(?:p|li|div|h[1-4]|tr)>', re.I)
 
 
 def to_text(html: str) -> str:

@@ -164,7 +164,7 @@ def _post(ctx: Context) -> Post:
         url = _permalink_url(ctx, published, categories)
     html_body = content.sanitize(text.strip_illegal(rendered), url or ctx.base)
     summary_src = ctx.get("summary")
-    summary = text.clean_line(summary_src) if summary_src else content.text_of(html_body)
+    summary = text.clean_line(summary_src) if summary_src else content.to_text(html_body)
     names = categories + jekyll.words(ctx.get("tags"))
     site = raw.site
     source = Source(name=text.clean_line(site.get("title", "")), url=ctx.base) if site.get("url") else None

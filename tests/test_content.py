@@ -331,24 +331,6 @@ def test_sanitize_matches_the_lxml_reference(html: str, base: str) -> None:
     check_safe_html(fast)
     assert _tree(fast) == _tree(reference)
     assert content.to_text(fast) == html_reference.to_text(reference)
-    assert content.text_of(fast) == content.to_text(fast)
-
-
-@HYPOTHESIS
-@given(html_fragments)
-def test_text_of_sanitised_html_is_its_text(html: str) -> None:
-    out = content.sanitize(html, BASE)
-    assert content.text_of(out) == content.to_text(out)
-
-
-@pytest.mark.parametrize("html", [
-    "<p>a</p><p>b</p>", "a<br>b<br/>c", '<p title="x>y">t</p>u', '<a href="http://e.example/?a=1&amp;b=2">l</a>',
-    "<ul><li>x</li><li>y</li></ul>z", "<h4>h</h4><h5>g</h5>i", "&lt;b&gt; &amp;amp; \xa0 x", "<pre>  a\n  b </pre>",
-    "<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>", "<div><div>x</div></div>y", "",
-])
-def test_text_of_follows_to_text(html: str) -> None:
-    out = content.sanitize(html, BASE)
-    assert content.text_of(out) == content.to_text(out)
 
 
 @HYPOTHESIS
@@ -399,7 +381,6 @@ def test_real_bodies_match_the_reference(path: str, html: str) -> None:
     fast, reference = content.sanitize(html, BASE), html_reference.sanitize(html, BASE)
     assert _tree(fast) == _tree(reference), path
     assert content.to_text(fast) == html_reference.to_text(fast) == html_reference.to_text(reference)
-    assert content.text_of(fast) == content.to_text(fast)
 
 
 @pytest.mark.parametrize("html", [
@@ -419,3 +400,11 @@ def test_to_text_matches_the_reference(html: str) -> None:
 def test_to_text_drops_what_the_reference_let_through(html: str, expected: str, reference: str) -> None:
     assert content.to_text(html) == expected
     assert html_reference.to_text(html) == reference
+
+
+def test_text_of_sanitised_html_reads_it_as_a_browser_does() -> None:
+    # removing <object> leaves a div inside a p, which a parser (and a browser) splits into two
+    # blocks: the text must too, so it is taken by parsing again, never by pattern
+    out = content.sanitize("<p><object>0<DIV>0</object></p>", BASE)
+    assert out == "<p>0<div>0</div></p>"
+    assert content.to_text(out) == "0 0"
