@@ -167,10 +167,16 @@ class SiteConfigs:
 def read_bytes(root: Path, rel: str, max_bytes: int) -> bytes:
     try:
         # os-level calls: a cold build reads thousands of small files, and open() adds a
-        # buffer and three system calls to each
-        fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_CLOEXEC)
+        # buffer and three system calls to each. O_NONBLOCK: a named pipe put where a post
+        # was must not hang the reader (it changes nothing for a regular file).
+        fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
-            size = os.fstat(fd).st_size
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(st.st_mode):
+                raise PostError(rel, "not a regular file (a pipe, socket or device), not a post")
+            size = st.st_size
             if size > max_bytes:
                 raise PostError(rel, f"file is {size:,} bytes, over the {max_bytes:,}-byte limit (max_post_bytes)")
             data = _read_up_to(fd, size, max_bytes + 1)

@@ -77,3 +77,23 @@ def test_read_stops_at_the_limit_when_the_file_grows() -> None:
 
     assert read_from_pipe(b"y" * 3000) == b"y" * 2001
     assert read_from_pipe(b"z" * 300) == b"z" * 300
+
+
+def test_a_named_pipe_is_refused_without_waiting(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    os.mkfifo(tmp_path / "pipe.md")  # nothing ever writes to it: opening it to read could block
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            sources.read_bytes(tmp_path, "pipe.md", 5000)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            outcome.append(e)
+
+    reader = threading.Thread(target=read, daemon=True)  # a daemon: a hang cannot hold the run
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive(), "reading a named pipe blocked"
+    assert isinstance(outcome[0], sources.PostError) and "not a regular file" in outcome[0].message
