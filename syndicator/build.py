@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,6 +140,7 @@ class Builder:
         #: fingerprints of the Jekyll _config.yml files the records were read with
         self._site_fps: dict[str, Fingerprint] = state.site_configs() if state else {}
         self.last: BuildResult | None = None
+        #: the last feed whose items' digests were joined, and that join (see _items_digest)
         self._items_memo: tuple[Feed | None, bytes] = (None, b"")
         #: One pass at a time: the scheduler's tick and shutdown take turns.
         self.lock = threading.Lock()
@@ -179,8 +181,13 @@ class Builder:
     def refresh(self, scanned: dict[str, Fingerprint]) -> list[str]:
         """Re-read files whose fingerprint changed; forget deleted ones. Returns changed paths."""
         result = BuildResult()
-        self._refresh(scanned, result)
+        with self._first_pass(scanned):
+            self._refresh(scanned, result)
         return result.changed_paths
+
+    def _first_pass(self, scanned: dict[str, Fingerprint]) -> AbstractContextManager[None]:
+        """Cyclic GC paused while a pass reads thousands of files it has never seen."""
+        return parallel.no_cycle_collection(len(scanned) - len(self.records) >= parallel.MIN_FILES)
 
     def _refresh(self, scanned: dict[str, Fingerprint], result: BuildResult,
                  touched: set[str] | None = None) -> None:
@@ -531,8 +538,7 @@ class Builder:
             result = BuildResult(built_at=self.clock())
             if scanned is None:
                 scanned, touched = self.scan(), None
-            # a first pass over thousands of files builds objects that all live on
-            with parallel.no_cycle_collection(len(scanned) - len(self.records) >= parallel.MIN_FILES):
+            with self._first_pass(scanned):
                 self._refresh(scanned, result, touched)
                 try:
                     report = self._assemble(result)

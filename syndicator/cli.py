@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from syndicator import __version__, config, sources
+from syndicator import __version__, config, parallel, sources
 from syndicator.build import Builder, BuildResult, read_one
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
@@ -19,12 +19,10 @@ from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.model import Post
 
 EXIT_BAD_INPUT = 1
+EXIT_BAD_CONFIG = 2
 #: ctx.obj key: the command built so many objects that the process should leave without
 #: tearing them down (see `_exit_now`).
 _LARGE = "large"
-#: Posts from which a build counts as large.
-LARGE_BUILD = 800
-EXIT_BAD_CONFIG = 2
 
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
@@ -75,7 +73,7 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, strict: bool
         click.echo(f"syndicator: seeds folder {settings.seeds_dir} does not exist", err=True)
         ctx.exit(EXIT_BAD_CONFIG)
     result = Builder(settings).build()
-    ctx.obj[_LARGE] = result.posts_read >= LARGE_BUILD
+    ctx.obj[_LARGE] = result.posts_read >= parallel.MIN_FILES  # the size whose first pass pauses GC
     _report_problems(result.problems)
     errors = len(result.errors)
     click.echo(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from syndicator.config import Settings
 from syndicator.model import Feed, Post, Topic
+
+#: (sort_key, path): a post's place in a feed's sorted list.
+Entry = tuple[tuple[float, float, str], str]
 
 
 def sort_key(post: Post) -> tuple[float, float, str]:
@@ -86,32 +89,17 @@ class Planner:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         #: feed stem ("all", "topics/<slug>") -> sorted (sort_key, path) of its posts
-        self._lists: dict[str, list[tuple[tuple[float, float, str], str]]] = {}
-        self._posts: dict[tuple[tuple[float, float, str], str], Post] = {}
+        self._lists: dict[str, list[Entry]] = {}
+        self._posts: dict[Entry, Post] = {}
         #: topic slug -> how often each spelling is used
         self._names: dict[str, Counter[str]] = {}
         self._feeds: dict[str, Feed] = {}
 
     def full(self, posts: Iterable[Post]) -> None:
-        # `_add` for every post, appending and sorting once at the end (a cold build's 10,000s)
-        everything: list[tuple[tuple[float, float, str], str]] = []
-        self._lists, self._posts, self._names, self._feeds = {"all": everything}, {}, {}, {}
-        lists, store, names = self._lists, self._posts, self._names
+        self._lists, self._posts, self._names, self._feeds = {"all": []}, {}, {}, {}
         for post in posts:
-            entry = (sort_key(post), post.path)
-            store[entry] = post
-            everything.append(entry)
-            for topic in post.topics:
-                stem = "topics/" + topic.slug
-                if stem in lists:
-                    lists[stem].append(entry)
-                else:
-                    lists[stem] = [entry]
-                counts = names.get(topic.slug)
-                if counts is None:
-                    counts = names[topic.slug] = Counter()
-                counts[topic.name] += 1
-        for entries in lists.values():
+            self._add(post, list.append)  # sorted once at the end: a cold build's 10,000s
+        for entries in self._lists.values():
             entries.sort()
 
     def update(self, removed: Iterable[Post], added: Iterable[Post]) -> set[str]:
@@ -125,16 +113,24 @@ class Planner:
             self._feeds.pop(stem, None)
         return touched
 
-    def _add(self, post: Post) -> set[str]:
+    def _add(self, post: Post, put: Callable[[list[Entry], Entry], None] = bisect.insort) -> set[str]:
+        """`put`: how an entry goes into a list (in order, or appended for a later sort)."""
         entry = (sort_key(post), post.path)
         self._posts[entry] = post
+        lists, names = self._lists, self._names
         stems = {"all"}
-        bisect.insort(self._lists.setdefault("all", []), entry)
+        put(lists.setdefault("all", []), entry)
         for topic in post.topics:
-            stem = f"topics/{topic.slug}"
+            stem = "topics/" + topic.slug
             stems.add(stem)
-            bisect.insort(self._lists.setdefault(stem, []), entry)
-            self._names.setdefault(topic.slug, Counter())[topic.name] += 1
+            if stem in lists:
+                put(lists[stem], entry)
+            else:
+                lists[stem] = [entry]
+            counts = names.get(topic.slug)
+            if counts is None:  # (setdefault would build a Counter on every call)
+                counts = names[topic.slug] = Counter()
+            counts[topic.name] += 1
         return stems
 
     def _remove(self, post: Post) -> set[str]:

@@ -12,8 +12,8 @@ import gc
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 from typing import TypeVar
@@ -47,8 +47,9 @@ def _read_chunk(root: Path, items: Sequence[Item], settings: Settings) -> list[o
 
 @contextmanager
 def no_cycle_collection(when: bool = True) -> Iterator[None]:
-    """Cyclic garbage collection paused: reading thousands of posts allocates objects that all
-    live on, and each collection would walk every one of them to find nothing to free."""
+    """Cyclic garbage collection paused (when `when`): a first pass over thousands of posts
+    allocates objects that all live on, and each collection would walk every one of them to
+    find nothing to free."""
     paused = when and gc.isenabled()
     if paused:
         gc.disable()
@@ -62,12 +63,6 @@ def no_cycle_collection(when: bool = True) -> Iterator[None]:
 def read_many(root: Path, items: Sequence[Item], settings: Settings,
               read: Callable[[str, tuple[int, int]], T]) -> list[T]:
     """`read(rel, fp)` for every item, in order; spread over processes when it pays."""
-    with no_cycle_collection(len(items) >= MIN_FILES):
-        return _read_many(root, items, settings, read)
-
-
-def _read_many(root: Path, items: Sequence[Item], settings: Settings,
-               read: Callable[[str, tuple[int, int]], T]) -> list[T]:
     extra = workers()
     if extra == 0 or len(items) < MIN_FILES or threading.active_count() > 1:
         return [read(rel, fp) for rel, fp in items]
