@@ -29,7 +29,7 @@ from syndicator import feeds as feedplan
 from syndicator import output, parallel, redirects, sources
 from syndicator.config import Settings
 from syndicator.errors import PostError
-from syndicator.model import Feed, Post, Problem
+from syndicator.model import Feed, Post, Problem, pickled_by_constructor
 from syndicator.normalize import NotAPost, normalize
 from syndicator.render import RENDERERS, pages
 from syndicator.state import Record, State
@@ -40,6 +40,7 @@ log = logging.getLogger("syndicator.build")
 Fingerprint = tuple[int, int]
 
 
+@pickled_by_constructor  # a forked reader sends thousands back
 @dataclass(frozen=True, slots=True)
 class ReadResult:
     """What reading one file gave: a post, or why not."""

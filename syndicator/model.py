@@ -7,17 +7,34 @@ front-matter quirks. Unknown front-matter keys stay in `extra`, never as attribu
 from __future__ import annotations
 
 import html
+import operator
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
+T = TypeVar("T")
 
 
+def pickled_by_constructor(cls: type[T]) -> type[T]:
+    """Pickle as `cls(*fields)`. A frozen slots dataclass otherwise unpickles through a
+    `__setstate__` that lists its fields and sets each one in Python: posts cross a process
+    boundary on every large build and load from the state on every restart, and this way
+    both directions take about a third less time."""
+    values = operator.attrgetter(*(f.name for f in fields(cls)))  # type: ignore[arg-type]
+
+    def __reduce__(self: T) -> tuple[type[T], tuple[Any, ...]]:
+        return cls, values(self)
+
+    cls.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
+    return cls
+
+
+@pickled_by_constructor
 @dataclass(frozen=True, slots=True)
 class Topic:
     #: Display name, as the author wrote it (after aliasing).
@@ -26,6 +43,7 @@ class Topic:
     slug: str
 
 
+@pickled_by_constructor
 @dataclass(frozen=True, slots=True)
 class Source:
     name: str = ""
@@ -33,6 +51,7 @@ class Source:
     url: str = ""
 
 
+@pickled_by_constructor
 @dataclass(frozen=True, slots=True)
 class Image:
     url: str
@@ -41,6 +60,7 @@ class Image:
     title: str = ""
 
 
+@pickled_by_constructor
 @dataclass(frozen=True, slots=True)
 class Related:
     title: str
@@ -66,6 +86,7 @@ class RawPost:
     warnings: tuple[tuple[str, int | None], ...] = ()
 
 
+@pickled_by_constructor
 @dataclass(frozen=True, slots=True)
 class Post:
     id: str
@@ -144,6 +165,7 @@ def _related_li(item: Related) -> str:
     return f'<li><a href="{esc(item.url)}">{esc(item.title)}</a>{tail}</li>'
 
 
+@pickled_by_constructor
 @dataclass(frozen=True, slots=True)
 class Problem:
     """A bad or repaired post, as reported by check, build, the log and /healthz."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -143,3 +144,32 @@ def test_cli_build_needs_no_state(settings: Settings) -> None:
 
     assert build(settings).posts_published == 4
     assert not settings.state_dir.exists()
+
+
+def test_posts_pickled_the_older_way_still_load(settings: Settings) -> None:
+    """Posts are pickled as constructor calls; a state file written by an earlier version holds
+    the dataclass default form (`__newobj__` + `__setstate__`), which must still load."""
+    import copyreg
+    import io
+    import pickle
+    import pickletools
+
+    from syndicator import model
+
+    class OldForm(pickle.Pickler):
+        def reducer_override(self, obj):  # type: ignore[no-untyped-def]
+            if type(obj).__module__ == model.__name__ and hasattr(obj, "__getstate__"):
+                return copyreg.__newobj__, (type(obj),), obj.__getstate__()
+            return NotImplemented
+
+    builder = Builder(settings)
+    builder.build()
+    posts = [r.good for r in builder.records.values() if r.good is not None]
+    assert any(p.related or p.images for p in posts)  # nested model objects are covered
+    for post in posts:
+        buf = io.BytesIO()
+        OldForm(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(replace(post, extra=dict(post.extra)))
+        old_ops = {op.name for op, _, _ in pickletools.genops(buf.getvalue())}
+        assert {"NEWOBJ", "BUILD"} <= old_ops
+        assert "BUILD" not in {op.name for op, _, _ in pickletools.genops(encode_post(post))}
+        assert decode_post(buf.getvalue()) == post
