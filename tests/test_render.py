@@ -96,6 +96,21 @@ def test_json_falls_back_to_content_text(ok_posts: list[Post]) -> None:
     assert "content_html" not in doc["items"][0]
 
 
+@pytest.mark.parametrize("tricky", [
+    'quote " backslash \\ slash / tab-free', "line\u2028separator\u2029paragraph", "emoji 🦜 and 人工智能",
+    "</script><!-- -->", "\x7f delete and \u00a0 no-break", "",
+])
+def test_json_feed_bytes_are_the_standard_pretty_form(ok_posts: list[Post], tricky: str) -> None:
+    """The JSON Feed is written exactly as `json.dumps(doc, ensure_ascii=False, indent=2)`
+    would write it: readers and diffs see the same text whichever encoder writes it."""
+    posts = [dataclasses.replace(p, title=f"{p.title} {tricky}", summary=tricky, authors=(tricky or "x",))
+             for p in ok_posts]
+    data = _render(feedplan.plan(posts, _settings())[0], "json")
+    doc = json.loads(data)
+    assert data == (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    assert doc["items"][0]["title"].endswith(tricky)
+
+
 def test_items_per_feed_and_stable_tie_order(ok_posts: list[Post]) -> None:
     twins = [dataclasses.replace(ok_posts[0], id=f"urn:x:{n}", link=f"https://example.com/{n}") for n in "bca"]
     plan = feedplan.plan(twins, _settings(items_per_feed=2))
