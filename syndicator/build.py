@@ -23,14 +23,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urljoin
 
 from syndicator import feeds as feedplan
 from syndicator import output, parallel, redirects, sources
 from syndicator.config import Settings
 from syndicator.errors import PostError
 from syndicator.model import Feed, Post, Problem, pickled_by_constructor
-from syndicator.normalize import NotAPost, normalize
+from syndicator.normalize import NotAPost, normalize, page_link
 from syndicator.render import RENDERERS, pages
 from syndicator.state import Record, State
 
@@ -417,7 +416,7 @@ class Builder:
         slug = post.page_slug
         if slug in taken:  # two paths that slugify alike: the later one gets a stable suffix
             slug = f"{slug}-{hashlib.sha1(post.path.encode()).hexdigest()[:6]}"
-            post = replace(post, page_slug=slug, link=urljoin(self.settings.base_url, f"posts/{slug}.html"))
+            post = replace(post, page_slug=slug, link=page_link(self.settings, slug))
         taken.add(slug)
         return post
 

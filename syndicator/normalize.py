@@ -183,7 +183,7 @@ def _finish(ctx: Context, *, link: str | None, **fields: Any) -> Post:
     page_slug = None
     if not link:  # no URL of its own: the service writes a page for it
         page_slug = page_slug_for(raw.path)
-        link = urljoin(ctx.settings.base_url, f"posts/{page_slug}.html")
+        link = page_link(ctx.settings, page_slug)
     explicit = ctx.get("id")
     post_id = _clean_id(explicit) if explicit is not None else (link if page_slug is None else None)
     post_id = post_id or tag_uri(ctx.settings, raw.path)
@@ -298,12 +298,27 @@ def _clean_id(value: Any) -> str:
 def tag_uri(settings: Settings, path: str) -> str:
     """RFC 4151 id from the site's domain, a fixed date and the post's path: never from the
     title or date, which authors edit."""
-    host = urlsplit(settings.base_url).hostname or "localhost"
-    return f"tag:{host},{settings.tag_date}:{quote(path, safe='/-._~')}"
+    return f"tag:{_host(settings.base_url)},{settings.tag_date}:{quote(path, safe='/-._~')}"
+
+
+@lru_cache(maxsize=16)
+def _host(base_url: str) -> str:
+    return urlsplit(base_url).hostname or "localhost"
 
 
 def page_slug_for(path: str) -> str:
     return slugs.slug(os.path.splitext(path)[0].replace("/", " "))
+
+
+def page_link(settings: Settings, slug: str) -> str:
+    """URL of the page the service writes for a post: a slug has no `/`, `.`, `?` or `#`, so
+    resolving `posts/<slug>.html` is resolving `posts/` once and appending."""
+    return f"{_pages_url(settings.base_url)}{slug}.html"
+
+
+@lru_cache(maxsize=16)
+def _pages_url(base_url: str) -> str:
+    return urljoin(base_url, "posts/")
 
 
 def _permalink_url(ctx: Context, published: datetime, categories: list[str]) -> str:

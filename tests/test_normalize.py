@@ -14,6 +14,7 @@ import shutil
 from datetime import UTC
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 
@@ -21,7 +22,7 @@ from syndicator import sources
 from syndicator.cli import post_json
 from syndicator.config import Settings, load_settings
 from syndicator.model import Post, Problem
-from syndicator.normalize import normalize, tag_uri
+from syndicator.normalize import normalize, page_link, tag_uri
 from tests.feedcheck import ILLEGAL, check_html_fragment
 
 from .conftest import DATA, SEEDS
@@ -190,7 +191,8 @@ def test_language_guess_follows_the_rule(sample: str) -> None:
 
 
 def test_language_guess_on_random_mixed_scripts() -> None:
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     from syndicator.text import guess_language
 
@@ -205,7 +207,8 @@ def test_language_guess_on_random_mixed_scripts() -> None:
 
 
 def test_strip_illegal_matches_the_character_class() -> None:
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     from syndicator import text
 
@@ -238,3 +241,14 @@ def test_news_body_is_built_for_each_post_object(settings: Settings) -> None:
     assert all(f"other {i}" in p.content_html for i, p in enumerate(others))
     assert len(model._BODIES) <= model._BODIES_MAX
     assert post.content_html == first
+
+
+@pytest.mark.parametrize("base", [
+    "https://feeds.example.org/", "http://127.0.0.1:8080/", "https://example.org/blog/feeds/",
+    "https://example.org/a/../b/./", "https://example.org/x?q=1/", "https://example.org/x#top/",
+    "https://EXAMPLE.org:8443/Feeds/",
+])
+@pytest.mark.parametrize("slug", ["hello-world", "zhi-tong-cai-jing-wang-xin-wen", "topic-0123abcdef", "x-1a2b3c"])
+def test_page_link_is_the_resolved_posts_url(base: str, slug: str) -> None:
+    settings = load_settings(env={}, overrides={"base_url": base})
+    assert page_link(settings, slug) == urljoin(settings.base_url, f"posts/{slug}.html")
