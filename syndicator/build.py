@@ -202,8 +202,7 @@ class Builder:
         fresh: dict[str, ReadResult] = {}
         to_read = [(rel, fp) for rel, fp in scanned.items() if rel in stale or rel in self._tentative
                    or (known := self.records.get(rel)) is None or known.fingerprint != fp]
-        reads = parallel.read_many(root, to_read, self.settings,
-                                   lambda rel, fp: read_one(root, rel, fp, self.settings, sites))
+        reads = parallel.read_many(to_read, lambda item: read_one(root, *item, self.settings, sites))
         for (rel, _), read in zip(to_read, reads, strict=True):
             if self._defer(rel, read):
                 continue

@@ -1,34 +1,38 @@
-"""Reading many posts on every core: a cold build of thousands of files.
+"""Both cores for a cold build: reading thousands of posts, then writing thousands of outputs.
 
-One forked worker process per extra core takes chunks; the calling process works too and
-takes back whatever chunk no worker has started, so the split balances itself. Only a
-single-threaded process forks (the `build` command): forking the daemon, whose server,
-scheduler and watcher threads may hold locks, could deadlock the child, so it reads in-process.
+Reading: a forked child and this process take chunks from the two ends of one list (a shared
+pair of counters), so the split balances itself and neither waits for work; the child appends
+its results to a temporary file that this process reads as they come. Writing: the same two
+ends over the outputs to render and write. Only a single-threaded process forks (the `build`
+command): forking the daemon, whose server, scheduler and watcher threads may hold locks,
+could deadlock the child, so it does everything in-process.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import pickle
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_context
-from pathlib import Path
-from typing import TypeVar
-
-from syndicator import sources
-from syndicator.config import Settings
+from typing import Any, TypeVar
 
 T = TypeVar("T")
-Item = tuple[str, tuple[int, int]]
 
-#: Below this many files the results' trip back through a pipe costs more than it saves.
+#: Below this many files the results' trip back through a file costs more than it saves.
 MIN_FILES = 800
-CHUNK = 50  # small enough that neither process waits long for the other's last chunk
+#: Posts per chunk: small, so that where the two ends meet neither process waits long for the
+#: other's last chunk; taking one costs a lock and a write.
+CHUNK = 25
 #: Outputs to write before a second process helps (each is a render + one or two files).
 MIN_OUTPUTS = 400
+#: Outputs per chunk: a feed takes milliseconds, a post page a tenth of one; the ends meet
+#: among the pages (sorted, they sit between the `all` feeds and the topic feeds).
+OUTPUT_CHUNK = 8
+_SIZE = 8  # bytes of the length before each pickled chunk the child writes
 
 
 def workers() -> int:
@@ -36,13 +40,6 @@ def workers() -> int:
         return max(0, len(os.sched_getaffinity(0)) - 1)
     except AttributeError:  # pragma: no cover - not Linux
         return max(0, (os.cpu_count() or 1) - 1)
-
-
-def _read_chunk(root: Path, items: Sequence[Item], settings: Settings) -> list[object]:
-    from syndicator.build import read_one  # the worker imports the pipeline once
-
-    sites = sources.SiteConfigs(root)
-    return [read_one(root, rel, fp, settings, sites) for rel, fp in items]
 
 
 @contextmanager
@@ -60,58 +57,130 @@ def no_cycle_collection(when: bool = True) -> Iterator[None]:
             gc.enable()
 
 
-def read_many(root: Path, items: Sequence[Item], settings: Settings,
-              read: Callable[[str, tuple[int, int]], T]) -> list[T]:
-    """`read(rel, fp)` for every item, in order; spread over processes when it pays."""
-    extra = workers()
-    if extra == 0 or len(items) < MIN_FILES or threading.active_count() > 1:
-        return [read(rel, fp) for rel, fp in items]
+class _Ends:
+    """The next chunk from the front and from the back of a list, shared by forked processes."""
+
+    def __init__(self, count: int) -> None:
+        ctx = get_context("fork")
+        self._lock = ctx.Lock()
+        self._next = ctx.RawArray("q", [0, count])  # [front, back): chunks nobody took yet
+
+    def take(self, back: bool) -> int | None:
+        with self._lock:
+            front, end = self._next
+            if front >= end:
+                return None
+            if back:
+                self._next[1] = end - 1
+                return end - 1
+            self._next[0] = front + 1
+            return front
+
+    def stop(self) -> None:
+        """No more chunks for anyone: the other process stops after the one it is on."""
+        with self._lock:
+            self._next[0] = self._next[1]
+
+
+def read_many(items: Sequence[T], read: Callable[[T], Any]) -> list[Any]:
+    """`read(item)` for every item, in order; spread over two processes when it pays."""
+    if workers() == 0 or len(items) < MIN_FILES or threading.active_count() > 1:
+        return [read(item) for item in items]
+    try:
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+    except OSError:  # no writable temporary folder: read here
+        return [read(item) for item in items]
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
-    results: list[list[T] | None] = [None] * len(chunks)
-    with ProcessPoolExecutor(max_workers=extra, mp_context=get_context("fork")) as pool:
-        # the workers take chunks from the back, this process from the front
-        pending: dict[int, Future[list[object]]] = {
-            i: pool.submit(_read_chunk, root, chunks[i], settings) for i in range(len(chunks) - 1, 0, -1)
-        }
-        for i, chunk in enumerate(chunks):
-            future = pending.pop(i, None)
-            if future is None or future.cancel():
-                results[i] = [read(rel, fp) for rel, fp in chunk]
-            else:
-                pending[i] = future
-        for i, future in pending.items():
-            results[i] = future.result()  # type: ignore[assignment]
+    results: list[list[Any] | None] = [None] * len(chunks)
+    ends = _Ends(len(chunks))
+    with spool:
+        fd = spool.fileno()
+        pid = os.fork()
+        if pid == 0:  # the child: chunks from the back until the ends meet
+            status = 1
+            try:
+                while (i := ends.take(back=True)) is not None:
+                    blob = pickle.dumps((i, [read(item) for item in chunks[i]]), pickle.HIGHEST_PROTOCOL)
+                    _write_all(fd, len(blob).to_bytes(_SIZE, "little") + blob)
+                status = 0
+            finally:
+                os._exit(status)
+        offset = 0
+        try:
+            while (i := ends.take(back=False)) is not None:
+                results[i] = [read(item) for item in chunks[i]]
+                offset = _collect(fd, offset, results)  # as they come: the work stays balanced
+        except BaseException:
+            ends.stop()  # the child finishes the chunk it is on, then stops
+            raise
+        finally:
+            os.waitpid(pid, 0)
+        _collect(fd, offset, results)
+    for i, done in enumerate(results):
+        if done is None:  # the child failed before it sent this chunk: read it here
+            results[i] = [read(item) for item in chunks[i]]
     return [r for chunk in results for r in chunk]  # type: ignore[union-attr]
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _collect(fd: int, offset: int, results: list[list[Any] | None]) -> int:
+    """Unpickle the complete chunks the child has written past `offset`; the new offset."""
+    size = os.fstat(fd).st_size
+    while offset + _SIZE <= size:
+        length = int.from_bytes(os.pread(fd, _SIZE, offset), "little")
+        if offset + _SIZE + length > size:
+            break  # still being written
+        i, done = pickle.loads(os.pread(fd, length, offset + _SIZE))
+        results[i] = done
+        offset += _SIZE + length
+    return offset
+
+
 def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]]) -> list[str]:
-    """`work` over every item, half of them (every other one) in a forked child: the writer's
-    render-and-write of thousands of outputs. The child shares the parent's memory (copy on
-    write), so `work` may be any closure; only its list of strings comes back. Falls back to
-    one process when not worth it, when threads run, or when the child fails."""
+    """`work` over every item, in chunks taken from both ends by this process and a forked
+    child: the writer's render-and-write of thousands of outputs. The child shares the parent's
+    memory (copy on write), so `work` may be any closure; only its list of strings comes back.
+    Falls back to one process when not worth it, when threads run, or when the child fails."""
     if workers() == 0 or len(items) < MIN_OUTPUTS or threading.active_count() > 1:
         return work(items)
-    mine, theirs = items[0::2], items[1::2]
+    chunks = [items[i:i + OUTPUT_CHUNK] for i in range(0, len(items), OUTPUT_CHUNK)]
+    ends = _Ends(len(chunks))
     read_end, write_end = os.pipe()
     gc.freeze()  # the child's collections would touch, and so copy, every page of the heap
     pid = os.fork()
-    if pid == 0:  # the child: do its half, send the result, leave without cleanup handlers
+    if pid == 0:  # the child: chunks from the back, then the result, no cleanup handlers
         status = 1
         try:
             os.close(read_end)
+            theirs: list[str] = []
+            while (i := ends.take(back=True)) is not None:
+                theirs += work(chunks[i])
             with os.fdopen(write_end, "wb") as pipe:
-                pipe.write("\0".join(work(theirs)).encode("utf-8", "surrogatepass"))
+                pipe.write("\0".join(theirs).encode("utf-8", "surrogatepass"))
             status = 0
         finally:
             os._exit(status)
     os.close(write_end)
+    mine: list[int] = []
+    done: list[str] = []
     try:
-        done = work(mine)
+        while (i := ends.take(back=False)) is not None:
+            mine.append(i)
+            done += work(chunks[i])
+    except BaseException:
+        ends.stop()  # the child finishes the chunk it is on, then stops
+        raise
     finally:
         with os.fdopen(read_end, "rb") as pipe:
             sent = pipe.read()
         _, status = os.waitpid(pid, 0)
         gc.unfreeze()
-    if status != 0:  # the child failed: its half is done here (writing is idempotent)
-        return done + work(theirs)
+    if status != 0:  # the child failed: what it took is done again here (writing is idempotent)
+        taken = set(mine)
+        return done + [s for i, chunk in enumerate(chunks) if i not in taken for s in work(chunk)]
     return done + [s for s in sent.decode("utf-8", "surrogatepass").split("\0") if s]
