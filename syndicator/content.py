@@ -15,7 +15,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import nh3
 from cmarkgfm import cmark
 
-from syndicator.text import strip_illegal
+from syndicator.text import strip_illegal, truncate
 
 _TAGS = (set(nh3.ALLOWED_TAGS) - {"map", "area"}) | {"figure", "figcaption", "picture", "source", "video", "audio"}
 _ATTRS = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
@@ -259,10 +259,64 @@ def to_text(html: str) -> str:
     """Visible text of an HTML fragment, whitespace collapsed."""
     if "<" not in html and "&" not in html:
         return " ".join(html.split())
+    return _parsed_text(strip_illegal(html), char_refs="&#" in html)
+
+
+def _parsed_text(html: str, char_refs: bool) -> str:
+    """`to_text` of HTML without characters XML forbids; `char_refs`: it had a `&#`."""
     # nh3 keeps text, drops script/style content and writes back only the break elements,
     # each explicitly closed and without attributes: two regexes then finish the job.
-    marked = _TEXT_CLEANER.clean(strip_illegal(html))
+    marked = _TEXT_CLEANER.clean(html)
     text = htmllib.unescape(_OPEN_TAG.sub("", _BREAK_TAG.sub(" ", marked)))
-    if "&#" in html:  # nh3 decodes `&#1;` to a character XML forbids
+    if char_refs:  # nh3 decodes `&#1;` to a character XML forbids
         text = strip_illegal(text)
     return " ".join(text.split())  # str.split() and re's \s agree on what is whitespace
+
+
+# ---- a summary from the start of the body ---------------------------------------------
+# The parser reads its input in order and, outside tables, only ever appends to the tree (the
+# adoption agency moves misnested elements, never text out of order), so the text of html[:n]
+# begins as the whole text does, up to what the cut changed at its very end. That is at most the
+# reference the cut falls in, read as plain text (`&` and up to 31 letters:
+# `&CounterClockwiseContourIntegral;` is the longest name), after one collapsed space. Anything
+# else a cut leaves is shorter (`<`, `</`, `&#x`, one character for a numeric reference,
+# `</textarea` short of its `>`), nothing (a tag, comment or attribute cut off) or whitespace
+# (what is left open gets closed: break elements add spaces, stripped at the end). So all but
+# the last _CUT_DAMAGE characters of a prefix's text begin the whole text; once those are longer
+# than its limit, `truncate` (which reads text[:limit - 1] and whether len(text) > limit) gives
+# the same for both.
+_CUT_DAMAGE = 1 + 32
+#: Foster parenting: text found directly in a table, section or row (the sanitiser leaves some
+#: when it flattens deep nesting) goes before the table, ahead of cells that came earlier. A
+#: prefix stops short of the first table.
+_TABLE = re.compile(r"<table", re.IGNORECASE)
+
+
+def summary_text(html: str, limit: int) -> str:
+    """`truncate(to_text(html), limit)`, parsing no more of a long `html` than that needs."""
+    text = _long_prefix_text(html, limit + 1 + _CUT_DAMAGE) if "<" in html or "&" in html else None
+    return truncate(to_text(html) if text is None else text, limit)
+
+
+def _long_prefix_text(html: str, need: int) -> str | None:
+    """The text of a prefix of `html` (which has markup), if one at most half as long as `html`
+    gives `need` characters."""
+    size = 2 * need  # markup takes room too; grown from the text density seen when too short
+    while 2 * size <= len(html):  # all prefixes together: at most the work of the whole
+        text, stopped = _prefix_text(html, size)
+        if len(text) >= need:
+            return text
+        if stopped:  # a longer prefix stops at the same place
+            return None
+        size = max(2 * size, size * need * 5 // (4 * max(len(text), 1)))
+    return None
+
+
+def _prefix_text(html: str, size: int) -> tuple[str, bool]:
+    """The text of html[:size], or of less when a table starts in it; and whether one did."""
+    prefix = strip_illegal(html[:size])
+    if table := _TABLE.search(prefix):
+        prefix = prefix[:table.start()]
+    # to_text strips what `&#` references decode to if the whole body has a `&#` (searching it
+    # all takes longer than the parse); only one in the prefix can put such a character in
+    return _parsed_text(prefix, char_refs="&#" in prefix and "&#" in html), table is not None

@@ -163,13 +163,20 @@ def _post(ctx: Context) -> Post:
     if url is None and raw.site.get("url"):
         url = _permalink_url(ctx, published, categories)
     html_body = content.sanitize(text.strip_illegal(rendered), url or ctx.base)
+    title = _given_title(ctx)
     summary_src = ctx.get("summary")
-    summary = text.clean_line(summary_src) if summary_src else content.to_text(html_body)
+    if summary_src:
+        summary = text.clean_line(summary_src)
+    elif title:  # only the first SUMMARY_LIMIT characters of the text are kept
+        summary = content.summary_text(html_body, SUMMARY_LIMIT)
+    else:  # the title falls back to the text's first words, which may lie beyond them
+        summary = content.to_text(html_body)
+    title = title or _untitled(ctx, summary)
     names = categories + jekyll.words(ctx.get("tags"))
     site = raw.site
     source = Source(name=text.clean_line(site.get("title", "")), url=ctx.base) if site.get("url") else None
     return _finish(
-        ctx, title=_title(ctx, fallback=summary), link=url, summary=text.truncate(summary, SUMMARY_LIMIT),
+        ctx, title=title, link=url, summary=text.truncate(summary, SUMMARY_LIMIT),
         body_html=html_body, published=published,
         topics=_topics(ctx, names, split_words=False), source=source, images=_images(ctx),
     )
@@ -205,15 +212,23 @@ def _finish(ctx: Context, *, link: str | None, **fields: Any) -> Post:
 # ---- fields -------------------------------------------------------------------------------
 
 
-def _title(ctx: Context, fallback: str = "") -> str:
+def _title(ctx: Context) -> str:
+    return _given_title(ctx) or _untitled(ctx)
+
+
+def _given_title(ctx: Context) -> str:
+    """The post's own title, or "" when it has none."""
     value = ctx.get("title")
     if isinstance(value, (list, tuple)):
         value = " ".join(str(v) for v in value if v is not None)
     elif isinstance(value, dict):
         value = None
     title = text.clean_line(value) if value is not None else ""
-    if title:
-        return text.truncate(title, 500)
+    return text.truncate(title, 500) if title else ""
+
+
+def _untitled(ctx: Context, fallback: str = "") -> str:
+    """A title for a post without one, with a warning."""
     # Fall back to the excerpt's first words, then the file name, and say so.
     fallback = fallback or text.clean_line(ctx.get("summary") or "")
     title = text.first_words(fallback) if fallback else _name_from_path(ctx.raw.path)

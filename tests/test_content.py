@@ -27,7 +27,7 @@ from syndicator import content, sources, text
 from syndicator.errors import PostError
 from tests import html_reference
 from tests.conftest import DATA, SEEDS
-from tests.test_properties import check_safe_html, html_fragments
+from tests.test_properties import check_prefix_texts, check_safe_html, html_fragments
 
 BASE = "https://blog.example.org/2022/05/26/post.html"
 HYPOTHESIS = settings(max_examples=300, deadline=None,
@@ -408,3 +408,70 @@ def test_text_of_sanitised_html_reads_it_as_a_browser_does() -> None:
     out = content.sanitize("<p><object>0<DIV>0</object></p>", BASE)
     assert out == "<p>0<div>0</div></p>"
     assert content.to_text(out) == "0 0"
+
+
+# ---- the summary from a prefix ------------------------------------------------------------
+
+# What a cut through the first prefix parsed can fall in.
+_CUT_PIECES = [
+    " &amp; ", " &CounterClockwiseContourIntegral; ", "&CounterClockwiseContourIntegral;", " &nbsp; ", "&lt;b&gt;",
+    '<a href="https://example.org/a?b=1&amp;c=2">linked words</a>', "x" * 50, "智通财经网新闻研究发布供应链" * 4,
+    "   \n\t  ", "<br>", "</p><p>", " &#x1F600; ",
+]
+
+
+@pytest.mark.parametrize("piece", _CUT_PIECES)
+@pytest.mark.parametrize("tail", [" and more words" * 40, '<img alt="">' * 60])
+def test_summary_text_whatever_the_cut_falls_in(piece: str, tail: str) -> None:
+    limit = 40
+    need = limit + 1 + content._CUT_DAMAGE
+    size = 2 * need  # the first prefix parsed
+    for before in range(limit - 3, need + 3):  # text ahead of the piece: about what the summary keeps
+        for into in range(min(len(piece), 40) + 1):
+            words = ("word " * 40)[:before]
+            pad = "a" * (size - len(words) - into - len('<p><img alt="">'))
+            html = f'<p><img alt="{pad}">{words}{piece}</p>{tail}'
+            assert html[size - into:].startswith(piece)
+            assert content.summary_text(html, limit) == text.truncate(content.to_text(html), limit), (before, into)
+
+
+@pytest.mark.parametrize("html", [
+    "<p>" + "&CounterClockwiseContourIntegral; " * 20 + "</p>",
+    "<p>a " + "&nbsp;" * 40 + " b &amp;&amp; c</p>" * 5,
+    '<p><a href="https://example.org/' + "x" * 200 + '">link</a> text</p>' * 4,
+    "<ul><li>" + "</li><li>".join("item" * n for n in range(30)) + "</li></ul>",
+    "<pre>\n\n  code  \n</pre>" * 20,
+    "<p>" + "智通财经网新闻" * 60 + "</p>",
+])
+def test_prefix_text_begins_the_whole_text_at_every_cut(html: str) -> None:
+    check_prefix_texts(html, range(len(html) + 1))
+
+
+@pytest.mark.parametrize(("path", "html"), BODIES, ids=[Path(p).name for p, _ in BODIES])
+def test_prefix_text_of_real_bodies_begins_the_whole_text_at_every_cut(path: str, html: str) -> None:
+    fast = content.sanitize(html, BASE)
+    if "<" in fast or "&" in fast:
+        check_prefix_texts(fast, range(len(fast) + 1))
+
+
+@pytest.mark.parametrize("html", [
+    "<p>" + "a &#1;b &#x1F600; " * 200 + "</p>",
+    "<p>" + "a &\x01#1;b " * 200 + "</p>",  # a `&#` only once the control character is gone: kept
+    "<p>" + "a &\x01#1;b " * 200 + "</p>&#65;",  # and a real one past the prefix: stripped
+])
+def test_summary_text_strips_referenced_controls_as_to_text_does(html: str) -> None:
+    assert content.summary_text(html, 40) == text.truncate(content.to_text(html), 40)
+
+
+def test_text_that_a_table_moves_is_not_read_from_a_prefix() -> None:
+    # Past MAX_DEPTH the sanitiser drops the cells' tags but keeps their text, which the parser
+    # then moves to before the table: ahead of the caption, which comes first in the HTML.
+    html = content.sanitize("<div>" * 97 + "<table><caption>" + "caption words " * 20 + "</caption><tbody><tr><td>"
+                            + "cell words " * 20 + "</td></tr></tbody></table>", BASE)
+    assert content.to_text(html).startswith("cell words")
+    for limit in (10, 40, 100):
+        assert content.summary_text(html, limit) == text.truncate(content.to_text(html), limit)
+    assert content.summary_text(html, 40) == "cell words cell words cell words cell…"
+    stray = "<table><tbody><tr><td>" + "cell words " * 20 + "</td></tr>stray words</tbody></table>" + "more " * 200
+    assert content.to_text(stray).startswith("stray words")
+    assert content.summary_text(stray, 40) == text.truncate(content.to_text(stray), 40)

@@ -3,7 +3,8 @@ reader, the normalizer and every renderer.
 
 The one rule: a post either becomes an item whose feeds parse (lxml for RSS/Atom, json for
 JSON Feed) and whose HTML is safe, or it is refused with our own PostError / NotAPost.
-Anything else escaping is a bug. `python -m tests.fuzz --minutes 10` runs the same checks
+Anything else escaping is a bug. Also here: the summary read from the start of a body is the
+one its whole text gives. `python -m tests.fuzz --minutes 10` runs the same checks
 with a large example count.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import string
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import PurePosixPath
 
@@ -21,13 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from syndicator import content, sources
 from syndicator import feeds as feedplan
-from syndicator import sources
 from syndicator.config import load_settings
 from syndicator.errors import PostError
 from syndicator.model import Post
-from syndicator.normalize import ALIASES, NotAPost, normalize
+from syndicator.normalize import ALIASES, SUMMARY_LIMIT, NotAPost, normalize
 from syndicator.render import RENDERERS, pages
+from syndicator.text import first_words, truncate
 
 SETTINGS = load_settings(
     env={}, overrides={"seeds_dir": "/nonexistent/seeds", "feeds_dir": "/nonexistent/feeds",
@@ -161,6 +164,48 @@ def html_element(draw: st.DrawFn, children: st.SearchStrategy[str]) -> str:
 
 
 html_fragments = st.recursive(_HTML_TEXT, lambda children: html_element(children), max_leaves=30)
+
+# Bodies for the summary taken from a prefix: a cut can fall in any of these pieces.
+_SUMMARY_TAGS = ["p", "div", "li", "ul", "h2", "span", "a", "b", "i", "br", "img", "pre", "blockquote", "table",
+                 "tr", "td", "caption", "script", "style", "textarea", "noscript", "title", "template", "svg",
+                 "select", "object"]
+_SUMMARY_ATTRS = st.sampled_from(["", ' href="https://example.org/a?b=1&amp;c=2"', ' title="a &lt;b&gt; &amp; c"',
+                                  ' alt="' + "long alt " * 8 + '"', ' style="display:none"', " hidden", " class=x"])
+_SUMMARY_PIECES = st.sampled_from([
+    "&amp;", "&lt;", "&gt;", "&nbsp;", "&quot;", "&CounterClockwiseContourIntegral;", "&notin;", "&not", "&amp",
+    "&ampere;", "&#8364;", "&#x1F600;", "&#0;", "&#x1;", "&#65", "&#000000000000000000065;", "&bogus;", "&", "<",
+    "</", "<!-- c -->", "<![CDATA[c]]>", " ", "  ", "\n", " \t\r\n ", "\xa0", "\u3000", "x" * 90,
+    "智通财经网新闻研究发布供应链" * 3, "Ünïcödé wörds", "\U0001f600", "&\x01#1;", "\x0b", "\x00",
+])
+_SUMMARY_WORDS = st.lists(st.text(alphabet="abcdefgh中文字，。", min_size=1, max_size=12), min_size=1,
+                          max_size=12).map(" ".join)
+
+
+@st.composite
+def _summary_element(draw: st.DrawFn, children: st.SearchStrategy[str]) -> str:
+    tag = draw(st.sampled_from(_SUMMARY_TAGS))
+    inner = "".join(draw(st.lists(children, max_size=5)))
+    close = draw(st.sampled_from([f"</{tag}>", f"</{tag}>", "", "</p>"]))
+    return f"<{tag}{draw(_SUMMARY_ATTRS)}>{inner}{close}"
+
+
+@st.composite
+def _summary_table(draw: st.DrawFn, children: st.SearchStrategy[str]) -> str:
+    """A table with text outside its cells, which the parser moves to before the table."""
+    caption, cell, stray = draw(children), draw(children), draw(children)
+    layout = draw(st.sampled_from(["<table><caption>{0}</caption><tr><td>{1}</td>{2}</tr></table>",
+                                   "<table><tr><td>{1}</td></tr>{2}<tr><td>{0}</td></tr></table>",
+                                   "<table><tbody><tr>{1}</tr></tbody>{2}", "{2}<table><td>{0}<td>{1}"]))
+    return layout.format(caption, cell, stray)
+
+
+_SUMMARY_FRAGMENTS = st.recursive(_SUMMARY_PIECES | _SUMMARY_WORDS,
+                                  lambda children: _summary_element(children) | _summary_table(children),
+                                  max_leaves=20)
+#: Short and long bodies (a body repeated up to 12 times reaches a few thousand characters).
+summary_bodies = st.builds(lambda parts, times: "".join(parts) * times,
+                           st.lists(_SUMMARY_FRAGMENTS, max_size=30), st.integers(1, 12))
+
 _NAMES = st.sampled_from(["post.md", "2022-05-26-post.md", "page.html", "news.txt", "dir/sub/x.markdown",
                           "weird name ü.md", "2022-02-30-bad.md"])
 
@@ -200,6 +245,42 @@ def prop_html(body: str, name: str, markdown: bool) -> None:
         assert post is not None, "a valid header with any body is always an item"
 
 
+def _summary_input(body: str, sanitised: bool) -> str:
+    return content.sanitize(body, "https://example.org/") if sanitised else body
+
+
+def prop_summary(body: str, limit: int, sanitised: bool) -> None:
+    html = _summary_input(body, sanitised)
+    assert content.summary_text(html, limit) == truncate(content.to_text(html), limit)
+
+
+def prop_prefix_text(body: str, cut: int, sanitised: bool) -> None:
+    """All but the last _CUT_DAMAGE characters of a prefix's text begin the whole text."""
+    html = _summary_input(body, sanitised)
+    if "<" in html or "&" in html:  # else read without parsing, never by prefix
+        start = cut % (len(html) + 1)
+        check_prefix_texts(html, range(start, min(start + 64, len(html) + 1)))  # a cut anywhere in a reference
+
+
+def check_prefix_texts(html: str, sizes: Iterable[int]) -> None:
+    whole = content.to_text(html)
+    for size in sizes:
+        found, _ = content._prefix_text(html, size)
+        assert whole.startswith(found[:max(len(found) - content._CUT_DAMAGE, 0)]), size
+
+
+def prop_post_summary(body: str, titled: bool) -> None:
+    """A post's summary, and its title when it has none, are those of its whole text."""
+    header = "---\ntitle: T\n" if titled else "---\n"
+    post = run_pipeline(f"{header}date: 2022-05-26\n---\n{body}".encode("utf-8", "surrogatepass"), "page.html")
+    if post is None:  # a NUL byte: refused as binary
+        return
+    assert post.body_html is not None
+    whole = content.to_text(post.body_html)
+    assert post.summary == truncate(whole, SUMMARY_LIMIT)
+    assert post.title == ("T" if titled else first_words(whole) if whole else "page")
+
+
 _YAML_CHARS = string.ascii_letters[:6] + string.digits[:3] + ":-[]{}&*!|>'\"%@`#, \t\n?.+=~\\<\x00\x85\u2028é中"
 STRATEGIES = {
     "front_matter": (prop_front_matter, dict(meta=front_matter, body=st.none() | st.text(max_size=60) | html_fragments,
@@ -214,6 +295,11 @@ STRATEGIES = {
                                 b"\xff\xfe", b"\xfe\xff", b"+++\n", b"---\ntitle: "]),
         data=st.binary(max_size=300), name=_NAMES)),
     "html": (prop_html, dict(body=html_fragments, name=_NAMES, markdown=st.booleans())),
+    "summary": (prop_summary, dict(body=summary_bodies | html_fragments, sanitised=st.booleans(),
+                                   limit=st.integers(1, 80) | st.sampled_from([SUMMARY_LIMIT, 40]))),
+    "prefix_text": (prop_prefix_text, dict(body=summary_bodies | html_fragments, cut=st.integers(0, 3000),
+                                           sanitised=st.booleans())),
+    "post_summary": (prop_post_summary, dict(body=summary_bodies, titled=st.booleans())),
 }
 
 
@@ -226,6 +312,9 @@ test_front_matter = _test("front_matter")
 test_raw_front_matter = _test("raw_front_matter")
 test_bytes = _test("bytes")
 test_html = _test("html")
+test_summary = _test("summary")
+test_prefix_text = _test("prefix_text")
+test_post_summary = _test("post_summary")
 
 
 def test_known_hostile_html_is_neutralised() -> None:
