@@ -93,4 +93,5 @@ def _utc(value: datetime, tz: tzinfo) -> datetime:
 
 
 def rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat is several times faster than strftime and always writes the year in 4 digits
+    return value.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat() + "Z"

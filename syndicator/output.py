@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from syndicator import parallel
 from syndicator.compress import gzip_bytes
@@ -41,11 +42,9 @@ class WriteReport:
 
 
 def atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:
-    if not path.parent.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        with _create(tmp) as f:
             f.write(data)
             if mtime is not None:
                 f.flush()  # a write after utime would set the mtime again
@@ -54,6 +53,16 @@ def atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _create(path: Path) -> BinaryIO:
+    """Open a new file for writing, making its folder first if there is none (found by trying:
+    a build writes thousands of files into a few folders)."""
+    try:
+        return open(path, "wb")
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "wb")
 
 
 def same_bytes(path: Path, data: bytes) -> bool:

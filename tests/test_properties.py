@@ -330,3 +330,17 @@ def test_date_objects_and_values_never_escape() -> None:
     for value in (date(1, 1, 1), datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-12))), 10**30, -1e308,
                   float("nan"), float("inf"), [None], {"a": None}):
         prop_front_matter({"title": "t", "date": value}, None, "x.md")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))])))
+def test_rfc3339_is_utc_to_the_second_with_a_four_digit_year(value: datetime) -> None:
+    from syndicator.dates import rfc3339
+
+    utc = value.astimezone(UTC)
+    written = rfc3339(value)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", written)
+    assert datetime.fromisoformat(written.replace("Z", "+00:00")) == utc.replace(microsecond=0)
+    if utc.year >= 1000:
+        assert written == utc.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -22,6 +22,7 @@ def _env() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates ship with the package: no stat of each per page rendered
     )
     env.filters["rfc3339"] = rfc3339
     env.filters["rfc822"] = lambda d: email.utils.format_datetime(d, usegmt=True)
