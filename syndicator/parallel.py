@@ -86,13 +86,13 @@ def read_many(items: Sequence[T], read: Callable[[T], Any]) -> list[Any]:
     """`read(item)` for every item, in order; spread over two processes when it pays."""
     if workers() == 0 or len(items) < MIN_FILES or threading.active_count() > 1:
         return [read(item) for item in items]
-    try:
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
-    except OSError:  # no writable temporary folder: read here
-        return [read(item) for item in items]
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+    try:
+        ends = _Ends(len(chunks))
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+    except (OSError, ImportError):  # no shared semaphore or temporary file here: read in-process
+        return [read(item) for item in items]
     results: list[list[Any] | None] = [None] * len(chunks)
-    ends = _Ends(len(chunks))
     with spool:
         fd = spool.fileno()
         pid = os.fork()
@@ -149,7 +149,10 @@ def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]]) -> 
     if workers() == 0 or len(items) < MIN_OUTPUTS or threading.active_count() > 1:
         return work(items)
     chunks = [items[i:i + OUTPUT_CHUNK] for i in range(0, len(items), OUTPUT_CHUNK)]
-    ends = _Ends(len(chunks))
+    try:
+        ends = _Ends(len(chunks))
+    except (OSError, ImportError):  # no shared semaphore here (no /dev/shm): one process
+        return work(items)
     read_end, write_end = os.pipe()
     gc.freeze()  # the child's collections would touch, and so copy, every page of the heap
     pid = os.fork()

@@ -55,6 +55,26 @@ def test_read_many_without_a_temporary_file_reads_here(monkeypatch: pytest.Monke
     assert {pid for _, _, pid in got} == {os.getpid()}
 
 
+def test_no_shared_semaphore_means_one_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Where sem_open does not work (no /dev/shm), multiprocessing cannot make a lock."""
+    def no_sem_open(self: object) -> None:
+        raise ImportError("This platform lacks a functioning sem_open implementation")
+
+    monkeypatch.setattr("multiprocessing.context.BaseContext.Lock", no_sem_open)
+    got = parallel.read_many(list(range(N)), _pid_and_square)
+    assert [(n, sq) for n, sq, _ in got] == [(n, n * n) for n in range(N)]
+    assert {pid for _, _, pid in got} == {os.getpid()}
+    items = [f"item-{n}" for n in range(parallel.MIN_OUTPUTS + 11)]
+
+    def work(part: Sequence[str]) -> list[str]:
+        for item in part:
+            (tmp_path / item).write_text(str(os.getpid()))
+        return list(part)
+
+    assert sorted(parallel.fork_split(items, work)) == sorted(items)
+    assert {(tmp_path / item).read_text() for item in items} == {str(os.getpid())}
+
+
 def test_read_many_rereads_what_a_dying_child_never_sent() -> None:
     parent = os.getpid()
     seen: list[int] = []
