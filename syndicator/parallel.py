@@ -1,11 +1,10 @@
 """Both cores for a cold build: reading thousands of posts, then writing thousands of outputs.
 
-Reading: a forked child and this process take chunks from the two ends of one list (a shared
-pair of counters), so the split balances itself and neither waits for work; the child appends
-its results to a temporary file that this process reads as they come. Writing: the same two
-ends over the outputs to render and write. Only a single-threaded process forks (the `build`
-command): forking the daemon, whose server, scheduler and watcher threads may hold locks,
-could deadlock the child, so it does everything in-process.
+A forked child and this process take chunks from the two ends of one list (a shared pair of
+counters), so the split balances itself and neither waits for work; the child appends its
+results to a temporary file that this process reads as they come. Only a single-threaded
+process forks (the `build` command): forking the daemon, whose server, scheduler and watcher
+threads may hold locks, could deadlock the child, so it does everything in-process.
 """
 
 from __future__ import annotations
@@ -87,20 +86,44 @@ def read_many(items: Sequence[T], read: Callable[[T], Any]) -> list[Any]:
     if workers() == 0 or len(items) < MIN_FILES or threading.active_count() > 1:
         return [read(item) for item in items]
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+    return [r for done in _both_ends(chunks, lambda chunk: [read(item) for item in chunk]) for r in done]
+
+
+def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]]) -> list[str]:
+    """`work` over every item, in chunks taken from both ends by this process and a forked
+    child: the writer's render-and-write of thousands of outputs. The child shares the parent's
+    memory (copy on write), so `work` may be any closure; only its lists of strings come back.
+    Falls back to one process when not worth it or when threads run."""
+    if workers() == 0 or len(items) < MIN_OUTPUTS or threading.active_count() > 1:
+        return work(items)
+    chunks = [items[i:i + OUTPUT_CHUNK] for i in range(0, len(items), OUTPUT_CHUNK)]
+    gc.freeze()  # the child's collections would touch, and so copy, every page of the heap
+    try:
+        return [s for done in _both_ends(chunks, work) for s in done]
+    finally:
+        gc.unfreeze()
+
+
+def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[Any]]) -> list[list[Any]]:
+    """`do(chunk)` for every chunk, in order: this process from the front, a forked child from
+    the back, until the ends meet. The child appends its pickled results to a temporary file
+    that this process unpickles between its own chunks, so the work stays balanced to the end.
+    A chunk the child never sent (it died) is done here; an error here stops the child after
+    the chunk it is on. Without a shared lock (no /dev/shm) or a temporary file: all here."""
     try:
         ends = _Ends(len(chunks))
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
-    except (OSError, ImportError):  # no shared semaphore or temporary file here: read in-process
-        return [read(item) for item in items]
+    except (OSError, ImportError):
+        return [do(chunk) for chunk in chunks]
     results: list[list[Any] | None] = [None] * len(chunks)
     with spool:
         fd = spool.fileno()
         pid = os.fork()
-        if pid == 0:  # the child: chunks from the back until the ends meet
+        if pid == 0:  # the child: chunks from the back, no cleanup handlers
             status = 1
             try:
                 while (i := ends.take(back=True)) is not None:
-                    blob = pickle.dumps((i, [read(item) for item in chunks[i]]), pickle.HIGHEST_PROTOCOL)
+                    blob = pickle.dumps((i, do(chunks[i])), pickle.HIGHEST_PROTOCOL)
                     _write_all(fd, len(blob).to_bytes(_SIZE, "little") + blob)
                 status = 0
             finally:
@@ -108,18 +131,15 @@ def read_many(items: Sequence[T], read: Callable[[T], Any]) -> list[Any]:
         offset = 0
         try:
             while (i := ends.take(back=False)) is not None:
-                results[i] = [read(item) for item in chunks[i]]
-                offset = _collect(fd, offset, results)  # as they come: the work stays balanced
+                results[i] = do(chunks[i])
+                offset = _collect(fd, offset, results)
         except BaseException:
-            ends.stop()  # the child finishes the chunk it is on, then stops
+            ends.stop()
             raise
         finally:
             os.waitpid(pid, 0)
         _collect(fd, offset, results)
-    for i, done in enumerate(results):
-        if done is None:  # the child failed before it sent this chunk: read it here
-            results[i] = [read(item) for item in chunks[i]]
-    return [r for chunk in results for r in chunk]  # type: ignore[union-attr]
+    return [do(chunks[i]) if done is None else done for i, done in enumerate(results)]
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -139,51 +159,3 @@ def _collect(fd: int, offset: int, results: list[list[Any] | None]) -> int:
         results[i] = done
         offset += _SIZE + length
     return offset
-
-
-def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]]) -> list[str]:
-    """`work` over every item, in chunks taken from both ends by this process and a forked
-    child: the writer's render-and-write of thousands of outputs. The child shares the parent's
-    memory (copy on write), so `work` may be any closure; only its list of strings comes back.
-    Falls back to one process when not worth it, when threads run, or when the child fails."""
-    if workers() == 0 or len(items) < MIN_OUTPUTS or threading.active_count() > 1:
-        return work(items)
-    chunks = [items[i:i + OUTPUT_CHUNK] for i in range(0, len(items), OUTPUT_CHUNK)]
-    try:
-        ends = _Ends(len(chunks))
-    except (OSError, ImportError):  # no shared semaphore here (no /dev/shm): one process
-        return work(items)
-    read_end, write_end = os.pipe()
-    gc.freeze()  # the child's collections would touch, and so copy, every page of the heap
-    pid = os.fork()
-    if pid == 0:  # the child: chunks from the back, then the result, no cleanup handlers
-        status = 1
-        try:
-            os.close(read_end)
-            theirs: list[str] = []
-            while (i := ends.take(back=True)) is not None:
-                theirs += work(chunks[i])
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write("\0".join(theirs).encode("utf-8", "surrogatepass"))
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    mine: list[int] = []
-    done: list[str] = []
-    try:
-        while (i := ends.take(back=False)) is not None:
-            mine.append(i)
-            done += work(chunks[i])
-    except BaseException:
-        ends.stop()  # the child finishes the chunk it is on, then stops
-        raise
-    finally:
-        with os.fdopen(read_end, "rb") as pipe:
-            sent = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        gc.unfreeze()
-    if status != 0:  # the child failed: what it took is done again here (writing is idempotent)
-        taken = set(mine)
-        return done + [s for i, chunk in enumerate(chunks) if i not in taken for s in work(chunk)]
-    return done + [s for s in sent.decode("utf-8", "surrogatepass").split("\0") if s]
