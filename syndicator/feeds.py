@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from syndicator import urls
 from syndicator.config import Settings
 from syndicator.model import Feed, Post, Topic
 
@@ -55,9 +56,9 @@ def plan(posts: Iterable[Post], settings: Settings, keep_topics: Iterable[Topic]
     for post in ordered:
         for topic in post.topics:
             by_topic[topic.slug].append(post)
-    feeds = [_feed(settings, "all", "All posts", "all", tuple(ordered), None)]
+    feeds = [_feed(settings, "all", "All posts", urls.ALL_STEM, tuple(ordered), None)]
     for slug, topic in sorted(topics.items()):
-        feeds.append(_feed(settings, slug, topic.name, f"topics/{slug}", tuple(by_topic.get(slug, ())), topic))
+        feeds.append(_feed(settings, slug, topic.name, urls.topic_stem(slug), tuple(by_topic.get(slug, ())), topic))
     return feeds
 
 
@@ -78,7 +79,7 @@ def _feed(settings: Settings, key: str, name: str, stem: str, posts: tuple[Post,
 
 
 def feed_url(settings: Settings, stem: str, fmt: str) -> str:
-    return f"{settings.base_url}{stem}.{fmt}"
+    return urls.feed_url(settings.base_url, stem, fmt)
 
 
 class Planner:
@@ -96,7 +97,7 @@ class Planner:
         self._feeds: dict[str, Feed] = {}
 
     def full(self, posts: Iterable[Post]) -> None:
-        self._lists, self._posts, self._names, self._feeds = {"all": []}, {}, {}, {}
+        self._lists, self._posts, self._names, self._feeds = {urls.ALL_STEM: []}, {}, {}, {}
         for post in posts:
             self._add(post, list.append)  # sorted once at the end: a cold build's 10,000s
         for entries in self._lists.values():
@@ -104,7 +105,7 @@ class Planner:
 
     def update(self, removed: Iterable[Post], added: Iterable[Post]) -> set[str]:
         """Apply a change; returns the stems of the feeds it may have changed (some may be gone)."""
-        touched = {"all"}
+        touched = {urls.ALL_STEM}
         for post in removed:
             touched |= self._remove(post)
         for post in added:
@@ -118,10 +119,10 @@ class Planner:
         entry = (sort_key(post), post.path)
         self._posts[entry] = post
         lists, names = self._lists, self._names
-        stems = {"all"}
-        put(lists.setdefault("all", []), entry)
+        stems = {urls.ALL_STEM}
+        put(lists.setdefault(urls.ALL_STEM, []), entry)
         for topic in post.topics:
-            stem = "topics/" + topic.slug
+            stem = urls.topic_stem(topic.slug)
             stems.add(stem)
             if stem in lists:
                 put(lists[stem], entry)
@@ -136,8 +137,8 @@ class Planner:
     def _remove(self, post: Post) -> set[str]:
         entry = (sort_key(post), post.path)
         del self._posts[entry]
-        stems = {"all"}
-        for stem in ["all", *(f"topics/{t.slug}" for t in post.topics)]:
+        stems = {urls.ALL_STEM}
+        for stem in [urls.ALL_STEM, *(urls.topic_stem(t.slug) for t in post.topics)]:
             lst = self._lists[stem]
             i = bisect.bisect_left(lst, entry)
             if i < len(lst) and lst[i] == entry:
@@ -150,7 +151,7 @@ class Planner:
                 del names[topic.name]
             if not names:
                 del self._names[topic.slug]
-                self._lists.pop(f"topics/{topic.slug}", None)
+                self._lists.pop(urls.topic_stem(topic.slug), None)
         return stems
 
     def has_topic(self, slug: str) -> bool:
@@ -162,11 +163,11 @@ class Planner:
         if cached is not None:
             return cached
         n = self.settings.items_per_feed
-        if stem == "all":
-            shown = tuple(self._posts[e] for e in self._lists.get("all", [])[:n])
-            feed = _feed(self.settings, "all", "All posts", "all", shown, None)
+        slug = urls.topic_of_stem(stem)
+        if slug is None:
+            shown = tuple(self._posts[e] for e in self._lists.get(urls.ALL_STEM, [])[:n])
+            feed = _feed(self.settings, "all", "All posts", urls.ALL_STEM, shown, None)
         else:
-            slug = stem.removeprefix("topics/")
             names = self._names.get(slug)
             if not names:
                 return None
@@ -178,5 +179,5 @@ class Planner:
 
     def feeds(self) -> list[Feed]:
         """What `plan()` would give for the current posts."""
-        return [f for f in (self.feed(s) for s in ["all", *(f"topics/{slug}" for slug in sorted(self._names))])
-                if f is not None]
+        stems = [urls.ALL_STEM, *(urls.topic_stem(slug) for slug in sorted(self._names))]
+        return [f for f in (self.feed(s) for s in stems) if f is not None]

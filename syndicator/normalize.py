@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from syndicator import content, dates, jekyll, slugs, text
+from syndicator import content, dates, jekyll, slugs, text, urls
 from syndicator.config import Settings
 from syndicator.errors import PostError
 from syndicator.model import Image, Post, Problem, RawPost, Related, Source, Topic
@@ -326,14 +326,8 @@ def page_slug_for(path: str) -> str:
 
 
 def page_link(settings: Settings, slug: str) -> str:
-    """URL of the page the service writes for a post: a slug has no `/`, `.`, `?` or `#`, so
-    resolving `posts/<slug>.html` is resolving `posts/` once and appending."""
-    return f"{_pages_url(settings.base_url)}{slug}.html"
-
-
-@lru_cache(maxsize=16)
-def _pages_url(base_url: str) -> str:
-    return urljoin(base_url, "posts/")
+    """URL of the page the service writes for a post."""
+    return urls.page_url(settings.base_url, slug)
 
 
 def _permalink_url(ctx: Context, published: datetime, categories: list[str]) -> str:

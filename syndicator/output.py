@@ -16,13 +16,15 @@ from typing import BinaryIO
 
 from syndicator import parallel
 from syndicator.compress import gzip_bytes
+from syndicator.formats import FORMATS
+from syndicator.urls import POSTS_DIR
 
 MANIFEST = ".manifest.json"
 #: Extensions that get a precompressed twin for nginx gzip_static.
-COMPRESSED = (".rss", ".atom", ".json", ".html", ".opml")
+COMPRESSED = tuple(f.extension for f in FORMATS.values() if f.twin)
 #: Post pages go without: there are thousands, each read now and then by a person rather than
 #: polled by readers, and a twin doubles what a cold build creates on disk.
-NO_TWIN = "posts/"
+NO_TWIN = POSTS_DIR
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from syndicator import urls
 from syndicator.output import atomic_write
 from syndicator.slugs import slug
 
@@ -34,7 +35,7 @@ def from_aliases(aliases: Mapping[str, str]) -> dict[str, str]:
     for alias, canonical in aliases.items():
         old, new = slug(alias), slug(canonical)
         if old != new:
-            out[f"topics/{old}"] = f"topics/{new}"
+            out[urls.topic_stem(old)] = urls.topic_stem(new)
     return out
 
 

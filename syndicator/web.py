@@ -30,21 +30,15 @@ from typing import Any
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from syndicator import redirects
+from syndicator import formats, redirects, urls
 from syndicator.compress import gunzip, gzip_bytes
 from syndicator.config import Settings
 
 log = logging.getLogger("syndicator.web")
 
 #: Extension → Content-Type of the files that are published; nothing else is served.
-CONTENT_TYPES = {
-    ".rss": "application/rss+xml; charset=utf-8",
-    ".atom": "application/atom+xml; charset=utf-8",
-    ".json": "application/feed+json; charset=utf-8",
-    ".opml": "text/x-opml; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-}
-FEED_FORMATS = (".rss", ".atom", ".json")
+CONTENT_TYPES = formats.CONTENT_TYPES
+FEED_FORMATS = formats.FEED_EXTENSIONS
 ALLOWED = "GET, HEAD"
 #: Files above this size are not kept in memory (feeds are tens of KB).
 MAX_CACHED_BYTES = 8 * 1024 * 1024
@@ -133,7 +127,7 @@ def safe_rel(path: str) -> str | None:
     """The relative file path for a URL path, or None when it is not one we could publish:
     no empty, `.`/`..` or dot-prefixed segments, no backslashes, NULs, colons or `.gz`."""
     if path in ("", "/"):
-        return "index.html"
+        return urls.INDEX
     if not path.startswith("/"):
         return None
     rel = path[1:]
@@ -299,7 +293,7 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
 
     @app.route("/", methods=["GET", "HEAD"], provide_automatic_options=False)
     def index() -> Any:
-        return serve("index.html")
+        return serve(urls.INDEX)
 
     @app.route("/<path:rel>", methods=["GET", "HEAD"], provide_automatic_options=False)
     def files(rel: str) -> Any:

@@ -1,10 +1,12 @@
-"""Renderers keyed by feed format: (function, media type). Each takes a Feed and its own URL."""
+"""Renderers keyed by feed format (the names of `formats.FEED_FORMATS`). Each takes a Feed and
+its own URL and returns the document's bytes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import NamedTuple
 
+from syndicator.formats import FEED_FORMATS, FORMATS
 from syndicator.model import Feed
 from syndicator.render import feedgen, jsonfeed
 
@@ -15,10 +17,12 @@ class Renderer(NamedTuple):
     label: str
 
 
-RENDERERS: dict[str, Renderer] = {
-    "rss": Renderer(feedgen.render_rss, "application/rss+xml", "RSS 2.0"),
-    "atom": Renderer(feedgen.render_atom, "application/atom+xml", "Atom 1.0"),
-    "json": Renderer(jsonfeed.render, "application/feed+json", "JSON Feed 1.1"),
+_FUNCTIONS: dict[str, Callable[[Feed, str], bytes]] = {
+    "rss": feedgen.render_rss,
+    "atom": feedgen.render_atom,
+    "json": jsonfeed.render,
 }
 
-FORMATS = tuple(RENDERERS)
+RENDERERS: dict[str, Renderer] = {
+    name: Renderer(_FUNCTIONS[name], FORMATS[name].media_type, FORMATS[name].label) for name in FEED_FORMATS
+}

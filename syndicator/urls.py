@@ -1,0 +1,60 @@
+"""THE URL layout: where every published file lives under feeds/ (and so under base_url).
+
+Paths are relative to the output folder and to `base_url`; a feed is `<stem>.<format>`, its
+stem one of the templates below. Read by the planner, the renderers, the web app (redirects),
+the index page and OPML. Moving a URL is a one-line change here (plus a redirect from the old
+one, see `redirects.py`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from urllib.parse import urljoin
+
+#: Path templates, relative to feeds/ and base_url.
+PATHS: dict[str, str] = {
+    "all": "all",                        # stem of the feed of every post
+    "topic": "topics/{slug}",            # stem of a topic's feed
+    "post": "posts/{slug}.html",         # page of a post that has no URL of its own
+    "index": "index.html",               # the list of feeds
+    "opml": "feeds.opml",                # every feed, to import in one step
+}
+
+ALL_STEM = PATHS["all"]
+INDEX = PATHS["index"]
+OPML = PATHS["opml"]
+#: Folder of the post pages (no `.gz` twins there: see `publishers/directory.py`).
+POSTS_DIR = PATHS["post"].partition("{")[0]
+_TOPIC_PREFIX = PATHS["topic"].partition("{")[0]
+
+
+def topic_stem(slug: str) -> str:
+    return PATHS["topic"].format(slug=slug)
+
+
+def topic_of_stem(stem: str) -> str | None:
+    """The topic slug of a feed stem, None for `all` (or anything else)."""
+    return stem[len(_TOPIC_PREFIX):] if stem.startswith(_TOPIC_PREFIX) else None
+
+
+def feed_path(stem: str, fmt: str) -> str:
+    return f"{stem}.{fmt}"
+
+
+def post_page(slug: str) -> str:
+    return PATHS["post"].format(slug=slug)
+
+
+def feed_url(base_url: str, stem: str, fmt: str) -> str:
+    return base_url + feed_path(stem, fmt)
+
+
+def page_url(base_url: str, slug: str) -> str:
+    """URL of the page the service writes for a post: a slug has no `/`, `.`, `?` or `#`, so
+    resolving the page path is resolving its folder once and appending."""
+    return f"{_posts_url(base_url)}{slug}.html"
+
+
+@lru_cache(maxsize=16)
+def _posts_url(base_url: str) -> str:
+    return urljoin(base_url, POSTS_DIR)
