@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import edit_post  # noqa: E402
 
-from syndicator.build import Builder  # noqa: E402
+from syndicator.pipeline import Builder  # noqa: E402
 from syndicator.config import load_settings  # noqa: E402
 
 

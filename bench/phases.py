@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from syndicator import build, content, output, slugs, sources, text, textformats
-from syndicator import feeds as feedplan
+from syndicator.pipeline import feeds as feedplan
 from syndicator.config import load_settings
 from syndicator.render import RENDERERS, Renderer, pages
 

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from syndicator import __version__, config, parallel, sources
-from syndicator.build import Builder, BuildResult, read_one
+from syndicator.pipeline import Builder, read_one
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
@@ -157,9 +157,7 @@ def check(ctx: click.Context, seeds: Path | None) -> None:
     """Validate every post without writing anything; exit 1 if any has an error."""
     settings = _settings(ctx, seeds_dir=seeds)
     builder = Builder(settings)
-    result = BuildResult()
-    builder.refresh(builder.scan())
-    builder.collect(result)
+    result = builder.check()
     _report_problems(result.problems)
     errors = len(result.errors)
     click.echo(f"{len(builder.reads)} files checked: {result.posts_read} posts, {errors} errors, "

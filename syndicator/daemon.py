@@ -19,12 +19,13 @@ from waitress.server import create_server
 
 import syndicator
 from syndicator import logs
-from syndicator.build import Builder, BuildResult
+from syndicator.pipeline import Builder, BuildResult
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import AlreadyRunning
-from syndicator.output import MANIFEST
-from syndicator.state import FILE_NAME, State
+from syndicator.publishers.directory import DirectoryPublisher
+from syndicator.store import Store
+from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from syndicator.watch import Watcher
 from syndicator.web import create_app, keep_alive_without_body
 
@@ -67,13 +68,6 @@ def cache_key(settings: Settings) -> str:
         h.update(path.relative_to(package).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
-
-
-def remove_stale_temp_files(feeds_dir: Path) -> None:
-    """Temp files a killed writer left behind (we hold the lock: no writer is running)."""
-    if feeds_dir.is_dir():
-        for tmp in feeds_dir.rglob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
 
 
 STARTING: dict[str, Any] = {"status": "starting", "last_build": None, "posts": 0, "feeds": 0, "errors": []}
@@ -124,24 +118,25 @@ class BuildLog:
 def run(settings: Settings) -> int:
     logs.setup(settings.log_format, settings.log_level)
     with lock(settings.state_dir):
-        remove_stale_temp_files(settings.feeds_dir)
-        state = State(settings.state_dir / FILE_NAME, cache_key(settings))
+        publisher = DirectoryPublisher(settings.feeds_dir)
+        publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
+        state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
         try:
-            return _serve(settings, state)
+            return _serve(settings, state, publisher)
         finally:
             state.close()
 
 
-def _serve(settings: Settings, state: State) -> int:
+def _serve(settings: Settings, state: Store, publisher: DirectoryPublisher) -> int:
     # A restart over feeds an earlier run finished serves them at once and catches up in the
     # background: the files on disk are whole and current unless seeds/ changed while down,
     # and the catch-up pass rewrites only what did. A first start builds before it serves.
-    warm = state.has_posts() and (settings.feeds_dir / MANIFEST).is_file()
+    warm = state.has_posts() and publisher.has_manifest()
     ready: list[Builder] = []
     build_log = BuildLog()
 
     def start_builder() -> Builder:
-        builder = Builder(settings, state=state, settle=True)
+        builder = Builder(settings, state=state, settle=True, publisher=publisher)
         build_log(builder.build(), "catch-up" if warm else "build")
         ready.append(builder)
         return builder

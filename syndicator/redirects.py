@@ -4,7 +4,7 @@ Two sources, merged by the web app (and readable by anything else):
 
 - `topic_aliases` in the settings: `slug(alias)` → `slug(canonical)` for every format;
 - `feeds/.redirects.json` (`{"redirects": {"topics/old": "topics/new"}}`, stems without the
-  format extension), a persisted map that `record()` keeps after each build, so a topic that
+  format extension), a persisted map that the publisher keeps after each build (`updated()`), so a topic that
   an alias (or a hand edit) folded into another keeps redirecting even if the alias is later
   removed from the config. A dotfile: never served itself.
 """
@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from syndicator import urls
-from syndicator.output import atomic_write
 from syndicator.slugs import slug
 
 REDIRECTS = ".redirects.json"
@@ -67,21 +66,16 @@ def resolve(table: Mapping[str, str], stem: str) -> str | None:
     return target
 
 
-def record(feeds_dir: Path, aliases: Mapping[str, str], current_stems: Iterable[str]) -> dict[str, str]:
-    """After a build: add the alias redirects to `feeds/.redirects.json`, drop entries whose
-    old stem is a real feed again (a slug reused by a live topic wins). Writes only on change.
+def updated(table: Mapping[str, str], aliases: Mapping[str, str], current_stems: Iterable[str]) -> dict[str, str]:
+    """After a build: `table` with the alias redirects added and the entries whose old stem is
+    a real feed again dropped (a slug reused by a live topic wins).
 
     `current_stems` are the stems of the feeds just built (`all`, `topics/ai`, ...)."""
     live = set(current_stems)
-    table = load(feeds_dir)
-    table.update(from_aliases(aliases))
-    table = {old: new for old, new in sorted(table.items()) if old not in live}
-    data = (json.dumps({"redirects": table}, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode()
-    path = Path(feeds_dir) / REDIRECTS
-    try:
-        unchanged = path.read_bytes() == data
-    except OSError:
-        unchanged = False
-    if not unchanged and (table or path.exists()):
-        atomic_write(path, data)
-    return table
+    merged = {**table, **from_aliases(aliases)}
+    return {old: new for old, new in sorted(merged.items()) if old not in live}
+
+
+def dump(table: Mapping[str, str]) -> bytes:
+    """The bytes of `.redirects.json` for `table`."""
+    return (json.dumps({"redirects": dict(table)}, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode()

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from syndicator.build import build
+from syndicator.pipeline import build
 from syndicator.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from lxml import etree, html as lxml_html
 
-from syndicator.build import build
+from syndicator.pipeline import build
 from syndicator.compress import gunzip, gzip_bytes
 from tests import feedcheck
 from tests.regen_golden import GOLDEN, build_seeds, golden_files, golden_settings
@@ -272,7 +272,7 @@ def test_empty_feed_carries_fixed_plausible_date(tmp_path: Path) -> None:
 
 
 def test_site_config_change_rereads_the_posts_below_it(tmp_path: Path) -> None:
-    from syndicator.build import Builder
+    from syndicator.pipeline import Builder
 
     seeds = tmp_path / "seeds"
     (seeds / "site").mkdir(parents=True)

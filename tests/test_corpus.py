@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from syndicator import feeds as feedplan
+from syndicator.pipeline import feeds as feedplan
 from syndicator import sources
-from syndicator.build import read_one
+from syndicator.pipeline import read_one
 from syndicator.config import load_settings
 from syndicator.render import RENDERERS
 from tests.conftest import ROOT

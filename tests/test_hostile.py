@@ -31,7 +31,7 @@ import pytest
 from lxml import etree
 
 from syndicator import sources
-from syndicator.build import Builder, build, read_one
+from syndicator.pipeline import Builder, build, read_one
 from syndicator.cli import post_json
 from syndicator.config import Settings, load_settings
 from tests.conftest import ROOT, SEEDS

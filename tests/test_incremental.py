@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from syndicator import feeds as feedplan
-from syndicator.build import Builder, build
+from syndicator.pipeline import feeds as feedplan
+from syndicator.pipeline import Builder, build
 from syndicator.config import load_settings
 
 TOPICS = ["AI", "ai", "Cloud", "Rust", "Go lang", "Security", "all"]
@@ -73,14 +73,14 @@ def test_incremental_matches_cold_build(tmp_path: Path, seed: int) -> None:
     builder = Builder(settings("incr"), clock=lambda: CLOCK)
     builder.build()
     incremental = []
-    collect_changes = builder._collect_changes
+    apply = builder.collection.apply
 
-    def spy(changed):
-        got = collect_changes(changed)
-        incremental.append(got is not None)
+    def spy(records, changed):
+        got = apply(records, changed)
+        incremental.append(not got.full)
         return got
 
-    builder._collect_changes = spy  # type: ignore[method-assign]
+    builder.collection.apply = spy  # type: ignore[method-assign]
 
     for step in range(40):
         touched = set()

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from syndicator import content, sources
-from syndicator import feeds as feedplan
+from syndicator.pipeline import feeds as feedplan
 from syndicator.config import load_settings
 from syndicator.errors import PostError
 from syndicator.model import Post

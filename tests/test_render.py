@@ -9,7 +9,7 @@ import json
 import pytest
 from lxml import etree
 
-from syndicator import feeds as feedplan
+from syndicator.pipeline import feeds as feedplan
 from syndicator import sources
 from syndicator.config import Settings, load_settings
 from syndicator.model import Post, Topic

@@ -229,12 +229,19 @@ def test_persisted_renamed_slug_redirects(srv: ServerProcess) -> None:
 
 def test_redirects_record_keeps_aliases(tmp_path: Path) -> None:
     from syndicator import redirects
+    from syndicator.publishers.directory import DirectoryPublisher
 
-    table = redirects.record(tmp_path, {"A.I.": "AI", "ai": "AI"}, ["all", "topics/ai"])
-    assert table == {"topics/a-i": "topics/ai"}
+    publisher = DirectoryPublisher(tmp_path)
+
+    def record(aliases: dict[str, str], stems: list[str]) -> dict[str, str]:
+        table = redirects.updated(publisher.redirects(), aliases, stems)
+        publisher.save_redirects(table)
+        return table
+
+    assert record({"A.I.": "AI", "ai": "AI"}, ["all", "topics/ai"]) == {"topics/a-i": "topics/ai"}
     # later the alias is gone from the config: the redirect stays; a slug used by a live feed is dropped
-    assert redirects.record(tmp_path, {}, ["all", "topics/ai"]) == {"topics/a-i": "topics/ai"}
-    assert redirects.record(tmp_path, {}, ["all", "topics/ai", "topics/a-i"]) == {}
+    assert record({}, ["all", "topics/ai"]) == {"topics/a-i": "topics/ai"}
+    assert record({}, ["all", "topics/ai", "topics/a-i"]) == {}
     assert redirects.load(tmp_path) == {}
 
 

@@ -1,4 +1,4 @@
-from syndicator.build import build
+from syndicator.pipeline import build
 
 
 def test_seed_build_counts(settings):

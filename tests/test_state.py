@@ -8,9 +8,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from syndicator.build import Builder
+from syndicator.pipeline import Builder
 from syndicator.config import Settings
-from syndicator.state import FILE_NAME, State, decode_post, encode_post
+from syndicator.store.sqlite import FILE_NAME, decode_post, encode_post
+from syndicator.store.sqlite import SQLiteStore as State
 
 POST = "---\ntitle: {title}\ndate: 2024-03-01 10:00\ntags: [state]\n---\n\nBody of {title}.\n"
 OWN_DATE = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
@@ -140,7 +141,7 @@ def test_unreadable_state_file_is_moved_aside(settings: Settings) -> None:
 
 
 def test_cli_build_needs_no_state(settings: Settings) -> None:
-    from syndicator.build import build
+    from syndicator.pipeline import build
 
     assert build(settings).posts_published == 4
     assert not settings.state_dir.exists()

@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
-from syndicator.feeds import feed_url
+from syndicator.urls import feed_url
 from syndicator.model import Feed, Post
 
 
@@ -31,7 +31,7 @@ def _env() -> Environment:
 
 def _links(settings: Settings, feed: Feed, formats: Sequence[tuple[str, str, str]]) -> list[dict[str, str]]:
     return [
-        {"format": fmt, "label": label, "type": media, "url": feed_url(settings, feed.stem, fmt)}
+        {"format": fmt, "label": label, "type": media, "url": feed_url(settings.base_url, feed.stem, fmt)}
         for fmt, media, label in formats
     ]
 
@@ -43,7 +43,7 @@ def index(settings: Settings, feeds: Sequence[Feed], formats: Sequence[tuple[str
 
 
 def opml(settings: Settings, feeds: Sequence[Feed], fmt: str, media_type: str) -> bytes:
-    rows = [{"feed": f, "url": feed_url(settings, f.stem, fmt)} for f in feeds]
+    rows = [{"feed": f, "url": feed_url(settings.base_url, f.stem, fmt)} for f in feeds]
     updated = max((f.updated for f in feeds if f.updated), default=None)
     xml = _env().get_template("feeds.opml").render(settings=settings, rows=rows, updated=updated, type=media_type)
     return xml.encode("utf-8")

@@ -1,4 +1,4 @@
-"""Group posts into the feeds to write: `all` plus one per topic, newest first."""
+"""Planning stage, feeds: `all` plus one per topic, newest first, kept current change by change."""
 
 from __future__ import annotations
 
@@ -90,26 +90,27 @@ class Planner:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         #: feed stem ("all", "topics/<slug>") -> sorted (sort_key, path) of its posts
-        self._lists: dict[str, list[Entry]] = {}
+        self._lists: dict[str, list[Entry]] = {urls.ALL_STEM: []}
         self._posts: dict[Entry, Post] = {}
         #: topic slug -> how often each spelling is used
         self._names: dict[str, Counter[str]] = {}
         self._feeds: dict[str, Feed] = {}
 
-    def full(self, posts: Iterable[Post]) -> None:
-        self._lists, self._posts, self._names, self._feeds = {urls.ALL_STEM: []}, {}, {}, {}
-        for post in posts:
-            self._add(post, list.append)  # sorted once at the end: a cold build's 10,000s
-        for entries in self._lists.values():
-            entries.sort()
-
     def update(self, removed: Iterable[Post], added: Iterable[Post]) -> set[str]:
-        """Apply a change; returns the stems of the feeds it may have changed (some may be gone)."""
+        """Apply a change; returns the stems of the feeds it may have changed (some may be gone).
+        Into an empty planner (a cold build's 10,000s) posts are appended and each list sorted
+        once at the end."""
         touched = {urls.ALL_STEM}
         for post in removed:
             touched |= self._remove(post)
-        for post in added:
-            touched |= self._add(post)
+        if self._posts:
+            for post in added:
+                touched |= self._add(post)
+        else:
+            for post in added:
+                touched |= self._add(post, list.append)
+            for entries in self._lists.values():
+                entries.sort()
         for stem in touched:
             self._feeds.pop(stem, None)
         return touched

@@ -1,4 +1,4 @@
-"""What the daemon remembers across restarts, in one SQLite file (the only sqlite3 user).
+"""The Store in one SQLite file (the only sqlite3 user): what the daemon remembers across restarts.
 
 Per path: the fingerprint and bytes hash of the last confirmed read and what it gave (so an
 unchanged folder is not re-parsed after a restart), the stable id, first-seen and last-change
@@ -19,13 +19,14 @@ import pickle
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from syndicator import model
 from syndicator.model import Post, Problem
+from syndicator.store import Fingerprint, Record
 
 #: Bump when the tables or the post encoding change: an older file is discarded, not migrated
 #: (everything in it can be rebuilt from seeds/, only `updated` history is lost).
@@ -44,29 +45,6 @@ _TABLES = (
     " good TEXT, good_hash TEXT, first_seen TEXT NOT NULL, changed TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outputs (rel TEXT PRIMARY KEY, digest TEXT NOT NULL)",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """Everything remembered about one path."""
-
-    path: str
-    fingerprint: tuple[int, int] | None
-    hash: str | None
-    problems: tuple[Problem, ...]
-    not_a_post: bool
-    current: bool
-    id: str | None
-    own_id: str | None
-    good: Post | None
-    good_hash: str | None
-    first_seen: datetime
-    changed: datetime
-
-    @property
-    def post(self) -> Post | None:
-        """What the current bytes gave (None while they are broken; `good` is then older)."""
-        return self.good if self.current else None
 
 
 # -- post encoding: pickle, the fastest way back to the frozen model on a restart ------------
@@ -101,7 +79,7 @@ def _problems_json(problems: Iterable[Problem]) -> str:
 # -- the database --------------------------------------------------------------------------
 
 
-class State:
+class SQLiteStore:
     """One open state file. `key` names the settings and code the cached reads and renders were
     made with; when it differs, those caches are dropped but ids and times are kept."""
 
@@ -185,14 +163,14 @@ class State:
 
     # -- Jekyll _config.yml files -----------------------------------------------------------------
 
-    def site_configs(self) -> dict[str, tuple[int, int]]:
+    def site_configs(self) -> dict[str, Fingerprint]:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'site_configs'").fetchone()
         try:
             return {rel: (int(fp[0]), int(fp[1])) for rel, fp in json.loads(row[0]).items()} if row else {}
         except (ValueError, TypeError, IndexError, AttributeError):
             return {}
 
-    def save_site_configs(self, fingerprints: dict[str, tuple[int, int]]) -> None:
+    def save_site_configs(self, fingerprints: dict[str, Fingerprint]) -> None:
         with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('site_configs', ?)",
                             (json.dumps(fingerprints, sort_keys=True),))

@@ -1,0 +1,219 @@
+"""The orchestrator: scan → read and track → collect → plan → render → publish, one pass.
+
+`build()` is one full pass (the `build` command); a long-lived `Builder` (the daemon) keeps
+what every stage knows, so its later passes re-read changed files only and re-render changed
+outputs. A cold build is the same pass from an empty memory. With a persistent Store that
+memory outlives restarts: ids stay stable across moves, `updated` means "content last
+changed", and a post that breaks keeps its last good version.
+
+Timing seams (bench/): `Builder(settings).build()` is a cold build; calling `build()` again on
+the same Builder after an edit is the incremental rebuild the daemon does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from syndicator import parallel, redirects, urls
+from syndicator.config import Settings
+from syndicator.formats import FEED_EXTENSIONS
+from syndicator.model import Feed, Post, Problem
+from syndicator.pipeline import read
+from syndicator.pipeline.collect import Collection, Delta
+from syndicator.pipeline.feeds import Planner
+from syndicator.pipeline.plan import OutputPlanner, Plan, Scope
+from syndicator.pipeline.track import Change, Tracker
+from syndicator.publishers import PublishReport, Publisher
+from syndicator.publishers.directory import DirectoryPublisher
+from syndicator.store import Fingerprint, MemoryStore, Record, Store
+
+
+@dataclass
+class BuildResult:
+    posts_read: int = 0
+    posts_published: int = 0
+    drafts_skipped: int = 0
+    pages_skipped: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    feeds: list[Feed] = field(default_factory=list)
+    #: the published posts in path order (or how to list them: made on first use)
+    _posts: list[Post] | Callable[[], list[Post]] = field(default_factory=list, repr=False)
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    changed_paths: list[str] = field(default_factory=list)
+    #: (old path, new path) of posts that moved and kept their id.
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    duration_ms: float = 0.0
+    built_at: datetime | None = None
+
+    @property
+    def posts(self) -> list[Post]:
+        if callable(self._posts):
+            self._posts = self._posts()
+        return self._posts
+
+    @posts.setter
+    def posts(self, value: list[Post]) -> None:
+        self._posts = value
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def feeds_written(self) -> int:
+        return sum(1 for rel in self.written if rel.endswith(FEED_EXTENSIONS))
+
+
+class Builder:
+    """Runs the stages and holds their memory between passes."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None,
+                 state: Store | None = None, settle: bool = False,
+                 publisher: Publisher | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now().astimezone())
+        self.state: Store = state if state is not None else MemoryStore()
+        #: Daemon mode: an error right after a change is retried on the next pass before it
+        #: counts (an editor or a copy may still be writing the file).
+        self.settle = settle
+        self.publisher: Publisher = publisher or DirectoryPublisher(settings.feeds_dir)
+        self.tracker = Tracker(settings, self.state)
+        self.collection = Collection(settings)
+        self.planner = Planner(settings)
+        self.outputs = OutputPlanner(settings, self.state.output_digests(), self._source_hash, self.publisher)
+        #: the collection and planner hold every record's contribution (False: start afresh)
+        self._collected = False
+        self.last: BuildResult | None = None
+        #: One pass at a time: the scheduler's tick and shutdown take turns.
+        self.lock = threading.Lock()
+
+    @property
+    def records(self) -> dict[str, Record]:
+        """Every known file; `.post` is what its current bytes gave (None if broken)."""
+        return self.tracker.records
+
+    reads = records
+
+    def _source_hash(self, post: Post) -> str | None:
+        record = self.tracker.records.get(post.path)
+        return record.good_hash if record is not None else None
+
+    # -- what to look at ----------------------------------------------------------------------
+
+    def scan(self) -> dict[str, Fingerprint]:
+        """Fingerprints of every post file and every Jekyll _config.yml."""
+        return read.scan(self.settings.seeds_dir)
+
+    def pending(self, scanned: dict[str, Fingerprint]) -> bool:
+        """True when a pass would change something."""
+        return self.last is None or self.tracker.pending(scanned)
+
+    def rebuild_if_changed(self) -> BuildResult | None:
+        """One scheduler tick: scan, and build only when something changed."""
+        scanned = self.scan()
+        return self.build(scanned) if self.pending(scanned) else None
+
+    def rebuild_paths(self, paths: Iterable[str]) -> BuildResult | None:
+        """A tick for file-system events on `paths`: look at those files only (and errors
+        waiting for their retry), and build only when one of them changed."""
+        if self.last is None:
+            return self.rebuild_if_changed()
+        found = read.stat_paths(self.settings.seeds_dir, [*paths, *self.tracker.tentative])
+        if found is None:
+            return self.rebuild_if_changed()
+        scanned, touched = found
+        return self.build(scanned, touched) if self.tracker.touches(scanned, touched) else None
+
+    # -- the pass -----------------------------------------------------------------------------
+
+    def build(self, scanned: dict[str, Fingerprint] | None = None,
+              touched: set[str] | None = None) -> BuildResult:
+        """One pass. `touched`: `scanned` covers only these paths, so the pass costs what
+        changed, not the size of the folder."""
+        with self.lock:
+            started = time.perf_counter()
+            result = BuildResult(built_at=self.clock())
+            if scanned is None:
+                scanned, touched = self.scan(), None
+            with parallel.no_cycle_collection(len(scanned) - len(self.records) >= parallel.MIN_FILES):
+                change = self._track(scanned, touched)
+                try:
+                    report = self._publish(change, result)
+                except BaseException:
+                    self._collected = False  # what was kept may be half updated: start afresh
+                    raise
+            result.written, result.removed = report.written, report.removed
+            result.unchanged = len(self.outputs.known) + 2 - len(report.written)
+            result.duration_ms = (time.perf_counter() - started) * 1000
+            self.last = result
+            return result
+
+    def check(self) -> BuildResult:
+        """Read and collect every post; publish nothing (`syndicator check`)."""
+        with self.lock:
+            result = BuildResult(built_at=self.clock())
+            change = self._track(self.scan(), None)
+            self._collect(change)
+            self._fill(result, change)
+            return result
+
+    def _track(self, scanned: dict[str, Fingerprint], touched: set[str] | None) -> Change:
+        now = self.clock().astimezone(UTC).replace(microsecond=0)
+        return self.tracker.refresh(scanned, touched, now, settle=self.settle and self.last is not None)
+
+    def _collect(self, change: Change) -> Delta:
+        if not self._collected:
+            self.collection.reset()
+            self.planner = Planner(self.settings)
+            self._collected = True
+            delta = self.collection.apply(self.records, list(self.records))
+            delta.full = True
+            return delta
+        delta = self.collection.apply(self.records, change.paths)
+        if delta.full:
+            self.planner = Planner(self.settings)
+        return delta
+
+    def _publish(self, change: Change, result: BuildResult) -> PublishReport:
+        delta = self._collect(change)
+        stems = self.planner.update(delta.removed, delta.added)
+        result.feeds = self.planner.feeds()
+        self._fill(result, change)
+        scope = Scope(stems, delta.removed, delta.added, full=delta.full)
+        plan = self.outputs.plan(self.planner, scope)
+        report = self._hand_over(plan, delta.full, prune=not result.errors)
+        changed, gone = self.outputs.remember(plan, delta.full, report.removed)
+        if changed or gone:
+            self.state.save_outputs(changed, gone)
+        table = redirects.updated(self.publisher.redirects(), self.settings.topic_aliases,
+                                  [f.stem for f in result.feeds])
+        self.publisher.save_redirects(table)
+        return report
+
+    def _hand_over(self, plan: Plan, full: bool, prune: bool) -> PublishReport:
+        produced = {*plan.digests, urls.INDEX, urls.OPML} if full else None
+        return self.publisher.publish(plan.outputs, plan.gone, prune=prune, produced=produced)
+
+    def _fill(self, result: BuildResult, change: Change) -> None:
+        c = self.collection
+        result.changed_paths, result.moved = change.paths, change.moved
+        result.problems.extend(self.tracker.site_problems)
+        for rel in sorted(c.problems):
+            result.problems.extend(c.problems[rel])
+        result.pages_skipped = len(c.not_posts)
+        result.posts_read = c.posts_read
+        result.drafts_skipped = c.drafts
+        result.posts_published = len(c.published)
+        published = dict(c.published)
+        result.posts = lambda: [published[rel] for rel in sorted(published)]
+
+
+def build(settings: Settings, clock: Callable[[], datetime] | None = None) -> BuildResult:
+    """One full pass over seeds/ (what `syndicator build` does)."""
+    return Builder(settings, clock).build()

@@ -1,0 +1,145 @@
+"""Planning stage, outputs: which files a pass produces, the digest of what each is made of,
+and which of them must be rendered again (the rest are current where they are published).
+
+One function for both passes: a cold build plans every feed and every post page, an
+incremental one the feeds of the posts that went and came and their pages. An output whose
+digest is unchanged and which is still published is not rendered at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from syndicator import urls
+from syndicator.config import Settings
+from syndicator.formats import FEED_FORMATS, FORMATS
+from syndicator.model import Feed, Post
+from syndicator.pipeline.feeds import Planner
+from syndicator.publishers import Outputs, Publisher
+from syndicator.render import RENDERERS, pages
+
+#: What a post is made of beyond its fields: the hash of its bytes (None: use its repr).
+SourceHash = Callable[[Post], str | None]
+
+
+@dataclass
+class Plan:
+    outputs: Outputs = field(default_factory=Outputs)
+    #: output path -> digest of what it is made of, for every output looked at
+    digests: dict[str, str] = field(default_factory=dict)
+    #: outputs no longer produced
+    gone: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Scope:
+    """What a pass looks at: feed stems, and the posts whose pages went and came."""
+
+    stems: Iterable[str]
+    removed: Iterable[Post] = ()
+    added: Iterable[Post] = ()
+    #: every feed and page is in scope (index and OPML are rendered whatever the digests say)
+    full: bool = False
+
+
+class OutputPlanner:
+    """Remembers the digest each published output was rendered from (through the Store, so a
+    restart renders only what changed while it was down)."""
+
+    def __init__(self, settings: Settings, digests: dict[str, str], source_hash: SourceHash,
+                 publisher: Publisher) -> None:
+        self.settings = settings
+        self.known = digests
+        self.source_hash = source_hash
+        self.publisher = publisher
+        #: the last feed whose items' digests were joined, and that join (see _items_digest)
+        self._items_memo: tuple[Feed | None, bytes] = (None, b"")
+
+    def plan(self, planner: Planner, scope: Scope) -> Plan:
+        plan = Plan()
+        feeds = planner.feeds()
+        for stem in sorted(scope.stems):
+            self._plan_feed(plan, stem, planner.feed(stem))
+        feeds_changed = plan.gone or any(self.known.get(rel) != d for rel, d in plan.digests.items())
+        if scope.full or feeds_changed:
+            self._plan_lists(plan, feeds)
+        topic_urls = {f.topic.slug: urls.feed_url(self.settings.base_url, f.stem, "atom") for f in feeds if f.topic}
+        for post in scope.added:
+            self._plan_page(plan, post, topic_urls)
+        for post in scope.removed:
+            rel = urls.post_page(post.page_slug) if post.page_slug else None
+            if rel and rel not in plan.digests and rel in self.known:
+                plan.gone.append(rel)
+        return plan
+
+    def _add(self, plan: Plan, rel: str, digest: str, render: Callable[[], bytes], modified: datetime | None) -> None:
+        plan.digests[rel] = digest
+        if self.known.get(rel) != digest or not self.publisher.exists(rel):
+            plan.outputs.later(rel, render, modified)
+
+    def _plan_feed(self, plan: Plan, stem: str, feed: Feed | None) -> None:
+        for fmt in FEED_FORMATS:
+            rel = urls.feed_path(stem, fmt)
+            if feed is None:
+                if rel in self.known:
+                    plan.gone.append(rel)
+                continue
+            url = urls.feed_url(self.settings.base_url, stem, fmt)
+            self._add(plan, rel, self._feed_digest(feed, fmt),
+                      lambda feed=feed, fmt=fmt, url=url: RENDERERS[fmt].render(feed, url),  # type: ignore[misc]
+                      feed.updated)
+
+    def _plan_lists(self, plan: Plan, feeds: list[Feed]) -> None:
+        """The index page and OPML list every feed: rendered whenever a feed changed (the
+        publisher skips them when their bytes are the same)."""
+        s = self.settings
+        formats = [(fmt, r.media_type, r.label) for fmt, r in RENDERERS.items()]
+        newest = feeds[0].updated if feeds else None
+        plan.outputs.later(urls.INDEX, lambda: pages.index(s, feeds, formats), newest)
+        opml_type = FORMATS[s.opml_format].media_type
+        plan.outputs.later(urls.OPML, lambda: pages.opml(s, feeds, s.opml_format, opml_type), newest)
+
+    def _plan_page(self, plan: Plan, post: Post, topic_urls: dict[str, str]) -> None:
+        if not post.page_slug:
+            return
+        urls_of_post = {t.slug: topic_urls[t.slug] for t in post.topics if t.slug in topic_urls}
+        links = "|".join(urls_of_post.get(t.slug, "") for t in post.topics)
+        s = self.settings
+        self._add(plan, urls.post_page(post.page_slug), self.post_digest(post, links),
+                  lambda: pages.post_page(s, post, urls_of_post), post.updated)
+
+    def remember(self, plan: Plan, full: bool, removed: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+        """Take the plan's digests as what is published now; returns (changed digests, paths
+        forgotten) for the Store."""
+        changed = {rel: d for rel, d in plan.digests.items() if self.known.get(rel) != d}
+        gone = [*plan.gone, *removed]
+        if full:
+            gone += [rel for rel in self.known if rel not in plan.digests]
+            self.known = dict(plan.digests)
+        else:
+            self.known.update(plan.digests)
+        for rel in gone:
+            self.known.pop(rel, None)
+        return changed, gone
+
+    def post_digest(self, post: Post, extra: str = "") -> str:
+        # the post is a function of its bytes (hash) and the settings and code (the Store's
+        # key); id, updated and the page slug are what tracking may have changed since
+        source = self.source_hash(post) or repr(post)
+        key = f"{source}|{post.id}|{post.updated.isoformat()}|{post.link}|{post.page_slug}|{extra}"
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def _feed_digest(self, feed: Feed, fmt: str) -> str:
+        h = hashlib.sha256(repr((fmt, feed.key, feed.title, feed.description, feed.stem, feed.home_url,
+                                 feed.language, feed.author, feed.updated, feed.topic)).encode())
+        h.update(self._items_digest(feed))
+        return h.hexdigest()
+
+    def _items_digest(self, feed: Feed) -> bytes:
+        """The feed's posts' digests, concatenated: the same for its three formats."""
+        if self._items_memo[0] is not feed:
+            self._items_memo = (feed, "".join(self.post_digest(post) for post in feed.posts).encode())
+        return self._items_memo[1]

@@ -1,0 +1,68 @@
+"""The Publisher seam: where outputs go once rendered.
+
+The pipeline hands a Publisher what to write (`Output`s, some rendered only when the
+publisher asks for their bytes) and what is no longer produced; the publisher makes it
+visible to readers as a whole. `directory.DirectoryPublisher` writes a folder (atomic renames,
+`.gz` twins, a manifest) that `serve` and nginx read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    data: bytes
+    #: The newest update of what it shows (a file's mtime, so Last-Modified).
+    modified: datetime | None = None
+
+
+@dataclass
+class PublishReport:
+    #: outputs whose bytes changed, and outputs taken down
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+class Outputs(dict[str, "Output | tuple[Callable[[], bytes], datetime | None]"]):
+    """Outputs by path, some rendered only when looked up (each time: a publisher looks once),
+    so a cold build never holds thousands of rendered pages at once."""
+
+    def later(self, rel: str, render: Callable[[], bytes], modified: datetime | None) -> None:
+        self[rel] = (render, modified)
+
+    def output(self, rel: str) -> Output:
+        value = self[rel]
+        if isinstance(value, Output):
+            return value
+        render, modified = value
+        return Output(render(), modified)
+
+
+class Publisher(Protocol):
+    """Where outputs go."""
+
+    def exists(self, rel: str) -> bool:
+        """Whether `rel` is published now (an output whose digest is unchanged is skipped
+        only when it is)."""
+        ...
+
+    def publish(self, outputs: Outputs, remove: Iterable[str], prune: bool,
+                produced: AbstractSet[str] | None = None) -> PublishReport:
+        """Write `outputs` (skipping bytes already published) and take down `remove`.
+        `produced`: when given, every output this pass produces (written now or already
+        current), so anything else published earlier goes too. Without `prune` (a pass with
+        broken posts) nothing is taken down yet: it is remembered and goes with the next pass
+        that prunes."""
+        ...
+
+    def redirects(self) -> dict[str, str]:
+        """The persisted map of old feed stems to new ones."""
+        ...
+
+    def save_redirects(self, table: Mapping[str, str]) -> None: ...

@@ -1,0 +1,98 @@
+"""The Store seam: everything the service remembers between passes and across restarts.
+
+The pipeline talks to a `Store` only: what it knows of each post file (a `Record`), the
+fingerprints of the Jekyll site configs it read, and the digest each published output was
+rendered from. `sqlite.SQLiteStore` keeps them in one file for the daemon; `MemoryStore`
+keeps them for one process (the `build` command). No SQL and no file paths outside these
+modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from syndicator.model import Post, Problem
+
+#: Stat fingerprint of one file (size, mtime_ns): cheap to take, changes on every save.
+Fingerprint = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Everything remembered about one path."""
+
+    path: str
+    #: of the last confirmed read; None means "read again"
+    fingerprint: Fingerprint | None
+    #: sha256 of the bytes of that read
+    hash: str | None
+    problems: tuple[Problem, ...]
+    not_a_post: bool
+    #: `good` is what the current bytes gave (False: they are broken and `good` is older)
+    current: bool
+    #: the stable id, and the id normalize gave (to tell an author's id change from a move)
+    id: str | None
+    own_id: str | None
+    #: the last good post and the hash of its bytes
+    good: Post | None
+    good_hash: str | None
+    first_seen: datetime
+    changed: datetime
+
+    @property
+    def post(self) -> Post | None:
+        """What the current bytes gave (None while they are broken; `good` is then older)."""
+        return self.good if self.current else None
+
+
+class Store(Protocol):
+    """What the pipeline remembers. Each `save_*` is one transaction: a crash leaves the old
+    or the new state, never a mix."""
+
+    def load(self) -> dict[str, Record]: ...
+
+    def has_posts(self) -> bool: ...
+
+    def save(self, records: Iterable[Record], gone: Iterable[str]) -> None: ...
+
+    def site_configs(self) -> dict[str, Fingerprint]: ...
+
+    def save_site_configs(self, fingerprints: dict[str, Fingerprint]) -> None: ...
+
+    def output_digests(self) -> dict[str, str]: ...
+
+    def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """A Store that forgets when the process ends: one `build` remembers nothing to the next
+    (the Builder keeps what a long-lived pass needs in its own memory)."""
+
+    def load(self) -> dict[str, Record]:
+        return {}
+
+    def has_posts(self) -> bool:
+        return False
+
+    def save(self, records: Iterable[Record], gone: Iterable[str]) -> None:
+        pass
+
+    def site_configs(self) -> dict[str, Fingerprint]:
+        return {}
+
+    def save_site_configs(self, fingerprints: dict[str, Fingerprint]) -> None:
+        pass
+
+    def output_digests(self) -> dict[str, str]:
+        return {}
+
+    def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
