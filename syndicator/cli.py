@@ -12,11 +12,11 @@ from typing import Any
 import click
 
 from syndicator import __version__, config, parallel, sources
-from syndicator.pipeline import Builder, read_one
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.model import Post
+from syndicator.pipeline import Builder, read_one
 
 EXIT_BAD_INPUT = 1
 EXIT_BAD_CONFIG = 2
@@ -184,7 +184,7 @@ def show_config(ctx: click.Context) -> None:
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="Log line format.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Lowest level logged.")
 @click.pass_context
-def serve(ctx: click.Context, **options: Any) -> None:
+def serve(ctx: click.Context, /, **options: Any) -> None:
     """Build, then serve feeds/ over HTTP and keep it current while seeds/ changes."""
     renames = {"seeds": "seeds_dir", "out": "feeds_dir", "state": "state_dir"}
     settings = _settings(ctx, **{renames.get(k, k): v for k, v in options.items()})

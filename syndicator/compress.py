@@ -22,7 +22,7 @@ def gunzip(data: bytes) -> bytes:
     d = zlib_ng.decompressobj(_ANY)
     try:
         out = d.decompress(data)
-    except zlib_ng.error as e:
+    except zlib_ng.error as e:  # type: ignore[misc]  # zlib_ng's stub types `error` as a plain class
         raise ValueError(str(e)) from None
     if not d.eof or d.unused_data:
         raise ValueError("not one whole gzip stream")

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syndicator import textformats
 from syndicator.errors import ConfigError
+from syndicator.formats import FEED_FORMATS
 
 DEFAULT_CONFIG_PATH = Path("config/syndicator.yaml")
 ENV_PREFIX = "SYNDICATOR_"
@@ -87,7 +88,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_post_bytes", 1024 * 1024, int, "Posts larger than this many bytes are rejected.", _positive),
     Setting("tag_date", "2024-01-01", str,
             "Fixed date in the tag: URIs minted for posts without a URL or id; never change it.", _tag_date),
-    Setting("opml_format", "atom", str, "Feed format listed in feeds.opml.", _choice("rss", "atom", "json")),
+    Setting("opml_format", "atom", str, "Feed format listed in feeds.opml.", _choice(*FEED_FORMATS)),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
     Setting("scan_interval", 2.0, float, "Seconds between scans of the seeds folder while serving.", _positive),
     Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
@@ -138,32 +139,48 @@ def _hint(name: str) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _coerce(setting: Setting, value: Any, origin: str) -> Any:
-    kind = setting.type
-    try:
-        if kind is bool and isinstance(value, str):
-            if value.lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
-                raise ValueError("must be true or false")
-            value = value.lower() in {"1", "true", "yes", "on"}
-        elif kind is bool and not isinstance(value, bool):
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        if value.lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
             raise ValueError("must be true or false")
-        elif kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+        return value.lower() in {"1", "true", "yes", "on"}
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _to_number(kind: type[int] | type[float]) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValueError(f"must be a number, not {type(value).__name__}")
-        elif kind is int:
-            value = int(value)
-        elif kind is float:
-            value = float(value)
-        elif kind is dict:
-            if isinstance(value, str):
-                value = textformats.load_yaml(value) or {}
-            if not isinstance(value, Mapping):
-                raise ValueError("must be a mapping of name: value")
-        elif kind is Path:
-            value = Path(str(value))
-        elif kind is str and not isinstance(value, str):
-            if isinstance(value, (dict, list)):
-                raise ValueError(f"must be text, not {type(value).__name__}")
-            value = str(value)
+        return kind(value)
+    return convert
+
+
+def _to_mapping(value: Any) -> Any:
+    if isinstance(value, str):  # from an environment variable: YAML flow syntax
+        value = textformats.load_yaml(value) or {}
+    if not isinstance(value, Mapping):
+        raise ValueError("must be a mapping of name: value")
+    return value
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"must be text, not {type(value).__name__}")
+    return str(value)
+
+
+#: Setting type -> how a value from the file, the environment or a flag becomes one.
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {
+    bool: _to_bool, int: _to_number(int), float: _to_number(float), dict: _to_mapping,
+    Path: lambda value: Path(str(value)), str: _to_text,
+}
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    try:
+        value = _CONVERTERS[setting.type](value)
         return setting.validate(value) if setting.validate else value
     except ValueError as e:
         raise ConfigError(f"{origin}: setting {setting.name!r} {e}") from None

@@ -160,7 +160,8 @@ def _build_news_body(post: Post) -> str:
 
 def _related_li(item: Related) -> str:
     esc = html.escape
-    bits = [b for b in (item.source.name if item.source else "", item.published and item.published.strftime("%Y-%m-%d")) if b]
+    when = item.published.strftime("%Y-%m-%d") if item.published else ""
+    bits = [b for b in (item.source.name if item.source else "", when) if b]
     tail = f" — {esc(', '.join(bits))}" if bits else ""
     return f'<li><a href="{esc(item.url)}">{esc(item.title)}</a>{tail}</li>'
 

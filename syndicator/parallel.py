@@ -71,9 +71,9 @@ class _Ends:
                 return None
             if back:
                 self._next[1] = end - 1
-                return end - 1
+                return int(end) - 1
             self._next[0] = front + 1
-            return front
+            return int(front)
 
     def stop(self) -> None:
         """No more chunks for anyone: the other process stops after the one it is on."""

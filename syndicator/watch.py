@@ -18,6 +18,7 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 log = logging.getLogger("syndicator.watch")
 
@@ -61,7 +62,7 @@ class Watcher:
         self._last_full = time.monotonic()
         self.scheduler = BackgroundScheduler(
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
-        self.observer: Observer | None = None
+        self.observer: BaseObserver | None = None
         self._dirty = threading.Event()
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()

@@ -27,7 +27,7 @@ from syndicator.pipeline.collect import Collection, Delta
 from syndicator.pipeline.feeds import Planner
 from syndicator.pipeline.plan import OutputPlanner, Plan, Scope
 from syndicator.pipeline.track import Change, Tracker
-from syndicator.publishers import PublishReport, Publisher
+from syndicator.publishers import Publisher, PublishReport
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.store import Fingerprint, MemoryStore, Record, Store
 
@@ -211,7 +211,7 @@ class Builder:
         result.drafts_skipped = c.drafts
         result.posts_published = len(c.published)
         published = dict(c.published)
-        result.posts = lambda: [published[rel] for rel in sorted(published)]
+        result._posts = lambda: [published[rel] for rel in sorted(published)]
 
 
 def build(settings: Settings, clock: Callable[[], datetime] | None = None) -> BuildResult:

@@ -184,7 +184,7 @@ def _good(rel: str, read: ReadResult, prev: Record | None, moved: bool, now: dat
     else:
         same = read.digest == prev.good_hash
         # a moved post keeps its id; so does an edit, unless the author changed the id itself
-        post_id = prev.id if moved or post.id == prev.own_id else post.id
+        post_id = (prev.id or post.id) if moved or post.id == prev.own_id else post.id
         updated = prev.good.updated if same else max(now, post.updated)
         first_seen, changed = prev.first_seen, prev.changed if same else now
     good = post if (post_id, updated) == (post.id, post.updated) else replace(post, id=post_id, updated=updated)

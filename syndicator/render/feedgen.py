@@ -17,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import html
 from datetime import UTC, datetime
+from typing import cast
 
 import feedgen.entry
 import feedgen.feed
@@ -32,8 +33,8 @@ def _rfc2822(value: datetime) -> str:
 
 
 # feedgen looks the function up in its own module namespaces at render time.
-feedgen.feed.formatRFC2822 = _rfc2822  # type: ignore[attr-defined]
-feedgen.entry.formatRFC2822 = _rfc2822  # type: ignore[attr-defined]
+feedgen.feed.formatRFC2822 = _rfc2822
+feedgen.entry.formatRFC2822 = _rfc2822
 
 
 def _is_url(value: str) -> bool:
@@ -89,11 +90,11 @@ def render_rss(feed: Feed, self_url: str) -> bytes:
     fg.description(feed.description)
     for post in feed.posts:
         _entry(fg, post, atom=False)
-    return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return cast(bytes, fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True))
 
 
 def render_atom(feed: Feed, self_url: str) -> bytes:
     fg = _generator(feed, self_url, "application/atom+xml")
     for post in feed.posts:
         _entry(fg, post, atom=True)
-    return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return cast(bytes, fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True))

@@ -10,8 +10,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
-from syndicator.urls import feed_url
 from syndicator.model import Feed, Post
+from syndicator.urls import feed_url
 
 
 @lru_cache(maxsize=1)
