@@ -18,10 +18,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from syndicator import build, content, output, slugs, sources, text, textformats
+from syndicator import build, markup, output, plaintext, slugs, sources
 from syndicator import feeds as feedplan
 from syndicator.config import load_settings
 from syndicator.render import RENDERERS, Renderer, pages
+from syndicator.sources import frontmatter
 
 T: dict[str, float] = defaultdict(float)
 N: dict[str, int] = defaultdict(int)
@@ -46,11 +47,11 @@ ROWS = [  # (label, indent)
     ("scan (stat every file)", 1),
     ("refresh: read_one (read + parse + normalize)", 1),
     ("read file bytes", 2),
-    ("YAML front matter (textformats.load_front)", 2),
+    ("YAML front matter (frontmatter.load_front)", 2),
     ("normalize", 2),
-    ("Markdown (content.markdown_to_html)", 3),
-    ("sanitise (content.sanitize: nh3)", 3),
-    ("language guess (text.guess_language)", 3),
+    ("Markdown (markup.markdown_to_html)", 3),
+    ("sanitise (markup.sanitize: nh3)", 3),
+    ("language guess (plaintext.guess_language)", 3),
     ("slugify (slugs.slug)", 3),
     ("collect + feeds.plan", 1),
     ("render feeds (feedgen RSS)", 1),
@@ -88,11 +89,11 @@ def main(argv=None) -> int:
     wrap(build.Builder, "scan", "scan (stat every file)")
     wrap(build, "read_one", "refresh: read_one (read + parse + normalize)")
     wrap(sources, "read_bytes", "read file bytes")
-    wrap(textformats, "load_front", "YAML front matter (textformats.load_front)")
+    wrap(frontmatter, "load_front", "YAML front matter (frontmatter.load_front)")
     wrap(build, "normalize", "normalize")
-    wrap(content, "markdown_to_html", "Markdown (content.markdown_to_html)")
-    wrap(content, "sanitize", "sanitise (content.sanitize: nh3)")
-    wrap(text, "guess_language", "language guess (text.guess_language)")
+    wrap(markup, "markdown_to_html", "Markdown (markup.markdown_to_html)")
+    wrap(markup, "sanitize", "sanitise (markup.sanitize: nh3)")
+    wrap(plaintext, "guess_language", "language guess (plaintext.guess_language)")
     wrap(slugs, "slug", "slugify (slugs.slug)")
     wrap(build.Builder, "collect", "collect + feeds.plan")
     wrap(feedplan, "plan", "collect + feeds.plan")

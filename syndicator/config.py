@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from syndicator import textformats
 from syndicator.errors import ConfigError
+from syndicator.sources import yaml_safe
 
 DEFAULT_CONFIG_PATH = Path("config/syndicator.yaml")
 ENV_PREFIX = "SYNDICATOR_"
@@ -155,7 +155,7 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
             value = float(value)
         elif kind is dict:
             if isinstance(value, str):
-                value = textformats.load_yaml(value) or {}
+                value = yaml_safe.load_yaml(value) or {}
             if not isinstance(value, Mapping):
                 raise ValueError("must be a mapping of name: value")
         elif kind is Path:
@@ -180,10 +180,10 @@ def _validated(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
 
 def _from_file(path: Path) -> dict[str, Any]:
     try:
-        data = textformats.load_yaml(path.read_text(encoding="utf-8"))
+        data = yaml_safe.load_yaml(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
-    except textformats.YAMLSyntaxError as e:
+    except yaml_safe.YAMLSyntaxError as e:
         raise ConfigError(f"{path}:{e.line}: {e.message}") from None
     if data is None:
         return {}
@@ -226,5 +226,5 @@ def dump(settings: Settings) -> str:
         setting = SETTINGS_BY_NAME[f.name]
         value = getattr(settings, f.name)
         lines.append(f"# {setting.help}")
-        lines.append(f"{f.name}: {textformats.dump_yaml_scalar(value)}")
+        lines.append(f"{f.name}: {yaml_safe.dump_yaml_scalar(value)}")
     return "\n".join(lines) + "\n"
