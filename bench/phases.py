@@ -18,10 +18,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from syndicator import build, content, output, slugs, sources, text, textformats
+from syndicator import markup, plaintext, slugs, sources
+from syndicator.pipeline import Builder, collect, read, track
 from syndicator.pipeline import feeds as feedplan
+from syndicator.publishers import directory as output
 from syndicator.config import load_settings
 from syndicator.render import RENDERERS, Renderer, pages
+from syndicator.sources import frontmatter
 
 T: dict[str, float] = defaultdict(float)
 N: dict[str, int] = defaultdict(int)
@@ -46,11 +49,11 @@ ROWS = [  # (label, indent)
     ("scan (stat every file)", 1),
     ("refresh: read_one (read + parse + normalize)", 1),
     ("read file bytes", 2),
-    ("YAML front matter (textformats.load_front)", 2),
+    ("YAML front matter (frontmatter.load_front)", 2),
     ("normalize", 2),
-    ("Markdown (content.markdown_to_html)", 3),
-    ("sanitise (content.sanitize: nh3)", 3),
-    ("language guess (text.guess_language)", 3),
+    ("Markdown (markup.markdown_to_html)", 3),
+    ("sanitise (markup.sanitize: nh3)", 3),
+    ("language guess (plaintext.guess_language)", 3),
     ("slugify (slugs.slug)", 3),
     ("collect + feeds.plan", 1),
     ("render feeds (feedgen RSS)", 1),
@@ -85,17 +88,17 @@ def main(argv=None) -> int:
         "seeds_dir": Path(a.seeds), "feeds_dir": Path(work) / "feeds", "state_dir": Path(work) / "state",
         "base_url": "https://feeds.example.org/"})
 
-    wrap(build.Builder, "scan", "scan (stat every file)")
-    wrap(build, "read_one", "refresh: read_one (read + parse + normalize)")
+    wrap(Builder, "scan", "scan (stat every file)")
+    wrap(track, "read_one", "refresh: read_one (read + parse + normalize)")
     wrap(sources, "read_bytes", "read file bytes")
-    wrap(textformats, "load_front", "YAML front matter (textformats.load_front)")
-    wrap(build, "normalize", "normalize")
-    wrap(content, "markdown_to_html", "Markdown (content.markdown_to_html)")
-    wrap(content, "sanitize", "sanitise (content.sanitize: nh3)")
-    wrap(text, "guess_language", "language guess (text.guess_language)")
+    wrap(frontmatter, "load_front", "YAML front matter (frontmatter.load_front)")
+    wrap(read, "normalize", "normalize")
+    wrap(markup, "markdown_to_html", "Markdown (markup.markdown_to_html)")
+    wrap(markup, "sanitize", "sanitise (markup.sanitize: nh3)")
+    wrap(plaintext, "guess_language", "language guess (plaintext.guess_language)")
     wrap(slugs, "slug", "slugify (slugs.slug)")
-    wrap(build.Builder, "collect", "collect + feeds.plan")
-    wrap(feedplan, "plan", "collect + feeds.plan")
+    wrap(collect.Collection, "apply", "collect + feeds.plan")
+    wrap(feedplan.Planner, "update", "collect + feeds.plan")
     for fmt, label in (("rss", "feedgen RSS"), ("atom", "feedgen Atom"), ("json", "JSON Feed")):
         r = RENDERERS[fmt]
         holder = type("H", (), {"f": staticmethod(r.render)})
@@ -103,13 +106,13 @@ def main(argv=None) -> int:
         RENDERERS[fmt] = Renderer(holder.f, r.media_type, r.label)
     for name in ("post_page", "index", "opml"):
         wrap(pages, name, "render pages (post pages, index, OPML)")
-    wrap(output, "write_tree", "write_tree")
+    wrap(output.DirectoryPublisher, "publish", "write_tree")
     wrap(output, "gzip_bytes", "gzip twins (output.gzip_bytes)")
     wrap(output, "atomic_write", "atomic_write (open/write/utime/rename)")
     wrap(output, "same_bytes", "same_bytes (compare with disk)")
 
     t0 = time.thread_time()
-    res = build.Builder(settings).build()
+    res = Builder(settings).build()
     T["build (total)"] = time.thread_time() - t0
     total = T["build (total)"]
     import gc as _gc

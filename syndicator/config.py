@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from syndicator import textformats
+
 from syndicator.errors import ConfigError
 from syndicator.formats import FEED_FORMATS
+from syndicator.sources import yaml_safe
 
 DEFAULT_CONFIG_PATH = Path("config/syndicator.yaml")
 ENV_PREFIX = "SYNDICATOR_"
@@ -159,7 +160,7 @@ def _to_number(kind: type[int] | type[float]) -> Callable[[Any], Any]:
 
 def _to_mapping(value: Any) -> Any:
     if isinstance(value, str):  # from an environment variable: YAML flow syntax
-        value = textformats.load_yaml(value) or {}
+        value = yaml_safe.load_yaml(value) or {}
     if not isinstance(value, Mapping):
         raise ValueError("must be a mapping of name: value")
     return value
@@ -197,10 +198,10 @@ def _validated(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
 
 def _from_file(path: Path) -> dict[str, Any]:
     try:
-        data = textformats.load_yaml(path.read_text(encoding="utf-8"))
+        data = yaml_safe.load_yaml(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
-    except textformats.YAMLSyntaxError as e:
+    except yaml_safe.YAMLSyntaxError as e:
         raise ConfigError(f"{path}:{e.line}: {e.message}") from None
     if data is None:
         return {}
@@ -243,5 +244,5 @@ def dump(settings: Settings) -> str:
         setting = SETTINGS_BY_NAME[f.name]
         value = getattr(settings, f.name)
         lines.append(f"# {setting.help}")
-        lines.append(f"{f.name}: {textformats.dump_yaml_scalar(value)}")
+        lines.append(f"{f.name}: {yaml_safe.dump_yaml_scalar(value)}")
     return "\n".join(lines) + "\n"

@@ -16,10 +16,11 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from syndicator import content, dates, jekyll, slugs, text, urls
+from syndicator import dates, markup, plaintext, slugs, urls
 from syndicator.config import Settings
 from syndicator.errors import PostError
 from syndicator.model import Image, Post, Problem, RawPost, Related, Source, Topic
+from syndicator.sources import jekyll
 
 #: Field → front-matter names, first present wins. Older and foreign spellings included.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -137,7 +138,7 @@ def _news(ctx: Context) -> Post:
     meta = ctx.raw.meta
     title = _title(ctx)
     url = _url(ctx, ctx.get("url"), "url")
-    summary = text.truncate(text.clean_line(ctx.get("summary") or ""), SUMMARY_LIMIT)
+    summary = plaintext.truncate(plaintext.clean_line(ctx.get("summary") or ""), SUMMARY_LIMIT)
     source = _provider(ctx)
     images = _images(ctx)
     related = _related(ctx)
@@ -155,28 +156,28 @@ def _post(ctx: Context) -> Post:
         raise NotAPost(f"{raw.path}: a site page (layout: {raw.meta['layout']}), not a post")
     published = _published(ctx)
     body = raw.body or ""
-    rendered = body if _is_html_file(raw.path) else content.markdown_to_html(text.repair(body))
+    rendered = body if _is_html_file(raw.path) else markup.markdown_to_html(plaintext.repair(body))
     url = _url(ctx, ctx.get("url"), "url") if ctx.key_of("url") not in (None, "url", "link") else None
     if url is None and ctx.raw.meta.get("link"):
         url = _url(ctx, ctx.get("url"), "url")
-    categories = [text.clean_line(c) for c in jekyll.words(ctx.get("categories"))]
+    categories = [plaintext.clean_line(c) for c in jekyll.words(ctx.get("categories"))]
     if url is None and raw.site.get("url"):
         url = _permalink_url(ctx, published, categories)
-    html_body = content.sanitize(text.strip_illegal(rendered), url or ctx.base)
+    html_body = markup.sanitize(plaintext.strip_illegal(rendered), url or ctx.base)
     title = _given_title(ctx)
     summary_src = ctx.get("summary")
     if summary_src:
-        summary = text.clean_line(summary_src)
+        summary = plaintext.clean_line(summary_src)
     elif title:  # only the first SUMMARY_LIMIT characters of the text are kept
-        summary = content.summary_text(html_body, SUMMARY_LIMIT)
+        summary = markup.summary_text(html_body, SUMMARY_LIMIT)
     else:  # the title falls back to the text's first words, which may lie beyond them
-        summary = content.to_text(html_body)
+        summary = markup.to_text(html_body)
     title = title or _untitled(ctx, summary)
     names = categories + jekyll.words(ctx.get("tags"))
     site = raw.site
-    source = Source(name=text.clean_line(site.get("title", "")), url=ctx.base) if site.get("url") else None
+    source = Source(name=plaintext.clean_line(site.get("title", "")), url=ctx.base) if site.get("url") else None
     return _finish(
-        ctx, title=title, link=url, summary=text.truncate(summary, SUMMARY_LIMIT),
+        ctx, title=title, link=url, summary=plaintext.truncate(summary, SUMMARY_LIMIT),
         body_html=html_body, published=published,
         topics=_topics(ctx, names, split_words=False), source=source, images=_images(ctx),
     )
@@ -223,15 +224,15 @@ def _given_title(ctx: Context) -> str:
         value = " ".join(str(v) for v in value if v is not None)
     elif isinstance(value, dict):
         value = None
-    title = text.clean_line(value) if value is not None else ""
-    return text.truncate(title, 500) if title else ""
+    title = plaintext.clean_line(value) if value is not None else ""
+    return plaintext.truncate(title, 500) if title else ""
 
 
 def _untitled(ctx: Context, fallback: str = "") -> str:
     """A title for a post without one, with a warning."""
     # Fall back to the excerpt's first words, then the file name, and say so.
-    fallback = fallback or text.clean_line(ctx.get("summary") or "")
-    title = text.first_words(fallback) if fallback else _name_from_path(ctx.raw.path)
+    fallback = fallback or plaintext.clean_line(ctx.get("summary") or "")
+    title = plaintext.first_words(fallback) if fallback else _name_from_path(ctx.raw.path)
     ctx.warn("title", f"missing or empty title; using {title!r}")
     return title
 
@@ -280,7 +281,7 @@ def _url(ctx: Context, value: Any, name: str) -> str | None:
         return None
     url = clean_url(value, ctx.base)
     if url is None:
-        ctx.warn(name, f"ignoring URL {text.truncate(value.strip(), 80)!r}: not an http(s) URL")
+        ctx.warn(name, f"ignoring URL {plaintext.truncate(value.strip(), 80)!r}: not an http(s) URL")
     return url
 
 
@@ -293,7 +294,7 @@ def clean_url(value: str, base: str) -> str | None:
     anything but http(s) (javascript:, data:, …) is refused."""
     if _PLAIN_URL.fullmatch(value):  # the common case, ~20 per news item
         return value
-    value = text.strip_illegal(value).strip()
+    value = plaintext.strip_illegal(value).strip()
     if not value or value.startswith("#"):
         return None
     try:
@@ -307,7 +308,7 @@ def clean_url(value: str, base: str) -> str | None:
 
 
 def _clean_id(value: Any) -> str:
-    return quote(text.strip_illegal(str(value)).strip(), safe=":/?#[]@!$&'()*+,;=%~")
+    return quote(plaintext.strip_illegal(str(value)).strip(), safe=":/?#[]@!$&'()*+,;=%~")
 
 
 def tag_uri(settings: Settings, path: str) -> str:
@@ -357,7 +358,7 @@ def _topics(ctx: Context, names: Any, split_words: bool) -> tuple[Topic, ...]:
     aliases = {k.casefold(): v for k, v in ctx.settings.topic_aliases.items()}
     seen: dict[str, Topic] = {}
     for name in raw_names:
-        clean = text.truncate(text.clean_line(name), MAX_TOPIC_NAME)
+        clean = plaintext.truncate(plaintext.clean_line(name), MAX_TOPIC_NAME)
         if not clean:
             continue
         clean = aliases.get(clean.casefold(), clean)
@@ -389,15 +390,15 @@ def _int(value: Any) -> int | None:
 def _provider(ctx: Context) -> Source | None:
     value = ctx.get("provider")
     if isinstance(value, str):
-        return _source(text.clean_line(value))
+        return _source(plaintext.clean_line(value))
     if not isinstance(value, Mapping):
         return None
-    domain = text.clean_line(value.get("domain") or "")
+    domain = plaintext.clean_line(value.get("domain") or "")
     url = value.get("url")
     url = clean_url(url, ctx.base) if isinstance(url, str) else None
     if url is None and domain and re.match(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$", domain):
         url = f"https://{domain}/"
-    return _source(text.clean_line(value.get("name") or domain), domain, url or "")
+    return _source(plaintext.clean_line(value.get("name") or domain), domain, url or "")
 
 
 def _images(ctx: Context) -> tuple[Image, ...]:
@@ -413,7 +414,7 @@ def _images(ctx: Context) -> tuple[Image, ...]:
         url = clean_url(url, ctx.base) if isinstance(url, str) else None
         if url:
             images.append(Image(url, _dimension(item.get("width")), _dimension(item.get("height")),
-                                text.clean_line(item.get("title") or "")))
+                                plaintext.clean_line(item.get("title") or "")))
     return tuple(images)
 
 
@@ -432,7 +433,7 @@ def _related(ctx: Context) -> tuple[Related, ...]:
             continue
         url = item.get("webUrl") or item.get("originalUrl") or item.get("url")
         url = clean_url(url, ctx.base) if isinstance(url, str) else None
-        title = text.clean_line(item.get("title") or "")
+        title = plaintext.clean_line(item.get("title") or "")
         if not url or not title:
             continue
         try:
@@ -442,7 +443,8 @@ def _related(ctx: Context) -> tuple[Related, ...]:
         provider = item.get("provider")
         source = None
         if isinstance(provider, Mapping):
-            source = _source(text.clean_line(provider.get("name") or ""), text.clean_line(provider.get("domain") or ""))
+            source = _source(plaintext.clean_line(provider.get("name") or ""),
+                             plaintext.clean_line(provider.get("domain") or ""))
         out.append(Related(title, url, when, source))
     return tuple(out)
 
@@ -456,9 +458,9 @@ def _authors(ctx: Context) -> tuple[str, ...]:
     for item in items:
         if isinstance(item, Mapping):
             item = item.get("name")
-        name = text.clean_line(item) if isinstance(item, (str, int)) else ""
+        name = plaintext.clean_line(item) if isinstance(item, (str, int)) else ""
         if name:
-            names.append(text.truncate(name, 200))
+            names.append(plaintext.truncate(name, 200))
     return tuple(dict.fromkeys(names))
 
 
@@ -466,4 +468,4 @@ def _language(ctx: Context, sample: str) -> str:
     value = ctx.get("language") or ctx.raw.site.get("lang")
     if isinstance(value, str) and re.match(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", value.strip()):
         return value.strip().replace("_", "-")
-    return text.guess_language(sample, ctx.settings.language)
+    return plaintext.guess_language(sample, ctx.settings.language)

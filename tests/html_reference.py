@@ -1,5 +1,5 @@
 """The former lxml-based sanitiser and text extractor (a second parse after nh3), kept as the
-reference `syndicator.content`'s single-pass code is tested against."""
+reference `syndicator.markup`'s single-pass code is tested against."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from functools import partial
 import lxml.html
 from lxml import etree
 
-from syndicator import content
-from syndicator.text import strip_illegal
+from syndicator import markup
+from syndicator.plaintext import strip_illegal
 
 _SPACES = re.compile(r"\s+")
 _PARSER = lxml.html.HTMLParser(huge_tree=True, remove_comments=True)
@@ -25,7 +25,7 @@ def _drop_hidden(root: etree._Element) -> None:
     for el in list(root.iter()):
         if el is root or not isinstance(el.tag, str):
             continue
-        if el.get("hidden") is not None or content._HIDDEN.search(el.get("style") or ""):
+        if el.get("hidden") is not None or markup._HIDDEN.search(el.get("style") or ""):
             el.drop_tree()
     for el in root.iter():
         if isinstance(el.tag, str):
@@ -35,9 +35,9 @@ def _drop_hidden(root: etree._Element) -> None:
 
 def _absolutize(root: etree._Element, base: str) -> None:
     # lxml finds href, src and cite; poster and srcset it does not know
-    root.rewrite_links(partial(content._absolute, base), resolve_base_href=False)
+    root.rewrite_links(partial(markup._absolute, base), resolve_base_href=False)
     for el in root.iter(etree.Element):
-        for name, resolve in (("poster", content._absolute), ("srcset", content._absolute_srcset)):
+        for name, resolve in (("poster", markup._absolute), ("srcset", markup._absolute_srcset)):
             value = el.get(name)
             if value is not None:
                 resolved = resolve(base, value)
@@ -57,10 +57,10 @@ def _serialize(root: etree._Element) -> str:
 
 def sanitize(html: str, base: str) -> str:
     """`sanitize` done with a second, lxml parse."""
-    cleaned = strip_illegal(content._clean(html, None))
+    cleaned = strip_illegal(markup._clean(html, None))
     if not cleaned.strip():
         return ""
-    root = _fragment(content._limit_depth(cleaned))
+    root = _fragment(markup._limit_depth(cleaned))
     _drop_hidden(root)
     _absolutize(root, base)
     return _serialize(root)
@@ -71,6 +71,6 @@ def to_text(html: str) -> str:
     if "<" not in html and "&" not in html:
         return _SPACES.sub(" ", html).strip()
     root = _fragment(strip_illegal(html))
-    for el in root.iter(*content._BREAKS):
+    for el in root.iter(*markup._BREAKS):
         el.tail = " " + (el.tail or "")
     return _SPACES.sub(" ", root.text_content()).strip()

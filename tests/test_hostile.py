@@ -374,7 +374,7 @@ def test_unreadable_file(tmp_path: Path, baseline: dict[str, bytes], monkeypatch
                 raise PermissionError(13, "Permission denied", str(path))
             return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(sources.os, "open", fake_open)
+        monkeypatch.setattr(os, "open", fake_open)
     try:
         result = build(_settings(tmp_path, seeds))
     finally:

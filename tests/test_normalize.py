@@ -185,7 +185,7 @@ def _language_by_counting(sample: str, default: str) -> str:
     "漢字漢字漢字漢字漢字ひ", "한국어 " * 30, "한국어", "中" + "x" * 9, "中中中" + "x" * 7, "中" * 3 + " " * 7, "Ωμέγα 中",
 ])
 def test_language_guess_follows_the_rule(sample: str) -> None:
-    from syndicator.text import guess_language
+    from syndicator.plaintext import guess_language
 
     assert guess_language(sample, "en") == _language_by_counting(sample, "en")
 
@@ -194,7 +194,7 @@ def test_language_guess_on_random_mixed_scripts() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from syndicator.text import guess_language
+    from syndicator.plaintext import guess_language
 
     alphabet = st.sampled_from(list("ab 1,.é中文字漢ひカ한국Ω_-") + ["\u3400", "\uf900", "\ud7af"])
 
@@ -210,7 +210,7 @@ def test_strip_illegal_matches_the_character_class() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from syndicator import text
+    from syndicator import plaintext
 
     alphabet = st.sampled_from(list("ab \t\n\r<>&é中한") + ["\x00", "\x01", "\x0b", "\x1f", "\x7f", "\x80", "\ud800",
                                                           "\udfff", "\ufffe", "\uffff", "\ud7af", "\U0001f600"])
@@ -218,7 +218,7 @@ def test_strip_illegal_matches_the_character_class() -> None:
     @settings(max_examples=500, deadline=None)
     @given(st.lists(alphabet, max_size=40).map("".join))
     def check(sample: str) -> None:
-        assert text.strip_illegal(sample) == text._XML_ILLEGAL.sub("", sample)
+        assert plaintext.strip_illegal(sample) == plaintext._XML_ILLEGAL.sub("", sample)
 
     check()
 

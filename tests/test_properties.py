@@ -23,14 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from syndicator import content, sources
+from syndicator import markup, sources
 from syndicator.pipeline import feeds as feedplan
 from syndicator.config import load_settings
 from syndicator.errors import PostError
 from syndicator.model import Post
 from syndicator.normalize import ALIASES, SUMMARY_LIMIT, NotAPost, normalize
 from syndicator.render import RENDERERS, pages
-from syndicator.text import first_words, truncate
+from syndicator.plaintext import first_words, truncate
 
 SETTINGS = load_settings(
     env={}, overrides={"seeds_dir": "/nonexistent/seeds", "feeds_dir": "/nonexistent/feeds",
@@ -246,12 +246,12 @@ def prop_html(body: str, name: str, markdown: bool) -> None:
 
 
 def _summary_input(body: str, sanitised: bool) -> str:
-    return content.sanitize(body, "https://example.org/") if sanitised else body
+    return markup.sanitize(body, "https://example.org/") if sanitised else body
 
 
 def prop_summary(body: str, limit: int, sanitised: bool) -> None:
     html = _summary_input(body, sanitised)
-    assert content.summary_text(html, limit) == truncate(content.to_text(html), limit)
+    assert markup.summary_text(html, limit) == truncate(markup.to_text(html), limit)
 
 
 def prop_prefix_text(body: str, cut: int, sanitised: bool) -> None:
@@ -263,10 +263,10 @@ def prop_prefix_text(body: str, cut: int, sanitised: bool) -> None:
 
 
 def check_prefix_texts(html: str, sizes: Iterable[int]) -> None:
-    whole = content.to_text(html)
+    whole = markup.to_text(html)
     for size in sizes:
-        found, _ = content._prefix_text(html, size)
-        assert whole.startswith(found[:max(len(found) - content._CUT_DAMAGE, 0)]), size
+        found, _ = markup._prefix_text(html, size)
+        assert whole.startswith(found[:max(len(found) - markup._CUT_DAMAGE, 0)]), size
 
 
 def prop_post_summary(body: str, titled: bool) -> None:
@@ -276,7 +276,7 @@ def prop_post_summary(body: str, titled: bool) -> None:
     if post is None:  # a NUL byte: refused as binary
         return
     assert post.body_html is not None
-    whole = content.to_text(post.body_html)
+    whole = markup.to_text(post.body_html)
     assert post.summary == truncate(whole, SUMMARY_LIMIT)
     assert post.title == ("T" if titled else first_words(whole) if whole else "page")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from syndicator import sources
+from syndicator.sources import files
 from syndicator.config import load_settings
 from syndicator.normalize import NotAPost, detect_shape, normalize
 
@@ -71,7 +72,7 @@ def test_read_stops_at_the_limit_when_the_file_grows() -> None:
         os.write(w, written)
         os.close(w)
         try:
-            return sources._read_up_to(r, 10, 2001)  # fstat said 10 bytes; the limit is 2,001
+            return files._read_up_to(r, 10, 2001)  # fstat said 10 bytes; the limit is 2,001
         finally:
             os.close(r)
 

@@ -1,6 +1,6 @@
-"""Front matter: the fast YAML path (yaml-rs) must give exactly what PyYAML's path gives.
+"""The yaml-rs fast path (yaml_fast.py) must give exactly what PyYAML's path (yaml_safe.py) gives.
 
-`load_front(split, fast=False)` is the reference; every case is loaded both ways and compared
+`frontmatter.load_front(split, fast=False)` is the reference; every case is loaded both ways and compared
 strictly (types included: `1`, `1.0` and `True` are all equal in Python), or both must fail
 with the same error.
 """
@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syndicator import textformats as tf
+from syndicator.sources import frontmatter, yaml_fast
+from syndicator.sources.yaml_safe import YAMLSyntaxError
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -39,23 +40,23 @@ def same(a: object, b: object) -> bool:
     return a == b
 
 
-def outcome(split: tf.Split, fast: bool) -> tuple[str, object]:
+def outcome(split: frontmatter.Split, fast: bool) -> tuple[str, object]:
     try:
-        fm = tf.load_front(split, fast=fast)
-    except tf.YAMLSyntaxError as e:
+        fm = frontmatter.load_front(split, fast=fast)
+    except YAMLSyntaxError as e:
         return "error", (e.message, e.line)
     return "ok", fm
 
 
-def check_both(text: str) -> tf.FrontMatter | None:
-    split = tf.Split("yaml", text, "", 2)
+def check_both(text: str) -> frontmatter.FrontMatter | None:
+    split = frontmatter.Split("yaml", text, "", 2)
     fast_kind, fast = outcome(split, True)
     ref_kind, ref = outcome(split, False)
     assert fast_kind == ref_kind, (text, fast, ref)
     if ref_kind == "error":
         assert fast == ref, text
         return None
-    assert isinstance(fast, tf.FrontMatter) and isinstance(ref, tf.FrontMatter)
+    assert isinstance(fast, frontmatter.FrontMatter) and isinstance(ref, frontmatter.FrontMatter)
     assert same(fast.data, ref.data), (text, fast.data, ref.data)
     assert fast.lines == ref.lines, (text, fast.lines, ref.lines)
     assert fast.warnings == ref.warnings, text
@@ -72,8 +73,8 @@ def front_matters() -> list[Path]:
 
 def yaml_front(path: Path) -> str | None:
     try:
-        split = tf.split(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, tf.YAMLSyntaxError):
+        split = frontmatter.split(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, YAMLSyntaxError):
         return None
     return split.front if split.format == "yaml" else None
 
@@ -90,7 +91,7 @@ def test_every_data_file_and_corpus_post_loads_the_same_both_ways() -> None:
 
 def test_the_fast_path_is_taken_for_the_sample_posts() -> None:
     fronts = [yaml_front(p) for p in sorted((ROOT / "seeds").glob("*"))]
-    assert fronts and all(f is not None and tf._load_fast(f) is not None for f in fronts)
+    assert fronts and all(f is not None and yaml_fast.load_fast(f) is not None for f in fronts)
 
 
 # YAML 1.1 and 1.2 read these plain scalars differently, or only PyYAML's path handles them.
@@ -183,7 +184,7 @@ def render_timestamp_doc(value: str, style: str) -> str:
 @pytest.mark.parametrize("value", TIMESTAMPS)
 def test_plain_timestamps_take_the_fast_path(value: str) -> None:
     text = f"title: x\ndate: {value}\nlist:\n  - at: {value}\n    n: true\n"
-    fast = tf._load_fast(text)
+    fast = yaml_fast.load_fast(text)
     assert fast is not None, value
     fm = check_both(text)
     assert fm is not None and same(fast[0], fm.data)
@@ -231,23 +232,23 @@ screen_text = st.text(st.sampled_from(list("0123456789._-+eEoOxa :,[]{}\n\t")), 
 @settings(max_examples=1500, deadline=None)
 @given(screen_text)
 def test_risky_float_screen_is_the_original(text: str) -> None:
-    assert bool(tf._RISKY_FLOAT.search(text)) == bool(ORIGINAL_RISKY_FLOAT.search(text))
+    assert bool(yaml_fast._RISKY_FLOAT.search(text)) == bool(ORIGINAL_RISKY_FLOAT.search(text))
 
 
 def original_ints_unusual(text: str) -> bool:
     text = "\n" + text
     if re.search(r"[ \[,{\n][-+]?[0_]", text):
-        for m in tf._LEADING_ZERO.finditer(text):
-            if m.group(0)[0] != "," or tf._FLOW.search(text):
+        for m in yaml_fast._LEADING_ZERO.finditer(text):
+            if m.group(0)[0] != "," or yaml_fast._FLOW.search(text):
                 return True
     return False
 
 
 def assert_int_screen_is_the_original(text: str) -> None:
     try:
-        tf._Checker(text)._check_ints()
+        yaml_fast._Checker(text)._check_ints()
         unusual = False
-    except tf._Unusual:
+    except yaml_fast._Unusual:
         unusual = True
     assert unusual == original_ints_unusual(text), text
 
@@ -268,53 +269,21 @@ def test_int_screen_cases(text: str) -> None:
     check_both(text)
 
 
-def test_printable_screen() -> None:
-    refused = [c for c in map(chr, range(0x110000)) if tf._UNPRINTABLE.match(c)]
-    assert len(refused) > 2000
-    for c in refused:
-        assert not tf._printable(c) and not tf._printable(f"ab\n{c}") and not tf._printable(f"标题{c}x")
-    assert tf._printable("title: x\n") and tf._printable("title: 标题\n")
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.text(st.characters(codec="utf-8"), max_size=30))
-def test_printable_screen_never_misses(text: str) -> None:
-    if tf._printable(text):
-        assert not tf._UNPRINTABLE.search(text)
-
-
-@settings(max_examples=1500, deadline=None)
-@given(st.text(st.sampled_from(list("-+ \n\t\x0ba")), max_size=30))
-def test_boundaries_split_as_the_handlers_do(text: str) -> None:
-    for name, handler in tf.HANDLERS.items():
-        assert tf._BOUNDARIES[name].split(text, 2) == handler.FM_BOUNDARY.split(text, 2)
-
-
-def test_boundaries_split_the_data_files_as_the_handlers_do() -> None:
-    for path in front_matters():
-        try:
-            text = path.read_text(encoding="utf-8").lstrip()
-        except UnicodeDecodeError:
-            continue
-        for name, handler in tf.HANDLERS.items():
-            assert tf._BOUNDARIES[name].split(text, 2) == handler.FM_BOUNDARY.split(text, 2), path
-
-
 @settings(max_examples=800, deadline=None)
 @given(st.lists(st.sampled_from(["a: ", ": ", "'", "\n", " ", "x", "2021-01-27", "2021-01-27T04:31:22Z"]), max_size=8),
        st.sampled_from(["2021-01-27", "2021-01-27T04:31:22Z"]))
 def test_plain_value_is_no_looser_than_counting(pieces: list[str], value: str) -> None:
     text = "".join(pieces)
-    if tf._Checker(text)._plain_value(value):
+    if yaml_fast._Checker(text)._plain_value(value):
         assert "\\" not in text and text.count(value) == (text + "\n").count(f": {value}\n")
 
 
 def test_words_known_to_be_text_load_the_same_before_and_after() -> None:
-    tf._PLAIN_TEXT.clear()
+    yaml_fast._PLAIN_TEXT.clear()
     texts = ["news: ok\ntopics: [news, ok]\n", "news: yes\nok: [news, No]\n", "yes: news\n", "ok: [1, news]\n"]
     for text in texts * 2:  # the second time, with what the first learnt
         check_both(text)
-    assert {"news", "ok"} <= tf._PLAIN_TEXT and not {"yes", "No"} & tf._PLAIN_TEXT
+    assert {"news", "ok"} <= yaml_fast._PLAIN_TEXT and not {"yes", "No"} & yaml_fast._PLAIN_TEXT
 
 
 def test_alias_bomb_is_refused_on_both_paths() -> None:
@@ -387,8 +356,8 @@ def test_without_yaml_rs_pyyaml_reads_everything() -> None:
     import sys
 
     code = ("import sys; sys.modules['yaml_rs'] = None\n"
-            "from syndicator import textformats as tf\n"
-            "fm = tf.load_front(tf.split('---\\ntitle: x\\ndate: 2022-01-01\\n---\\nbody'))\n"
-            "print(tf.yaml_rs, repr(fm.data), dict(fm.lines))")
+            "from syndicator.sources import frontmatter, yaml_fast\n"
+            "fm = frontmatter.load_front(frontmatter.split('---\\ntitle: x\\ndate: 2022-01-01\\n---\\nbody'))\n"
+            "print(yaml_fast.yaml_rs, repr(fm.data), dict(fm.lines))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "None {'title': 'x', 'date': datetime.date(2022, 1, 1)} {'title': 2, 'date': 3}"

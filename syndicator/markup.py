@@ -1,7 +1,9 @@
-"""Post bodies to safe HTML: Markdown rendering, sanitising, absolute URLs, plain text.
+"""Post bodies to safe HTML: Markdown rendering, sanitising, absolute URLs, plain text of HTML.
 
-The one module that imports cmarkgfm and nh3 (tests/html_reference.py holds the lxml-based
-reference the single-pass sanitiser is tested against).
+Bodies come from anyone and go to every feed reader: what leaves here has only allowed tags,
+attributes and URL schemes, absolute URLs, and no deeper nesting than readers can take. The one
+module that imports cmarkgfm and nh3 (tests/html_reference.py holds the lxml-based reference
+the single-pass sanitiser is tested against).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import nh3
 from cmarkgfm import cmark
 
-from syndicator.text import strip_illegal, truncate
+from syndicator.plaintext import strip_illegal, truncate
 
 _TAGS = (set(nh3.ALLOWED_TAGS) - {"map", "area"}) | {"figure", "figcaption", "picture", "source", "video", "audio"}
 _ATTRS = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}

@@ -1,4 +1,8 @@
-"""Jekyll's rules for posts: file-name dates and slugs, list-or-string fields, permalinks."""
+"""Jekyll's rules for posts: file-name dates and slugs, list-or-string fields, permalinks.
+
+Posts copied from Jekyll sites keep their dates, topics and URLs only when read as Jekyll reads
+them, so these follow its code (jekyll/lib/jekyll), not a guess.
+"""
 
 from __future__ import annotations
 

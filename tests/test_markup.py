@@ -1,4 +1,4 @@
-"""content.sanitize / to_text: URL resolution, hidden elements, and the single-pass code against
+"""markup.sanitize / to_text: URL resolution, hidden elements, and the single-pass code against
 the lxml reference (tests/html_reference.py), which parses the HTML a second time.
 
 Where the two may legitimately differ, libxml2 is the one that is wrong: it does not know HTML5's
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from lxml import etree
 from lxml.html import defs
 
-from syndicator import content, sources, text
+from syndicator import markup, plaintext, sources
 from syndicator.errors import PostError
 from tests import html_reference
 from tests.conftest import DATA, SEEDS
@@ -35,7 +35,7 @@ HYPOTHESIS = settings(max_examples=300, deadline=None,
 
 
 def _a(href: str) -> str:
-    return content.sanitize(f'<a href="{htmllib.escape(href)}">x</a>', BASE)
+    return markup.sanitize(f'<a href="{htmllib.escape(href)}">x</a>', BASE)
 
 
 # ---- absolute URLs ----------------------------------------------------------------------
@@ -65,7 +65,7 @@ def test_unsafe_or_broken_links_are_dropped(href: str) -> None:
 
 
 def test_src_poster_and_cite() -> None:
-    out = content.sanitize('<video src="v.mp4" poster="/p.jpg" controls></video>'
+    out = markup.sanitize('<video src="v.mp4" poster="/p.jpg" controls></video>'
                            '<blockquote cite="../q">q</blockquote><q cite="javascript:x">y</q>', BASE)
     assert out == ('<video src="https://blog.example.org/2022/05/26/v.mp4" poster="https://blog.example.org/p.jpg"'
                    ' controls=""></video><blockquote cite="https://blog.example.org/2022/05/q">q</blockquote>'
@@ -83,18 +83,18 @@ def test_src_poster_and_cite() -> None:
     ("a.png 1x, javascript:alert(1) 2x", "https://blog.example.org/2022/05/26/a.png 1x"),
 ])
 def test_every_srcset_url_becomes_absolute(srcset: str, expected: str) -> None:
-    out = content.sanitize(f'<img srcset="{srcset}" alt="">', BASE)
+    out = markup.sanitize(f'<img srcset="{srcset}" alt="">', BASE)
     assert out == f'<img srcset="{expected}" alt="">'
 
 
 def test_srcset_with_no_safe_url_is_dropped() -> None:
-    assert content.sanitize('<img srcset="javascript:alert(1) 2x" alt="">', BASE) == '<img alt="">'
+    assert markup.sanitize('<img srcset="javascript:alert(1) 2x" alt="">', BASE) == '<img alt="">'
 
 
 def test_every_link_attribute_lxml_knew_is_resolved() -> None:
-    allowed = set().union(*content._ATTRS.values())
-    assert allowed & defs.link_attrs <= content._URL_ATTRS
-    assert "srcset" in allowed and "poster" in content._URL_ATTRS
+    allowed = set().union(*markup._ATTRS.values())
+    assert allowed & defs.link_attrs <= markup._URL_ATTRS
+    assert "srcset" in allowed and "poster" in markup._URL_ATTRS
 
 
 @pytest.mark.parametrize("value", [
@@ -108,8 +108,8 @@ def test_absolute_urls_come_back_as_urljoin_gives_them(value: str) -> None:
     expected = urljoin(BASE, value)
     expected = re.sub(r"[\x00-\x20\x7f-\U0010ffff]", lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode()),
                       expected)
-    assert content._absolute(BASE, value) == expected
-    assert content._absolute("http://other.example/dir/", value) == re.sub(
+    assert markup._absolute(BASE, value) == expected
+    assert markup._absolute("http://other.example/dir/", value) == re.sub(
         r"[\x00-\x20\x7f-\U0010ffff]", lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode()),
         urljoin("http://other.example/dir/", value))
 
@@ -120,9 +120,9 @@ def test_absolute_urls_come_back_as_urljoin_gives_them(value: str) -> None:
        st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12))
 def test_resolution_is_urljoin(prefix: str, rest: str) -> None:
     value = prefix + rest
-    got = content._absolute(BASE, value)
+    got = markup._absolute(BASE, value)
     try:
-        expected = urljoin(BASE, text.strip_illegal(value).strip())
+        expected = urljoin(BASE, plaintext.strip_illegal(value).strip())
     except ValueError:
         assert got is None
         return
@@ -149,12 +149,12 @@ def test_resolution_is_urljoin(prefix: str, rest: str) -> None:
     ('<div style="display:none">only</div>', ""),
 ])
 def test_hidden_elements_are_dropped(html: str, expected: str) -> None:
-    assert content.sanitize(html, BASE) == expected
+    assert markup.sanitize(html, BASE) == expected
     assert html_reference.sanitize(html, BASE) == expected
 
 
 def test_style_is_removed_without_reordering_attributes() -> None:
-    out = content.sanitize('<img src="a.png" style="border:0" alt="x" width="5" height="6">', BASE)
+    out = markup.sanitize('<img src="a.png" style="border:0" alt="x" width="5" height="6">', BASE)
     assert out == '<img src="https://blog.example.org/2022/05/26/a.png" alt="x" width="5" height="6">'
 
 
@@ -162,7 +162,7 @@ def test_markup_that_only_looks_hidden_stays() -> None:
     html = ('<p>&lt;p style="display:none" hidden=""&gt;shown&lt;/p&gt;</p>'
             '<img alt=\'x" style="display:none" hidden="\' src="a.png">'
             '<img style="color:red" alt="ends in hidden=" src="b.png">')  # nh3 writes ` hidden="` here
-    out = content.sanitize(html, BASE)
+    out = markup.sanitize(html, BASE)
     assert "shown" in out and 'alt="x&quot; style=&quot;display:none&quot; hidden=&quot;"' in out
     assert '<img alt="ends in hidden=" src="https://blog.example.org/2022/05/26/b.png">' in out
     assert _tree(out) == _tree(html_reference.sanitize(html, BASE))
@@ -171,14 +171,14 @@ def test_markup_that_only_looks_hidden_stays() -> None:
 def test_hidden_source_is_a_void_element() -> None:
     # libxml2 makes <source> a container, so the reference drops the second source too
     html = '<video controls><source hidden src="a.mp4"><source src="b.mp4"></video>'
-    assert content.sanitize(html, BASE) == (
+    assert markup.sanitize(html, BASE) == (
         '<video controls=""><source src="https://blog.example.org/2022/05/26/b.mp4"></video>')
 
 
 def test_hidden_content_deeper_than_the_limit_stays_hidden() -> None:
-    depth = content.MAX_DEPTH + 50
+    depth = markup.MAX_DEPTH + 50
     html = "<div>" * depth + '<span hidden>secret</span>shown' + "</div>" * depth
-    out = content.sanitize(html, BASE)
+    out = markup.sanitize(html, BASE)
     assert "shown" in out and "secret" not in out
 
 
@@ -186,7 +186,7 @@ def test_finding_hidden_elements_takes_no_memory_per_tag() -> None:
     html = "<b>x</b>" * 100_000 + "<p hidden>h</p>"
     tracemalloc.start()
     try:
-        out = content.sanitize(html, BASE)
+        out = markup.sanitize(html, BASE)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -194,25 +194,25 @@ def test_finding_hidden_elements_takes_no_memory_per_tag() -> None:
 
 
 def test_deep_nesting_is_flattened_keeping_text() -> None:
-    depth = content.MAX_DEPTH * 3
-    out = content.sanitize("<div>" * depth + "x" + "</div>" * depth, BASE)
-    assert out.count("<div>") == content.MAX_DEPTH and "x" in out
+    depth = markup.MAX_DEPTH * 3
+    out = markup.sanitize("<div>" * depth + "x" + "</div>" * depth, BASE)
+    assert out.count("<div>") == markup.MAX_DEPTH and "x" in out
 
 
 # ---- XSS regressions ----------------------------------------------------------------------
 
 
 def test_markup_inside_a_removed_iframe_stays_text() -> None:
-    out = content.sanitize("<iframe><script>alert(1)</script></iframe><p>ok</p>", BASE)
+    out = markup.sanitize("<iframe><script>alert(1)</script></iframe><p>ok</p>", BASE)
     assert "<script" not in out and "&lt;script&gt;" in out
     check_safe_html(out)
-    assert content.to_text(out) == "<script>alert(1)</script>ok"  # text: escaped by each renderer
+    assert markup.to_text(out) == "<script>alert(1)</script>ok"  # text: escaped by each renderer
 
 
 @HYPOTHESIS
 @given(html_fragments)
 def test_hostile_html_comes_out_safe(html: str) -> None:
-    out = content.sanitize(html, BASE)
+    out = markup.sanitize(html, BASE)
     check_safe_html(out)
     if out.strip():
         for el in lxml.html.fragment_fromstring(out, create_parent="div").iter(etree.Element):
@@ -327,10 +327,10 @@ def _flow(draw: st.DrawFn, depth: int = 0) -> str:
 @HYPOTHESIS
 @given(_flow(), st.sampled_from([BASE, "http://127.0.0.1:8080/", "https://x.example/blog/"]))
 def test_sanitize_matches_the_lxml_reference(html: str, base: str) -> None:
-    fast, reference = content.sanitize(html, base), html_reference.sanitize(html, base)
+    fast, reference = markup.sanitize(html, base), html_reference.sanitize(html, base)
     check_safe_html(fast)
     assert _tree(fast) == _tree(reference)
-    assert content.to_text(fast) == html_reference.to_text(reference)
+    assert markup.to_text(fast) == html_reference.to_text(reference)
 
 
 @HYPOTHESIS
@@ -338,7 +338,7 @@ def test_sanitize_matches_the_lxml_reference(html: str, base: str) -> None:
 def test_hostile_html_matches_the_reference_without_hidden_elements(html: str) -> None:
     # malformed input: libxml2 re-nests what html5ever built, so only text and attributes compare
     assume(not re.search(r"hidden|display|visibility", html, re.I))
-    fast, reference = content.sanitize(html, BASE), html_reference.sanitize(html, BASE)
+    fast, reference = markup.sanitize(html, BASE), html_reference.sanitize(html, BASE)
     assert html_reference.to_text(fast).replace(" ", "") == html_reference.to_text(reference).replace(" ", "")
     assert _attributes(fast) == _attributes(reference)
 
@@ -364,8 +364,8 @@ def _bodies() -> list[tuple[str, str]]:
             except PostError:  # the bad cases: refused before there is any HTML
                 continue
             body = raw.body or ""
-            rendered = body if path.suffix == ".html" else content.markdown_to_html(text.repair(body))
-            found.append((str(path), text.strip_illegal(rendered)))
+            rendered = body if path.suffix == ".html" else markup.markdown_to_html(plaintext.repair(body))
+            found.append((str(path), plaintext.strip_illegal(rendered)))
     return found
 
 
@@ -378,9 +378,9 @@ def test_there_are_real_bodies() -> None:
 
 @pytest.mark.parametrize(("path", "html"), BODIES, ids=[Path(p).name for p, _ in BODIES])
 def test_real_bodies_match_the_reference(path: str, html: str) -> None:
-    fast, reference = content.sanitize(html, BASE), html_reference.sanitize(html, BASE)
+    fast, reference = markup.sanitize(html, BASE), html_reference.sanitize(html, BASE)
     assert _tree(fast) == _tree(reference), path
-    assert content.to_text(fast) == html_reference.to_text(fast) == html_reference.to_text(reference)
+    assert markup.to_text(fast) == html_reference.to_text(fast) == html_reference.to_text(reference)
 
 
 @pytest.mark.parametrize("html", [
@@ -390,7 +390,7 @@ def test_real_bodies_match_the_reference(path: str, html: str) -> None:
     "<b>bold</b><i>it</i>alic",
 ])
 def test_to_text_matches_the_reference(html: str) -> None:
-    assert content.to_text(html) == html_reference.to_text(html)
+    assert markup.to_text(html) == html_reference.to_text(html)
 
 
 @pytest.mark.parametrize(("html", "expected", "reference"), [
@@ -398,16 +398,16 @@ def test_to_text_matches_the_reference(html: str) -> None:
     ("<p>a&#1;b</p>", "ab", "a\x01b"),  # a character XML forbids
 ])
 def test_to_text_drops_what_the_reference_let_through(html: str, expected: str, reference: str) -> None:
-    assert content.to_text(html) == expected
+    assert markup.to_text(html) == expected
     assert html_reference.to_text(html) == reference
 
 
 def test_text_of_sanitised_html_reads_it_as_a_browser_does() -> None:
     # removing <object> leaves a div inside a p, which a parser (and a browser) splits into two
     # blocks: the text must too, so it is taken by parsing again, never by pattern
-    out = content.sanitize("<p><object>0<DIV>0</object></p>", BASE)
+    out = markup.sanitize("<p><object>0<DIV>0</object></p>", BASE)
     assert out == "<p>0<div>0</div></p>"
-    assert content.to_text(out) == "0 0"
+    assert markup.to_text(out) == "0 0"
 
 
 # ---- the summary from a prefix ------------------------------------------------------------
@@ -424,7 +424,7 @@ _CUT_PIECES = [
 @pytest.mark.parametrize("tail", [" and more words" * 40, '<img alt="">' * 60])
 def test_summary_text_whatever_the_cut_falls_in(piece: str, tail: str) -> None:
     limit = 40
-    need = limit + 1 + content._CUT_DAMAGE
+    need = limit + 1 + markup._CUT_DAMAGE
     size = 2 * need  # the first prefix parsed
     for before in range(limit - 3, need + 3):  # text ahead of the piece: about what the summary keeps
         for into in range(min(len(piece), 40) + 1):
@@ -432,7 +432,7 @@ def test_summary_text_whatever_the_cut_falls_in(piece: str, tail: str) -> None:
             pad = "a" * (size - len(words) - into - len('<p><img alt="">'))
             html = f'<p><img alt="{pad}">{words}{piece}</p>{tail}'
             assert html[size - into:].startswith(piece)
-            assert content.summary_text(html, limit) == text.truncate(content.to_text(html), limit), (before, into)
+            assert markup.summary_text(html, limit) == plaintext.truncate(markup.to_text(html), limit), (before, into)
 
 
 @pytest.mark.parametrize("html", [
@@ -449,7 +449,7 @@ def test_prefix_text_begins_the_whole_text_at_every_cut(html: str) -> None:
 
 @pytest.mark.parametrize(("path", "html"), BODIES, ids=[Path(p).name for p, _ in BODIES])
 def test_prefix_text_of_real_bodies_begins_the_whole_text_at_every_cut(path: str, html: str) -> None:
-    fast = content.sanitize(html, BASE)
+    fast = markup.sanitize(html, BASE)
     if "<" in fast or "&" in fast:
         check_prefix_texts(fast, range(len(fast) + 1))
 
@@ -460,18 +460,18 @@ def test_prefix_text_of_real_bodies_begins_the_whole_text_at_every_cut(path: str
     "<p>" + "a &\x01#1;b " * 200 + "</p>&#65;",  # and a real one past the prefix: stripped
 ])
 def test_summary_text_strips_referenced_controls_as_to_text_does(html: str) -> None:
-    assert content.summary_text(html, 40) == text.truncate(content.to_text(html), 40)
+    assert markup.summary_text(html, 40) == plaintext.truncate(markup.to_text(html), 40)
 
 
 def test_text_that_a_table_moves_is_not_read_from_a_prefix() -> None:
     # Past MAX_DEPTH the sanitiser drops the cells' tags but keeps their text, which the parser
     # then moves to before the table: ahead of the caption, which comes first in the HTML.
-    html = content.sanitize("<div>" * 97 + "<table><caption>" + "caption words " * 20 + "</caption><tbody><tr><td>"
+    html = markup.sanitize("<div>" * 97 + "<table><caption>" + "caption words " * 20 + "</caption><tbody><tr><td>"
                             + "cell words " * 20 + "</td></tr></tbody></table>", BASE)
-    assert content.to_text(html).startswith("cell words")
+    assert markup.to_text(html).startswith("cell words")
     for limit in (10, 40, 100):
-        assert content.summary_text(html, limit) == text.truncate(content.to_text(html), limit)
-    assert content.summary_text(html, 40) == "cell words cell words cell words cell…"
+        assert markup.summary_text(html, limit) == plaintext.truncate(markup.to_text(html), limit)
+    assert markup.summary_text(html, 40) == "cell words cell words cell words cell…"
     stray = "<table><tbody><tr><td>" + "cell words " * 20 + "</td></tr>stray words</tbody></table>" + "more " * 200
-    assert content.to_text(stray).startswith("stray words")
-    assert content.summary_text(stray, 40) == text.truncate(content.to_text(stray), 40)
+    assert markup.to_text(stray).startswith("stray words")
+    assert markup.summary_text(stray, 40) == plaintext.truncate(markup.to_text(stray), 40)

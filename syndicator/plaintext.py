@@ -1,10 +1,14 @@
-"""Plain-text clean-up: entities, mojibake, control characters, language guess. The one ftfy user."""
+"""Plain-text clean-up: entities, mojibake, control characters, truncation, language guess.
+
+Titles, names and summaries come from scrapers and editors of every kind, and every feed must
+carry them as valid XML text; the common clean case is checked at C speed first. The one module
+that imports ftfy.
+"""
 
 from __future__ import annotations
 
 import html
 import re
-
 
 # Characters XML 1.0 forbids (C0 controls but tab/newline/CR, surrogates, U+FFFE/U+FFFF).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")

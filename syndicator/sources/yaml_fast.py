@@ -1,0 +1,268 @@
+"""yaml-rs loads the common shapes of front matter several times faster than PyYAML, with the same result.
+
+Why: PyYAML (YAML 1.1, as Jekyll's Psych reads it; yaml_safe.py) is the reference: what it makes
+of a header is what the header means. Building its nodes and objects in Python costs ~0.25 ms a
+post, most of a cold build's YAML time; yaml-rs (Rust) parses the same plain headers several
+times faster.
+
+Why it is safe: yaml-rs reads YAML 1.2, so load_fast gives its result only where the two cannot
+disagree, and None otherwise, which sends the header to PyYAML. Cheap screens of the text turn
+away, before yaml-rs runs, what only PyYAML's path handles or the two read differently: tags,
+anchors, block scalars, flow collections with `:` or `?` in them or over several lines, tabs
+(repaired there), line breaks 1.1 knows and 1.2 does not, merge keys, directives, several
+documents. Then _Checker walks what yaml-rs built and holds it to YAML 1.1's semantics, refusing:
+- a string 1.1 would have read as something else (`yes`, `1:30`, `=`); 1.1 timestamps, which
+  yaml-rs leaves as text, are built as PyYAML builds them when each is a plain `key: value`;
+- a number that 1.1 may have read differently: an int when some node starts with a leading
+  zero or underscore (`012`, `0o12`, `-0_1`, `_1`), a float when the text has an exponent,
+  a signed `.5` or an underscore beside a digit;
+- a key that is not a string.
+Errors and duplicate keys go to PyYAML too, which reports them with their lines. A false alarm
+only costs speed. Without yaml-rs (no wheel for the platform) PyYAML reads everything.
+
+Held to PyYAML by tests/test_yaml_fast.py: every data file, sample post and corpus post, the
+scalars and timestamps 1.1 and 1.2 read differently, and generated documents are loaded both
+ways (`frontmatter.load_front(split, fast=False)` is PyYAML alone) and must give the same data,
+types, key lines and warnings, or the same error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+from syndicator.sources.yaml_safe import (
+    IMPLICIT_RESOLVERS,
+    MAX_NODES,
+    TIMESTAMP_TAG,
+    KeyLines,
+    construct_timestamp,
+)
+
+try:
+    import yaml_rs
+except ImportError:  # pragma: no cover
+    yaml_rs = None
+
+
+class _Unusual(Exception):
+    """What yaml-rs made of the text may not be what PyYAML makes of it."""
+
+
+def _not_fast(text: str) -> bool:
+    """Tabs, 1.1-only line breaks, merge keys, directives, document markers. One-character
+    needles are found at memchr speed: a rare one (`<`, `%`) goes first to spare most texts
+    the slower scan for the two-character mark."""
+    return ("\t" in text or "\r" in text or "\n---" in text or "\n..." in text
+            or ("<" in text and "<<" in text) or ("%" in text and "\n%" in text)
+            or text.startswith(("%", "---", "..."))
+            or (not text.isascii() and ("\x85" in text or "\u2028" in text or "\u2029" in text)))
+
+
+_NODE_MARK = re.compile(r"(?:^|[:\-\[{,?]) *[!&|>]", re.M)  # tag, anchor, block scalar
+# Searches that start with a character class try a match at each position of a 2 KB header
+# (~10 µs); these start with a rarer class or one literal and check what precedes by lookbehind.
+_RISKY_FLOAT = re.compile(r"[-+0-9._](?:(?<=[0-9.])[eE_]|(?<=[-+])\.[0-9]|(?<=_)[0-9.])")
+#: Cheap first looks for _LEADING_ZERO: `0` and `_` (with an optional sign) at the start of the
+#: text or after what may start a node.
+_ZERO = re.compile(r"0(?:(?<![^ \[,{\n]0)|(?<=[-+]0)(?<![^ \[,{\n][-+]0))[0-9oO_]")
+_UNDERSCORE = re.compile(r"_(?:(?<![^ \[,{\n]_)|(?<=[-+]_)(?<![^ \[,{\n][-+]_))")
+_LEADING_ZERO = re.compile(r"(?:^ *|[:\-] +|[\[{,] *)[-+]?(?:0[0-9oO_]|_)", re.M)
+_FLOW = re.compile(r"(?:^ *|[:\-] +)[\[{]([^\n]*)", re.M)
+#: First character of text YAML 1.1 may read as something else -> the longest such text
+#: (a word starting with a letter can only be a bool or null: `false`); only that is matched.
+_MAYBE_NOT_TEXT = {k: 5 if k.isalpha() else 1 << 62 for k in IMPLICIT_RESOLVERS if k}
+#: Text YAML 1.1 reads as a bool, number, null, merge or value key, alias-like scalar
+#: (group `other`) or a timestamp (group `ts`).
+_IMPLICIT = re.compile(
+    "(?P<ts>{})|(?P<other>{})".format(
+        "|".join(sorted({f"(?:{r.pattern})" for rs in IMPLICIT_RESOLVERS.values() for t, r in rs
+                         if t == TIMESTAMP_TAG})),
+        "|".join(sorted({f"(?:{r.pattern})" for rs in IMPLICIT_RESOLVERS.values() for t, r in rs
+                         if t != TIMESTAMP_TAG})),
+    ), re.X)
+#: The usual timestamp shapes (`2021-01-27`, `2021-01-27T04:31:22Z`, `2022-05-26 12:19:14.5 +08:00`),
+#: all within what YAML 1.1's timestamp resolver matches; built here as PyYAML's regex-based
+#: constructor builds them, in a fraction of its time. Other shapes go to that constructor.
+_COMMON_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?: ?(?:(Z)|([-+])([0-9]{2})(?::([0-9]{2}))?))?)?")
+#: Strings checked to be text in YAML 1.1 (not a bool, number, null, timestamp...), wherever
+#: they are: keys and short words repeat from header to header. Bounded.
+_PLAIN_TEXT: set[str] = set()
+_PLAIN_TEXT_MAX = 10_000
+_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_NODES) if yaml_rs else None
+
+
+def _timestamp(v: str, m: re.Match[str] | None) -> Any:
+    """What PyYAML's construct_yaml_timestamp (as yaml_safe's loader keeps it) makes of `v`, a
+    timestamp; `m`: its _COMMON_TIMESTAMP match, if any."""
+    if m is not None:
+        try:
+            # ISO forms fromisoformat reads the same, ~10x faster: `2021-01-27`,
+            # `2021-01-27T04:31:22Z` (Z right after the seconds) and `2021-01-27 04:31:22`
+            last = m.lastindex
+            if last == 3:
+                return date.fromisoformat(v)
+            if (last == 8 and len(v) == 20) or last == 6:
+                return datetime.fromisoformat(v)
+            year, month, day, hour, minute, second, fraction, utc, sign, tz_hour, tz_minute = m.groups()
+            tzinfo = None
+            if sign is not None:
+                delta = timedelta(hours=int(tz_hour), minutes=int(tz_minute or 0))
+                tzinfo = timezone(-delta if sign == "-" else delta)
+            elif utc is not None:
+                tzinfo = UTC
+            return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                            int(fraction[:6].ljust(6, "0")) if fraction else 0, tzinfo=tzinfo)
+        except (ValueError, OverflowError):
+            pass  # out of range: PyYAML's path keeps the text
+    return construct_timestamp(v)
+
+
+def _check_keys(item: dict[Any, Any]) -> None:
+    """Every key is text in YAML 1.1 too; each is remembered as such."""
+    maybe_not_text = _MAYBE_NOT_TEXT.get
+    implicit = _IMPLICIT.match
+    for k in item:
+        if type(k) is not str or (not k or len(k) <= maybe_not_text(k[0], -1)) and implicit(k):
+            raise _Unusual
+        if len(_PLAIN_TEXT) < _PLAIN_TEXT_MAX:
+            _PLAIN_TEXT.add(k)
+
+
+class _Checker:
+    """yaml-rs output as PyYAML would have built it; _Unusual where that is not certain."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._escaped: bool | None = None
+
+    def walk(self, data: Any) -> Any:
+        top = type(data)
+        if top is not dict and top is not list:
+            data = [data]  # a scalar document: checked as a list of one
+        ints, floats = self._values(data)
+        if ints:
+            self._check_ints()
+        if floats and _RISKY_FLOAT.search(self.text):
+            raise _Unusual
+        return data if top is dict or top is list else data[0]
+
+    def _values(self, data: dict[Any, Any] | list[Any]) -> tuple[bool, bool]:
+        """Check every key and value, timestamps built in place; whether there were ints, floats."""
+        maybe_not_text = _MAYBE_NOT_TEXT.get
+        plain_text = _PLAIN_TEXT
+        ints = floats = False
+        stack = [data]
+        seen = 0
+        while stack:
+            item = stack.pop()
+            seen += len(item)
+            if seen > MAX_NODES:
+                raise _Unusual
+            if type(item) is dict:
+                if not plain_text.issuperset(item):  # (one C loop over the keys)
+                    _check_keys(item)
+                pairs: Any = item.items()
+            else:
+                pairs = enumerate(item)
+            # replacing the value of a key or index does not disturb the iteration
+            for k, v in pairs:
+                t = type(v)
+                if t is str:
+                    # maybe not text; an empty one was quoted (empty plain text is null in both)
+                    if v and len(v) <= maybe_not_text(v[0], -1):
+                        new = self._text(v)
+                        if new is not v:
+                            item[k] = new
+                elif t is dict or t is list:
+                    stack.append(v)
+                elif t is int:
+                    ints = True
+                elif t is float:
+                    floats = True
+                elif t is not bool and v is not None:
+                    raise _Unusual  # a set, bytes
+        return ints, floats
+
+    def _text(self, v: str) -> Any:
+        if v in _PLAIN_TEXT:
+            return v
+        common = _COMMON_TIMESTAMP.fullmatch(v)
+        if common is None:
+            m = _IMPLICIT.match(v)
+            if m is None:
+                if len(v) <= 5 and len(_PLAIN_TEXT) < _PLAIN_TEXT_MAX:  # words; dates seldom repeat
+                    _PLAIN_TEXT.add(v)
+                return v
+            if m.lastgroup != "ts":
+                raise _Unusual
+        if not self._plain_value(v):
+            raise _Unusual
+        return _timestamp(v, common)
+
+    def _check_ints(self) -> None:
+        text = self.text
+        hits = [m.start() for m in _ZERO.finditer(text)]
+        if "_" in text:
+            hits += [m.start() for m in _UNDERSCORE.finditer(text)]
+        lines = set()
+        for at in hits:
+            # _LEADING_ZERO's matches are within a line: search only the lines with a hit
+            # (`+0800` in a date); over the whole text it costs more than the rest of the header
+            start = text.rfind("\n", 0, at) + 1
+            if start in lines:
+                continue
+            lines.add(start)
+            end = text.find("\n", at)
+            for m in _LEADING_ZERO.finditer(text, start, len(text) if end == -1 else end):
+                # `10,000` in text is no flow item unless there are flow collections
+                if m.group(0)[0] != "," or _FLOW.search(text):
+                    raise _Unusual
+
+    def _plain_value(self, v: str) -> bool:
+        """Every occurrence of `v` is a plain `key: v` line (not quoted, escaped or a block).
+        `v` is a timestamp: no `: ` or line break in it, so its occurrences cannot overlap."""
+        if self._escaped is None:
+            self._escaped = "\\" in self.text
+        if self._escaped:
+            return False
+        text = self.text
+        size = len(text)
+        at = text.find(v)
+        while at != -1:  # one pass over the text, where counting `v` and `: v\n` took two
+            end = at + len(v)
+            if not text.endswith(": ", 0, at) or (end != size and text[end] != "\n"):
+                return False
+            at = text.find(v, end)
+        return True
+
+
+def _simple_flows(text: str) -> bool:
+    """Flow collections on one line with no `:` or `?` in them (`[a, b]`): around those two the
+    readers part ways (`[?x]`, `[:x]`, `[x:]`)."""
+    for m in _FLOW.finditer(text):
+        rest = m.group(1).rstrip()
+        if ":" in rest or "?" in rest or not rest.endswith(("]", "}")):
+            return False
+    return True
+
+
+def load_fast(text: str, offset: int = 0) -> tuple[Any, Mapping[str, int]] | None:
+    """The data and key lines (shifted by `offset`), or None: PyYAML's path decides."""
+    if yaml_rs is None:  # pragma: no cover
+        return None
+    if _not_fast(text):
+        return None
+    if ("!" in text or "&" in text or "|" in text or ">" in text) and _NODE_MARK.search(text):
+        return None
+    if ("[" in text or "{" in text) and not _simple_flows(text):
+        return None
+    try:
+        data = _Checker(text).walk(yaml_rs.loads(text, parse_datetime=False, alias_limits=_LIMITS))
+    except (yaml_rs.YAMLDecodeError, _Unusual, ValueError, TypeError, RecursionError):
+        return None
+    return data, KeyLines(text, data, offset)

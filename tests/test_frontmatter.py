@@ -1,0 +1,46 @@
+"""Front matter: the cheaper screens in frontmatter.py find what the checks they stand for find.
+
+The boundary patterns must split a post exactly as python-frontmatter's handlers do, and the
+printable-text screen must never let through a character YAML refuses.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syndicator.sources import frontmatter
+from tests.test_yaml_fast import front_matters
+
+
+def test_printable_screen() -> None:
+    refused = [c for c in map(chr, range(0x110000)) if frontmatter._UNPRINTABLE.match(c)]
+    assert len(refused) > 2000
+    for c in refused:
+        assert not frontmatter._printable(c) and not frontmatter._printable(f"ab\n{c}")
+        assert not frontmatter._printable(f"标题{c}x")
+    assert frontmatter._printable("title: x\n") and frontmatter._printable("title: 标题\n")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(codec="utf-8"), max_size=30))
+def test_printable_screen_never_misses(text: str) -> None:
+    if frontmatter._printable(text):
+        assert not frontmatter._UNPRINTABLE.search(text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(st.sampled_from(list("-+ \n\t\x0ba")), max_size=30))
+def test_boundaries_split_as_the_handlers_do(text: str) -> None:
+    for name, handler in frontmatter.HANDLERS.items():
+        assert frontmatter._BOUNDARIES[name].split(text, 2) == handler.FM_BOUNDARY.split(text, 2)
+
+
+def test_boundaries_split_the_data_files_as_the_handlers_do() -> None:
+    for path in front_matters():
+        try:
+            text = path.read_text(encoding="utf-8").lstrip()
+        except UnicodeDecodeError:
+            continue
+        for name, handler in frontmatter.HANDLERS.items():
+            assert frontmatter._BOUNDARIES[name].split(text, 2) == handler.FM_BOUNDARY.split(text, 2), path
