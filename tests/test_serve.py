@@ -1,6 +1,6 @@
 """The web app's HTTP answers, in-process through Flask's test client (fixtures `app` and
-`client` in conftest): every published file with its type and validators, 304s, gzip, 301s,
-404s and 405s. What needs the real server process (waitress, keep-alive, raw
+`client` in conftest): every published file with its type and validators, 304s, gzip, byte
+ranges, 301s, 404s and 405s. What needs the real server process (waitress, keep-alive, raw
 request lines, restarts, nginx in front) is in test_serve_process.py.
 """
 
@@ -20,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from syndicator.web import ranges
 from tests.conftest import BASE_URL
 
 TYPES = {
@@ -69,6 +70,7 @@ def test_every_file_served_with_type_and_validators(client: FlaskClient, feeds: 
         assert h["Last-Modified"] == email.utils.formatdate(mtime, usegmt=True)
         assert h["Cache-Control"] == "public, max-age=123"
         assert h["Vary"] == "Accept-Encoding"
+        assert h["Accept-Ranges"] == "bytes"
         assert "Content-Encoding" not in h
 
 
@@ -96,7 +98,7 @@ def test_if_none_match(client: FlaskClient) -> None:
         assert resp.status_code == 304, inm
         assert resp.data == b"" and h304["ETag"] == etag and h304["Last-Modified"] == lm
         assert h304["Cache-Control"] == "public, max-age=123" and h304["Vary"] == "Accept-Encoding"
-        assert "Content-Type" not in h304
+        assert "Content-Type" not in h304 and "Accept-Ranges" not in h304
     # `*` is a wildcard only alone (RFC 9110 13.1.2: "*" / #entity-tag)
     for inm in ('"nope"', 'W/"nope"', etag[:-2] + '"', '"nope", *', ""):
         assert get(client, "/all.rss", {"If-None-Match": inm}).status_code == 200, inm
@@ -132,7 +134,7 @@ def test_head_has_headers_and_no_body(client: FlaskClient) -> None:
     g = get(client, "/all.json")
     resp = get(client, "/all.json", method="HEAD")
     assert resp.status_code == 200 and resp.data == b""
-    for k in ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Cache-Control", "Vary"):
+    for k in ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Cache-Control", "Vary", "Accept-Ranges"):
         assert resp.headers[k] == g.headers[k], k
     assert int(resp.headers["Content-Length"]) == len(g.data)
 
@@ -150,6 +152,7 @@ def test_gzip_from_precompressed_twin(client: FlaskClient, feeds: Path) -> None:
     assert h["Content-Type"] == plain.headers["Content-Type"] and h["Content-Length"] == str(len(gz))
     assert h["ETag"] != plain.headers["ETag"] and h["ETag"].startswith('"')
     assert h["Last-Modified"] == plain.headers["Last-Modified"]
+    assert "Accept-Ranges" not in h  # as nginx's gzip_static: ranges are of the identity bytes only
     # 304 with the gzip ETag, and with the identity one (same bytes underneath)
     r304 = get(client, "/all.atom", {"Accept-Encoding": "gzip", "If-None-Match": h["ETag"]})
     assert r304.status_code == 304 and r304.data == b"" and r304.headers["ETag"] == h["ETag"]
@@ -163,6 +166,132 @@ def test_gzip_from_precompressed_twin(client: FlaskClient, feeds: Path) -> None:
         assert get(client, "/all.atom", {"Accept-Encoding": ae}).headers.get("Content-Encoding") == "gzip", ae
     r = get(client, "/", {"Accept-Encoding": "gzip"}, method="HEAD")
     assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip" and r.data == b""
+
+
+# -- byte ranges ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("header", "span"), [
+    ("bytes=0-9", (0, 10)),
+    ("bytes=0-0", (0, 1)),
+    ("bytes=-5", (-5, None)),
+    ("bytes=-99999999", (0, None)),  # a suffix longer than the file is the file (RFC 9110 14.1.3)
+    ("bytes=10-", (10, None)),
+    ("bytes=0-99999999", (0, None)),
+    ("BYTES= 0 - 9 ", (0, 10)),
+    ("bytes=00-09", (0, 10)),
+    ("bytes=0-1,99999999-", (0, 2)),  # unsatisfiable ranges next to satisfiable ones are dropped
+    ("bytes=1-0,2-3", (2, 4)),
+])
+def test_single_range_is_206(client: FlaskClient, header: str, span: tuple[int, int | None]) -> None:
+    data = get(client, "/all.rss").data
+    start, end, _ = slice(*span).indices(len(data))
+    resp = get(client, "/all.rss", {"Range": header})
+    assert resp.status_code == 206, header
+    assert resp.headers["Content-Range"] == f"bytes {start}-{end - 1}/{len(data)}"
+    assert resp.data == data[start:end] and resp.headers["Content-Length"] == str(end - start)
+    assert resp.headers["Content-Type"] == TYPES[".rss"] and "Accept-Ranges" not in resp.headers
+    for k in ("ETag", "Last-Modified", "Cache-Control", "Vary"):
+        assert k in resp.headers
+
+
+def test_several_ranges_are_multipart_in_the_order_asked(client: FlaskClient) -> None:
+    whole = get(client, "/all.rss")
+    data, etag = whole.data, whole.headers["ETag"]
+    for header, spans in (("bytes=5-6,0-1", [(5, 7), (0, 2)]), ("bytes=0-5, 3-8", [(0, 6), (3, 9)])):
+        resp = get(client, "/all.rss", {"Range": header})
+        assert resp.status_code == 206 and "Content-Range" not in resp.headers
+        boundary = etag.strip('"')
+        assert resp.headers["Content-Type"] == f"multipart/byteranges; boundary={boundary}"
+        expected = b"".join(
+            f"\r\n--{boundary}\r\nContent-Type: {TYPES['.rss']}\r\nContent-Range: bytes {a}-{b - 1}/{len(data)}"
+            f"\r\n\r\n".encode() + data[a:b] for a, b in spans) + f"\r\n--{boundary}--\r\n".encode()
+        assert resp.data == expected and resp.headers["Content-Length"] == str(len(expected))
+
+
+@pytest.mark.parametrize("header", [
+    "items=0-5",  # a unit we do not know is ignored (RFC 9110 14.2)
+    "bytes =0-9",
+    "bytes=0-,0-",  # ranges adding up to more than the file: nginx sends it whole
+    "bytes=",
+])
+def test_range_ignored_whole_file(client: FlaskClient, header: str) -> None:
+    data = get(client, "/all.rss").data
+    resp = get(client, "/all.rss", {"Range": header})
+    assert resp.status_code == 200 and resp.data == data and resp.headers["Accept-Ranges"] == "bytes", header
+
+
+@pytest.mark.parametrize("header", [
+    "bytes=99999999-", "bytes=-0", "bytes=5-2", "bytes=abc", "bytes=0-1,,2-3", "bytes=0-9,x", "bytes=\t0-9",
+    "bytes=+1-2", "bytes=-", "bytes=0--1", "bytes=0-1,", "bytes=99999999999999999999-", "bytes=- 5",
+])
+def test_unsatisfiable_range_is_416(client: FlaskClient, header: str) -> None:
+    length = len(get(client, "/all.rss").data)
+    for method in ("GET", "HEAD"):
+        resp = get(client, "/all.rss", {"Range": header}, method=method)
+        assert resp.status_code == 416, header
+        assert resp.headers["Content-Range"] == f"bytes */{length}"
+        assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert resp.headers["Cache-Control"] == "no-store"  # it answers this Range only
+        no_traceback(resp.data)
+
+
+def test_if_range(client: FlaskClient) -> None:
+    whole = get(client, "/all.rss")
+    etag, lm = whole.headers["ETag"], whole.headers["Last-Modified"]
+    when = email.utils.parsedate_to_datetime(lm)
+    gz_etag = get(client, "/all.rss", {"Accept-Encoding": "gzip"}).headers["ETag"]
+    for if_range in (etag, lm, when.strftime("%A, %d-%b-%y %H:%M:%S GMT")):
+        assert get(client, "/all.rss", {"Range": "bytes=0-9", "If-Range": if_range}).status_code == 206, if_range
+    later = email.utils.formatdate(when.timestamp() + 1, usegmt=True)
+    # strong comparison: a weak tag never matches; a date must be Last-Modified exactly
+    for if_range in (f"W/{etag}", '"x"', gz_etag, later, "garbage", ""):
+        resp = get(client, "/all.rss", {"Range": "bytes=0-9", "If-Range": if_range})
+        assert resp.status_code == 200 and resp.data == whole.data, if_range
+    assert get(client, "/all.rss", {"Range": "bytes=99999999-", "If-Range": '"x"'}).status_code == 200
+    assert get(client, "/all.rss", {"If-Range": '"x"'}).status_code == 200
+
+
+def test_validators_come_before_ranges(client: FlaskClient) -> None:
+    """RFC 9110 13.2.2: If-None-Match, then If-Modified-Since, then If-Range and Range."""
+    h = get(client, "/all.rss").headers
+    for cond in ({"If-None-Match": h["ETag"]}, {"If-Modified-Since": h["Last-Modified"]}):
+        assert get(client, "/all.rss", {"Range": "bytes=0-9", **cond}).status_code == 304
+        assert get(client, "/all.rss", {"Range": "bytes=99999999-", **cond}).status_code == 304
+    assert get(client, "/all.rss", {"Range": "bytes=0-9", "If-None-Match": '"zz"'}).status_code == 206
+
+
+def test_range_with_gzip_is_the_whole_gzip_file(client: FlaskClient, feeds: Path) -> None:
+    for header in ("bytes=0-9", "bytes=99999999-", "bytes=0-1,4-5"):
+        resp = get(client, "/all.rss", {"Range": header, "Accept-Encoding": "gzip"})
+        assert resp.status_code == 200 and resp.headers["Content-Encoding"] == "gzip", header
+        assert resp.data == (feeds / "all.rss.gz").read_bytes()
+        assert "Content-Range" not in resp.headers and "Accept-Ranges" not in resp.headers
+    resp = get(client, "/all.rss", {"Range": "bytes=0-9", "Accept-Encoding": "gzip;q=0"})
+    assert resp.status_code == 206 and "Content-Encoding" not in resp.headers
+
+
+def test_head_range_has_headers_and_no_body(client: FlaskClient) -> None:
+    length = len(get(client, "/all.rss").data)
+    resp = get(client, "/all.rss", {"Range": "bytes=0-9"}, method="HEAD")
+    assert resp.status_code == 206 and resp.data == b""
+    assert resp.headers["Content-Range"] == f"bytes 0-9/{length}" and resp.headers["Content-Length"] == "10"
+
+
+@pytest.mark.parametrize(("header", "length", "spans"), [
+    ("bytes=0-", 0, None),  # an empty file is sent whole
+    ("bytes=-5", 0, None),
+    ("bytes=5-", 0, []),
+    ("bytes=0-9223372036854775807", 10, [(0, 10)]),
+    ("bytes=0-9223372036854775808", 10, []),  # past nginx's largest offset
+    ("bytes=9223372036854775807-", 10, []),
+    ("bytes=0000000000000000000000001-2", 10, [(1, 3)]),
+    ("bytes=-10", 10, [(0, 10)]),
+    ("bytes=0-4,5-9", 10, [(0, 5), (5, 10)]),
+    ("bytes=0-5,5-9", 10, None),
+])
+def test_requested_spans(header: str, length: int, spans: list[tuple[int, int]] | None) -> None:
+    got = ranges.requested(header, length)
+    assert (None if got is None else [(s.start, s.end) for s in got]) == spans
 
 
 # -- redirects -----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The Flask app: one blueprint that answers every URL from the files under feeds/.
 
 The answers are those nginx gives for the same tree with contrib/nginx.conf (files with
-their types, gzip twins and validators), plus what nginx passes on to us: 301s for
+their types, gzip twins, validators and ranges), plus what nginx passes on to us: 301s for
 old feed URLs, plain-text 404s and 405s, /healthz, and never a traceback. The blueprint
 reads its per-app state from `current_app.extensions`, so the factory can build several
 apps (a test's and the daemon's) in one process.
@@ -21,9 +21,9 @@ from werkzeug.exceptions import HTTPException
 
 from syndicator import formats, redirects, urls
 from syndicator.config import Settings
-from syndicator.web import conditional
+from syndicator.web import conditional, ranges
 from syndicator.web.conditional import NotModified, accepts_gzip
-from syndicator.web.files import FileCache, safe_rel
+from syndicator.web.files import Entry, FileCache, safe_rel
 
 log = logging.getLogger("syndicator.web")
 
@@ -143,10 +143,26 @@ def _serve(site: Site, rel: str) -> Response:
     if held is not None:
         headers["ETag"] = held
         return NotModified(headers)
-    if use_gz:
+    if use_gz:  # a Range is not applied to gzip bytes, as with nginx's gzip_static
         headers["Content-Encoding"] = "gzip"
         return Response(entry.gz, status=200, headers=headers, content_type=entry.content_type)
-    return Response(entry.data, status=200, headers=headers, content_type=entry.content_type)
+    return _identity(entry, headers)
+
+
+def _identity(entry: Entry, headers: dict[str, str]) -> Response:
+    """The identity bytes: whole (200), in part (206) or not at all (416)."""
+    spans = None
+    header = request.headers.get("Range")
+    if header is not None and conditional.if_range_holds(request.headers.get("If-Range"), entry):
+        spans = ranges.requested(header, len(entry.data))
+    if spans is None:
+        headers["Accept-Ranges"] = "bytes"
+        return Response(entry.data, status=200, headers=headers, content_type=entry.content_type)
+    if not spans:
+        # not stored by caches (nginx sends no Cache-Control either): it answers one Range only
+        return plain(416, "Range not satisfiable", {"Content-Range": ranges.unsatisfiable(len(entry.data)),
+                                                    "Cache-Control": "no-store", "Vary": "Accept-Encoding"})
+    return ranges.partial(entry, spans, headers)
 
 
 def plain(status: int, text: str, headers: dict[str, str] | None = None) -> Response:

@@ -1,8 +1,9 @@
 """Which representation a request gets and whether the client's copy is still current.
 
 RFC 9110 section 13.2.2 order: If-None-Match when present (weak comparison, lists, `*`),
-otherwise If-Modified-Since. Werkzeug parses the headers; where its ready-made answer differs
-from RFC 9110 or from nginx, the reason is given next to the code that does it here instead.
+otherwise If-Modified-Since; If-Range (strong comparison) only decides whether a Range is
+honoured. Werkzeug parses the headers; where its ready-made answer differs from RFC 9110 or
+from nginx, the reason is given next to the code that does it here instead.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Request, Response
-from werkzeug.http import parse_accept_header
+from werkzeug.http import parse_accept_header, parse_date
 
 from syndicator.web.files import Entry
 
@@ -50,6 +51,24 @@ def current_etag(request: Request, entry: Entry, etag: str) -> str | None:
     except OverflowError:  # email.utils on an hour of 20 digits
         unchanged = False
     return etag if unchanged else None
+
+
+def if_range_holds(header: str | None, entry: Entry) -> bool:
+    """True when a Range may be honoured: no If-Range, or one naming the identity bytes served.
+
+    An entity tag must equal the ETag exactly (RFC 9110 section 13.1.5: strong comparison, so
+    a `W/` tag never matches), a date must equal Last-Modified, as nginx checks them.
+    `request.if_range` is not used: it drops the `W/` of a weak tag, and `make_conditional`
+    accepts any date at or after Last-Modified."""
+    if header is None:
+        return True
+    if header.endswith('"'):
+        return header == entry.etag
+    try:
+        date = parse_date(header)
+        return date is not None and date.timestamp() == entry.mtime
+    except OverflowError:
+        return False
 
 
 class NotModified(Response):
