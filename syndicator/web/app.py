@@ -1,0 +1,189 @@
+"""The Flask app: one blueprint that answers every URL from the files under feeds/.
+
+The answers are those nginx gives for the same tree with contrib/nginx.conf (files with
+their types, gzip twins, validators and ranges), plus what nginx passes on to us: 301s for
+old feed URLs, plain-text 404s and 405s, /healthz, and never a traceback. The blueprint
+reads its per-app state from `current_app.extensions`, so the factory can build several
+apps (a test's and the daemon's) in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from flask import Blueprint, Flask, Response, current_app, json, request
+from werkzeug.exceptions import HTTPException
+
+from syndicator import formats, redirects, urls
+from syndicator.config import Settings
+from syndicator.web import conditional, ranges
+from syndicator.web.conditional import NotModified, accepts_gzip
+from syndicator.web.files import Entry, FileCache, safe_rel
+
+log = logging.getLogger("syndicator.web")
+
+ALLOWED = "GET, HEAD"
+_EXTENSION = "syndicator"
+
+bp = Blueprint("feeds", __name__)
+_ROUTE: dict[str, Any] = {"methods": ["GET", "HEAD"], "provide_automatic_options": False}
+
+
+class Redirects:
+    """Old feed stems → canonical ones: topic aliases from the settings over the persisted map
+    in feeds/.redirects.json, which is re-read when its stat changes."""
+
+    def __init__(self, root: Path, aliases: Mapping[str, str]) -> None:
+        self._root = root
+        self._aliases = redirects.from_aliases(aliases)
+        # (stat key of the file, merged table), swapped as one value so threads never see a mix
+        self._seen: tuple[object, dict[str, str]] = (None, dict(self._aliases))
+
+    def target(self, rel: str) -> str | None:
+        """The canonical path a feed path redirects to, None when it does not redirect."""
+        stem, ext = os.path.splitext(rel)
+        if ext not in formats.FEED_EXTENSIONS:
+            return None
+        canonical = redirects.resolve(self._table(), stem)
+        return None if canonical is None else canonical + ext
+
+    def _table(self) -> dict[str, str]:
+        try:
+            st = os.stat(self._root / redirects.REDIRECTS)
+            key: object = (st.st_size, st.st_mtime_ns, st.st_ino)
+        except OSError:
+            key = None
+        seen, table = self._seen
+        if key != seen:
+            table = {**(redirects.load(self._root) if key else {}), **self._aliases}
+            self._seen = (key, table)
+        return table
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What the views of one app serve."""
+
+    files: FileCache
+    redirects: Redirects
+    cache_control: str
+    base_url: str
+    status: Callable[[], dict[str, Any]] | None
+
+
+def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None = None) -> Flask:
+    """The app serving `settings.feeds_dir`; `status` returns the /healthz document (the
+    daemon passes its own)."""
+    app = Flask("syndicator")
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    root = Path(os.path.realpath(settings.feeds_dir))
+    app.extensions[_EXTENSION] = Site(
+        files=FileCache(root),
+        redirects=Redirects(root, settings.topic_aliases),
+        cache_control=f"public, max-age={settings.cache_max_age}",
+        base_url=settings.base_url,
+        status=status,
+    )
+    app.register_blueprint(bp)
+    return app
+
+
+def _site() -> Site:
+    return cast(Site, current_app.extensions[_EXTENSION])
+
+
+@bp.route("/healthz", **_ROUTE)
+def healthz() -> Response:
+    site = _site()
+    doc = site.status() if site.status else {"status": "ok"}
+    resp = Response(json.dumps(doc, ensure_ascii=False, indent=1) + "\n",
+                    content_type="application/json; charset=utf-8")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/", **_ROUTE)
+def index() -> Response:
+    return _serve(_site(), urls.INDEX)
+
+
+@bp.route("/<path:rel>", **_ROUTE)
+def files(rel: str) -> Response:
+    # the converter already decoded %2F and friends: judge the raw path as sent, too
+    safe = safe_rel(request.path)
+    if safe is None or safe != rel:
+        return plain(404, "Not found")
+    return _serve(_site(), safe)
+
+
+def _serve(site: Site, rel: str) -> Response:
+    entry = site.files.get(rel)
+    if entry is None:
+        target = site.redirects.target(rel)
+        if target is None or site.files.get(target) is None:
+            return plain(404, "Not found")
+        location = site.base_url + target
+        return plain(301, f"Moved permanently to {location}",
+                     {"Location": location, "Cache-Control": site.cache_control})
+    use_gz = accepts_gzip(request.headers.get("Accept-Encoding"))
+    headers = {
+        "ETag": entry.gz_etag if use_gz else entry.etag,
+        "Last-Modified": entry.last_modified,
+        "Cache-Control": site.cache_control,
+        "Vary": "Accept-Encoding",
+        "X-Content-Type-Options": "nosniff",
+    }
+    held = conditional.current_etag(request, entry, headers["ETag"])
+    if held is not None:
+        headers["ETag"] = held
+        return NotModified(headers)
+    if use_gz:  # a Range is not applied to gzip bytes, as with nginx's gzip_static
+        headers["Content-Encoding"] = "gzip"
+        return Response(entry.gz, status=200, headers=headers, content_type=entry.content_type)
+    return _identity(entry, headers)
+
+
+def _identity(entry: Entry, headers: dict[str, str]) -> Response:
+    """The identity bytes: whole (200), in part (206) or not at all (416)."""
+    spans = None
+    header = request.headers.get("Range")
+    if header is not None and conditional.if_range_holds(request.headers.get("If-Range"), entry):
+        spans = ranges.requested(header, len(entry.data))
+    if spans is None:
+        headers["Accept-Ranges"] = "bytes"
+        return Response(entry.data, status=200, headers=headers, content_type=entry.content_type)
+    if not spans:
+        # not stored by caches (nginx sends no Cache-Control either): it answers one Range only
+        return plain(416, "Range not satisfiable", {"Content-Range": ranges.unsatisfiable(len(entry.data)),
+                                                    "Cache-Control": "no-store", "Vary": "Accept-Encoding"})
+    return ranges.partial(entry, spans, headers)
+
+
+def plain(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
+    """A short text/plain answer (errors, redirects): cached a minute, except server errors."""
+    body = (text.rstrip("\n") + "\n").encode()
+    resp = Response(body, status=status, content_type="text/plain; charset=utf-8")
+    resp.headers["Cache-Control"] = "no-store" if status >= 500 else "public, max-age=60"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(e: HTTPException) -> Response:
+    code = e.code or 500
+    headers = {"Allow": ALLOWED} if code == 405 else {}
+    return plain(code, f"{e.name}", headers)
+
+
+@bp.app_errorhandler(Exception)
+def crash(e: Exception) -> Response:
+    log.exception("error serving %s %s", request.method, request.path)
+    return plain(500, "Internal server error")
