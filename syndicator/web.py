@@ -316,37 +316,3 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
 
     return app
 
-
-def keep_alive_without_body(server: Any) -> Any:
-    """Make a waitress server keep HTTP/1.1 connections open after 304 (and 204) answers.
-
-    waitress 3.0 closes the connection after any response without Content-Length, bodyless
-    ones included (and drops the Content-Length a 304 may carry), so every revalidation by a
-    feed reader polling over keep-alive cost a new TCP connection. A 304 has no body, so no
-    framing is needed: keep the connection unless the client asked to close it."""
-    from waitress.channel import HTTPChannel
-    from waitress.server import BaseWSGIServer
-    from waitress.task import WSGITask
-
-    class Task(WSGITask):
-        _keep = False
-
-        def build_response_header(self) -> bytes:
-            self._keep = (not self.has_body and self.version == "1.1" and not self.close_on_finish
-                          and self.request.headers.get("CONNECTION", "").lower() != "close")
-            try:
-                return super().build_response_header()
-            finally:
-                self._keep = False
-
-        def set_close_on_finish(self) -> None:
-            if not self._keep:
-                super().set_close_on_finish()
-
-    class Channel(HTTPChannel):
-        task_class = Task
-
-    for dispatcher in [server, *getattr(server, "map", {}).values()]:
-        if isinstance(dispatcher, BaseWSGIServer):
-            dispatcher.channel_class = Channel
-    return server
