@@ -1,13 +1,11 @@
 """The HTTP server of `syndicator serve`: granian (Rust, hyper) running the WSGI app in this
 process, the one module that imports the server library.
 
-Why granian: measured side by side with nginx on a 2-core machine (README "Serving"), it is the
-one candidate with wheels whose cost per request is the app's own: with an app that returns a
-constant it answers 30,000-40,000 requests/s where waitress, gunicorn (gthread) and uvicorn with
-a2wsgi stay at 4,000-7,000. HTTP parsing and every connection live on a Rust thread outside the
-GIL, so 1,000 idle or slow-loris connections cost a little memory and no Python thread: a new
-client is answered in a millisecond or two, where waitress's 100-connection limit left it
-waiting (and untuned gunicorn and cheroot did too).
+Why granian: its HTTP/1.1 server (hyper) and every connection live on a Rust thread outside
+the GIL, so idle and slow-loris connections cost a little memory and no Python thread, and its
+own cost per request is small (~60,000 requests/s on 2 cores for an app returning a constant),
+so what a request costs is the app's time. It installs from wheels and stops gracefully. The
+measurements against other servers and nginx are in README "Which server".
 
 It runs in-process beside the builder and watcher threads, so /healthz reads the builder
 directly and one process writes feeds/. granian's own launcher spawns worker processes (threads
@@ -41,6 +39,8 @@ from granian.wsgi import _callback_wrapper
 from syndicator import urls
 
 log = logging.getLogger("syndicator.server")
+# the bindings log "Started/Stopping worker-1" at INFO: the daemon's own lines say it better
+logging.getLogger("_granian").setLevel(logging.WARNING)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -192,7 +192,8 @@ class Replay:
 
 class Server:
     """One granian WSGI worker on a socket bound here: `run()` serves until `close()`, then
-    returns once the answers in progress are sent and the connections are closed."""
+    returns once the answers in progress are sent and the connections are closed, or
+    DRAIN_TIMEOUT seconds after `close()` at the latest."""
 
     def __init__(self, app: WSGIApp, sock: socket.socket, threads: int, max_connections: int) -> None:
         self.effective_host, self.effective_port = sock.getsockname()[:2]
