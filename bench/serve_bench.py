@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
 """Serving benchmark: `syndicator serve` vs nginx (contrib/nginx.conf) on the same feeds/.
 
-    python bench/serve_bench.py [--duration 8] [--connections 32] [--posts 60] [--keep DIR]
+    python bench/serve_bench.py [--duration 8] [--connections 32] [--rounds 3] [--idle 1000]
+                                [--posts 60] [--keep DIR]
 
 1. writes ~60 news posts into a temp seeds/ folder (so all.rss holds items_per_feed = 50 items);
 2. starts the real `syndicator serve` on 127.0.0.1:<free port> (it builds feeds/ first);
 3. starts nginx (apt-installed when missing and run as root) with contrib/nginx.conf adapted
    to a temp prefix, the same feeds/ root and a free loopback port, syndicator as its upstream;
-4. for each server, measures requests/second and p99 latency of
+4. measures requests/second and p99 latency of
       200  GET /all.rss with Accept-Encoding: gzip (what feed readers send), and
       304  the same with If-None-Match: <that server's ETag>
    with wrk (--latency, a Lua script for the headers) or, without wrk, a small Python load
-   generator (keep-alive connections in threads; then the client is the bottleneck);
-5. prints a table with the syndicator/nginx ratio.
+   generator (keep-alive connections in threads; then the client is the bottleneck), for each
+   server in turn, --rounds times, so both see the same background load;
+5. with --idle connections open and silent, times a new client's request on each server;
+6. prints the medians side by side with the syndicator/nginx ratios.
 
 Loopback only, bounded duration; everything it starts is stopped at the end.
 """
@@ -24,8 +27,11 @@ import http.client
 import os
 import random
 import re
+import resource
 import shutil
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,10 +93,11 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
 
-def start_nginx(prefix: Path, feeds: Path, upstream_port: int,
-                main_extra: str = "") -> tuple[subprocess.Popen[bytes], int] | None:
-    """nginx with contrib/nginx.conf (listen, root and upstream adapted) under `prefix`;
-    (process, port), or None when nginx is not installed."""
+def start_nginx(prefix: Path, feeds: Path, upstream_port: int, main_extra: str = "",
+                connections: int = 1024) -> tuple[subprocess.Popen[bytes], int] | None:
+    """nginx with contrib/nginx.conf (listen, root and upstream adapted) under `prefix`, each
+    worker taking up to `connections` clients; (process, port), or None when nginx is not
+    installed."""
     binary = nginx_binary()
     if binary is None:
         return None
@@ -107,9 +114,10 @@ def start_nginx(prefix: Path, feeds: Path, upstream_port: int,
         master_process on;
         {main_extra}
         worker_processes auto;
+        worker_rlimit_nofile {2 * connections + 64};
         pid {prefix}/nginx.pid;
         error_log {prefix}/logs/error.log warn;
-        events {{ worker_connections 1024; }}
+        events {{ worker_connections {connections}; }}
         http {{
             access_log off;
             sendfile on;
@@ -199,38 +207,71 @@ def run_python(host: str, port: int, path: str, headers: dict[str, str], duratio
     return len(samples) / elapsed, samples[min(len(samples) - 1, int(len(samples) * 0.99))]
 
 
-def measure(name: str, port: int, args: argparse.Namespace, work: Path) -> dict[str, tuple[float, float]]:
+def conditions(name: str, port: int) -> dict[str, dict[str, str]]:
+    """The request headers of the two answers measured, with that server's own ETag."""
     base = {"Accept-Encoding": "gzip"}
-    status, h, body = get("127.0.0.1", port, FEED, base)
+    status, h, _ = get("127.0.0.1", port, FEED, base)
     assert status == 200 and h.get("content-encoding") == "gzip", (name, status, h)
-    etag = h["etag"]
-    cond = {**base, "If-None-Match": etag}
+    cond = {**base, "If-None-Match": h["etag"]}
     assert get("127.0.0.1", port, FEED, cond)[0] == 304, name
-    results = {}
-    for label, headers in (("200", base), ("304", cond)):
-        if shutil.which("wrk"):
-            results[label] = run_wrk(f"http://127.0.0.1:{port}{FEED}", headers, args.duration, args.connections, work)
-        else:
-            results[label] = run_python("127.0.0.1", port, FEED, headers, args.duration, args.connections)
-        rps, p99 = results[label]
-        print(f"  {name:10} {label}: {rps:10.0f} req/s  p99 {p99 * 1000:7.2f} ms", file=sys.stderr)
-    return results
+    return {"200": base, "304": cond}
+
+
+def load(port: int, headers: dict[str, str], args: argparse.Namespace, work: Path) -> tuple[float, float]:
+    if shutil.which("wrk"):
+        return run_wrk(f"http://127.0.0.1:{port}{FEED}", headers, args.duration, args.connections, work)
+    return run_python("127.0.0.1", port, FEED, headers, args.duration, args.connections)
+
+
+def new_client_with_idle(port: int, idle: int) -> float:
+    """Median seconds a new client waits for /all.rss while `idle` connections sit open."""
+    crowd = []
+    try:
+        for _ in range(idle):
+            crowd.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.3)
+        waits = []
+        for _ in range(5):
+            started = time.perf_counter()
+            try:
+                ok = get("127.0.0.1", port, FEED)[0] == 200
+            except OSError:
+                ok = False
+            waits.append(time.perf_counter() - started if ok else float("inf"))
+        return statistics.median(waits)
+    finally:
+        for s in crowd:
+            s.close()
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--duration", type=int, default=8, help="seconds per measurement (default 8)")
     ap.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="measurements per server and answer, alternating between the servers (default 3)")
+    ap.add_argument("--idle", type=int, default=1000, help="idle connections for the new-client probe (default 1000)")
     ap.add_argument("--posts", type=int, default=60, help="posts to generate (default 60)")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = ap.parse_args()
     ensure_tools()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 2 * args.idle + 256)), hard))
     work = args.keep or Path(tempfile.mkdtemp(prefix="serve-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o755)  # nginx workers run as an unprivileged user
     srv = ServerProcess(work / "syndicator", seeds=None, env={"SYNDICATOR_LOG_LEVEL": "warning"})
     write_corpus(srv.seeds_dir, args.posts)
     nginx = None
+    tool = "wrk" if shutil.which("wrk") else "python client"
+    # every round measures each server in turn, so both see the same background load
+    samples: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    extra: dict[str, dict[str, float]] = {}
     try:
         srv.start()
         os.chmod(srv.workdir, 0o755)
@@ -238,15 +279,25 @@ def main() -> int:
         items = body.count(b"<item>")
         size = len(body)
         gz = len((srv.feeds_dir / "all.rss.gz").read_bytes())
-        print(f"{FEED}: {items} items, {size} bytes ({gz} gzipped); wrk={'yes' if shutil.which('wrk') else 'no'}, "
-              f"{os.cpu_count()} CPUs, {args.connections} connections, {args.duration}s each", file=sys.stderr)
-        results = {"syndicator": measure("syndicator", srv.port, args, work)}
-        started = start_nginx(work / "nginx", srv.feeds_dir, srv.port)
+        ports = {"syndicator": srv.port}
+        started = start_nginx(work / "nginx", srv.feeds_dir, srv.port, connections=2 * args.idle + 64)
         if started is None:
             print("nginx not available: syndicator only", file=sys.stderr)
         else:
-            nginx, nport = started
-            results["nginx"] = measure("nginx", nport, args, work)
+            nginx, ports["nginx"] = started
+        print(f"{FEED}: {items} items, {size} bytes ({gz} gzipped); {tool}, {os.cpu_count()} CPUs, "
+              f"{args.connections} connections, {args.rounds} x {args.duration}s each", file=sys.stderr)
+        headers = {name: conditions(name, port) for name, port in ports.items()}
+        for rnd in range(args.rounds):
+            for label in ("200", "304"):
+                for name, port in ports.items():
+                    rps, p99 = load(port, headers[name][label], args, work)
+                    samples.setdefault(name, {}).setdefault(label, []).append((rps, p99))
+                    print(f"  round {rnd + 1} {name:10} {label}: {rps:10.0f} req/s  p99 {p99 * 1000:7.2f} ms",
+                          file=sys.stderr)
+        extra["syndicator"] = {"rss": rss_mb(srv.proc.pid)}
+        for name, port in ports.items():
+            extra.setdefault(name, {})["idle"] = new_client_with_idle(port, args.idle)
     finally:
         if nginx is not None:
             nginx.send_signal(signal.SIGQUIT)
@@ -258,18 +309,25 @@ def main() -> int:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n{items}-item {FEED} ({size} B, {gz} B gzipped), {args.connections} connections, {args.duration}s, "
-          f"{'wrk' if shutil.which('wrk') else 'python client'}\n")
+    def median(name: str, label: str) -> tuple[float, float]:
+        runs = samples[name][label]
+        return statistics.median(r for r, _ in runs), statistics.median(p for _, p in runs)
+
+    print(f"\n{items}-item {FEED} ({size} B, {gz} B gzipped), {args.connections} connections, "
+          f"median of {args.rounds} alternating runs of {args.duration}s, {tool}; syndicator RSS after load "
+          f"{extra['syndicator']['rss']:.0f} MB\n")
     print("| answer | syndicator req/s | syndicator p99 | nginx req/s | nginx p99 | req/s ratio (syndicator/nginx) |")
     print("|---|---:|---:|---:|---:|---:|")
     for label in ("200", "304"):
-        s_rps, s_p99 = results["syndicator"][label]
-        if "nginx" in results:
-            n_rps, n_p99 = results["nginx"][label]
+        s_rps, s_p99 = median("syndicator", label)
+        if "nginx" in samples:
+            n_rps, n_p99 = median("nginx", label)
             print(f"| {label} | {s_rps:,.0f} | {s_p99 * 1000:.2f} ms | {n_rps:,.0f} | {n_p99 * 1000:.2f} ms "
-                  f"| {s_rps / n_rps:.3f} (1:{n_rps / s_rps:.0f}) |")
+                  f"| {s_rps / n_rps:.2f} (1:{n_rps / s_rps:.1f}) |")
         else:
             print(f"| {label} | {s_rps:,.0f} | {s_p99 * 1000:.2f} ms | – | – | – |")
+    print("\n| new client, {} idle connections open | {} |".format(
+        args.idle, " | ".join(f"{name}: {extra[name]['idle'] * 1000:.1f} ms" for name in extra)))
     return 0
 
 

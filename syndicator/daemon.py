@@ -1,4 +1,4 @@
-"""`syndicator serve`: take the lock, build, serve feeds/ with waitress and keep it current
+"""`syndicator serve`: take the lock, build, serve feeds/ (syndicator.server) and keep it current
 (syndicator.watch) until SIGTERM/SIGINT, then finish the running pass and exit 0."""
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from waitress.server import create_server
-
 import syndicator
 from syndicator import logs
 from syndicator.pipeline import Builder, BuildResult
@@ -26,8 +24,9 @@ from syndicator.errors import AlreadyRunning
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.store import Store
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
+from syndicator.server import create_server
 from syndicator.watch import Watcher
-from syndicator.web import create_app, keep_alive_without_body
+from syndicator.web import create_app
 
 log = logging.getLogger("syndicator")
 
@@ -144,8 +143,8 @@ def _serve(settings: Settings, state: Store, publisher: DirectoryPublisher) -> i
     if not warm:
         start_builder()
     app = create_app(settings, status=lambda: status(ready[0]) if ready else STARTING)
-    server = keep_alive_without_body(create_server(app, host=settings.host, port=settings.port,
-                                                   threads=settings.threads))
+    server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
+                           root=settings.feeds_dir)
     stop = threading.Event()
     watchers: list[Watcher] = []
 
@@ -179,15 +178,11 @@ def _serve(settings: Settings, state: Store, publisher: DirectoryPublisher) -> i
     log.info("serving %s on http://%s:%s/, watching %s", settings.feeds_dir, settings.host,
              server.effective_port, settings.seeds_dir)
     try:
-        server.run()
-    except (OSError, ValueError):
-        if not stop.is_set():
-            raise
+        server.run()  # returns after close(): answers in progress sent, connections closed
     finally:
         stop.set()
         starter.join()  # a catch-up pass in progress finishes: every file it writes is whole
         for watcher in watchers:
             watcher.stop()  # waits for a running pass
-        server.task_dispatcher.shutdown(timeout=2)
     log.info("stopped")
     return 0

@@ -1,0 +1,270 @@
+"""The HTTP server of `syndicator serve`: granian (Rust, hyper) running the WSGI app in this
+process, the one module that imports the server library.
+
+Why granian: its HTTP/1.1 server (hyper) and every connection live on a Rust thread outside
+the GIL, so idle and slow-loris connections cost a little memory and no Python thread, and its
+own cost per request is small (~60,000 requests/s on 2 cores for an app returning a constant),
+so what a request costs is the app's time. It installs from wheels and stops gracefully. The
+measurements against other servers and nginx are in README "Which server".
+
+It runs in-process beside the builder and watcher threads, so /healthz reads the builder
+directly and one process writes feeds/. granian's own launcher spawns worker processes (threads
+only on free-threaded Python) and owns the signals, so its worker is driven here directly
+through granian's `_granian` bindings: hence the exact version pin in pyproject.toml.
+
+Two WSGI layers sit in front of the app:
+- `refuse_ambiguous`: the 400s nginx answers and hyper does not (see its docstring);
+- `Replay`: the app's own 200 and 304 answers for a file, replayed for the same request while
+  the file's stat is unchanged, so a feed poll costs ~8 µs of Python instead of Flask's ~110.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from granian._futures import _new_cbscheduler
+from granian._granian import MetricsAggregator, SocketHolder, WorkerSignal, WSGIWorker
+from granian.http import HTTP1Settings
+from granian.wsgi import _callback_wrapper
+
+from syndicator import urls
+
+log = logging.getLogger("syndicator.server")
+# the bindings log "Started/Stopping worker-1" at INFO: the daemon's own lines say it better
+logging.getLogger("_granian").setLevel(logging.WARNING)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+#: Seconds a connection may take to send a request's headers, counted from the end of the
+#: previous answer: the keep-alive idle timeout and the slow-loris bound in one. Long enough for
+#: a reader fetching its feeds one after another to reuse the connection, short enough that
+#: idle and trickling clients give their descriptor back (nginx: 60 s header, 75 s idle).
+HEADER_TIMEOUT = 20
+#: Accepted connections waiting for the server (the kernel caps it at net.core.somaxconn).
+BACKLOG = 1024
+#: Open connections at most (granian's "backpressure" counts connections, not requests): far
+#: above what readers need, small enough to bound memory (~15 KB a connection that has asked,
+#: 150 MB in all); further clients wait in the backlog until the header timeout frees a slot.
+#: Lowered to fit the descriptor limit.
+MAX_CONNECTIONS = 10_000
+#: Seconds `run()` waits, once closed, for answers in progress and connections to finish.
+DRAIN_TIMEOUT = 2
+#: Descriptors kept for the rest of the process (feeds read, state, watcher, logs).
+_RESERVED_FDS = 256
+#: Bytes a connection may buffer while reading a request head (hyper answers 431 once it has
+#: read more, at most one read later): nginx's default header buffers hold 32 KB; a feed
+#: reader sends well under 1 KB (granian's default is 400 KB).
+MAX_HEAD_BYTES = 32 * 1024
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard one: each open connection holds a descriptor and
+    the usual soft limit of 1,024 would refuse clients long before memory or CPU runs out."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def _bad_request(start_response: Callable[..., Any]) -> list[bytes]:
+    body = b"Bad Request\n"
+    start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8"),
+                                       ("Content-Length", str(len(body))), ("Connection", "close")])
+    return [body]
+
+
+def refuse_ambiguous(app: WSGIApp) -> WSGIApp:
+    """400 and close, as nginx answers, for requests hyper lets through:
+
+    - a `Transfer-Encoding` header: hyper drops a `Content-Length` sent with it (the request
+      smuggling shape) before the app sees the request, so any request framed by
+      Transfer-Encoding is refused; the app only serves GET and HEAD, which carry no body;
+    - HTTP/1.1 without `Host` (or with an empty one), RFC 9112 3.2;
+    - more than one `Host` (hyper joins them with a comma, which no host name contains);
+    - a method in lower case (hyper passes `get` on, and the app would take it for GET)."""
+
+    def guard(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        host = environ.get("HTTP_HOST")
+        if ("HTTP_TRANSFER_ENCODING" in environ
+                or (not host and environ.get("SERVER_PROTOCOL") == "HTTP/1.1")
+                or (host and "," in host)
+                or not environ["REQUEST_METHOD"].isupper()):
+            return _bad_request(start_response)
+        return app(environ, start_response)
+
+    return guard
+
+
+#: Request headers that describe the connection, not the answer: left out of the replay key.
+_HOP_BY_HOP = frozenset({"HTTP_CONNECTION", "HTTP_KEEP_ALIVE", "HTTP_TE", "HTTP_UPGRADE",
+                         "HTTP_PROXY_CONNECTION"})
+_StatKey = tuple[int, int, int, int]
+
+
+class Replay:
+    """Replay the app's 200 and 304 answers for files under `root`.
+
+    An answer is kept when it carries an ETag (only file answers do: not /healthz, redirects or
+    errors) and the file's stat was the same before and after the app made it. It is replayed
+    for a request with the same method, path, query and headers (all of them, except the
+    hop-by-hop ones above: whatever header the app reads is part of the key) while the file's
+    stat is unchanged -- the same (size, mtime, inode, ctime) key the app's own cache trusts,
+    and an atomic rename by the writer always changes the inode. So a replay is byte for byte
+    the answer the app would give, at the cost of one stat() and a dict lookup."""
+
+    def __init__(self, app: WSGIApp, root: Path, max_entries: int = 4096,
+                 max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.app = app
+        self.root = os.path.realpath(root)
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._answers: dict[tuple[Any, ...], tuple[_StatKey, str, list[tuple[str, str]], bytes]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def _stat(self, path: str) -> _StatKey | None:
+        try:
+            st = os.stat(os.path.join(self.root, path[1:] or urls.INDEX))
+        except (OSError, ValueError):
+            return None
+        return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "")
+        if (method != "GET" and method != "HEAD") or environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
+            return self.app(environ, start_response)
+        key = (method, path, environ.get("QUERY_STRING", ""),
+               *[item for item in environ.items() if item[0][:5] == "HTTP_" and item[0] not in _HOP_BY_HOP])
+        stat = self._stat(path)
+        kept = self._answers.get(key)
+        if kept is not None and stat is not None and kept[0] == stat:
+            start_response(kept[1], kept[2])
+            return [kept[3]]
+
+        answer: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer[:] = [status, headers]
+            return start_response(status, headers, exc_info)
+
+        body = self.app(environ, capture)
+        if (stat is None or not answer or answer[0][:3] not in ("200", "304")
+                or not any(k.lower() == "etag" for k, _ in answer[1])
+                or any(k.lower() == "set-cookie" for k, _ in answer[1])):
+            return body
+        try:
+            data = b"".join(body)
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+        if self._stat(path) == stat:
+            self._keep(key, (stat, answer[0], list(answer[1]), data))
+        return [data]
+
+    def _keep(self, key: tuple[Any, ...], entry: tuple[_StatKey, str, list[tuple[str, str]], bytes]) -> None:
+        with self._lock:
+            old = self._answers.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old[3])
+            # oldest first out: a replaced file's answers stop being asked for and age out
+            while self._answers and (len(self._answers) >= self.max_entries
+                                     or self._bytes + len(entry[3]) > self.max_bytes):
+                self._bytes -= len(self._answers.pop(next(iter(self._answers)))[3])
+            self._answers[key] = entry
+            self._bytes += len(entry[3])
+
+
+class Server:
+    """One granian WSGI worker on a socket bound here: `run()` serves until `close()`, then
+    returns once the answers in progress are sent and the connections are closed, or
+    DRAIN_TIMEOUT seconds after `close()` at the latest."""
+
+    def __init__(self, app: WSGIApp, sock: socket.socket, threads: int, max_connections: int) -> None:
+        self.effective_host, self.effective_port = sock.getsockname()[:2]
+        self._max_connections = max_connections
+        self._fd = sock.detach()  # granian owns it from here and closes it when it stops
+        self._threads = threads
+        self._app = app
+        self._stop = WorkerSignal()
+        self._stopped = threading.Event()
+        self._closing = False
+        self._closed_at: float | None = None
+        self._started = False
+
+    def run(self) -> None:
+        if self._closing:
+            return
+        self._started = True
+        http1 = HTTP1Settings(header_read_timeout=HEADER_TIMEOUT * 1000, max_buffer_size=MAX_HEAD_BYTES)
+        worker = WSGIWorker(
+            1, (None, SocketHolder(self._fd, False, BACKLOG)), None,
+            1,                      # Rust runtime threads: parsing and I/O, outside the GIL
+            512,                    # Rust blocking threads (file I/O of the runtime; idle here)
+            self._threads,          # Python threads running the app
+            30,                     # seconds an idle Python thread is kept
+            self._max_connections,
+            "1", http1, None,       # HTTP/1.1 only (HTTP/2 and TLS are for nginx or a CDN)
+            None,                   # no static route: every answer comes from the app
+            False, None, None, None, "tls1.3", None, [], False,
+            (None, MetricsAggregator(1)),  # no metrics exporter
+        )
+        # the app runs on granian's Python threads: the asyncio loop is never started
+        loop = asyncio.new_event_loop()
+        scheduler = _new_cbscheduler(loop, _callback_wrapper(self._app, {}, None))
+        self._stop.add_cb(self._stopped.set)  # called once the server has drained
+        worker.serve_mtr(scheduler, loop, self._stop)
+        # granian waits for every connection to finish, a client halfway through its headers
+        # included (up to HEADER_TIMEOUT): after DRAIN_TIMEOUT the rest are left to the exit
+        while not self._stopped.wait(0.2):  # a timeout, so signal handlers run meanwhile
+            if self._closed_at is not None and time.monotonic() - self._closed_at > DRAIN_TIMEOUT:
+                log.warning("stopping with connections still open after %d s", DRAIN_TIMEOUT)
+                break
+
+    def close(self) -> None:
+        """Stop accepting, finish the answers in progress, close every connection; safe to call
+        from a signal handler and more than once."""
+        if self._closing:
+            return
+        self._closing = True
+        self._closed_at = time.monotonic()
+        if self._started:
+            self._stop.set()
+        else:
+            os.close(self._fd)
+            self._stopped.set()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket; OSError (EADDRINUSE, EADDRNOTAVAIL, ...) when it cannot be had.
+    No SO_REUSEPORT: a second server on the same port must fail, not share it."""
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                  flags=socket.AI_PASSIVE)[0]
+    return socket.create_server(address[:2], family=family, backlog=BACKLOG)
+
+
+def create_server(app: WSGIApp, host: str, port: int, threads: int, root: Path) -> Server:
+    """The server for `app` on host:port (0: any free port, see `effective_port`); raises
+    OSError when the address cannot be bound."""
+    max_connections = min(MAX_CONNECTIONS, max(64, raise_fd_limit() - _RESERVED_FDS))
+    sock = _bind(host, port)
+    try:
+        return Server(refuse_ambiguous(Replay(app, root)), sock, threads, max_connections)
+    except BaseException:
+        sock.close()
+        raise
