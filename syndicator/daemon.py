@@ -39,11 +39,13 @@ _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_int
 @contextmanager
 def lock(state_dir: Path) -> Iterator[None]:
     """Hold an exclusive flock on <state_dir>/syndicator.lock (with our pid in it) while serving.
-    The kernel drops it when the process dies, even by kill -9, so there is no stale lock."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    The kernel drops it when the process dies, even by kill -9, so there is no stale lock.
+    The folder is private to the service's user (it holds the state: drafts)."""
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = state_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
+        os.fchmod(fd, 0o600)  # made by an older version: readable to all
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
