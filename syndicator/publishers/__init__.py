@@ -52,13 +52,11 @@ class Publisher(Protocol):
         only when it is)."""
         ...
 
-    def publish(self, outputs: Outputs, remove: Iterable[str], prune: bool,
+    def publish(self, outputs: Outputs, remove: Iterable[str],
                 produced: AbstractSet[str] | None = None) -> PublishReport:
         """Write `outputs` (skipping bytes already published) and take down `remove`.
         `produced`: when given, every output this pass produces (written now or already
-        current), so anything else published earlier goes too. Without `prune` (a pass with
-        broken posts) nothing is taken down yet: it is remembered and goes with the next pass
-        that prunes."""
+        current), so anything else published earlier goes too."""
         ...
 
     def redirects(self) -> dict[str, str]:

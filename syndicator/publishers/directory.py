@@ -97,13 +97,11 @@ def _safe_rel(rel: str) -> bool:
 
 
 class DirectoryPublisher:
-    """Publishes into `root`. Remembers what the manifest lists (`files`) and what is listed
-    but no longer produced, kept while a pass does not prune (`stale`)."""
+    """Publishes into `root`. Remembers what the manifest lists (`files`)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._files: set[str] | None = None  # read from the manifest on first use
-        self._stale: set[str] = set()
 
     def exists(self, rel: str) -> bool:
         return (self.root / rel).is_file()
@@ -118,7 +116,7 @@ class DirectoryPublisher:
             for tmp in self.root.rglob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
 
-    def publish(self, outputs: Outputs, remove: Iterable[str], prune: bool,
+    def publish(self, outputs: Outputs, remove: Iterable[str],
                 produced: AbstractSet[str] | None = None) -> PublishReport:
         full = produced is not None
         files = self._files if self._files is not None and not full else set(read_manifest(self.root))
@@ -128,13 +126,8 @@ class DirectoryPublisher:
         report = PublishReport(written=self._write_all(outputs))
         changed = not files.issuperset(outputs)
         files.update(outputs)
-        self._stale.difference_update(outputs)
         remove -= outputs.keys()
-        if prune:
-            changed |= self._take_down((remove | self._stale) & files, files, report)
-            self._stale.clear()
-        else:
-            changed |= self._hold(remove & files, files)
+        changed |= self._take_down(remove & files, files, report)
         if changed or full:
             self._write_manifest(files)
         self._files = files
@@ -148,17 +141,6 @@ class DirectoryPublisher:
                 report.removed.append(rel)
             files.discard(rel)
         return bool(victims)
-
-    def _hold(self, victims: set[str], files: set[str]) -> bool:
-        """Not produced any more, kept until a pass prunes (a file already gone is forgotten)."""
-        changed = False
-        for rel in victims:
-            if _safe_rel(rel) and (self.root / rel).exists():
-                self._stale.add(rel)
-            else:
-                files.discard(rel)
-                changed = True
-        return changed
 
     def _write_all(self, outputs: Outputs) -> list[str]:
         """Write every output; the paths whose bytes changed. Thousands of outputs (a cold

@@ -1,0 +1,88 @@
+"""What a pass leaves in feeds/: takedowns, `.gz` twins and file times, on real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from syndicator.config import Settings, load_settings
+from syndicator.pipeline import Builder, build
+from syndicator.store.sqlite import FILE_NAME, SQLiteStore
+
+POST = "---\ntitle: {title}\ndate: 2024-03-01 10:00\ntags: [{tag}]\n---\n\nBody of {title}.\n"
+BROKEN = "---\ntitle: [unclosed\ndate: 2024-03-01 10:00\n---\n\nBody.\n"
+
+
+def _settings(tmp_path: Path) -> Settings:
+    (tmp_path / "seeds").mkdir(exist_ok=True)
+    return load_settings(env={}, overrides={"seeds_dir": tmp_path / "seeds", "feeds_dir": tmp_path / "feeds",
+                                            "state_dir": tmp_path / "var"})
+
+
+def _builder(settings: Settings) -> Builder:
+    return Builder(settings, state=SQLiteStore(settings.state_dir / FILE_NAME, "k"))
+
+
+def _on_disk(feeds: Path) -> set[str]:
+    """Published files as the manifest would list them (no dotfiles, no twins)."""
+    return {p.relative_to(feeds).as_posix() for p in feeds.rglob("*")
+            if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".gz")}
+
+
+def _manifest(feeds: Path) -> set[str]:
+    return set(json.loads((feeds / ".manifest.json").read_text())["files"])
+
+
+def _titles(feeds: Path) -> set[str]:
+    return {item["title"] for item in json.loads((feeds / "all.json").read_bytes())["items"]}
+
+
+# -- takedowns -----------------------------------------------------------------------------------
+
+
+def test_deletion_is_published_while_another_post_is_broken(tmp_path: Path) -> None:
+    """A broken post keeps its last good version (page, feed items); a post deleted in the
+    same pass goes at once: its page, and the feeds of a topic only it had."""
+    settings = _settings(tmp_path)
+    keep, gone = settings.seeds_dir / "keep.md", settings.seeds_dir / "gone.md"
+    keep.write_text(POST.format(title="Keep", tag="kept"), encoding="utf-8")
+    gone.write_text(POST.format(title="Gone", tag="only-gone"), encoding="utf-8")
+    feeds = settings.feeds_dir
+    builder = _builder(settings)
+    builder.build()
+    assert {"posts/keep.html", "posts/gone.html", "topics/only-gone.rss"} <= _on_disk(feeds)
+
+    keep.write_text(BROKEN, encoding="utf-8")
+    gone.unlink()
+    result = builder.build()
+    assert [e.path for e in result.errors] == ["keep.md"]
+    assert _titles(feeds) == {"Keep"}  # the broken post's last good version
+    assert "posts/keep.html" in _on_disk(feeds) and "topics/kept.atom" in _on_disk(feeds)
+    assert not (feeds / "posts" / "gone.html").exists()
+    assert not list((feeds / "topics").glob("only-gone.*"))  # twins included
+    assert {"posts/gone.html", "topics/only-gone.rss"} & set(result.removed) == {"posts/gone.html",
+                                                                                 "topics/only-gone.rss"}
+    assert _manifest(feeds) == _on_disk(feeds)
+
+    # a restart over the same state (a full pass, errors still there) takes nothing else down
+    builder.state.close()
+    builder = _builder(settings)
+    before = _on_disk(feeds)
+    result = builder.build()
+    assert result.errors and not result.removed
+    assert _on_disk(feeds) == before == _manifest(feeds)
+
+
+def test_a_stateless_build_drops_what_it_cannot_read(tmp_path: Path) -> None:
+    """`syndicator build` remembers no last good version: a broken post's page goes with its
+    feed items, and the manifest says so."""
+    settings = _settings(tmp_path)
+    keep, other = settings.seeds_dir / "keep.md", settings.seeds_dir / "other.md"
+    keep.write_text(POST.format(title="Keep", tag="kept"), encoding="utf-8")
+    other.write_text(POST.format(title="Other", tag="kept"), encoding="utf-8")
+    build(settings)
+    keep.write_text(BROKEN, encoding="utf-8")
+    result = build(settings)
+    assert result.errors and "posts/keep.html" in result.removed
+    assert _titles(settings.feeds_dir) == {"Other"}
+    assert _manifest(settings.feeds_dir) == _on_disk(settings.feeds_dir)
