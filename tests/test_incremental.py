@@ -130,3 +130,22 @@ def test_events_for_unchanged_or_ignored_files_do_not_build(settings) -> None:
     assert result is not None and result.changed_paths == ["new.md"]
     assert any(p.path == "new.md" for p in result.posts)
 
+
+def test_broken_file_with_a_future_mtime_is_reported(settings) -> None:
+    """The grace an editor gets to finish writing is counted from when the change was first
+    seen, so a broken file stamped 2099 (a skewed clock, a copy keeping times) is reported on
+    the next pass instead of waiting for ever."""
+    import time
+
+    builder = Builder(settings, settle=True)  # daemon mode
+    builder.build()
+    path = settings.seeds_dir / "future.md"
+    path.write_text("---\ntitle: [unclosed\ndate: 2024-03-01\n---\n\nBody.\n", encoding="utf-8")
+    future = datetime(2099, 1, 1, tzinfo=UTC).timestamp()
+    os.utime(path, (future, future))
+    started, passes = time.monotonic(), 0
+    while time.monotonic() - started < 2 and passes < 50:
+        passes += 1
+        if any(e.path == "future.md" for e in builder.build().errors):
+            break
+    assert passes <= 2 and time.monotonic() - started < 1, (passes, time.monotonic() - started)
