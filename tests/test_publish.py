@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+from syndicator.compress import gunzip, gzip_bytes
 from syndicator.config import Settings, load_settings
 from syndicator.pipeline import Builder, build
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
@@ -86,3 +88,47 @@ def test_a_stateless_build_drops_what_it_cannot_read(tmp_path: Path) -> None:
     assert result.errors and "posts/keep.html" in result.removed
     assert _titles(settings.feeds_dir) == {"Other"}
     assert _manifest(settings.feeds_dir) == _on_disk(settings.feeds_dir)
+
+
+# -- .gz twins -----------------------------------------------------------------------------------
+
+
+def _stale_twin(feeds: Path, rel: str) -> None:
+    """What a kill between writing a twin and its file leaves: the twin of other bytes, with
+    the file's mtime (the cheap check alone would not see it)."""
+    path = feeds / rel
+    (feeds / f"{rel}.gz").write_bytes(gzip_bytes(path.read_bytes().replace(b"Body of", b"Stale body of")))
+    st = path.stat()
+    os.utime(feeds / f"{rel}.gz", ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _twins_agree(feeds: Path) -> dict[str, bool]:
+    return {gz.name: gunzip(gz.read_bytes()) == gz.with_suffix("").read_bytes()
+            and gz.stat().st_mtime_ns == gz.with_suffix("").stat().st_mtime_ns for gz in feeds.rglob("*.gz")}
+
+
+def test_twins_that_disagree_are_repaired_on_the_next_start(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    for i in range(3):
+        (settings.seeds_dir / f"p{i}.md").write_text(POST.format(title=f"P{i}", tag="t"), encoding="utf-8")
+    feeds = settings.feeds_dir
+    builder = _builder(settings)
+    builder.build()
+    builder.state.close()
+    _stale_twin(feeds, "all.rss")
+    _stale_twin(feeds, "topics/t.atom")
+    (feeds / "index.html.gz").unlink()
+    assert not all(_twins_agree(feeds).values())
+
+    # a restart over the same state hands over nothing (no digest changed): the start checks
+    builder = _builder(settings)
+    result = builder.build()
+    assert not result.written
+    agree = _twins_agree(feeds)
+    assert all(agree.values()) and "index.html.gz" in agree and len(agree) == 3 + 3 + 2  # all, t, index, OPML
+    builder.state.close()
+
+    # `syndicator build` (no state) hands every output over: each unchanged file's twin is checked
+    _stale_twin(feeds, "all.json")
+    assert build(settings).written == []
+    assert all(_twins_agree(feeds).values())

@@ -3,12 +3,16 @@ change, with a `.gz` twin beside each feed for nginx `gzip_static`, and a manife
 published so files it no longer produces are taken down even across restarts.
 
 A reader or nginx never sees a half-written file, and unchanged files keep their mtime, so
-their ETag and Last-Modified stay put.
+their ETag and Last-Modified stay put. A twin is written before its file and stamped with the
+same mtime; one that disagrees with its file (a kill between the two writes, a hand edit) is
+written again when its file is next looked at, and at the first pass of a process for every
+file published: nginx would otherwise answer gzip clients with another version than the rest.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from syndicator import parallel, redirects
-from syndicator.compress import gzip_bytes
+from syndicator.compress import gzip_bytes, holds
 from syndicator.formats import FORMATS
 from syndicator.publishers import Output, Outputs, PublishReport
 from syndicator.urls import POSTS_DIR
@@ -27,16 +31,20 @@ COMPRESSED = tuple(f.extension for f in FORMATS.values() if f.twin)
 #: Post pages go without: there are thousands, each read now and then by a person rather than
 #: polled by readers, and a twin doubles what a cold build creates on disk.
 NO_TWIN = POSTS_DIR
+#: Bytes of the shortest gzip stream: a 10-byte header and an 8-byte trailer.
+_GZIP_MIN = 18
+
+log = logging.getLogger("syndicator.publish")
 
 
-def atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:
+def atomic_write(path: Path, data: bytes, mtime_ns: int | None = None) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with _create(tmp) as f:
             f.write(data)
-            if mtime is not None:
+            if mtime_ns is not None:
                 f.flush()  # a write after utime would set the mtime again
-                os.utime(f.fileno(), (mtime, mtime))
+                os.utime(f.fileno(), ns=(mtime_ns, mtime_ns))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -67,20 +75,42 @@ def has_twin(rel: str) -> bool:
 
 
 def write_file(root: Path, rel: str, out: Output) -> bool:
-    """Write one output (and its .gz); False when the bytes on disk are already these."""
+    """Write one output (and its .gz); False when the bytes on disk are already these (their
+    twin is repaired if it disagrees)."""
     path = root / rel
-    mtime = out.modified.timestamp() if out.modified else None
+    mtime = int(out.modified.timestamp() * 1e9) if out.modified else None
     gz = path.with_name(path.name + ".gz")
     twin = has_twin(rel)
     if same_bytes(path, out.data):
-        if twin and not gz.exists():
-            atomic_write(gz, gzip_bytes(out.data), mtime)
+        if twin:
+            repair_twin(path, out.data)
         return False
     if twin:
         atomic_write(gz, gzip_bytes(out.data), mtime)
     else:
         gz.unlink(missing_ok=True)  # an older build's twin would be served instead
     atomic_write(path, out.data, mtime)
+    return True
+
+
+def repair_twin(path: Path, data: bytes) -> bool:
+    """Write the twin of `path` (whose bytes are `data`) again unless it holds these bytes
+    with the file's mtime (nginx answers gzip clients with the twin's own Last-Modified and
+    ETag). True when it was written."""
+    gz = path.with_name(path.name + ".gz")
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return False
+    try:
+        with open(gz, "rb") as f:
+            if os.fstat(f.fileno()).st_mtime_ns == mtime and f.seek(0, os.SEEK_END) >= _GZIP_MIN:
+                f.seek(-8, os.SEEK_END)
+                if holds(f.read(8), data):
+                    return False
+    except FileNotFoundError:
+        pass
+    atomic_write(gz, gzip_bytes(data), mtime)
     return True
 
 
@@ -102,6 +132,7 @@ class DirectoryPublisher:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._files: set[str] | None = None  # read from the manifest on first use
+        self._twins_checked = False
 
     def exists(self, rel: str) -> bool:
         return (self.root / rel).is_file()
@@ -128,6 +159,9 @@ class DirectoryPublisher:
         files.update(outputs)
         remove -= outputs.keys()
         changed |= self._take_down(remove & files, files, report)
+        if not self._twins_checked:  # what this pass did not hand over (writing checked the rest)
+            self._repair_twins(files - outputs.keys())
+            self._twins_checked = True
         if changed or full:
             self._write_manifest(files)
         self._files = files
@@ -141,6 +175,23 @@ class DirectoryPublisher:
                 report.removed.append(rel)
             files.discard(rel)
         return bool(victims)
+
+    def _repair_twins(self, rels: Iterable[str]) -> None:
+        """Twins that disagree with their files, written again (a kill between the two writes
+        of an earlier run, a hand edit)."""
+        repaired = []
+        for rel in sorted(rels):
+            if has_twin(rel) and _safe_rel(rel):
+                path = self.root / rel
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    continue  # gone: the manifest is tidied when it is taken down
+                if repair_twin(path, data):
+                    repaired.append(rel)
+        if repaired:
+            log.warning("%d .gz twins did not hold their files' bytes (%s); written again", len(repaired),
+                        ", ".join(repaired[:3]) + (" …" if len(repaired) > 3 else ""))
 
     def _write_all(self, outputs: Outputs) -> list[str]:
         """Write every output; the paths whose bytes changed. Thousands of outputs (a cold
