@@ -6,8 +6,9 @@ nginx would serve (contrib/nginx.conf) -- through a small in-memory cache of byt
 gzip bytes keyed by the file's stat, so a poll costs one stat() and a dict lookup.
 
 - strong ETag = hash of the bytes (stable across rebuilds and restarts), Last-Modified = the
-  file's mtime (the writer sets it to the feed's newest update), 304 on If-None-Match (lists,
-  `*`, W/ weak comparison) or, without it, If-Modified-Since; HEAD has no body;
+  file's mtime (the writer stamps it when the bytes change), never later than now, 304 on
+  If-None-Match (lists, `*`, W/ weak comparison) or, without it, If-Modified-Since (a date
+  later than now is ignored: it was never ours, or the clock went back); HEAD has no body;
 - the precompressed `.gz` twin when the client accepts gzip (ETag suffixed `-gzip`);
 - 301 from topic aliases and renamed slugs (syndicator.redirects) to the canonical URL;
 - only GET and HEAD (405 with Allow otherwise), plain-text 404 for anything that is not a
@@ -21,6 +22,7 @@ import logging
 import os
 import stat as statmod
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
@@ -189,14 +191,16 @@ def accepts_gzip(header: str | None) -> bool:
     return bool(star)
 
 
-def _not_modified_since(header: str, mtime: int) -> bool:
+def _not_modified_since(header: str, mtime: int, now: float) -> bool:
     try:
         since = parsedate_to_datetime(header)
     except (TypeError, ValueError, IndexError):
         return False
     if since is None or since.tzinfo is None:
         return False
-    return mtime <= since.timestamp()
+    # a date later than now is no Last-Modified we sent since (RFC 2616 calls it invalid): a
+    # file stamped ahead of a clock that was then set back must not answer 304 until then
+    return mtime <= since.timestamp() <= now
 
 
 class _NotModified(Response):
@@ -258,9 +262,11 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
             return _plain(404, "Not found")
         use_gz = accepts_gzip(request.headers.get("Accept-Encoding"))
         etag = entry.gz_etag if use_gz else entry.etag
+        now = time.time()
         headers = {
             "ETag": etag,
-            "Last-Modified": entry.last_modified,
+            # never later than the answer's Date (RFC 9110 8.8.2.1): a stamp may run ahead
+            "Last-Modified": entry.last_modified if entry.mtime <= now else formatdate(int(now), usegmt=True),
             "Cache-Control": cache_control,
             "Vary": "Accept-Encoding",
             "X-Content-Type-Options": "nosniff",
@@ -274,7 +280,7 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
                 headers["ETag"] = matched  # the validator the client holds is the current one
         else:
             ims = request.headers.get("If-Modified-Since")
-            not_modified = ims is not None and _not_modified_since(ims, entry.mtime)
+            not_modified = ims is not None and _not_modified_since(ims, entry.mtime, now)
         if not_modified:
             return _NotModified(headers)
         body = entry.gz if use_gz else entry.data

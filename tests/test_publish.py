@@ -9,6 +9,7 @@ from pathlib import Path
 from syndicator.compress import gunzip, gzip_bytes
 from syndicator.config import Settings, load_settings
 from syndicator.pipeline import Builder, build
+from syndicator.publishers.directory import AHEAD_NS, DirectoryPublisher, stamp
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 
 POST = "---\ntitle: {title}\ndate: 2024-03-01 10:00\ntags: [{tag}]\n---\n\nBody of {title}.\n"
@@ -132,3 +133,61 @@ def test_twins_that_disagree_are_repaired_on_the_next_start(tmp_path: Path) -> N
     _stale_twin(feeds, "all.json")
     assert build(settings).written == []
     assert all(_twins_agree(feeds).values())
+
+
+# -- file times (Last-Modified) ------------------------------------------------------------------
+
+S = 1_000_000_000
+
+
+def test_stamps_move_with_the_bytes_and_stay_near_the_clock() -> None:
+    assert stamp(None, 1000.7) == 1000 * S  # whole seconds, as Last-Modified shows them
+    assert stamp(999 * S + 5, 1000.2) == 1000 * S
+    assert stamp(1000 * S, 1000.9) == 1001 * S  # a second version within the second still moves
+    assert stamp(1001 * S, 1000.9) == 1002 * S
+    assert stamp(1002 * S, 1000.9) == 1000 * S  # but runs no further ahead than AHEAD_NS
+    assert AHEAD_NS == 2 * S
+    assert stamp(4_070_944_800 * S, 1000.0) == 1000 * S  # a 2099 stamp is not followed
+
+
+def test_file_times_are_publish_times(tmp_path: Path) -> None:
+    """New bytes get the publish time (not a date they show), unchanged ones keep theirs, and
+    times ahead of the clock are pulled back: at a process's first pass (what an older
+    version stamped for a post dated 2099) and when the clock goes back."""
+    settings = _settings(tmp_path)
+    post = settings.seeds_dir / "p.md"
+    post.write_text(POST.format(title="One", tag="t"), encoding="utf-8")
+    feeds = settings.feeds_dir
+    now = [1_700_000_000.25]
+
+    def builder() -> Builder:
+        return Builder(settings, publisher=DirectoryPublisher(feeds, clock=lambda: now[0]))
+
+    def mtimes() -> dict[str, int]:
+        return {p.relative_to(feeds).as_posix(): p.stat().st_mtime_ns for p in feeds.rglob("*")
+                if p.is_file() and not p.name.startswith(".")}
+
+    first = builder()
+    first.build()
+    assert set(mtimes().values()) == {1_700_000_000 * S}
+    post.write_text(POST.format(title="Two", tag="t"), encoding="utf-8")  # within the same second
+    first.build()
+    assert mtimes()["all.rss"] == mtimes()["all.rss.gz"] == 1_700_000_001 * S
+    assert mtimes()["topics/t.json"] == 1_700_000_001 * S
+    now[0] += 60
+    before = mtimes()
+    first.build()  # nothing changed: nothing restamped
+    assert mtimes() == before
+
+    # an older version stamped the feeds of a post dated 2099 with 2099
+    for rel in ("all.atom", "all.atom.gz", "posts/p.html"):
+        os.utime(feeds / rel, (4_070_944_800, 4_070_944_800))
+    second = builder()
+    second.build()
+    assert max(mtimes().values()) <= int(now[0]) * S
+    assert mtimes()["all.atom"] == mtimes()["all.atom.gz"] == mtimes()["posts/p.html"] == int(now[0]) * S
+
+    # the clock is set back an hour while running (a forward jump corrected)
+    now[0] -= 3600
+    second.build()
+    assert max(mtimes().values()) <= int(now[0]) * S + AHEAD_NS

@@ -16,6 +16,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import time
 from pathlib import Path
 
 import feedparser
@@ -71,7 +73,7 @@ def test_every_file_served_with_type_and_validators(srv: ServerProcess) -> None:
         assert status == 200, path
         assert h["Content-Type"] == TYPES[os.path.splitext(rel)[1]], path
         assert body == on_disk and h["Content-Length"] == str(len(on_disk))
-        assert h["ETag"] == '"%s"' % hashlib.sha256(on_disk).hexdigest()[:32]  # strong: hash of the bytes
+        assert h["ETag"] == f'"{hashlib.sha256(on_disk).hexdigest()[:32]}"'  # strong: hash of the bytes
         mtime = int((srv.feeds_dir / rel).stat().st_mtime)
         assert h["Last-Modified"] == email.utils.formatdate(mtime, usegmt=True)
         assert h["Cache-Control"] == "public, max-age=123"
@@ -79,10 +81,14 @@ def test_every_file_served_with_type_and_validators(srv: ServerProcess) -> None:
         assert "Content-Encoding" not in h
 
 
-def test_last_modified_is_newest_item(srv: ServerProcess) -> None:
+def test_last_modified_is_when_the_bytes_changed(srv: ServerProcess) -> None:
+    """The file's mtime, which the writer stamps when the bytes change: not a date the feed
+    shows (the newest item's is years older here), and never later than the answer."""
     _, h, body = srv.request("GET", "/all.atom")
     newest = max(calendar.timegm(e.updated_parsed) for e in feedparser.parse(body).entries)
-    assert email.utils.parsedate_to_datetime(h["Last-Modified"]).timestamp() == newest
+    last_modified = email.utils.parsedate_to_datetime(h["Last-Modified"]).timestamp()
+    assert newest < last_modified <= email.utils.parsedate_to_datetime(h["Date"]).timestamp()
+    assert last_modified == int((srv.feeds_dir / "all.atom").stat().st_mtime)
 
 
 def test_feedparser_reads_every_feed_url(srv: ServerProcess) -> None:
@@ -137,7 +143,8 @@ def test_304_keeps_the_connection_open(srv: ServerProcess) -> None:
         first.read()
         sock = conn.sock
         for _ in range(3):
-            conn.request("GET", "/all.atom", headers={"Accept-Encoding": "gzip", "If-None-Match": first.headers["ETag"]})
+            conn.request("GET", "/all.atom",
+                         headers={"Accept-Encoding": "gzip", "If-None-Match": first.headers["ETag"]})
             resp = conn.getresponse()
             assert resp.status == 304 and resp.read() == b"" and resp.headers.get("Connection") != "close"
             assert conn.sock is sock  # same TCP connection
@@ -151,12 +158,14 @@ def test_304_keeps_the_connection_open(srv: ServerProcess) -> None:
 def test_if_modified_since(srv: ServerProcess) -> None:
     _, h, _ = srv.request("GET", "/topics/ai.atom")
     lm = email.utils.parsedate_to_datetime(h["Last-Modified"]).timestamp()
-    later = email.utils.formatdate(lm + 3600, usegmt=True)
+    later = email.utils.formatdate(time.time(), usegmt=True)  # after Last-Modified, not after now
     earlier = email.utils.formatdate(lm - 1, usegmt=True)
+    future = email.utils.formatdate(time.time() + 3600, usegmt=True)  # never a Last-Modified of ours
     for since in (h["Last-Modified"], later):
         status, h304, body = srv.request("GET", "/topics/ai.atom", {"If-Modified-Since": since})
         assert status == 304 and body == b"" and h304["ETag"] == h["ETag"]
     assert srv.request("GET", "/topics/ai.atom", {"If-Modified-Since": earlier})[0] == 200
+    assert srv.request("GET", "/topics/ai.atom", {"If-Modified-Since": future})[0] == 200
     assert srv.request("GET", "/topics/ai.atom", {"If-Modified-Since": "garbage"})[0] == 200
 
 
@@ -375,3 +384,68 @@ def test_contrib_nginx_conf_serves_the_same_urls(srv: ServerProcess, tmp_path: P
     finally:
         proc.send_signal(signal.SIGQUIT)
         proc.wait(10)
+
+
+# -- Last-Modified for readers that send only If-Modified-Since -----------------------------------
+
+OLD_POST = "---\ntitle: Backdated\ndate: 2001-01-01 10:00\n---\n\nOld news.\n"
+AHEAD_POST = "---\ntitle: Ahead\ndate: 2099-01-01 10:00\n---\n\nFrom the future.\n"
+
+
+@pytest.mark.parametrize("case", ["delete", "backdated", "dated-2099"])
+def test_if_modified_since_alone_sees_every_change(tmp_path: Path, case: str) -> None:
+    """Last-Modified moves whenever the bytes move and is never in the future, so a reader that
+    revalidates with If-Modified-Since alone (no ETag) sees a deleted post (not the newest), a
+    backdated post and a post dated 2099, and is not pinned to 2099 after it goes: from `serve`
+    and from nginx on the same files."""
+    server = ServerProcess(tmp_path, config={"scan_interval": 0.5})
+    seeds = server.seeds_dir
+    with server:
+        clients = [server]
+        nginx = _nginx(server, tmp_path)
+        if nginx is not None:
+            clients.append(nginx[1])
+        try:
+            def titles() -> set[str]:
+                return {i["title"] for i in json.loads(server.request("GET", "/all.json")[2])["items"]}
+
+            def change(edit, done) -> None:  # type: ignore[no-untyped-def]
+                seen = {c.port: c.request("GET", "/all.rss")[1]["Last-Modified"] for c in clients}
+                time.sleep(1.05)  # a new second: Last-Modified is whole seconds, the stamp then is now
+                edit()
+                deadline = time.monotonic() + 10
+                while not done(titles()):
+                    assert time.monotonic() < deadline, "the change was not published"
+                    time.sleep(0.05)
+                for c in clients:
+                    status, h, _ = c.request("GET", "/all.rss", {"If-Modified-Since": seen[c.port]})
+                    assert status == 200, (c.port, seen[c.port], h["Last-Modified"])
+                    last_modified = email.utils.parsedate_to_datetime(h["Last-Modified"]).timestamp()
+                    assert last_modified <= email.utils.parsedate_to_datetime(h["Date"]).timestamp() <= time.time()
+                    assert c.request("GET", "/all.rss", {"If-Modified-Since": h["Last-Modified"]})[0] == 304
+
+            if case == "delete":  # the feed's newest date stays, its bytes do not
+                gone = next(t for t in titles() if t.startswith("Meta Taps"))
+                change(lambda: (seeds / "000_7e8a7cf94ba4d3cc.txt").unlink(), lambda t: gone not in t)
+            elif case == "backdated":
+                change(lambda: (seeds / "old.md").write_text(OLD_POST, encoding="utf-8"), lambda t: "Backdated" in t)
+            else:
+                change(lambda: (seeds / "ahead.md").write_text(AHEAD_POST, encoding="utf-8"), lambda t: "Ahead" in t)
+                change(lambda: (seeds / "ahead.md").unlink(), lambda t: "Ahead" not in t)
+        finally:
+            if nginx is not None:
+                nginx[0].send_signal(signal.SIGQUIT)
+                nginx[0].wait(10)
+
+
+def _nginx(srv: ServerProcess, tmp_path: Path) -> tuple[subprocess.Popen[bytes], ServerProcess] | None:
+    """contrib/nginx.conf on the same feeds/ (None when nginx is not installed)."""
+    spec = importlib.util.spec_from_file_location("serve_bench", ROOT / "bench" / "serve_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    user = "user root;" if os.geteuid() == 0 else ""  # pytest's temp folders are private
+    started = bench.start_nginx(tmp_path / "nginx", srv.feeds_dir, srv.port, main_extra=user)
+    if started is None:
+        return None
+    proc, port = started
+    return proc, ServerProcess(tmp_path / "client", seeds=None, port=port)  # only used as an HTTP client

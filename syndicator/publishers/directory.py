@@ -2,11 +2,19 @@
 change, with a `.gz` twin beside each feed for nginx `gzip_static`, and a manifest of what it
 published so files it no longer produces are taken down even across restarts.
 
-A reader or nginx never sees a half-written file, and unchanged files keep their mtime, so
-their ETag and Last-Modified stay put. A twin is written before its file and stamped with the
-same mtime; one that disagrees with its file (a kill between the two writes, a hand edit) is
-written again when its file is next looked at, and at the first pass of a process for every
-file published: nginx would otherwise answer gzip clients with another version than the rest.
+A reader or nginx never sees a half-written file. A file's mtime is its Last-Modified (for
+`serve` and nginx alike), so it says when the bytes last changed: new bytes are stamped with
+the publish time, moving forward even for two versions within one second, and unchanged
+files keep theirs, so their ETag and Last-Modified stay put. A date inside the output (a
+post's, which may be old, in the future or unchanged by an edit) never becomes its mtime:
+If-Modified-Since clients would keep a stale version. Times ahead of the clock (an older
+version's stamps, a clock set back) are pulled back at the first pass of a process, and at
+any pass that finds the clock gone back.
+
+A twin is written before its file and stamped with the same mtime; one that disagrees with its
+file (a kill between the two writes, a hand edit) is written again when its file is next looked
+at, and at the first pass of a process for every file published: nginx would otherwise answer
+gzip clients with another version than the rest.
 """
 
 from __future__ import annotations
@@ -14,7 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import BinaryIO
@@ -33,6 +42,10 @@ COMPRESSED = tuple(f.extension for f in FORMATS.values() if f.twin)
 NO_TWIN = POSTS_DIR
 #: Bytes of the shortest gzip stream: a 10-byte header and an 8-byte trailer.
 _GZIP_MIN = 18
+_SECOND = 1_000_000_000
+#: How far ahead of the clock a stamp may run (ns): a file that changes several times within
+#: one second gets the following seconds, so its Last-Modified moves each time.
+AHEAD_NS = 2 * _SECOND
 
 log = logging.getLogger("syndicator.publish")
 
@@ -74,17 +87,36 @@ def has_twin(rel: str) -> bool:
     return rel.endswith(COMPRESSED) and not rel.startswith(NO_TWIN)
 
 
-def write_file(root: Path, rel: str, out: Output) -> bool:
-    """Write one output (and its .gz); False when the bytes on disk are already these (their
-    twin is repaired if it disagrees)."""
+def stamp(previous_ns: int | None, now: float) -> int:
+    """The mtime (ns) for new bytes of a file published at `now`: that time in whole seconds,
+    as Last-Modified shows it. When the previous version's stamp is already that second or
+    within AHEAD_NS after it, the second after the previous one, so Last-Modified still moves
+    (an If-Modified-Since client must not keep the version replaced within the same second);
+    a previous stamp further ahead (a clock set back, a date an older version stamped) is not
+    followed."""
+    second = int(now) * _SECOND
+    if previous_ns is not None:
+        last = previous_ns - previous_ns % _SECOND
+        if second <= last < second + AHEAD_NS:
+            return last + _SECOND
+    return second
+
+
+def write_file(root: Path, rel: str, out: Output, now: float) -> bool:
+    """Write one output (and its .gz) published at `now`; False when the bytes on disk are
+    already these (their twin is repaired if it disagrees)."""
     path = root / rel
-    mtime = int(out.modified.timestamp() * 1e9) if out.modified else None
     gz = path.with_name(path.name + ".gz")
     twin = has_twin(rel)
     if same_bytes(path, out.data):
         if twin:
             repair_twin(path, out.data)
         return False
+    try:
+        previous: int | None = path.stat().st_mtime_ns
+    except OSError:
+        previous = None
+    mtime = stamp(previous, now)
     if twin:
         atomic_write(gz, gzip_bytes(out.data), mtime)
     else:
@@ -122,17 +154,24 @@ def read_manifest(root: Path) -> list[str]:
         return []
 
 
+def _sample(rels: list[str]) -> str:
+    return ", ".join(rels[:3]) + (" …" if len(rels) > 3 else "")
+
+
 def _safe_rel(rel: str) -> bool:
-    return not rel.startswith(("/", "\\")) and ".." not in Path(rel).parts
+    return not rel.startswith(("/", "\\")) and ".." not in rel.split("/")  # as Path(rel).parts, no Path built
 
 
 class DirectoryPublisher:
-    """Publishes into `root`. Remembers what the manifest lists (`files`)."""
+    """Publishes into `root`. Remembers what the manifest lists (`files`). `clock`: the publish
+    time (seconds since the epoch), which new files are stamped with."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, clock: Callable[[], float] = time.time) -> None:
         self.root = root
+        self.clock = clock
         self._files: set[str] | None = None  # read from the manifest on first use
-        self._twins_checked = False
+        self._checked = False
+        self._last_publish = 0.0
 
     def exists(self, rel: str) -> bool:
         return (self.root / rel).is_file()
@@ -149,19 +188,23 @@ class DirectoryPublisher:
 
     def publish(self, outputs: Outputs, remove: Iterable[str],
                 produced: AbstractSet[str] | None = None) -> PublishReport:
+        now = self.clock()
         full = produced is not None
         files = self._files if self._files is not None and not full else set(read_manifest(self.root))
         remove = set(remove)
         if produced is not None:  # everything listed earlier that this pass does not produce
             remove |= files - produced
-        report = PublishReport(written=self._write_all(outputs))
+        report = PublishReport(written=self._write_all(outputs, now))
         changed = not files.issuperset(outputs)
         files.update(outputs)
         remove -= outputs.keys()
         changed |= self._take_down(remove & files, files, report)
-        if not self._twins_checked:  # what this pass did not hand over (writing checked the rest)
-            self._repair_twins(files - outputs.keys())
-            self._twins_checked = True
+        if not self._checked:  # twins of what this pass did not hand over (writing checked the rest)
+            self._check_files(files, files - outputs.keys(), now)
+            self._checked = True
+        elif now < self._last_publish - 1:  # the clock went back: earlier stamps are ahead of it
+            self._check_files(files, set(), now)
+        self._last_publish = now
         if changed or full:
             self._write_manifest(files)
         self._files = files
@@ -176,30 +219,40 @@ class DirectoryPublisher:
             files.discard(rel)
         return bool(victims)
 
-    def _repair_twins(self, rels: Iterable[str]) -> None:
-        """Twins that disagree with their files, written again (a kill between the two writes
-        of an earlier run, a hand edit)."""
-        repaired = []
-        for rel in sorted(rels):
-            if has_twin(rel) and _safe_rel(rel):
-                path = self.root / rel
-                try:
-                    data = path.read_bytes()
-                except OSError:
-                    continue  # gone: the manifest is tidied when it is taken down
-                if repair_twin(path, data):
+    def _check_files(self, rels: Iterable[str], twins: AbstractSet[str], now: float) -> None:
+        """Files of `rels` stamped further ahead of `now` than a stamp may run get `now` (an
+        older version stamped dates, the clock was set back); the twins of `twins` that
+        disagree with their files are written again (a kill between the two writes of an
+        earlier run, a hand edit)."""
+        second, pulled_back, repaired = int(now) * _SECOND, [], []
+        root = str(self.root)
+        for rel in sorted(rels):  # thousands of pages: os.path, not pathlib
+            if not _safe_rel(rel):
+                continue
+            path = os.path.join(root, rel)
+            try:
+                late = os.stat(path).st_mtime_ns > second + AHEAD_NS
+                if late:
+                    os.utime(path, ns=(second, second))
+                    pulled_back.append(rel)
+                if (late or rel in twins) and has_twin(rel) and repair_twin(Path(path), Path(path).read_bytes()):
                     repaired.append(rel)
+            except OSError:
+                continue  # gone: the manifest is tidied when it is taken down
+        if pulled_back:
+            log.warning("%d files had times ahead of the clock (%s); stamped with the clock's", len(pulled_back),
+                        _sample(pulled_back))
         if repaired:
-            log.warning("%d .gz twins did not hold their files' bytes (%s); written again", len(repaired),
-                        ", ".join(repaired[:3]) + (" …" if len(repaired) > 3 else ""))
+            log.warning("%d .gz twins did not match their files (%s); written again", len(repaired),
+                        _sample(repaired))
 
-    def _write_all(self, outputs: Outputs) -> list[str]:
+    def _write_all(self, outputs: Outputs, now: float) -> list[str]:
         """Write every output; the paths whose bytes changed. Thousands of outputs (a cold
         build's pages) are split with a forked second process."""
         root = self.root
 
         def work(rels: Sequence[str]) -> list[str]:
-            return [rel for rel in rels if write_file(root, rel, outputs.output(rel))]
+            return [rel for rel in rels if write_file(root, rel, outputs.output(rel), now)]
 
         return sorted(parallel.fork_split(sorted(outputs), work))
 
