@@ -198,10 +198,15 @@ class SQLiteStore:
 
 def _row(r: Record) -> tuple[Any, ...]:
     size, mtime = r.fingerprint if r.fingerprint else (None, None)
+    try:
+        good = encode_post(r.good) if r.good else None
+    except TypeError as e:  # orjson's error: text JSON cannot hold (a lone surrogate)
+        # no reader gives such text; if one ever does, the pass goes on and a restart reads the file again
+        log.warning("%s: last good version not stored (%s); it is read again after a restart", r.path, e)
+        good, size, mtime = None, None, None
     return (
         r.path, size, mtime, r.hash, _problems_json(r.problems), int(r.not_a_post), int(r.current),
-        r.id, r.own_id, encode_post(r.good) if r.good else None, r.good_hash,
-        r.first_seen.isoformat(), r.changed.isoformat(),
+        r.id, r.own_id, good, r.good_hash, r.first_seen.isoformat(), r.changed.isoformat(),
     )
 
 
