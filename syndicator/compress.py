@@ -17,6 +17,13 @@ def gzip_bytes(data: bytes) -> bytes:
     return zlib_ng.compress(data, LEVEL, _GZIP)
 
 
+def holds(tail: bytes, data: bytes) -> bool:
+    """Whether a gzip stream whose last 8 bytes are `tail` decompresses to `data`, by the
+    trailer's CRC-32 and length: reads 8 bytes of the stream instead of all of it."""
+    return (len(tail) == 8 and int.from_bytes(tail[:4], "little") == zlib_ng.crc32(data)
+            and int.from_bytes(tail[4:], "little") == len(data) & 0xFFFFFFFF)
+
+
 def gunzip(data: bytes) -> bytes:
     """The bytes `data` decompresses to; ValueError when it is not one whole gzip stream."""
     d = zlib_ng.decompressobj(_ANY)

@@ -31,23 +31,28 @@ from syndicator.web import create_app
 log = logging.getLogger("syndicator")
 
 LOCK_NAME = "syndicator.lock"
+#: The lock in feeds_dir: a dotfile, which neither `serve` nor contrib/nginx.conf serves.
+FEEDS_LOCK_NAME = ".syndicator.lock"
 #: Settings that change nothing a post or feed is made of: changing them keeps the caches.
 _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir"}
 
 
 @contextmanager
-def lock(state_dir: Path) -> Iterator[None]:
-    """Hold an exclusive flock on <state_dir>/syndicator.lock (with our pid in it) while serving.
-    The kernel drops it when the process dies, even by kill -9, so there is no stale lock."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def lock(folder: Path, name: str = LOCK_NAME, private: bool = True) -> Iterator[None]:
+    """Hold an exclusive flock on <folder>/<name> (with our pid in it) while serving. The
+    kernel drops it when the process dies, even by kill -9, so there is no stale lock. A
+    folder made here is private to the service's user unless it is to be published (the
+    state folder holds drafts)."""
+    folder.mkdir(mode=0o700 if private else 0o777, parents=True, exist_ok=True)
+    path = folder / name
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
+        os.fchmod(fd, 0o600)  # made by an older version: readable to all
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise AlreadyRunning(f"another syndicator (pid {pid}) is already serving with state in {state_dir} "
+            raise AlreadyRunning(f"another syndicator (pid {pid}) is already serving and holds {folder} "
                                  f"(lock {path}); stop it first") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -116,7 +121,8 @@ class BuildLog:
 
 def run(settings: Settings) -> int:
     logs.setup(settings.log_format, settings.log_level)
-    with lock(settings.state_dir):
+    # both folders: two services on one feeds/ (each with its own state) would undo each other
+    with lock(settings.state_dir), lock(settings.feeds_dir, FEEDS_LOCK_NAME, private=False):
         publisher = DirectoryPublisher(settings.feeds_dir)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
         state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))

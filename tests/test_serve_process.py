@@ -10,6 +10,7 @@ cache_max_age 123; the restart test starts its own.
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import importlib.util
 import json
@@ -17,6 +18,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -276,3 +279,68 @@ def test_ranges_answered_as_nginx_answers_them(srv: ServerProcess, nginx: Server
             for template in RANGE_REQUESTS:
                 ours, theirs = _answer(srv, method, path, template), _answer(nginx, method, path, template)
                 assert ours == theirs, (method, path, template)
+
+
+# -- Last-Modified for clients that revalidate by date alone -----------------------------------------
+
+OLD_POST = "---\ntitle: Backdated\ndate: 2001-01-01 10:00\n---\n\nOld news.\n"
+AHEAD_POST = "---\ntitle: Ahead\ndate: 2099-01-01 10:00\n---\n\nFrom the future.\n"
+
+
+@pytest.mark.parametrize("case", ["delete", "backdated", "dated-2099"])
+def test_if_modified_since_alone_sees_every_change(tmp_path: Path, case: str) -> None:
+    """Last-Modified moves whenever the bytes move and is never in the future, so a reader that
+    revalidates with If-Modified-Since alone (no ETag) sees a deleted post (not the newest), a
+    backdated post and a post dated 2099, and is not pinned to 2099 after it goes: from `serve`
+    and from nginx on the same files."""
+    server = ServerProcess(tmp_path, config={"scan_interval": 0.5})
+    seeds = server.seeds_dir
+    with server:
+        clients = [server]
+        nginx = _nginx(server, tmp_path)
+        if nginx is not None:
+            clients.append(nginx[1])
+        try:
+            def titles() -> set[str]:
+                return {i["title"] for i in json.loads(server.request("GET", "/all.json")[2])["items"]}
+
+            def change(edit, done) -> None:  # type: ignore[no-untyped-def]
+                seen = {c.port: c.request("GET", "/all.rss")[1]["Last-Modified"] for c in clients}
+                time.sleep(1.05)  # a new second: Last-Modified is whole seconds, the stamp then is now
+                edit()
+                deadline = time.monotonic() + 10
+                while not done(titles()):
+                    assert time.monotonic() < deadline, "the change was not published"
+                    time.sleep(0.05)
+                for c in clients:
+                    status, h, _ = c.request("GET", "/all.rss", {"If-Modified-Since": seen[c.port]})
+                    assert status == 200, (c.port, seen[c.port], h["Last-Modified"])
+                    last_modified = email.utils.parsedate_to_datetime(h["Last-Modified"]).timestamp()
+                    assert last_modified <= email.utils.parsedate_to_datetime(h["Date"]).timestamp() <= time.time()
+                    assert c.request("GET", "/all.rss", {"If-Modified-Since": h["Last-Modified"]})[0] == 304
+
+            if case == "delete":  # the feed's newest date stays, its bytes do not
+                gone = next(t for t in titles() if t.startswith("Meta Taps"))
+                change(lambda: (seeds / "000_7e8a7cf94ba4d3cc.txt").unlink(), lambda t: gone not in t)
+            elif case == "backdated":
+                change(lambda: (seeds / "old.md").write_text(OLD_POST, encoding="utf-8"), lambda t: "Backdated" in t)
+            else:
+                change(lambda: (seeds / "ahead.md").write_text(AHEAD_POST, encoding="utf-8"), lambda t: "Ahead" in t)
+                change(lambda: (seeds / "ahead.md").unlink(), lambda t: "Ahead" not in t)
+        finally:
+            if nginx is not None:
+                nginx[0].send_signal(signal.SIGQUIT)
+                nginx[0].wait(10)
+
+
+def _nginx(srv: ServerProcess, tmp_path: Path) -> tuple[subprocess.Popen[bytes], ServerProcess] | None:
+    """contrib/nginx.conf on the same feeds/ (None when nginx is not installed)."""
+    spec = importlib.util.spec_from_file_location("serve_bench", ROOT / "bench" / "serve_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    user = "user root;" if os.geteuid() == 0 else ""  # pytest's temp folders are private
+    started = bench.start_nginx(tmp_path / "nginx", srv.feeds_dir, srv.port, main_extra=user)
+    if started is None:
+        return None
+    proc, port = started
+    return proc, ServerProcess(tmp_path / "client", seeds=None, port=port)  # only used as an HTTP client

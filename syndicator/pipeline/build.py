@@ -187,7 +187,7 @@ class Builder:
         self._fill(result, change)
         scope = Scope(stems, delta.removed, delta.added, full=delta.full)
         plan = self.outputs.plan(self.planner, scope)
-        report = self._hand_over(plan, delta.full, prune=not result.errors)
+        report = self._hand_over(plan, delta.full)
         changed, gone = self.outputs.remember(plan, delta.full, report.removed)
         if changed or gone:
             self.state.save_outputs(changed, gone)
@@ -196,9 +196,11 @@ class Builder:
         self.publisher.save_redirects(table)
         return report
 
-    def _hand_over(self, plan: Plan, full: bool, prune: bool) -> PublishReport:
+    def _hand_over(self, plan: Plan, full: bool) -> PublishReport:
+        # Whatever a pass no longer produces goes at once, errors or not: a broken post is
+        # still produced from its last good version, so only deletions are taken down.
         produced = {*plan.digests, urls.INDEX, urls.OPML} if full else None
-        return self.publisher.publish(plan.outputs, plan.gone, prune=prune, produced=produced)
+        return self.publisher.publish(plan.outputs, plan.gone, produced=produced)
 
     def _fill(self, result: BuildResult, change: Change) -> None:
         c = self.collection

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from syndicator import urls
 from syndicator.config import Settings
@@ -75,10 +74,10 @@ class OutputPlanner:
                 plan.gone.append(rel)
         return plan
 
-    def _add(self, plan: Plan, rel: str, digest: str, render: Callable[[], bytes], modified: datetime | None) -> None:
+    def _add(self, plan: Plan, rel: str, digest: str, render: Callable[[], bytes]) -> None:
         plan.digests[rel] = digest
         if self.known.get(rel) != digest or not self.publisher.exists(rel):
-            plan.outputs.later(rel, render, modified)
+            plan.outputs.later(rel, render)
 
     def _plan_feed(self, plan: Plan, stem: str, feed: Feed | None) -> None:
         for fmt in FEED_FORMATS:
@@ -89,18 +88,16 @@ class OutputPlanner:
                 continue
             url = urls.feed_url(self.settings.base_url, stem, fmt)
             self._add(plan, rel, self._feed_digest(feed, fmt),
-                      lambda feed=feed, fmt=fmt, url=url: RENDERERS[fmt].render(feed, url),  # type: ignore[misc]
-                      feed.updated)
+                      lambda feed=feed, fmt=fmt, url=url: RENDERERS[fmt].render(feed, url))  # type: ignore[misc]
 
     def _plan_lists(self, plan: Plan, feeds: list[Feed]) -> None:
         """The index page and OPML list every feed: rendered whenever a feed changed (the
         publisher skips them when their bytes are the same)."""
         s = self.settings
         formats = [(fmt, r.media_type, r.label) for fmt, r in RENDERERS.items()]
-        newest = feeds[0].updated if feeds else None
-        plan.outputs.later(urls.INDEX, lambda: pages.index(s, feeds, formats), newest)
+        plan.outputs.later(urls.INDEX, lambda: pages.index(s, feeds, formats))
         opml_type = FORMATS[s.opml_format].media_type
-        plan.outputs.later(urls.OPML, lambda: pages.opml(s, feeds, s.opml_format, opml_type), newest)
+        plan.outputs.later(urls.OPML, lambda: pages.opml(s, feeds, s.opml_format, opml_type))
 
     def _plan_page(self, plan: Plan, post: Post, topic_urls: dict[str, str]) -> None:
         if not post.page_slug:
@@ -109,7 +106,7 @@ class OutputPlanner:
         links = "|".join(urls_of_post.get(t.slug, "") for t in post.topics)
         s = self.settings
         self._add(plan, urls.post_page(post.page_slug), self.post_digest(post, links),
-                  lambda: pages.post_page(s, post, urls_of_post), post.updated)
+                  lambda: pages.post_page(s, post, urls_of_post))
 
     def remember(self, plan: Plan, full: bool, removed: Iterable[str]) -> tuple[dict[str, str], list[str]]:
         """Take the plan's digests as what is published now; returns (changed digests, paths

@@ -22,7 +22,8 @@ from syndicator.store import Fingerprint, Record, Store
 
 log = logging.getLogger("syndicator.build")
 
-#: A file modified less than this long ago may still be being written.
+#: A file modified less than this long ago may still be being written; an error waits at most
+#: this long after it was first seen, whatever the file's mtime says.
 SETTLE_NS = 1_000_000_000
 
 
@@ -43,8 +44,9 @@ class Tracker:
         self.settings = settings
         self.store = store
         self.records: dict[str, Record] = store.load()
-        #: path -> fingerprint of an error read that waits for its retry (daemon mode).
-        self.tentative: dict[str, Fingerprint] = {}
+        #: path -> fingerprint of an error read that waits for its retry (daemon mode), and
+        #: when (time.monotonic_ns) that version was first read.
+        self.tentative: dict[str, tuple[Fingerprint, int]] = {}
         #: fingerprints of the Jekyll _config.yml files the records were read with
         self.site_fps: dict[str, Fingerprint] = store.site_configs()
         self.site_problems: list[Problem] = []
@@ -132,11 +134,13 @@ class Tracker:
         written, or the first error after a change."""
         if read.post is not None or read.not_a_post:
             return False
-        recent = time.time_ns() - read.fingerprint[1] < SETTLE_NS
-        if recent or self.tentative.get(rel) != read.fingerprint:
-            self.tentative[rel] = read.fingerprint
+        seen = self.tentative.get(rel)
+        if seen is None or seen[0] != read.fingerprint:
+            self.tentative[rel] = (read.fingerprint, time.monotonic_ns())
             return True
-        return False
+        # an mtime in the future (a skewed clock, a copied file) must not defer it for ever
+        age = time.time_ns() - read.fingerprint[1]
+        return 0 <= age < SETTLE_NS and time.monotonic_ns() - seen[1] < SETTLE_NS
 
     def _moves(self, fresh: dict[str, ReadResult], gone: list[str]) -> dict[str, str]:
         """New path -> vanished path, for a new good post whose own id or content hash matches a

@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
 class Output:
+    """One output's bytes. Its time (Last-Modified) is the publisher's: when the bytes last
+    changed, not a date they show, which may be old, future or unchanged by an edit."""
+
     data: bytes
-    #: The newest update of what it shows (a file's mtime, so Last-Modified).
-    modified: datetime | None = None
 
 
 @dataclass
@@ -29,19 +29,16 @@ class PublishReport:
     removed: list[str] = field(default_factory=list)
 
 
-class Outputs(dict[str, "Output | tuple[Callable[[], bytes], datetime | None]"]):
+class Outputs(dict[str, "Output | Callable[[], bytes]"]):
     """Outputs by path, some rendered only when looked up (each time: a publisher looks once),
     so a cold build never holds thousands of rendered pages at once."""
 
-    def later(self, rel: str, render: Callable[[], bytes], modified: datetime | None) -> None:
-        self[rel] = (render, modified)
+    def later(self, rel: str, render: Callable[[], bytes]) -> None:
+        self[rel] = render
 
     def output(self, rel: str) -> Output:
         value = self[rel]
-        if isinstance(value, Output):
-            return value
-        render, modified = value
-        return Output(render(), modified)
+        return value if isinstance(value, Output) else Output(value())
 
 
 class Publisher(Protocol):
@@ -52,13 +49,11 @@ class Publisher(Protocol):
         only when it is)."""
         ...
 
-    def publish(self, outputs: Outputs, remove: Iterable[str], prune: bool,
+    def publish(self, outputs: Outputs, remove: Iterable[str],
                 produced: AbstractSet[str] | None = None) -> PublishReport:
         """Write `outputs` (skipping bytes already published) and take down `remove`.
         `produced`: when given, every output this pass produces (written now or already
-        current), so anything else published earlier goes too. Without `prune` (a pass with
-        broken posts) nothing is taken down yet: it is remembered and goes with the next pass
-        that prunes."""
+        current), so anything else published earlier goes too."""
         ...
 
     def redirects(self) -> dict[str, str]:

@@ -2,21 +2,34 @@
 change, with a `.gz` twin beside each feed for nginx `gzip_static`, and a manifest of what it
 published so files it no longer produces are taken down even across restarts.
 
-A reader or nginx never sees a half-written file, and unchanged files keep their mtime, so
-their ETag and Last-Modified stay put.
+A reader or nginx never sees a half-written file. A file's mtime is its Last-Modified (for
+`serve` and nginx alike), so it says when the bytes last changed: new bytes are stamped with
+the publish time, moving forward even for two versions within one second, and unchanged
+files keep theirs, so their ETag and Last-Modified stay put. A date inside the output (a
+post's, which may be old, in the future or unchanged by an edit) never becomes its mtime:
+If-Modified-Since clients would keep a stale version. Times ahead of the clock (an older
+version's stamps, a clock set back) are pulled back at the first pass of a process, and at
+any pass that finds the clock gone back.
+
+A twin is written before its file and stamped with the same mtime; one that disagrees with its
+file (a kill between the two writes, a hand edit) is written again when its file is next looked
+at, and at the first pass of a process for every file published: nginx would otherwise answer
+gzip clients with another version than the rest.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import BinaryIO
 
 from syndicator import parallel, redirects
-from syndicator.compress import gzip_bytes
+from syndicator.compress import gzip_bytes, holds
 from syndicator.formats import FORMATS
 from syndicator.publishers import Output, Outputs, PublishReport
 from syndicator.urls import POSTS_DIR
@@ -27,16 +40,24 @@ COMPRESSED = tuple(f.extension for f in FORMATS.values() if f.twin)
 #: Post pages go without: there are thousands, each read now and then by a person rather than
 #: polled by readers, and a twin doubles what a cold build creates on disk.
 NO_TWIN = POSTS_DIR
+#: Bytes of the shortest gzip stream: a 10-byte header and an 8-byte trailer.
+_GZIP_MIN = 18
+_SECOND = 1_000_000_000
+#: How far ahead of the clock a stamp may run (ns): a file that changes several times within
+#: one second gets the following seconds, so its Last-Modified moves each time.
+AHEAD_NS = 2 * _SECOND
+
+log = logging.getLogger("syndicator.publish")
 
 
-def atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:
+def atomic_write(path: Path, data: bytes, mtime_ns: int | None = None) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with _create(tmp) as f:
             f.write(data)
-            if mtime is not None:
+            if mtime_ns is not None:
                 f.flush()  # a write after utime would set the mtime again
-                os.utime(f.fileno(), (mtime, mtime))
+                os.utime(f.fileno(), ns=(mtime_ns, mtime_ns))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -66,21 +87,62 @@ def has_twin(rel: str) -> bool:
     return rel.endswith(COMPRESSED) and not rel.startswith(NO_TWIN)
 
 
-def write_file(root: Path, rel: str, out: Output) -> bool:
-    """Write one output (and its .gz); False when the bytes on disk are already these."""
+def stamp(previous_ns: int | None, now: float) -> int:
+    """The mtime (ns) for new bytes of a file published at `now`: that time in whole seconds,
+    as Last-Modified shows it. When the previous version's stamp is already that second or
+    within AHEAD_NS after it, the second after the previous one, so Last-Modified still moves
+    (an If-Modified-Since client must not keep the version replaced within the same second);
+    a previous stamp further ahead (a clock set back, a date an older version stamped) is not
+    followed."""
+    second = int(now) * _SECOND
+    if previous_ns is not None:
+        last = previous_ns - previous_ns % _SECOND
+        if second <= last < second + AHEAD_NS:
+            return last + _SECOND
+    return second
+
+
+def write_file(root: Path, rel: str, out: Output, now: float) -> bool:
+    """Write one output (and its .gz) published at `now`; False when the bytes on disk are
+    already these (their twin is repaired if it disagrees)."""
     path = root / rel
-    mtime = out.modified.timestamp() if out.modified else None
     gz = path.with_name(path.name + ".gz")
     twin = has_twin(rel)
     if same_bytes(path, out.data):
-        if twin and not gz.exists():
-            atomic_write(gz, gzip_bytes(out.data), mtime)
+        if twin:
+            repair_twin(path, out.data)
         return False
+    try:
+        previous: int | None = path.stat().st_mtime_ns
+    except OSError:
+        previous = None
+    mtime = stamp(previous, now)
     if twin:
         atomic_write(gz, gzip_bytes(out.data), mtime)
     else:
         gz.unlink(missing_ok=True)  # an older build's twin would be served instead
     atomic_write(path, out.data, mtime)
+    return True
+
+
+def repair_twin(path: Path, data: bytes) -> bool:
+    """Write the twin of `path` (whose bytes are `data`) again unless it holds these bytes
+    with the file's mtime (nginx answers gzip clients with the twin's own Last-Modified and
+    ETag). True when it was written."""
+    gz = path.with_name(path.name + ".gz")
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return False
+    try:
+        with open(gz, "rb") as f:
+            if os.fstat(f.fileno()).st_mtime_ns == mtime and f.seek(0, os.SEEK_END) >= _GZIP_MIN:
+                f.seek(-8, os.SEEK_END)
+                if holds(f.read(8), data):
+                    return False
+    except FileNotFoundError:
+        pass
+    atomic_write(gz, gzip_bytes(data), mtime)
     return True
 
 
@@ -92,18 +154,24 @@ def read_manifest(root: Path) -> list[str]:
         return []
 
 
+def _sample(rels: list[str]) -> str:
+    return ", ".join(rels[:3]) + (" …" if len(rels) > 3 else "")
+
+
 def _safe_rel(rel: str) -> bool:
-    return not rel.startswith(("/", "\\")) and ".." not in Path(rel).parts
+    return not rel.startswith(("/", "\\")) and ".." not in rel.split("/")  # as Path(rel).parts, no Path built
 
 
 class DirectoryPublisher:
-    """Publishes into `root`. Remembers what the manifest lists (`files`) and what is listed
-    but no longer produced, kept while a pass does not prune (`stale`)."""
+    """Publishes into `root`. Remembers what the manifest lists (`files`). `clock`: the publish
+    time (seconds since the epoch), which new files are stamped with."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, clock: Callable[[], float] = time.time) -> None:
         self.root = root
+        self.clock = clock
         self._files: set[str] | None = None  # read from the manifest on first use
-        self._stale: set[str] = set()
+        self._checked = False
+        self._last_publish = 0.0
 
     def exists(self, rel: str) -> bool:
         return (self.root / rel).is_file()
@@ -118,23 +186,25 @@ class DirectoryPublisher:
             for tmp in self.root.rglob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
 
-    def publish(self, outputs: Outputs, remove: Iterable[str], prune: bool,
+    def publish(self, outputs: Outputs, remove: Iterable[str],
                 produced: AbstractSet[str] | None = None) -> PublishReport:
+        now = self.clock()
         full = produced is not None
         files = self._files if self._files is not None and not full else set(read_manifest(self.root))
         remove = set(remove)
         if produced is not None:  # everything listed earlier that this pass does not produce
             remove |= files - produced
-        report = PublishReport(written=self._write_all(outputs))
+        report = PublishReport(written=self._write_all(outputs, now))
         changed = not files.issuperset(outputs)
         files.update(outputs)
-        self._stale.difference_update(outputs)
         remove -= outputs.keys()
-        if prune:
-            changed |= self._take_down((remove | self._stale) & files, files, report)
-            self._stale.clear()
-        else:
-            changed |= self._hold(remove & files, files)
+        changed |= self._take_down(remove & files, files, report)
+        if not self._checked:  # twins of what this pass did not hand over (writing checked the rest)
+            self._check_files(files, files - outputs.keys(), now)
+            self._checked = True
+        elif now < self._last_publish - 1:  # the clock went back: earlier stamps are ahead of it
+            self._check_files(files, set(), now)
+        self._last_publish = now
         if changed or full:
             self._write_manifest(files)
         self._files = files
@@ -149,24 +219,40 @@ class DirectoryPublisher:
             files.discard(rel)
         return bool(victims)
 
-    def _hold(self, victims: set[str], files: set[str]) -> bool:
-        """Not produced any more, kept until a pass prunes (a file already gone is forgotten)."""
-        changed = False
-        for rel in victims:
-            if _safe_rel(rel) and (self.root / rel).exists():
-                self._stale.add(rel)
-            else:
-                files.discard(rel)
-                changed = True
-        return changed
+    def _check_files(self, rels: Iterable[str], twins: AbstractSet[str], now: float) -> None:
+        """Files of `rels` stamped further ahead of `now` than a stamp may run get `now` (an
+        older version stamped dates, the clock was set back); the twins of `twins` that
+        disagree with their files are written again (a kill between the two writes of an
+        earlier run, a hand edit)."""
+        second, pulled_back, repaired = int(now) * _SECOND, [], []
+        root = str(self.root)
+        for rel in sorted(rels):  # thousands of pages: os.path, not pathlib
+            if not _safe_rel(rel):
+                continue
+            path = os.path.join(root, rel)
+            try:
+                late = os.stat(path).st_mtime_ns > second + AHEAD_NS
+                if late:
+                    os.utime(path, ns=(second, second))
+                    pulled_back.append(rel)
+                if (late or rel in twins) and has_twin(rel) and repair_twin(Path(path), Path(path).read_bytes()):
+                    repaired.append(rel)
+            except OSError:
+                continue  # gone: the manifest is tidied when it is taken down
+        if pulled_back:
+            log.warning("%d files had times ahead of the clock (%s); stamped with the clock's", len(pulled_back),
+                        _sample(pulled_back))
+        if repaired:
+            log.warning("%d .gz twins did not match their files (%s); written again", len(repaired),
+                        _sample(repaired))
 
-    def _write_all(self, outputs: Outputs) -> list[str]:
+    def _write_all(self, outputs: Outputs, now: float) -> list[str]:
         """Write every output; the paths whose bytes changed. Thousands of outputs (a cold
         build's pages) are split with a forked second process."""
         root = self.root
 
         def work(rels: Sequence[str]) -> list[str]:
-            return [rel for rel in rels if write_file(root, rel, outputs.output(rel))]
+            return [rel for rel in rels if write_file(root, rel, outputs.output(rel), now)]
 
         return sorted(parallel.fork_split(sorted(outputs), work))
 

@@ -6,6 +6,9 @@ times, and the last good normalized post (so a post that breaks keeps serving). 
 the digest of what it was rendered from (so a restart re-renders nothing that did not change).
 
 WAL and one transaction per tick: a kill -9 leaves either the old or the new tick, never a mix.
+The folder is the service user's alone (0700, files 0600): the file holds drafts, and what it
+says is what the next start reads. Rows are checked as they are read (codec.py): one that is not
+what this code writes is dropped and its file read again from seeds/.
 """
 
 from __future__ import annotations
@@ -15,22 +18,25 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields, replace
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from syndicator import model
-from syndicator.model import Post, Problem
+import orjson
+
+from syndicator import model, parallel
+from syndicator.model import Problem
 from syndicator.store import Fingerprint, Record
+from syndicator.store.codec import Decoder, SchemaError, encode_post
 
 #: Bump when the tables or the post encoding change: an older file is discarded, not migrated
-#: (everything in it can be rebuilt from seeds/, only `updated` history is lost).
-SCHEMA_VERSION = 2
+#: (everything in it can be rebuilt from seeds/, only `updated` history is lost). Version 3
+#: stores posts as JSON; the pickles of versions 1 and 2 are dropped unread.
+SCHEMA_VERSION = 3
 FILE_NAME = "state.sqlite3"
 
 log = logging.getLogger("syndicator.state")
@@ -42,34 +48,21 @@ log = logging.getLogger("syndicator.state")
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS posts (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, hash TEXT,"
     " problems TEXT NOT NULL, not_a_post INTEGER NOT NULL, current INTEGER NOT NULL, id TEXT, own_id TEXT,"
-    " good TEXT, good_hash TEXT, first_seen TEXT NOT NULL, changed TEXT NOT NULL)",
+    " good BLOB, good_hash TEXT, first_seen TEXT NOT NULL, changed TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outputs (rel TEXT PRIMARY KEY, digest TEXT NOT NULL)",
 )
+_COLUMNS = "path, size, mtime_ns, hash, problems, not_a_post, current, id, own_id, good, good_hash, first_seen, changed"
 
 
-# -- post encoding: pickle, the fastest way back to the frozen model on a restart ------------
-# The file lives in state_dir, which only the service writes; anyone who can write it can
-# already run code as the service. A change to the model's fields changes SCHEMA (below), so
-# a pickle of another shape is never loaded.
+# -- post encoding: JSON, read back field by field (see codec.py) -------------------------------
+# A change to the model's fields changes SCHEMA (below), so a row of another shape is never
+# read as this one.
 
 _CLASSES = (model.Post, model.Topic, model.Source, model.Image, model.Related)
 _MODEL_SHAPE = hashlib.sha256(
     repr([(c.__name__, [f.name for f in fields(c)]) for c in _CLASSES]).encode()
 ).hexdigest()[:12]
 SCHEMA = f"{SCHEMA_VERSION}-{_MODEL_SHAPE}"
-
-
-def encode_post(post: Post) -> bytes:
-    if not isinstance(post.extra, dict):  # the EMPTY mapping proxy does not pickle
-        post = replace(post, extra=dict(post.extra))
-    return pickle.dumps(post, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def decode_post(blob: bytes) -> Post:
-    post = pickle.loads(blob)
-    if not isinstance(post, Post):
-        raise ValueError("not a post")
-    return post
 
 
 def _problems_json(problems: Iterable[Problem]) -> str:
@@ -84,7 +77,7 @@ class SQLiteStore:
     made with; when it differs, those caches are dropped but ids and times are kept."""
 
     def __init__(self, path: Path, key: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = path
         try:
             self._open(key)
@@ -101,6 +94,7 @@ class SQLiteStore:
 
     def _open(self, key: str) -> None:
         path = self.path
+        _private(path)
         # check_same_thread=False: the scheduler thread and the start-up thread take turns,
         # serialized by the Builder's lock.
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -114,6 +108,10 @@ class SQLiteStore:
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
         if meta.get("schema") != SCHEMA:
+            if "schema" in meta:
+                log.warning("state file %s was written by another version (schema %s, this one %s): discarded "
+                            "unread, posts are read again from seeds/ (`updated` history is lost)",
+                            self.path, meta["schema"], SCHEMA)
             self.db.execute("DROP TABLE IF EXISTS posts")
             self.db.execute("DROP TABLE IF EXISTS outputs")
             self.db.execute("DELETE FROM meta")
@@ -144,12 +142,23 @@ class SQLiteStore:
         return self.db.execute("SELECT 1 FROM posts LIMIT 1").fetchone() is not None
 
     def load(self) -> dict[str, Record]:
-        records = {}
-        for row in self.db.execute("SELECT * FROM posts"):
-            try:
-                records[row[0]] = _record(row)
-            except (ValueError, KeyError, TypeError, AttributeError, EOFError, pickle.UnpicklingError):
-                continue  # an entry this code cannot read is re-read from seeds/
+        records: dict[str, Record] = {}
+        dropped: list[tuple[int, object, SchemaError]] = []
+        decoder = Decoder()
+        with parallel.no_cycle_collection():  # every record lives on: a collection would find nothing
+            for rowid, *row in self.db.execute(f"SELECT rowid, {_COLUMNS} FROM posts"):
+                try:
+                    record = _record(row, decoder)
+                except SchemaError as e:
+                    dropped.append((rowid, row[0], e))
+                    continue
+                records[record.path] = record
+        if dropped:
+            _, path, error = dropped[0]
+            log.warning("state file %s: %d entries are not what this version writes (first: %r, %s); dropped, "
+                        "their files are read again from seeds/", self.path, len(dropped), path, error)
+            with self.transaction():
+                self.db.executemany("DELETE FROM posts WHERE rowid = ?", [(rowid,) for rowid, _, _ in dropped])
         return records
 
     def save(self, records: Iterable[Record], gone: Iterable[str]) -> None:
@@ -178,7 +187,8 @@ class SQLiteStore:
     # -- outputs -------------------------------------------------------------------------------
 
     def output_digests(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT rel, digest FROM outputs").fetchall())
+        rows = self.db.execute("SELECT rel, digest FROM outputs").fetchall()
+        return {rel: digest for rel, digest in rows if type(rel) is str and type(digest) is str}
 
     def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None:
         with self.transaction():
@@ -188,27 +198,77 @@ class SQLiteStore:
 
 def _row(r: Record) -> tuple[Any, ...]:
     size, mtime = r.fingerprint if r.fingerprint else (None, None)
+    try:
+        good = encode_post(r.good) if r.good else None
+    except TypeError as e:  # orjson's error: text JSON cannot hold (a lone surrogate)
+        # no reader gives such text; if one ever does, the pass goes on and a restart reads the file again
+        log.warning("%s: last good version not stored (%s); it is read again after a restart", r.path, e)
+        good, size, mtime = None, None, None
     return (
         r.path, size, mtime, r.hash, _problems_json(r.problems), int(r.not_a_post), int(r.current),
-        r.id, r.own_id, encode_post(r.good) if r.good else None, r.good_hash,
-        r.first_seen.isoformat(), r.changed.isoformat(),
+        r.id, r.own_id, good, r.good_hash, r.first_seen.isoformat(), r.changed.isoformat(),
     )
 
 
-def _record(row: tuple[Any, ...]) -> Record:
+def _record(row: list[Any], decoder: Decoder) -> Record:
+    """The record a row holds; SchemaError for a row this code did not write."""
     (path, size, mtime, digest, problems, not_a_post, current, post_id, own_id, good, good_hash,
      first_seen, changed) = row
-    return Record(
-        path=path,
-        fingerprint=(size, mtime) if size is not None and mtime is not None else None,
-        hash=digest,
-        problems=tuple(Problem(path, m, line, sev) for m, line, sev in json.loads(problems)),
-        not_a_post=bool(not_a_post),
-        current=bool(current),
-        id=post_id,
-        own_id=own_id,
-        good=decode_post(good) if good else None,
-        good_hash=good_hash,
-        first_seen=datetime.fromisoformat(first_seen),
-        changed=datetime.fromisoformat(changed),
-    )
+    if type(path) is not str or not all(v is None or type(v) is str for v in (digest, post_id, own_id, good_hash)):
+        raise SchemaError("a text column holds something else")
+    if not (type(size) is type(mtime) is int or size is mtime is None) or not_a_post not in (0, 1) \
+            or current not in (0, 1):
+        raise SchemaError("a number column holds something else")
+    try:
+        return Record(
+            path=path,
+            fingerprint=(size, mtime) if size is not None and mtime is not None else None,
+            hash=digest,
+            problems=_problems(path, problems),
+            not_a_post=bool(not_a_post),
+            current=bool(current),
+            id=post_id,
+            own_id=own_id,
+            good=decoder.post(good) if good is not None else None,
+            good_hash=good_hash,
+            first_seen=_aware(first_seen),
+            changed=_aware(changed),
+        )
+    except (ValueError, TypeError) as e:
+        raise SchemaError(f"{type(e).__name__}: {e}") from None
+
+
+def _problems(path: str, value: Any) -> tuple[Problem, ...]:
+    items = orjson.loads(value)
+    if type(items) is not list:
+        raise SchemaError("problems is not a list")
+    problems = []
+    for message, line, severity in items:
+        if type(message) is not str or not (line is None or type(line) is int) or severity not in _SEVERITIES:
+            raise SchemaError("problem of the wrong shape")
+        problems.append(Problem(path, message, line, severity))
+    return tuple(problems)
+
+
+_SEVERITIES = ("error", "warning")
+
+
+def _aware(value: Any) -> datetime:
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise SchemaError(f"time {value!r} has no offset")
+    return when
+
+
+def _private(path: Path) -> None:
+    """Create the state file readable by this user only (SQLite gives its -wal and -shm files
+    the same mode), and tighten files an older version created."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if name.stat().st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            log.warning("cannot make %s private: %s", name, e)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any, cast
 
@@ -134,7 +136,8 @@ def _serve(site: Site, rel: str) -> Response:
     use_gz = accepts_gzip(request.headers.get("Accept-Encoding"))
     headers = {
         "ETag": entry.gz_etag if use_gz else entry.etag,
-        "Last-Modified": entry.last_modified,
+        # never later than the answer's Date (RFC 9110 8.8.2.1): a stamp may run ahead of the clock
+        "Last-Modified": entry.last_modified if entry.mtime <= time.time() else formatdate(usegmt=True),
         "Cache-Control": site.cache_control,
         "Vary": "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",

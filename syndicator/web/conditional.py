@@ -8,6 +8,7 @@ from nginx, the reason is given next to the code that does it here instead.
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -47,7 +48,9 @@ def current_etag(request: Request, entry: Entry, etag: str) -> str | None:
         return None
     try:
         since = request.if_modified_since
-        unchanged = since is not None and entry.mtime <= since.timestamp()
+        # a date later than now is no Last-Modified we sent (RFC 9110 13.1.3 calls it invalid): a
+        # file stamped ahead of a clock that was then set back must not answer 304 until then
+        unchanged = since is not None and entry.mtime <= since.timestamp() <= time.time()
     except OverflowError:  # email.utils on an hour of 20 digits
         unchanged = False
     return etag if unchanged else None
