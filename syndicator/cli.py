@@ -16,7 +16,7 @@ from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.model import Post
-from syndicator.pipeline import Builder, read_one
+from syndicator.pipeline import Builder, guard, read_one
 
 EXIT_BAD_INPUT = 1
 EXIT_BAD_CONFIG = 2
@@ -60,19 +60,29 @@ def _report_problems(problems: list[Any]) -> None:
         click.echo(str(problem), err=True)
 
 
+def _stop_if_held(ctx: click.Context, held: guard.Hold | None, confirm: str | None = None) -> None:
+    """A held pass is one line naming the folder, and exit 2. `confirm`: the command that
+    confirms it (None: the command publishes nothing anyway)."""
+    if held is not None:
+        advice = f"; {guard.advice(held, confirm)}" if confirm else ""
+        click.echo(f"syndicator: {held.reason}{advice}", err=True)
+        ctx.exit(EXIT_BAD_CONFIG)
+
+
 @cli.command()
 @_config_option
 @click.option("--seeds", type=click.Path(path_type=Path), help="Folder of posts (overrides seeds_dir).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (overrides feeds_dir).")
 @click.option("--strict", is_flag=True, help="Exit 1 if any post had an error.")
+@click.option("--confirm-removals", is_flag=True, default=None,
+              help="Publish even if the pass takes many posts off the site (see hold_removals_share).")
 @click.pass_context
-def build(ctx: click.Context, seeds: Path | None, out: Path | None, strict: bool) -> None:
+def build(ctx: click.Context, seeds: Path | None, out: Path | None, strict: bool,
+          confirm_removals: bool | None) -> None:
     """One full pass: read every post and write every feed."""
-    settings = _settings(ctx, seeds_dir=seeds, feeds_dir=out)
-    if not settings.seeds_dir.is_dir():
-        click.echo(f"syndicator: seeds folder {settings.seeds_dir} does not exist", err=True)
-        ctx.exit(EXIT_BAD_CONFIG)
+    settings = _settings(ctx, seeds_dir=seeds, feeds_dir=out, confirm_removals=confirm_removals)
     result = Builder(settings).build()
+    _stop_if_held(ctx, result.held, "syndicator build --confirm-removals")
     ctx.obj[_LARGE] = result.posts_read >= parallel.MIN_FILES  # the size whose first pass pauses GC
     _report_problems(result.problems)
     errors = len(result.errors)
@@ -158,12 +168,31 @@ def check(ctx: click.Context, seeds: Path | None) -> None:
     settings = _settings(ctx, seeds_dir=seeds)
     builder = Builder(settings)
     result = builder.check()
+    _stop_if_held(ctx, result.held)
     _report_problems(result.problems)
     errors = len(result.errors)
     click.echo(f"{len(builder.reads)} files checked: {result.posts_read} posts, {errors} errors, "
                f"{len(result.problems) - errors} warnings")
     if errors:
         ctx.exit(EXIT_BAD_INPUT)
+
+
+@cli.command()
+@_config_option
+@click.option("--state", type=click.Path(path_type=Path), help="State folder (overrides state_dir).")
+@click.pass_context
+def confirm(ctx: click.Context, state: Path | None) -> None:
+    """Publish the pass the service holds because it takes many posts off the site."""
+    settings = _settings(ctx, state_dir=state)
+    held = guard.confirm(settings.state_dir)
+    if held is None:
+        click.echo(f"syndicator: nothing is held (no hold recorded in {settings.state_dir})", err=True)
+        ctx.exit(EXIT_BAD_INPUT)
+    elif not held.confirmable:
+        click.echo(f"syndicator: {held.reason}: that cannot be confirmed, only mended", err=True)
+        ctx.exit(EXIT_BAD_INPUT)
+    else:
+        click.echo(f"confirmed: {held.reason}; the service publishes it on its next pass")
 
 
 @cli.command("config")
@@ -183,6 +212,8 @@ def show_config(ctx: click.Context) -> None:
 @click.option("--state", type=click.Path(path_type=Path), help="State folder (overrides state_dir).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="Log line format.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Lowest level logged.")
+@click.option("--confirm-removals", is_flag=True, default=None,
+              help="Publish the first pass even if it takes many posts off the site.")
 @click.pass_context
 def serve(ctx: click.Context, /, **options: Any) -> None:
     """Build, then serve feeds/ over HTTP and keep it current while seeds/ changes."""

@@ -38,6 +38,18 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _share(value: float) -> float:
+    if not 0 <= value <= 1:
+        raise ValueError("must be a share between 0 and 1 (0.5 is half)")
+    return value
+
+
+def _not_negative(value: int) -> int:
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _base_url(value: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError("must be an absolute http(s) URL like https://feeds.example.org/")
@@ -88,6 +100,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_post_bytes", 1024 * 1024, int, "Posts larger than this many bytes are rejected.", _positive),
     Setting("tag_date", "2024-01-01", str,
             "Fixed date in the tag: URIs minted for posts without a URL or id; never change it.", _tag_date),
+    Setting("hold_removals_share", 0.5, float,
+            "A pass that would take more than this share of the published posts off the site (and more than "
+            "hold_removals_min) is held, not published, until confirmed: 'syndicator confirm'.", _share),
+    Setting("hold_removals_min", 5, int, "A pass that takes at most this many posts off the site is never held.",
+            _not_negative),
+    Setting("confirm_removals", False, bool,
+            "Publish the first pass of this run even if it is held for removals (build --confirm-removals)."),
     Setting("opml_format", "atom", str, "Feed format listed in feeds.opml.", _choice(*FEED_FORMATS)),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
     Setting("scan_interval", 2.0, float, "Seconds between scans of the seeds folder while serving.", _positive),
@@ -117,6 +136,9 @@ class Settings:
     topic_aliases: dict[str, str]
     max_post_bytes: int
     tag_date: str
+    hold_removals_share: float
+    hold_removals_min: int
+    confirm_removals: bool
     opml_format: str
     cache_max_age: int
     scan_interval: float

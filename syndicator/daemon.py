@@ -19,10 +19,10 @@ from waitress.server import create_server
 
 import syndicator
 from syndicator import logs
-from syndicator.pipeline import Builder, BuildResult
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import AlreadyRunning
+from syndicator.pipeline import Builder, BuildResult, guard
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.store import Store
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
@@ -33,7 +33,8 @@ log = logging.getLogger("syndicator")
 
 LOCK_NAME = "syndicator.lock"
 #: Settings that change nothing a post or feed is made of: changing them keeps the caches.
-_RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir"}
+_RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
+                 "hold_removals_share", "hold_removals_min", "confirm_removals"}
 
 
 @contextmanager
@@ -77,8 +78,11 @@ def status(builder: Builder) -> dict[str, Any]:
     """The /healthz document."""
     last = builder.last
     errors = last.errors if last else []
+    held = last.held if last else None
+    reason = f"held: {held.reason}" if held else (f"{len(errors)} posts have errors" if errors else None)
     return {
-        "status": "ok" if last and not errors else ("starting" if last is None else "degraded"),
+        "status": "starting" if last is None else ("degraded" if reason else "ok"),
+        "reason": reason,
         "last_build": rfc3339(last.built_at) if last and last.built_at else None,
         "posts": last.posts_published if last else 0,
         "feeds": len(last.feeds) * 3 if last else 0,
@@ -90,10 +94,14 @@ class BuildLog:
     """One line per pass (what changed, what was written, how long), plus one warning per error
     when it first appears, so a broken post is logged once rather than on every pass."""
 
-    def __init__(self) -> None:
+    def __init__(self, confirm: str = "syndicator confirm") -> None:
         self._known: set[tuple[str, str]] = set()
+        self._confirm = confirm
+        self._held: guard.Hold | None = None
 
     def __call__(self, result: BuildResult, event: str = "rebuild") -> None:
+        if self._log_hold(result.held, event):
+            return
         moved_to = {new for _, new in result.moved}
         changed = [p for p in result.changed_paths if p not in moved_to]
         sample = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
@@ -114,6 +122,17 @@ class BuildLog:
                 log.warning("%s", problem, extra={"fields": {"path": problem.path, "line": problem.line}})
         self._known = known
 
+    def _log_hold(self, held: guard.Hold | None, event: str) -> bool:
+        """A held pass is logged once, not on every look (True: the pass was held)."""
+        if held is not None and held != self._held:
+            log.warning("%s held: %s; %s", event, held.reason, guard.advice(held, self._confirm),
+                        extra={"fields": {"event": event, "held": held.kind, "published": held.published,
+                                          "removing": held.removing}})
+        elif held is None and self._held is not None:
+            log.info("%s: no longer held", event)
+        self._held = held
+        return held is not None
+
 
 def run(settings: Settings) -> int:
     logs.setup(settings.log_format, settings.log_level)
@@ -133,10 +152,11 @@ def _serve(settings: Settings, state: Store, publisher: DirectoryPublisher) -> i
     # and the catch-up pass rewrites only what did. A first start builds before it serves.
     warm = state.has_posts() and publisher.has_manifest()
     ready: list[Builder] = []
-    build_log = BuildLog()
+    build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
 
     def start_builder() -> Builder:
-        builder = Builder(settings, state=state, settle=True, publisher=publisher)
+        builder = Builder(settings, state=state, settle=True, publisher=publisher,
+                          confirmations=guard.Confirmations(settings, settings.state_dir))
         build_log(builder.build(), "catch-up" if warm else "build")
         ready.append(builder)
         return builder

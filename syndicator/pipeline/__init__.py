@@ -1,4 +1,4 @@
-"""The build pipeline, one stage a module: read → track → collect → plan → render → publish.
+"""The build pipeline, one stage a module: read → guard → track → collect → plan → render → publish.
 
 `build.Builder` runs the stages; the `build` command and the daemon's every pass call it.
 A cold build is the same pass as an incremental one, from an empty memory.

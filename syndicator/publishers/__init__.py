@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +66,10 @@ class Publisher(Protocol):
         ...
 
     def save_redirects(self, table: Mapping[str, str]) -> None: ...
+
+    def site_record(self) -> dict[str, Any]:
+        """What the last pass recorded about the published site (how many posts it publishes,
+        the authority its ids are minted with): the memory of a `build`, which has no state."""
+        ...
+
+    def save_site_record(self, record: Mapping[str, Any]) -> None: ...
