@@ -16,7 +16,8 @@ from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.model import Post
-from syndicator.pipeline import Builder, guard, read_one
+from syndicator.pipeline import Builder, guard, pin_ids, read_one
+from syndicator.publishers.directory import DirectoryPublisher
 
 EXIT_BAD_INPUT = 1
 EXIT_BAD_CONFIG = 2
@@ -134,6 +135,7 @@ def post_json(post: Post) -> dict[str, Any]:
 def normalize(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
     """Show the common model of each FILE, as the service sees it."""
     settings = _settings(ctx)
+    settings = pin_ids(settings, DirectoryPublisher(settings.feeds_dir).site_record())
     failed = False
     for path in files:
         root, rel = _root_and_rel(settings, path)

@@ -61,6 +61,13 @@ def _tag_date(value: str) -> str:
     return value
 
 
+def _tag_authority(value: str) -> str:
+    # RFC 4151: a DNS name or an email address; empty: derived once (see normalize.tag_authority)
+    if value and not re.fullmatch(r"([^@\s]+@)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", value):
+        raise ValueError("must be a domain name (feeds.example.org) or an email address")
+    return value.lower()
+
+
 def _aliases(value: Mapping[str, Any]) -> dict[str, str]:
     return {str(k).strip(): str(v).strip() for k, v in value.items()}
 
@@ -100,6 +107,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_post_bytes", 1024 * 1024, int, "Posts larger than this many bytes are rejected.", _positive),
     Setting("tag_date", "2024-01-01", str,
             "Fixed date in the tag: URIs minted for posts without a URL or id; never change it.", _tag_date),
+    Setting("tag_authority", "", str,
+            "Domain (or email address) in the tag: URIs minted for posts without a URL or id; never change it. "
+            "Empty: base_url's host, taken once and kept in feeds/.site.json.", _tag_authority),
     Setting("hold_removals_share", 0.5, float,
             "A pass that would take more than this share of the published posts off the site (and more than "
             "hold_removals_min) is held, not published, until confirmed: 'syndicator confirm'.", _share),
@@ -136,6 +146,7 @@ class Settings:
     topic_aliases: dict[str, str]
     max_post_bytes: int
     tag_date: str
+    tag_authority: str
     hold_removals_share: float
     hold_removals_min: int
     confirm_removals: bool

@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
-from syndicator import parallel, redirects, urls
+from syndicator import normalize, parallel, redirects, urls
 from syndicator.config import Settings
 from syndicator.formats import FEED_EXTENSIONS
 from syndicator.model import Feed, Post, Problem
@@ -83,16 +84,16 @@ class Builder:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None,
                  state: Store | None = None, settle: bool = False,
                  publisher: Publisher | None = None, confirmations: Confirmations | None = None) -> None:
-        self.settings = settings
+        self.publisher: Publisher = publisher or DirectoryPublisher(settings.feeds_dir)
+        #: what the last pass recorded about the published site (see Publisher.site_record)
+        self._site = self.publisher.site_record()
+        self.settings = settings = pin_ids(settings, self._site)
         self.clock = clock or (lambda: datetime.now().astimezone())
         self.state: Store = state if state is not None else MemoryStore()
         #: Daemon mode: an error right after a change is retried on the next pass before it
         #: counts (an editor or a copy may still be writing the file).
         self.settle = settle
-        self.publisher: Publisher = publisher or DirectoryPublisher(settings.feeds_dir)
         self.confirmations = confirmations or Confirmations(settings)
-        #: what the last pass recorded about the published site (see Publisher.site_record)
-        self._site = self.publisher.site_record()
         self.tracker = Tracker(settings, self.state)
         self.collection = Collection(settings)
         self.planner = Planner(settings)
@@ -230,7 +231,7 @@ class Builder:
         return result
 
     def _record_site(self, result: BuildResult) -> None:
-        record = {**self._site, "posts": result.posts_published}
+        record = {**self._site, "posts": result.posts_published, "tag_authority": self.settings.tag_authority}
         if record != self._site:
             self.publisher.save_site_record(record)
             self._site = record
@@ -284,6 +285,16 @@ class Builder:
         result.posts_published = len(c.published)
         published = dict(c.published)
         result._posts = lambda: [published[rel] for rel in sorted(published)]
+
+
+def pin_ids(settings: Settings, site: dict[str, Any]) -> Settings:
+    """The settings with the tag: authority ids are minted with: the setting; else the one the
+    site record keeps (taken from base_url the first time), so a site that moves keeps its ids."""
+    if settings.tag_authority:
+        return settings
+    recorded = site.get("tag_authority")
+    return replace(settings, tag_authority=recorded if isinstance(recorded, str) and recorded
+                   else normalize.tag_authority(settings))
 
 
 def build(settings: Settings, clock: Callable[[], datetime] | None = None) -> BuildResult:

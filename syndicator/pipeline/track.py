@@ -18,6 +18,7 @@ from datetime import datetime
 from syndicator import parallel, sources
 from syndicator.config import Settings
 from syndicator.model import Problem
+from syndicator.normalize import minted_alike
 from syndicator.pipeline.read import ReadResult, read_one, split_sites
 from syndicator.render import shown
 from syndicator.store import Fingerprint, Record, Store
@@ -185,8 +186,10 @@ def _good(rel: str, read: ReadResult, prev: Record | None, moved: bool, now: dat
         post_id, updated, first_seen, changed = post.id, post.updated, prev.first_seen if prev else now, now
     else:
         same = read.digest == prev.good_hash or shown(post) == shown(prev.good)
-        # a moved post keeps its id; so does an edit, unless the author changed the id itself
-        post_id = (prev.id or post.id) if moved or post.id == prev.own_id else post.id
+        # a moved post keeps its id; so does an edit, unless the author changed the id itself (a
+        # tag: id minted under another authority or date is the same id: the settings moved)
+        kept = moved or post.id == prev.own_id or minted_alike(post.id, prev.own_id, rel)
+        post_id = (prev.id or post.id) if kept else post.id
         # (an author's own update date still counts when it is newer than what readers see)
         updated = max(prev.good.updated, post.updated) if same else max(now, post.updated)
         first_seen, changed = prev.first_seen, prev.changed if same else now
