@@ -186,7 +186,10 @@ def _to_number(kind: type[int] | type[float]) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValueError(f"must be a number, not {type(value).__name__}")
-        return kind(value)
+        try:
+            return kind(value)
+        except ValueError:
+            raise ValueError(f"must be a number, not {value!r}") from None
     return convert
 
 

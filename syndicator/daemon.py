@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ import syndicator
 from syndicator import logs
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
-from syndicator.errors import AlreadyRunning
+from syndicator.errors import AlreadyRunning, CannotListen
 from syndicator.pipeline import Builder, BuildResult, guard
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.store import Store
@@ -56,6 +57,19 @@ def lock(state_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before any work when `serve` could not listen on host:port (in use, no such
+    address): a bind with SO_REUSEADDR, as the server's own, then let go."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as e:  # (socket.gaierror included)
+        raise CannotListen(f"cannot listen on {host}:{port}: {e.strerror}") from None
 
 
 def cache_key(settings: Settings) -> str:
@@ -137,6 +151,7 @@ class BuildLog:
 def run(settings: Settings) -> int:
     logs.setup(settings.log_format, settings.log_level)
     with lock(settings.state_dir):
+        check_port(settings.host, settings.port)  # before the first build, which may take a while
         publisher = DirectoryPublisher(settings.feeds_dir)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
         state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
