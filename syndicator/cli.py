@@ -82,14 +82,15 @@ def _stop_if_held(ctx: click.Context, held: guard.Hold | None, confirm: str | No
 @_config_option
 @click.option("--seeds", type=PATH, help="Folder of posts (overrides seeds_dir).")
 @click.option("--out", type=PATH, help="Output folder (overrides feeds_dir).")
+@click.option("--base-url", help="Public URL the feeds are served under (overrides base_url).")
 @click.option("--strict", is_flag=True, help="Exit 1 if any post had an error.")
 @click.option("--confirm-removals", is_flag=True, default=None,
               help="Publish even if the pass takes many posts off the site (see hold_removals_share).")
 @click.pass_context
-def build(ctx: click.Context, seeds: Path | None, out: Path | None, strict: bool,
+def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: str | None, strict: bool,
           confirm_removals: bool | None) -> None:
     """One full pass: read every post and write every feed."""
-    settings = _settings(ctx, seeds_dir=seeds, feeds_dir=out, confirm_removals=confirm_removals)
+    settings = _settings(ctx, seeds_dir=seeds, feeds_dir=out, base_url=base_url, confirm_removals=confirm_removals)
     folders.writable(settings.feeds_dir, "output")
     result = Builder(settings).build()
     _stop_if_held(ctx, result.held, "syndicator build --confirm-removals")
@@ -218,6 +219,7 @@ def show_config(ctx: click.Context) -> None:
 @_config_option
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
+@click.option("--base-url", help="Public URL the feeds are served under (default: http://<host>:<port>/).")
 @click.option("--seeds", type=PATH, help="Folder of posts (overrides seeds_dir).")
 @click.option("--out", type=PATH, help="Output folder (overrides feeds_dir).")
 @click.option("--state", type=PATH, help="State folder (overrides state_dir).")

@@ -51,6 +51,8 @@ def _not_negative(value: int) -> int:
 
 
 def _base_url(value: str) -> str:
+    if not value:  # the address serve listens on (see _listening_url)
+        return value
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError("must be an absolute http(s) URL like https://feeds.example.org/")
     return value.rstrip("/") + "/"
@@ -93,8 +95,9 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("site_title", "Syndicator", str, "Title of the site; every feed is titled '<site_title> · <topic>'."),
     Setting("site_description", "Posts by topic", str, "Description used in feeds and the index page."),
-    Setting("base_url", "http://127.0.0.1:8080/", str,
-            "Public URL the feeds are served under; self links and post pages are built from it.", _base_url),
+    Setting("base_url", "", str,
+            "Public URL the feeds are served under; self links and post pages are built from it. "
+            "Empty: http://<host>:<port>/, where 'serve' listens.", _base_url),
     Setting("author", "Syndicator", str, "Feed author, used where a post names none (Atom requires one)."),
     Setting("language", "en", str, "BCP 47 language of posts that declare none and are not detected as CJK."),
     Setting("timezone", "UTC", str, "IANA time zone for post dates written without an offset.", _timezone),
@@ -269,7 +272,14 @@ def load_settings(
         values.update(_from_file(DEFAULT_CONFIG_PATH))
     values.update(_from_env(env))
     values.update(_validated({k: v for k, v in (overrides or {}).items() if v is not None}, "command line"))
+    values["base_url"] = values["base_url"] or _listening_url(values["host"], values["port"])
     return Settings(**values)
+
+
+def _listening_url(host: str, port: int) -> str:
+    """base_url when none is set: where `serve` listens (a wildcard address: this machine)."""
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def dump(settings: Settings) -> str:
