@@ -6,20 +6,25 @@ import json
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 import click
 
-from syndicator import __version__, config, parallel, sources
+from syndicator import __version__, config, folders, parallel, sources
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.model import Post
-from syndicator.pipeline import Builder, read_one
+from syndicator.pipeline import Builder, guard, pin_ids, read_one
+from syndicator.publishers.directory import DirectoryPublisher
 
 EXIT_BAD_INPUT = 1
 EXIT_BAD_CONFIG = 2
+#: Paths of folders and files the settings name: checked by the commands themselves, which say
+#: what is wrong in one line (click's own check would add its usage text).
+PATH = click.Path(path_type=Path, readable=False)
 #: ctx.obj key: the command built so many objects that the process should leave without
 #: tearing them down (see `_exit_now`).
 _LARGE = "large"
@@ -27,7 +32,9 @@ _LARGE = "large"
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     try:
-        return config.load_settings(ctx.obj.get("config"), overrides=overrides)
+        settings = config.load_settings(ctx.obj.get("config"), overrides=overrides)
+        ctx.obj["log_level"] = settings.log_level  # (debug: errors show their traceback)
+        return settings
     except ConfigError as e:
         click.echo(f"syndicator: config error: {e}", err=True)
         ctx.exit(EXIT_BAD_CONFIG)
@@ -35,14 +42,16 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+@click.option("--config", "config_path", type=PATH, default=None,
               help="Settings file (default: config/syndicator.yaml if present; or $SYNDICATOR_CONFIG).")
+@click.option("-v", "--verbose", is_flag=True, help="Show the traceback of an error.")
 @click.version_option(__version__, prog_name="syndicator")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None) -> None:
+def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     """Turn a folder of front-matter posts into per-topic RSS, Atom and JSON feeds."""
     ctx.ensure_object(dict)
     ctx.obj["config"] = config_path
+    ctx.obj["verbose"] = verbose
 
 
 def _config_option(f: Any) -> Any:
@@ -51,7 +60,7 @@ def _config_option(f: Any) -> Any:
         if value is not None:
             ctx.ensure_object(dict)["config"] = value
 
-    return click.option("--config", type=click.Path(path_type=Path), expose_value=False,
+    return click.option("--config", type=PATH, expose_value=False,
                         callback=remember, is_eager=True, help="Settings file.")(f)
 
 
@@ -60,19 +69,31 @@ def _report_problems(problems: list[Any]) -> None:
         click.echo(str(problem), err=True)
 
 
+def _stop_if_held(ctx: click.Context, held: guard.Hold | None, confirm: str | None = None) -> None:
+    """A held pass is one line naming the folder, and exit 2. `confirm`: the command that
+    confirms it (None: the command publishes nothing anyway)."""
+    if held is not None:
+        advice = f"; {guard.advice(held, confirm)}" if confirm else ""
+        click.echo(f"syndicator: {held.reason}{advice}", err=True)
+        ctx.exit(EXIT_BAD_CONFIG)
+
+
 @cli.command()
 @_config_option
-@click.option("--seeds", type=click.Path(path_type=Path), help="Folder of posts (overrides seeds_dir).")
-@click.option("--out", type=click.Path(path_type=Path), help="Output folder (overrides feeds_dir).")
+@click.option("--seeds", type=PATH, help="Folder of posts (overrides seeds_dir).")
+@click.option("--out", type=PATH, help="Output folder (overrides feeds_dir).")
+@click.option("--base-url", help="Public URL the feeds are served under (overrides base_url).")
 @click.option("--strict", is_flag=True, help="Exit 1 if any post had an error.")
+@click.option("--confirm-removals", is_flag=True, default=None,
+              help="Publish even if the pass takes many posts off the site (see hold_removals_share).")
 @click.pass_context
-def build(ctx: click.Context, seeds: Path | None, out: Path | None, strict: bool) -> None:
+def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: str | None, strict: bool,
+          confirm_removals: bool | None) -> None:
     """One full pass: read every post and write every feed."""
-    settings = _settings(ctx, seeds_dir=seeds, feeds_dir=out)
-    if not settings.seeds_dir.is_dir():
-        click.echo(f"syndicator: seeds folder {settings.seeds_dir} does not exist", err=True)
-        ctx.exit(EXIT_BAD_CONFIG)
+    settings = _settings(ctx, seeds_dir=seeds, feeds_dir=out, base_url=base_url, confirm_removals=confirm_removals)
+    folders.writable(settings.feeds_dir, "output")
     result = Builder(settings).build()
+    _stop_if_held(ctx, result.held, "syndicator build --confirm-removals")
     ctx.obj[_LARGE] = result.posts_read >= parallel.MIN_FILES  # the size whose first pass pauses GC
     _report_problems(result.problems)
     errors = len(result.errors)
@@ -124,6 +145,7 @@ def post_json(post: Post) -> dict[str, Any]:
 def normalize(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
     """Show the common model of each FILE, as the service sees it."""
     settings = _settings(ctx)
+    settings = pin_ids(settings, DirectoryPublisher(settings.feeds_dir).site_record())
     failed = False
     for path in files:
         root, rel = _root_and_rel(settings, path)
@@ -151,19 +173,38 @@ def _root_and_rel(settings: Settings, path: Path) -> tuple[Path, str]:
 
 @cli.command()
 @_config_option
-@click.option("--seeds", type=click.Path(path_type=Path), help="Folder of posts (overrides seeds_dir).")
+@click.option("--seeds", type=PATH, help="Folder of posts (overrides seeds_dir).")
 @click.pass_context
 def check(ctx: click.Context, seeds: Path | None) -> None:
     """Validate every post without writing anything; exit 1 if any has an error."""
     settings = _settings(ctx, seeds_dir=seeds)
     builder = Builder(settings)
     result = builder.check()
+    _stop_if_held(ctx, result.held)
     _report_problems(result.problems)
     errors = len(result.errors)
     click.echo(f"{len(builder.reads)} files checked: {result.posts_read} posts, {errors} errors, "
                f"{len(result.problems) - errors} warnings")
     if errors:
         ctx.exit(EXIT_BAD_INPUT)
+
+
+@cli.command()
+@_config_option
+@click.option("--state", type=PATH, help="State folder (overrides state_dir).")
+@click.pass_context
+def confirm(ctx: click.Context, state: Path | None) -> None:
+    """Publish the pass the service holds because it takes many posts off the site."""
+    settings = _settings(ctx, state_dir=state)
+    held = guard.confirm(settings.state_dir)
+    if held is None:
+        click.echo(f"syndicator: nothing is held (no hold recorded in {settings.state_dir})", err=True)
+        ctx.exit(EXIT_BAD_INPUT)
+    elif not held.confirmable:
+        click.echo(f"syndicator: {held.reason}: that cannot be confirmed, only mended", err=True)
+        ctx.exit(EXIT_BAD_INPUT)
+    else:
+        click.echo(f"confirmed: {held.reason}; the service publishes it on its next pass")
 
 
 @cli.command("config")
@@ -178,37 +219,47 @@ def show_config(ctx: click.Context) -> None:
 @_config_option
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
-@click.option("--seeds", type=click.Path(path_type=Path), help="Folder of posts (overrides seeds_dir).")
-@click.option("--out", type=click.Path(path_type=Path), help="Output folder (overrides feeds_dir).")
-@click.option("--state", type=click.Path(path_type=Path), help="State folder (overrides state_dir).")
+@click.option("--base-url", help="Public URL the feeds are served under (default: http://<host>:<port>/).")
+@click.option("--seeds", type=PATH, help="Folder of posts (overrides seeds_dir).")
+@click.option("--out", type=PATH, help="Output folder (overrides feeds_dir).")
+@click.option("--state", type=PATH, help="State folder (overrides state_dir).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="Log line format.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Lowest level logged.")
+@click.option("--confirm-removals", is_flag=True, default=None,
+              help="Publish the first pass even if it takes many posts off the site.")
 @click.pass_context
 def serve(ctx: click.Context, /, **options: Any) -> None:
     """Build, then serve feeds/ over HTTP and keep it current while seeds/ changes."""
     renames = {"seeds": "seeds_dir", "out": "feeds_dir", "state": "state_dir"}
     settings = _settings(ctx, **{renames.get(k, k): v for k, v in options.items()})
+    folders.writable(settings.feeds_dir, "output")
+    folders.writable(settings.state_dir, "state")
     from syndicator import daemon
 
-    try:
-        code = daemon.run(settings)
-    except SyndicatorError as e:
-        click.echo(f"syndicator: {e}", err=True)
-        ctx.exit(EXIT_BAD_CONFIG)
-    ctx.exit(code)
+    ctx.exit(daemon.run(settings))  # (a SyndicatorError is main's: one line, exit 2)
 
 
 def main() -> None:
     obj: dict[str, Any] = {}
     try:
         cli(obj=obj)
-    except SyndicatorError as e:  # expected failures never show a traceback
-        click.echo(f"syndicator: {e}", err=True)
-        sys.exit(EXIT_BAD_CONFIG)
+    except SyndicatorError as e:  # expected failures: one line (a traceback only when asked)
+        _fail(obj, str(e))
+    except OSError as e:  # the environment: a folder, a disk, a permission
+        where = f"{e.filename} -> {e.filename2}" if e.filename2 else e.filename
+        _fail(obj, f"{where}: {e.strerror}" if where and e.strerror else str(e))
     except SystemExit as e:  # how click ends every command
         if obj.get(_LARGE) and (e.code is None or isinstance(e.code, int)):
             _exit_now(e.code or 0)
         raise
+
+
+def _fail(obj: dict[str, Any], message: str) -> None:
+    """One line on stderr and exit 2; the traceback too with -v or log_level debug."""
+    if obj.get("verbose") or obj.get("log_level") == "debug":
+        traceback.print_exc()
+    click.echo(f"syndicator: {message}", err=True)
+    sys.exit(EXIT_BAD_CONFIG)
 
 
 def _exit_now(code: int) -> None:

@@ -39,7 +39,21 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _share(value: float) -> float:
+    if not 0 <= value <= 1:
+        raise ValueError("must be a share between 0 and 1 (0.5 is half)")
+    return value
+
+
+def _not_negative(value: int) -> int:
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _base_url(value: str) -> str:
+    if not value:  # the address serve listens on (see _listening_url)
+        return value
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError("must be an absolute http(s) URL like https://feeds.example.org/")
     return value.rstrip("/") + "/"
@@ -48,6 +62,13 @@ def _base_url(value: str) -> str:
 def _tag_date(value: str) -> str:
     date.fromisoformat(value)
     return value
+
+
+def _tag_authority(value: str) -> str:
+    # RFC 4151: a DNS name or an email address; empty: derived once (see normalize.tag_authority)
+    if value and not re.fullmatch(r"([^@\s]+@)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", value):
+        raise ValueError("must be a domain name (feeds.example.org) or an email address")
+    return value.lower()
 
 
 def _aliases(value: Mapping[str, Any]) -> dict[str, str]:
@@ -75,8 +96,9 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("site_title", "Syndicator", str, "Title of the site; every feed is titled '<site_title> · <topic>'."),
     Setting("site_description", "Posts by topic", str, "Description used in feeds and the index page."),
-    Setting("base_url", "http://127.0.0.1:8080/", str,
-            "Public URL the feeds are served under; self links and post pages are built from it.", _base_url),
+    Setting("base_url", "", str,
+            "Public URL the feeds are served under; self links and post pages are built from it. "
+            "Empty: http://<host>:<port>/, where 'serve' listens.", _base_url),
     Setting("author", "Syndicator", str, "Feed author, used where a post names none (Atom requires one)."),
     Setting("language", "en", str, "BCP 47 language of posts that declare none and are not detected as CJK."),
     Setting("timezone", "UTC", str, "IANA time zone for post dates written without an offset.", _timezone),
@@ -89,6 +111,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_post_bytes", 1024 * 1024, int, "Posts larger than this many bytes are rejected.", _positive),
     Setting("tag_date", "2024-01-01", str,
             "Fixed date in the tag: URIs minted for posts without a URL or id; never change it.", _tag_date),
+    Setting("tag_authority", "", str,
+            "Domain (or email address) in the tag: URIs minted for posts without a URL or id; never change it. "
+            "Empty: base_url's host, taken once and kept in feeds/.site.json.", _tag_authority),
+    Setting("hold_removals_share", 0.5, float,
+            "A pass that would take more than this share of the published posts off the site (and more than "
+            "hold_removals_min) is held, not published, until confirmed: 'syndicator confirm'.", _share),
+    Setting("hold_removals_min", 5, int, "A pass that takes at most this many posts off the site is never held.",
+            _not_negative),
+    Setting("confirm_removals", False, bool,
+            "Publish the first pass of this run even if it is held for removals (build --confirm-removals)."),
     Setting("opml_format", "atom", str, "Feed format listed in feeds.opml.", _choice(*FEED_FORMATS)),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
     Setting("scan_interval", 2.0, float, "Seconds between scans of the seeds folder while serving.", _positive),
@@ -118,6 +150,10 @@ class Settings:
     topic_aliases: dict[str, str]
     max_post_bytes: int
     tag_date: str
+    tag_authority: str
+    hold_removals_share: float
+    hold_removals_min: int
+    confirm_removals: bool
     opml_format: str
     cache_max_age: int
     scan_interval: float
@@ -154,7 +190,10 @@ def _to_number(kind: type[int] | type[float]) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValueError(f"must be a number, not {type(value).__name__}")
-        return kind(value)
+        try:
+            return kind(value)
+        except ValueError:
+            raise ValueError(f"must be a number, not {value!r}") from None
     return convert
 
 
@@ -234,7 +273,14 @@ def load_settings(
         values.update(_from_file(DEFAULT_CONFIG_PATH))
     values.update(_from_env(env))
     values.update(_validated({k: v for k, v in (overrides or {}).items() if v is not None}, "command line"))
+    values["base_url"] = values["base_url"] or _listening_url(values["host"], values["port"])
     return Settings(**values)
+
+
+def _listening_url(host: str, port: int) -> str:
+    """base_url when none is set: where `serve` listens (a wildcard address: this machine)."""
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def dump(settings: Settings) -> str:

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,10 +18,10 @@ from typing import Any
 
 import syndicator
 from syndicator import logs
-from syndicator.pipeline import Builder, BuildResult
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
-from syndicator.errors import AlreadyRunning
+from syndicator.errors import AlreadyRunning, CannotListen
+from syndicator.pipeline import Builder, BuildResult, guard
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.store import Store
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
@@ -34,7 +35,8 @@ LOCK_NAME = "syndicator.lock"
 #: The lock in feeds_dir: a dotfile, which neither `serve` nor contrib/nginx.conf serves.
 FEEDS_LOCK_NAME = ".syndicator.lock"
 #: Settings that change nothing a post or feed is made of: changing them keeps the caches.
-_RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir"}
+_RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
+                 "hold_removals_share", "hold_removals_min", "confirm_removals"}
 
 
 @contextmanager
@@ -61,6 +63,19 @@ def lock(folder: Path, name: str = LOCK_NAME, private: bool = True) -> Iterator[
         os.close(fd)
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail before any work when `serve` could not listen on host:port (in use, no such
+    address): a bind with SO_REUSEADDR, as the server's own, then let go."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as e:  # (socket.gaierror included)
+        raise CannotListen(f"cannot listen on {host}:{port}: {e.strerror}") from None
+
+
 def cache_key(settings: Settings) -> str:
     """Names the settings and code that cached reads and renders depend on."""
     h = hashlib.sha256(syndicator.__version__.encode())
@@ -81,8 +96,11 @@ def status(builder: Builder) -> dict[str, Any]:
     """The /healthz document."""
     last = builder.last
     errors = last.errors if last else []
+    held = last.held if last else None
+    reason = f"held: {held.reason}" if held else (f"{len(errors)} posts have errors" if errors else None)
     return {
-        "status": "ok" if last and not errors else ("starting" if last is None else "degraded"),
+        "status": "starting" if last is None else ("degraded" if reason else "ok"),
+        "reason": reason,
         "last_build": rfc3339(last.built_at) if last and last.built_at else None,
         "posts": last.posts_published if last else 0,
         "feeds": len(last.feeds) * 3 if last else 0,
@@ -94,10 +112,14 @@ class BuildLog:
     """One line per pass (what changed, what was written, how long), plus one warning per error
     when it first appears, so a broken post is logged once rather than on every pass."""
 
-    def __init__(self) -> None:
+    def __init__(self, confirm: str = "syndicator confirm") -> None:
         self._known: set[tuple[str, str]] = set()
+        self._confirm = confirm
+        self._held: guard.Hold | None = None
 
     def __call__(self, result: BuildResult, event: str = "rebuild") -> None:
+        if self._log_hold(result.held, event):
+            return
         moved_to = {new for _, new in result.moved}
         changed = [p for p in result.changed_paths if p not in moved_to]
         sample = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
@@ -118,11 +140,23 @@ class BuildLog:
                 log.warning("%s", problem, extra={"fields": {"path": problem.path, "line": problem.line}})
         self._known = known
 
+    def _log_hold(self, held: guard.Hold | None, event: str) -> bool:
+        """A held pass is logged once, not on every look (True: the pass was held)."""
+        if held is not None and held != self._held:
+            log.warning("%s held: %s; %s", event, held.reason, guard.advice(held, self._confirm),
+                        extra={"fields": {"event": event, "held": held.kind, "published": held.published,
+                                          "removing": held.removing}})
+        elif held is None and self._held is not None:
+            log.info("%s: no longer held", event)
+        self._held = held
+        return held is not None
+
 
 def run(settings: Settings) -> int:
     logs.setup(settings.log_format, settings.log_level)
     # both folders: two services on one feeds/ (each with its own state) would undo each other
     with lock(settings.state_dir), lock(settings.feeds_dir, FEEDS_LOCK_NAME, private=False):
+        check_port(settings.host, settings.port)  # before the first build, which may take a while
         publisher = DirectoryPublisher(settings.feeds_dir)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
         state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
@@ -138,10 +172,11 @@ def _serve(settings: Settings, state: Store, publisher: DirectoryPublisher) -> i
     # and the catch-up pass rewrites only what did. A first start builds before it serves.
     warm = state.has_posts() and publisher.has_manifest()
     ready: list[Builder] = []
-    build_log = BuildLog()
+    build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
 
     def start_builder() -> Builder:
-        builder = Builder(settings, state=state, settle=True, publisher=publisher)
+        builder = Builder(settings, state=state, settle=True, publisher=publisher,
+                          confirmations=guard.Confirmations(settings, settings.state_dir))
         build_log(builder.build(), "catch-up" if warm else "build")
         ready.append(builder)
         return builder

@@ -27,3 +27,11 @@ class PostError(SyndicatorError, ValueError):
 
 class AlreadyRunning(SyndicatorError):
     """Another service already holds the lock on the same feeds and state."""
+
+
+class FolderError(SyndicatorError):
+    """A folder the settings name cannot be made, written or read."""
+
+
+class CannotListen(SyndicatorError):
+    """`serve` cannot listen on its host and port (in use, or no such address)."""

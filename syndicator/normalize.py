@@ -193,7 +193,8 @@ def _finish(ctx: Context, *, link: str | None, **fields: Any) -> Post:
         page_slug = page_slug_for(raw.path)
         link = page_link(ctx.settings, page_slug)
     explicit = ctx.get("id")
-    post_id = _clean_id(explicit) if explicit is not None else (link if page_slug is None else None)
+    own_url = page_slug is None and not _moves_with_site(ctx)
+    post_id = _clean_id(explicit) if explicit is not None else (link if own_url else None)
     post_id = post_id or tag_uri(ctx.settings, raw.path)
     published = fields.pop("published")
     if published > datetime.now(UTC) + timedelta(days=1):  # accepted, but likely a typo
@@ -311,10 +312,30 @@ def _clean_id(value: Any) -> str:
     return quote(plaintext.strip_illegal(str(value)).strip(), safe=":/?#[]@!$&'()*+,;=%~")
 
 
+def _moves_with_site(ctx: Context) -> bool:
+    """Whether the post's URL was written relative to base_url, so it changes when the site
+    moves: then it is no id (ids never move)."""
+    value = ctx.get("url")
+    relative = isinstance(value, str) and not value.strip().lower().startswith(("http://", "https://"))
+    return relative and not ctx.raw.site.get("url")
+
+
 def tag_uri(settings: Settings, path: str) -> str:
-    """RFC 4151 id from the site's domain, a fixed date and the post's path: never from the
-    title or date, which authors edit."""
-    return f"tag:{_host(settings.base_url)},{settings.tag_date}:{quote(path, safe='/-._~')}"
+    """RFC 4151 id from the site's fixed authority and date and the post's path: never from the
+    title or date, which authors edit, nor from base_url, which moves with the site."""
+    return f"tag:{tag_authority(settings)},{settings.tag_date}:{quote(path, safe='/-._~')}"
+
+
+def tag_authority(settings: Settings) -> str:
+    """The `tag_authority` setting; when unset, base_url's host (which the first build records
+    with the published site, so later builds keep it: see pipeline.build.pin_ids)."""
+    return settings.tag_authority or _host(settings.base_url)
+
+
+def minted_alike(a: str | None, b: str | None, path: str) -> bool:
+    """Whether both ids are tag: URIs minted for `path`, under whatever authority and date."""
+    tail = ":" + quote(path, safe="/-._~")
+    return all(i is not None and i.startswith("tag:") and i.endswith(tail) for i in (a, b))
 
 
 @lru_cache(maxsize=16)

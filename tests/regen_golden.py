@@ -43,11 +43,11 @@ def golden_settings(seeds: Path, feeds: Path, state: Path, **changes: object) ->
 
 
 def golden_files(feeds: Path) -> dict[str, bytes]:
-    """Every file a build wrote, except the .gz twins and the manifest."""
+    """Every file a build wrote, except the .gz twins, the manifest and the site record."""
     return {
         p.relative_to(feeds).as_posix(): p.read_bytes()
         for p in sorted(feeds.rglob("*"))
-        if p.is_file() and not p.name.endswith(".gz") and p.name != ".manifest.json"
+        if p.is_file() and not p.name.endswith(".gz") and p.name not in (".manifest.json", ".site.json")
     }
 
 

@@ -64,7 +64,7 @@ def test_every_feed_parses_back(seed_build: tuple[Path, dict[str, bytes]]) -> No
 
 def test_feed_counts_and_titles(seed_build: tuple[Path, dict[str, bytes]]) -> None:
     feeds, _ = seed_build
-    stems = sorted(p.relative_to(feeds).as_posix()[:-5] for p in feeds.rglob("*.json") if p.name != ".manifest.json")
+    stems = sorted(p.relative_to(feeds).as_posix()[:-5] for p in feeds.rglob("*.json") if not p.name.startswith("."))
     assert stems == sorted(EXPECTED_COUNTS)
     for stem, count in EXPECTED_COUNTS.items():
         doc = _json(feeds, stem)

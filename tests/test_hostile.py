@@ -120,7 +120,7 @@ def assert_seeds_unharmed(baseline: dict[str, bytes], tree: dict[str, bytes], po
     if post is None:
         assert tree == baseline
         return
-    own = {f"topics/{t['slug']}." for t in post["topics"]} | {"all.", "index.html", "feeds.opml", ".manifest"}
+    own = {f"topics/{t['slug']}." for t in post["topics"]} | {"all.", "index.html", "feeds.opml", ".manifest", ".site"}
     if post.get("link", "").startswith("http://127.0.0.1:8080/posts/"):
         own.add("posts/" + post["link"].rsplit("/", 1)[1])
     for rel, data in baseline.items():

@@ -13,6 +13,7 @@ import pytest
 from syndicator.config import load_settings
 from syndicator.pipeline import Builder, build
 from syndicator.pipeline import feeds as feedplan
+from syndicator.pipeline.guard import Confirmations, Hold
 
 TOPICS = ["AI", "ai", "Cloud", "Rust", "Go lang", "Security", "all"]
 #: a few names slugify alike, so pages get suffixed slugs
@@ -40,6 +41,13 @@ def _text(p: dict) -> str:
     if p["id"]:
         lines.append(f"id: {p['id']}")
     return "\n".join([*lines, "---", "", p["body"], ""])
+
+
+class Confirmed(Confirmations):
+    """An operator who confirms every hold: a random walk may well delete every post."""
+
+    def accepts(self, hold: Hold) -> bool:
+        return True
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -70,7 +78,7 @@ def test_incremental_matches_cold_build(tmp_path: Path, seed: int) -> None:
     for rel in rng.sample(NAMES, 10):
         posts[rel] = _post(rng, f"Title {rel}")
         write(rel)
-    builder = Builder(settings("incr"), clock=lambda: CLOCK)
+    builder = Builder(settings("incr"), clock=lambda: CLOCK, confirmations=Confirmed(settings("incr")))
     builder.build()
     incremental = []
     apply = builder.collection.apply

@@ -1,4 +1,4 @@
-"""The orchestrator: scan → read and track → collect → plan → render → publish, one pass.
+"""The orchestrator: scan → guard → read and track → collect → plan → render → publish, one pass.
 
 `build()` is one full pass (the `build` command); a long-lived `Builder` (the daemon) keeps
 what every stage knows, so its later passes re-read changed files only and re-render changed
@@ -12,24 +12,30 @@ the same Builder after an edit is the incremental rebuild the daemon does.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
-from syndicator import parallel, redirects, urls
+from syndicator import normalize, parallel, redirects, urls
 from syndicator.config import Settings
 from syndicator.formats import FEED_EXTENSIONS
 from syndicator.model import Feed, Post, Problem
-from syndicator.pipeline import read
+from syndicator.pipeline import guard, read
 from syndicator.pipeline.collect import Collection, Delta
 from syndicator.pipeline.feeds import Planner
+from syndicator.pipeline.guard import Confirmations, Hold
 from syndicator.pipeline.plan import OutputPlanner, Plan, Scope
 from syndicator.pipeline.track import Change, Tracker
 from syndicator.publishers import Publisher, PublishReport
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.store import Fingerprint, MemoryStore, Record, Store
+
+log = logging.getLogger("syndicator.build")
 
 
 @dataclass
@@ -50,6 +56,8 @@ class BuildResult:
     moved: list[tuple[str, str]] = field(default_factory=list)
     duration_ms: float = 0.0
     built_at: datetime | None = None
+    #: Set when the pass was held: it published nothing, and the rest says what is still published.
+    held: Hold | None = None
 
     @property
     def posts(self) -> list[Post]:
@@ -75,14 +83,17 @@ class Builder:
 
     def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None,
                  state: Store | None = None, settle: bool = False,
-                 publisher: Publisher | None = None) -> None:
-        self.settings = settings
+                 publisher: Publisher | None = None, confirmations: Confirmations | None = None) -> None:
+        self.publisher: Publisher = publisher or DirectoryPublisher(settings.feeds_dir)
+        #: what the last pass recorded about the published site (see Publisher.site_record)
+        self._site = self.publisher.site_record()
+        self.settings = settings = pin_ids(settings, self._site)
         self.clock = clock or (lambda: datetime.now().astimezone())
         self.state: Store = state if state is not None else MemoryStore()
         #: Daemon mode: an error right after a change is retried on the next pass before it
         #: counts (an editor or a copy may still be writing the file).
         self.settle = settle
-        self.publisher: Publisher = publisher or DirectoryPublisher(settings.feeds_dir)
+        self.confirmations = confirmations or Confirmations(settings)
         self.tracker = Tracker(settings, self.state)
         self.collection = Collection(settings)
         self.planner = Planner(settings)
@@ -111,8 +122,9 @@ class Builder:
         return read.scan(self.settings.seeds_dir)
 
     def pending(self, scanned: dict[str, Fingerprint]) -> bool:
-        """True when a pass would change something."""
-        return self.last is None or self.tracker.pending(scanned)
+        """True when a pass would change something (a held pass looks again: for a confirmation,
+        or for the folder to come back)."""
+        return self.last is None or self.last.held is not None or self.tracker.pending(scanned)
 
     def rebuild_if_changed(self) -> BuildResult | None:
         """One scheduler tick: scan, and build only when something changed."""
@@ -122,7 +134,7 @@ class Builder:
     def rebuild_paths(self, paths: Iterable[str]) -> BuildResult | None:
         """A tick for file-system events on `paths`: look at those files only (and errors
         waiting for their retry), and build only when one of them changed."""
-        if self.last is None:
+        if self.last is None or self.last.held is not None:
             return self.rebuild_if_changed()
         found = read.stat_paths(self.settings.seeds_dir, [*paths, *self.tracker.tentative])
         if found is None:
@@ -141,6 +153,9 @@ class Builder:
             result = BuildResult(built_at=self.clock())
             if scanned is None:
                 scanned, touched = self.scan(), None
+            hold = self._guard(scanned, touched)
+            if hold is not None:
+                return self._held(hold, result)
             with parallel.no_cycle_collection(len(scanned) - len(self.records) >= parallel.MIN_FILES):
                 change = self._track(scanned, touched)
                 try:
@@ -151,17 +166,75 @@ class Builder:
             result.written, result.removed = report.written, report.removed
             result.unchanged = len(self.outputs.known) + 2 - len(report.written)
             result.duration_ms = (time.perf_counter() - started) * 1000
+            self._record_site(result)
+            self.confirmations.passed(None)
             self.last = result
             return result
 
     def check(self) -> BuildResult:
-        """Read and collect every post; publish nothing (`syndicator check`)."""
+        """Read and collect every post; publish nothing (`syndicator check`). A folder that
+        cannot be read, or is empty while posts are published, is held as a pass would be."""
         with self.lock:
             result = BuildResult(built_at=self.clock())
-            change = self._track(self.scan(), None)
+            scanned = self.scan()
+            hold = self._guard(scanned, None)
+            if hold is not None and hold.kind != guard.REMOVALS:
+                result.held = hold
+                return result
+            change = self._track(scanned, None)
             self._collect(change)
             self._fill(result, change)
             return result
+
+    # -- the guard (see guard.py) ----------------------------------------------------------
+
+    def _guard(self, scanned: dict[str, Fingerprint], touched: set[str] | None) -> Hold | None:
+        """The hold this pass needs, unless an operator confirmed it."""
+        posts, _ = read.split_sites(scanned)
+        published = self._published()
+        count = published if isinstance(published, int) else len(published)
+        hold = guard.assess(self.settings, count, guard.gone(published, posts, touched),
+                            len(posts) if touched is None else None)
+        if hold is not None and self.confirmations.accepts(hold):
+            log.warning("publishing a confirmed removal: %s", hold.reason)
+            return None
+        return hold
+
+    def _published(self) -> AbstractSet[str] | int:
+        """The paths of the published posts; without records (a first pass without state) only
+        how many the site record says there are."""
+        if self._collected:
+            return self.collection.published.keys()
+        if not self.records:
+            posts = self._site.get("posts")
+            return posts if isinstance(posts, int) else 0
+        drafts = self.settings.include_drafts
+        return {rel for rel, r in self.records.items()
+                if r.good is not None and not r.not_a_post and (drafts or not r.good.draft)}
+
+    def _held(self, hold: Hold, result: BuildResult) -> BuildResult:
+        """A held pass publishes nothing: its result says why and what is still published."""
+        if self.last is not None:
+            result = replace(self.last, written=[], removed=[], changed_paths=[],
+                             moved=[], unchanged=0, duration_ms=0.0)
+        elif self.records:  # a first pass: the remembered records are what is published
+            delta = self._collect(Change())
+            self.planner.update(delta.removed, delta.added)
+            result.feeds = self.planner.feeds()
+            self._fill(result, Change())
+            self._collected = False  # the first pass that publishes starts afresh
+        else:
+            result.posts_published = hold.published
+        result.held = hold
+        self.confirmations.passed(hold)
+        self.last = result
+        return result
+
+    def _record_site(self, result: BuildResult) -> None:
+        record = {**self._site, "posts": result.posts_published, "tag_authority": self.settings.tag_authority}
+        if record != self._site:
+            self.publisher.save_site_record(record)
+            self._site = record
 
     def _track(self, scanned: dict[str, Fingerprint], touched: set[str] | None) -> Change:
         now = self.clock().astimezone(UTC).replace(microsecond=0)
@@ -214,6 +287,16 @@ class Builder:
         result.posts_published = len(c.published)
         published = dict(c.published)
         result._posts = lambda: [published[rel] for rel in sorted(published)]
+
+
+def pin_ids(settings: Settings, site: dict[str, Any]) -> Settings:
+    """The settings with the tag: authority ids are minted with: the setting; else the one the
+    site record keeps (taken from base_url the first time), so a site that moves keeps its ids."""
+    if settings.tag_authority:
+        return settings
+    recorded = site.get("tag_authority")
+    return replace(settings, tag_authority=recorded if isinstance(recorded, str) and recorded
+                   else normalize.tag_authority(settings))
 
 
 def build(settings: Settings, clock: Callable[[], datetime] | None = None) -> BuildResult:

@@ -1,7 +1,8 @@
 """Tracking stage: what a scan changed, and what each file's record becomes.
 
-Keeps one `Record` per file: ids stay stable across moves and edits, `updated` means "content
-last changed", and a post that breaks keeps its last good version. Records are committed to
+Keeps one `Record` per file: ids stay stable across moves and edits, `updated` means "what
+readers see last changed" (an edit of fields no output shows is no change), and a post that
+breaks keeps its last good version. Records are committed to
 the Store before anything is published, so after a crash the next start renders the same
 `updated` times instead of minting new ones.
 """
@@ -17,7 +18,9 @@ from datetime import datetime
 from syndicator import parallel, sources
 from syndicator.config import Settings
 from syndicator.model import Problem
+from syndicator.normalize import minted_alike
 from syndicator.pipeline.read import ReadResult, read_one, split_sites
+from syndicator.render import shown
 from syndicator.store import Fingerprint, Record, Store
 
 log = logging.getLogger("syndicator.build")
@@ -179,17 +182,20 @@ def _broken(rel: str, read: ReadResult, prev: Record | None, now: datetime) -> R
 
 
 def _good(rel: str, read: ReadResult, prev: Record | None, moved: bool, now: datetime) -> Record:
-    """A file that gave a post: stable id, `updated` = last content change."""
+    """A file that gave a post: stable id, `updated` = the last change readers can see."""
     post = read.post
     assert post is not None
     if prev is None or prev.good is None:
         # first seen: the post's own dates are all we know
         post_id, updated, first_seen, changed = post.id, post.updated, prev.first_seen if prev else now, now
     else:
-        same = read.digest == prev.good_hash
-        # a moved post keeps its id; so does an edit, unless the author changed the id itself
-        post_id = (prev.id or post.id) if moved or post.id == prev.own_id else post.id
-        updated = prev.good.updated if same else max(now, post.updated)
+        same = read.digest == prev.good_hash or shown(post) == shown(prev.good)
+        # a moved post keeps its id; so does an edit, unless the author changed the id itself (a
+        # tag: id minted under another authority or date is the same id: the settings moved)
+        kept = moved or post.id == prev.own_id or minted_alike(post.id, prev.own_id, rel)
+        post_id = (prev.id or post.id) if kept else post.id
+        # (an author's own update date still counts when it is newer than what readers see)
+        updated = max(prev.good.updated, post.updated) if same else max(now, post.updated)
         first_seen, changed = prev.first_seen, prev.changed if same else now
     good = post if (post_id, updated) == (post.id, post.updated) else replace(post, id=post_id, updated=updated)
     return Record(

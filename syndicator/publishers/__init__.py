@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +61,10 @@ class Publisher(Protocol):
         ...
 
     def save_redirects(self, table: Mapping[str, str]) -> None: ...
+
+    def site_record(self) -> dict[str, Any]:
+        """What the last pass recorded about the published site (how many posts it publishes,
+        the authority its ids are minted with): the memory of a `build`, which has no state."""
+        ...
+
+    def save_site_record(self, record: Mapping[str, Any]) -> None: ...

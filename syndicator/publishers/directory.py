@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from syndicator import parallel, redirects
 from syndicator.compress import gzip_bytes, holds
@@ -35,6 +35,8 @@ from syndicator.publishers import Output, Outputs, PublishReport
 from syndicator.urls import POSTS_DIR
 
 MANIFEST = ".manifest.json"
+#: The site record (see Publisher.site_record): a dotfile, so never served.
+SITE_RECORD = ".site.json"
 #: Extensions that get a precompressed twin for nginx gzip_static.
 COMPRESSED = tuple(f.extension for f in FORMATS.values() if f.twin)
 #: Post pages go without: there are thousands, each read now and then by a person rather than
@@ -269,3 +271,15 @@ class DirectoryPublisher:
         data = redirects.dump(table)
         if (table or path.exists()) and not same_bytes(path, data):
             atomic_write(path, data)
+
+    def site_record(self) -> dict[str, Any]:
+        try:
+            data = json.loads((self.root / SITE_RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def save_site_record(self, record: Mapping[str, Any]) -> None:
+        data = json.dumps(dict(record), sort_keys=True, indent=0).encode()
+        if not same_bytes(self.root / SITE_RECORD, data):
+            atomic_write(self.root / SITE_RECORD, data)

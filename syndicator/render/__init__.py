@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from syndicator.formats import FEED_FORMATS, FORMATS
-from syndicator.model import Feed
+from syndicator.model import Feed, Post
 from syndicator.render import feedgen, jsonfeed
 
 
@@ -26,3 +26,17 @@ _FUNCTIONS: dict[str, Callable[[Feed, str], bytes]] = {
 RENDERERS: dict[str, Renderer] = {
     name: Renderer(_FUNCTIONS[name], FORMATS[name].media_type, FORMATS[name].label) for name in FEED_FORMATS
 }
+
+
+def shown(post: Post) -> tuple[object, ...]:
+    """Everything of a post that an output shows (the renderers here, the page template, the
+    order of feeds), except its id, `updated` and the address of the page the service writes
+    for it, which tracking decides (a move changes that address and nothing else). Tracking
+    compares it, so an edit of what no output shows (`heat`, `quality`, AMP URLs, a provider's
+    domain, keys kept in `extra`) changes no file. A news item's body is built from its lead
+    image, summary, link, source name and related coverage: comparing the body covers those."""
+    return (
+        post.title, post.link if post.page_slug is None else None, post.summary, post.content_html,
+        post.published, post.topics, post.authors, post.language, post.draft,
+        tuple((image.url, image.width, image.height) for image in post.images),
+    )
