@@ -26,8 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import edit_post  # noqa: E402
 
-from syndicator.pipeline import Builder  # noqa: E402
 from syndicator.config import load_settings  # noqa: E402
+from syndicator.pipeline import Builder  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -19,10 +19,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from syndicator import markup, plaintext, slugs, sources
+from syndicator.config import load_settings
 from syndicator.pipeline import Builder, collect, read, track
 from syndicator.pipeline import feeds as feedplan
 from syndicator.publishers import directory as output
-from syndicator.config import load_settings
 from syndicator.render import RENDERERS, Renderer, pages
 from syndicator.sources import frontmatter
 

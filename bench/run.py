@@ -316,7 +316,7 @@ def bench_serve(cfg: str, feeds: str, state: str, edit_file: str, feed_rel: str,
             res["serve_error"] = f"serve not ready within {ready_timeout:.0f} s (see {logpath})"
             return res
         lat, misses = [], 0
-        for i in range(trials):
+        for _ in range(trials):
             time.sleep(0.3)  # let the watcher settle between saves
             t0 = time.monotonic()
             marker = edit_post.edit(edit_file, marker_file)
@@ -568,7 +568,7 @@ def main(argv=None) -> int:
     sizes = [int(s.replace("_", "")) for s in a.sizes.split(",") if s]
     os.makedirs(a.work, exist_ok=True)
     results = []
-    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         for n in sizes:
             c = corpus(a.work, n, a.peers)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-
 from syndicator.errors import ConfigError
 from syndicator.formats import FEED_FORMATS
 from syndicator.sources import yaml_safe

@@ -23,9 +23,9 @@ from syndicator.dates import rfc3339
 from syndicator.errors import AlreadyRunning, CannotListen
 from syndicator.pipeline import Builder, BuildResult, guard
 from syndicator.publishers.directory import DirectoryPublisher
+from syndicator.server import create_server
 from syndicator.store import Store
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
-from syndicator.server import create_server
 from syndicator.watch import Watcher
 from syndicator.web import create_app
 

@@ -63,8 +63,9 @@ def markdown_to_html(text: str) -> str:
     # visible text instead of letting the sanitiser drop it.
     text = _drop_illegal_refs(text)
     try:
-        return cmark.markdown_to_html_with_extensions(text, options=cmark.Options.CMARK_OPT_UNSAFE,
-                                                      extensions=["table", "strikethrough"])
+        html: str = cmark.markdown_to_html_with_extensions(text, options=cmark.Options.CMARK_OPT_UNSAFE,
+                                                           extensions=["table", "strikethrough"])
+        return html
     except UnicodeDecodeError:  # cmark wrote bytes that are not UTF-8: show the text as text
         return f"<pre>{htmllib.escape(text)}</pre>"
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
-from lxml import etree, html as lxml_html
+from lxml import etree
+from lxml import html as lxml_html
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 MEDIA = "{http://search.yahoo.com/mrss/}"

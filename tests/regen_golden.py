@@ -12,8 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from syndicator.pipeline import build
 from syndicator.config import Settings, load_settings
+from syndicator.pipeline import build
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

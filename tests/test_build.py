@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lxml import etree, html as lxml_html
+from lxml import etree
+from lxml import html as lxml_html
 
-from syndicator.pipeline import build
 from syndicator.compress import gunzip, gzip_bytes
+from syndicator.pipeline import build
 from tests import feedcheck
 from tests.regen_golden import GOLDEN, build_seeds, golden_files, golden_settings
 

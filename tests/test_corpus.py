@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from syndicator.pipeline import feeds as feedplan
 from syndicator import sources
-from syndicator.pipeline import read_one
 from syndicator.config import load_settings
+from syndicator.pipeline import feeds as feedplan
+from syndicator.pipeline import read_one
 from syndicator.render import RENDERERS
 from tests.conftest import ROOT
 

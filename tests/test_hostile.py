@@ -31,9 +31,9 @@ import pytest
 from lxml import etree
 
 from syndicator import sources
-from syndicator.pipeline import Builder, build, read_one
 from syndicator.cli import post_json
 from syndicator.config import Settings, load_settings
+from syndicator.pipeline import Builder, build, read_one
 from tests.conftest import ROOT, SEEDS
 from tests.test_properties import check_safe_html
 

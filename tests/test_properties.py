@@ -24,13 +24,13 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from syndicator import markup, sources
-from syndicator.pipeline import feeds as feedplan
 from syndicator.config import load_settings
 from syndicator.errors import PostError
 from syndicator.model import Post
 from syndicator.normalize import ALIASES, SUMMARY_LIMIT, NotAPost, normalize
-from syndicator.render import RENDERERS, pages
+from syndicator.pipeline import feeds as feedplan
 from syndicator.plaintext import first_words, truncate
+from syndicator.render import RENDERERS, pages
 
 SETTINGS = load_settings(
     env={}, overrides={"seeds_dir": "/nonexistent/seeds", "feeds_dir": "/nonexistent/feeds",

@@ -9,11 +9,11 @@ import json
 import pytest
 from lxml import etree
 
-from syndicator.pipeline import feeds as feedplan
 from syndicator import sources
 from syndicator.config import Settings, load_settings
 from syndicator.model import Post, Topic
 from syndicator.normalize import normalize
+from syndicator.pipeline import feeds as feedplan
 from syndicator.render import RENDERERS
 from tests import feedcheck
 

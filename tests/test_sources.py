@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from syndicator import sources
-from syndicator.sources import files
 from syndicator.config import load_settings
 from syndicator.normalize import NotAPost, detect_shape, normalize
-
-import pytest
+from syndicator.sources import files
 
 from .conftest import SEEDS
 

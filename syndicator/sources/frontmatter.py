@@ -23,7 +23,7 @@ from syndicator.sources.yaml_safe import YAMLSyntaxError, check_bounded, load_do
 #: python-frontmatter's handlers find and split the front matter: YAML `---` (Jekyll) and TOML
 #: `+++` (Hugo). Its own TOML handler needs the `toml` package; tomllib loads it here instead.
 HANDLERS = {
-    "yaml": frontmatter.YAMLHandler(),
+    "yaml": frontmatter.default_handlers.YAMLHandler(),
     "toml": frontmatter.default_handlers.BaseHandler(re.compile(r"^\+{3,}\s*$", re.MULTILINE), "+++", "+++"),
 }
 #: The handlers' FM_BOUNDARY patterns (`^-{3,}\s*$`, `^\+{3,}\s*$`, multiline) with the same
@@ -69,7 +69,9 @@ def split(text: str) -> Split:
                 f"(no closing '{handler.END_DELIMITER}' line)", skipped + 1
             )
         front, body = parts[1], parts[2]
-        opening = handler.FM_BOUNDARY.match(stripped)
+        boundary = handler.FM_BOUNDARY
+        assert boundary is not None  # both handlers have one
+        opening = boundary.match(stripped)
         assert opening is not None  # detect() matched
         # the boundary pattern stops before the delimiter line's newline: skip that remainder
         first_line = skipped + 1 + stripped.count("\n", 0, opening.end())
@@ -124,7 +126,8 @@ def _remove_unprintable(text: str, offset: int) -> tuple[str, list[tuple[str, in
         return text, []
     from syndicator.plaintext import repair  # ftfy is heavy; only load it for broken input
 
-    fixed, warnings = [], []
+    fixed: list[str] = []
+    warnings: list[tuple[str, int | None]] = []
     for number, line in enumerate(text.split("\n")):
         if _UNPRINTABLE.search(line):
             line = _UNPRINTABLE.sub("", repair(line))
@@ -188,17 +191,17 @@ def _load_toml_front(split_: Split) -> FrontMatter:
         data = tomllib.loads(front)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
-        line = int(m.group(1)) + split_.first_line - 1 if m else None
-        if line is None and "end of document" in str(e):
-            line = split_.first_line + front.count("\n")
-        raise YAMLSyntaxError(f"invalid TOML: {str(e).split(' (at')[0]}", line) from None
+        at = int(m.group(1)) + split_.first_line - 1 if m else None
+        if at is None and "end of document" in str(e):
+            at = split_.first_line + front.count("\n")
+        raise YAMLSyntaxError(f"invalid TOML: {str(e).split(' (at')[0]}", at) from None
     except RecursionError:
         raise YAMLSyntaxError("invalid TOML: nested too deeply", None) from None
     try:
         check_bounded(data)
     except RecursionError:  # pragma: no cover - check_bounded is iterative
         raise YAMLSyntaxError("invalid TOML: nested too deeply", None) from None
-    lines = {}
+    lines: dict[str, int] = {}
     for number, line in enumerate(split_.front.split("\n")):
         m = re.match(r"^\s*([A-Za-z_][\w-]*)\s*=", line)
         if m and m.group(1) not in lines:

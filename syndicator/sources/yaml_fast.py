@@ -41,6 +41,7 @@ from syndicator.sources.yaml_safe import (
     construct_timestamp,
 )
 
+yaml_rs: Any
 try:
     import yaml_rs
 except ImportError:  # pragma: no cover
@@ -151,8 +152,9 @@ class _Checker:
             raise _Unusual
         return data if top is dict or top is list else data[0]
 
-    def _values(self, data: dict[Any, Any] | list[Any]) -> tuple[bool, bool]:
-        """Check every key and value, timestamps built in place; whether there were ints, floats."""
+    def _values(self, data: dict[Any, Any] | list[Any]) -> tuple[bool, bool]:  # noqa: C901
+        """Check every key and value, timestamps built in place; whether there were ints, floats.
+        (One loop over every value of every header: splitting it would cost a call per value.)"""
         maybe_not_text = _MAYBE_NOT_TEXT.get
         plain_text = _PLAIN_TEXT
         ints = floats = False

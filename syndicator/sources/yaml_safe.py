@@ -14,10 +14,11 @@ from typing import Any
 
 import yaml
 
+_BaseLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader]
 try:  # libyaml's C parser is ~10x faster; fall back where it is not compiled in
     _BaseLoader = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
-    _BaseLoader = yaml.SafeLoader  # type: ignore[misc]
+    _BaseLoader = yaml.SafeLoader
 
 
 #: Upper bound on scalars + containers reached when walking loaded front matter;
@@ -43,7 +44,7 @@ _STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "se
 _CORE_SCALARS = {f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "timestamp", "str")}
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type,unused-ignore]
     """Safe loader that records top-level key lines and duplicate keys."""
 
     def __init__(self, stream: str) -> None:
@@ -80,6 +81,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         if isinstance(node, yaml.ScalarNode):
             value = node.value if node.tag == _STR else self._scalar(node)
         elif node.tag == _MAP:
+            assert isinstance(node, yaml.MappingNode)
             open_.add(key)
             value = self._direct_map(node, made, open_)
             open_.discard(key)
