@@ -167,63 +167,79 @@ def run(settings: Settings) -> int:
 
 
 def _serve(settings: Settings, state: Store, publisher: DirectoryPublisher) -> int:
-    # A restart over feeds an earlier run finished serves them at once and catches up in the
-    # background: the files on disk are whole and current unless seeds/ changed while down,
-    # and the catch-up pass rewrites only what did. A first start builds before it serves.
-    warm = state.has_posts() and publisher.has_manifest()
-    ready: list[Builder] = []
-    build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
+    return _Service(settings, state, publisher).run()
 
-    def start_builder() -> Builder:
-        builder = Builder(settings, state=state, settle=True, publisher=publisher,
-                          confirmations=guard.Confirmations(settings, settings.state_dir))
-        build_log(builder.build(), "catch-up" if warm else "build")
-        ready.append(builder)
+
+class _Service:
+    """One running `serve`: the Builder (made by the first pass), the server, the watcher.
+
+    A restart over feeds an earlier run finished serves them at once and catches up in the
+    background: the files on disk are whole and current unless seeds/ changed while down, and
+    the catch-up pass rewrites only what did. A first start builds before it serves."""
+
+    def __init__(self, settings: Settings, state: Store, publisher: DirectoryPublisher) -> None:
+        self.settings = settings
+        self.state = state
+        self.publisher = publisher
+        self.warm = state.has_posts() and publisher.has_manifest()
+        self.ready: list[Builder] = []
+        self.build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
+        self.stop = threading.Event()
+        self.watchers: list[Watcher] = []
+
+    def start_builder(self) -> Builder:
+        s = self.settings
+        builder = Builder(s, state=self.state, settle=True, publisher=self.publisher,
+                          confirmations=guard.Confirmations(s, s.state_dir))
+        self.build_log(builder.build(), "catch-up" if self.warm else "build")
+        self.ready.append(builder)
         return builder
 
-    if not warm:
-        start_builder()
-    app = create_app(settings, status=lambda: status(ready[0]) if ready else STARTING)
-    server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
-                           root=settings.feeds_dir)
-    stop = threading.Event()
-    watchers: list[Watcher] = []
+    def status(self) -> dict[str, Any]:
+        return status(self.ready[0]) if self.ready else STARTING
 
-    def watch() -> None:
-        builder = ready[0] if ready else start_builder()
+    def watch(self) -> None:
+        """The start-up thread: the first pass (unless done before serving), then the watcher."""
+        builder = self.ready[0] if self.ready else self.start_builder()
 
         def tick() -> None:
-            result = builder.rebuild_if_changed()
-            if result is not None:
-                build_log(result)
+            self._log(builder.rebuild_if_changed())
 
         def on_paths(paths: set[str]) -> None:  # the watcher's events: only these files changed
-            result = builder.rebuild_paths(paths)
-            if result is not None:
-                build_log(result)
+            self._log(builder.rebuild_paths(paths))
 
-        if not stop.is_set():
-            watchers.append(Watcher(settings.seeds_dir, settings.scan_interval, tick, on_paths).start())
+        if not self.stop.is_set():
+            watcher = Watcher(self.settings.seeds_dir, self.settings.scan_interval, tick, on_paths)
+            self.watchers.append(watcher.start())
 
-    starter = threading.Thread(target=watch, name="syndicator-start", daemon=True)
-    starter.start()
+    def _log(self, result: BuildResult | None) -> None:
+        if result is not None:
+            self.build_log(result)
 
-    def shutdown(signum: int, _frame: Any) -> None:
-        if not stop.is_set():
-            log.info("received %s, shutting down", signal.Signals(signum).name)
-        stop.set()
-        server.close()  # ends server.run() below
+    def run(self) -> int:
+        s = self.settings
+        if not self.warm:
+            self.start_builder()
+        app = create_app(s, status=self.status)
+        server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir)
+        starter = threading.Thread(target=self.watch, name="syndicator-start", daemon=True)
+        starter.start()
 
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
-    log.info("serving %s on http://%s:%s/, watching %s", settings.feeds_dir, settings.host,
-             server.effective_port, settings.seeds_dir)
-    try:
-        server.run()  # returns after close(): answers in progress sent, connections closed
-    finally:
-        stop.set()
-        starter.join()  # a catch-up pass in progress finishes: every file it writes is whole
-        for watcher in watchers:
-            watcher.stop()  # waits for a running pass
-    log.info("stopped")
-    return 0
+        def shutdown(signum: int, _frame: Any) -> None:
+            if not self.stop.is_set():
+                log.info("received %s, shutting down", signal.Signals(signum).name)
+            self.stop.set()
+            server.close()  # ends server.run() below
+
+        signal.signal(signal.SIGTERM, shutdown)
+        signal.signal(signal.SIGINT, shutdown)
+        log.info("serving %s on http://%s:%s/, watching %s", s.feeds_dir, s.host, server.effective_port, s.seeds_dir)
+        try:
+            server.run()  # returns after close(): answers in progress sent, connections closed
+        finally:
+            self.stop.set()
+            starter.join()  # a catch-up pass in progress finishes: every file it writes is whole
+            for watcher in self.watchers:
+                watcher.stop()  # waits for a running pass
+        log.info("stopped")
+        return 0
