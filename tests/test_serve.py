@@ -22,16 +22,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from syndicator.web import ranges
-from tests.conftest import BASE_URL
-
-TYPES = {
-    ".rss": "application/rss+xml; charset=utf-8",
-    ".atom": "application/atom+xml; charset=utf-8",
-    ".json": "application/feed+json; charset=utf-8",
-    ".opml": "text/x-opml; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-}
-SECRET = b"SECRET-OUTSIDE-FEEDS"
+from tests.conftest import BASE_URL, SECRET, TYPES
 
 
 @pytest.fixture

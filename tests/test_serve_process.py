@@ -26,17 +26,9 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from tests.conftest import ALIASES, BAD_POST
+from tests.conftest import ALIASES, BAD_POST, SECRET, TYPES
 from tests.serverproc import ROOT, ServerProcess
 
-TYPES = {
-    ".rss": "application/rss+xml; charset=utf-8",
-    ".atom": "application/atom+xml; charset=utf-8",
-    ".json": "application/feed+json; charset=utf-8",
-    ".opml": "text/x-opml; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-}
-SECRET = b"SECRET-OUTSIDE-FEEDS"
 HAVE_NGINX = bool(shutil.which("nginx") or Path("/usr/sbin/nginx").exists())
 
 
