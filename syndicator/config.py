@@ -105,6 +105,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("feeds_dir", "feeds", Path, "Folder the feeds, pages and .gz copies are written to."),
     Setting("state_dir", "var", Path, "Folder of the state database and the lock file."),
     Setting("items_per_feed", 50, int, "Newest items kept in each feed.", _positive),
+    Setting("archive_page_size", 50, int,
+            "Items per RFC 5005 archive page: older items than a feed shows are kept in pages of this many, "
+            "counted from the oldest (at most items_per_feed: a larger value is taken as items_per_feed).",
+            _positive),
     Setting("include_drafts", False, bool, "Put posts marked 'published: false' in the feeds."),
     Setting("topic_aliases", {}, dict, "Topic name -> canonical topic name, to merge spellings.", _aliases),
     Setting("max_post_bytes", 1024 * 1024, int, "Posts larger than this many bytes are rejected.", _positive),
@@ -145,6 +149,7 @@ class Settings:
     feeds_dir: Path
     state_dir: Path
     items_per_feed: int
+    archive_page_size: int
     include_drafts: bool
     topic_aliases: dict[str, str]
     max_post_bytes: int

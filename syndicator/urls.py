@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 PATHS: dict[str, str] = {
     "all": "all",                        # stem of the feed of every post
     "topic": "topics/{slug}",            # stem of a topic's feed
+    "archive": "{stem}/archive/{n}",     # stem of page n (1 = oldest) of a feed's RFC 5005 archive
     "post": "posts/{slug}.html",         # page of a post that has no URL of its own
     "index": "index.html",               # the list of feeds
     "opml": "feeds.opml",                # every feed, to import in one step
@@ -26,6 +27,7 @@ OPML = PATHS["opml"]
 #: Folder of the post pages (no `.gz` twins there: see `publishers/directory.py`).
 POSTS_DIR = PATHS["post"].partition("{")[0]
 _TOPIC_PREFIX = PATHS["topic"].partition("{")[0]
+_ARCHIVE_INFIX = PATHS["archive"].format(stem="", n="")
 
 
 def topic_stem(slug: str) -> str:
@@ -35,6 +37,24 @@ def topic_stem(slug: str) -> str:
 def topic_of_stem(stem: str) -> str | None:
     """The topic slug of a feed stem, None for `all` (or anything else)."""
     return stem[len(_TOPIC_PREFIX):] if stem.startswith(_TOPIC_PREFIX) else None
+
+
+def archive_stem(stem: str, n: int) -> str:
+    return PATHS["archive"].format(stem=stem, n=n)
+
+
+def archive_prefix(stem: str) -> str:
+    """What the paths of every archive page of `stem` start with."""
+    return stem + _ARCHIVE_INFIX
+
+
+def archive_page(rel: str) -> tuple[str, int, str] | None:
+    """(feed stem, page number, format) of an archive page's path; None for any other path."""
+    head, sep, tail = rel.rpartition(_ARCHIVE_INFIX)
+    number, dot, fmt = tail.partition(".")
+    if not sep or not head or not dot or not number.isdigit() or number.startswith("0"):
+        return None
+    return head, int(number), fmt
 
 
 def feed_path(stem: str, fmt: str) -> str:
