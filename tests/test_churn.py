@@ -212,7 +212,7 @@ def _feeds_of(builder: Builder, rel: str, before: Any) -> set[str]:
     """The feeds the post at `rel` is or was in (each case has a topic of its own)."""
     posts = [p for p in (before, builder.records[rel].good) if p is not None]
     stems = {"all"} | {f"topics/{t.slug}" for p in posts for t in p.topics}
-    return {f"{stem}.{ext}" for stem in stems for ext in ("rss", "atom", "json")}
+    return {f"{stem}.{ext}" for stem in stems for ext in ("rss", "atom", "json", "html")}
 
 
 def _may_change(builder: Builder, rel: str, before: Any) -> set[str]:
