@@ -88,10 +88,11 @@ class Case:
 FORMATS = [
     Format("news", "news", NEWS, None, {"categories", "category", "permalink", "slug"}),
     # a site URL (_config.yml): permalinks, so `permalink` and `slug` are shown
-    Format("jekyll", "blog", JEKYLL, BODY, {"topics", "keywords", "related", "provider", "source", "url"}),
+    # topics come from the same keys with or without a body (`topics`, `keywords` too)
+    Format("jekyll", "blog", JEKYLL, BODY, {"related", "provider", "source", "url"}),
     # no site URL: the post gets a page of its own
     Format("jekyll-page", "notes", JEKYLL, BODY,
-           {"topics", "keywords", "related", "provider", "source", "url", "permalink", "slug"}),
+           {"related", "provider", "source", "url", "permalink", "slug"}),
 ]
 
 
