@@ -84,6 +84,8 @@ class RawPost:
     site: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     #: Problems the reader repaired (message, line).
     warnings: tuple[tuple[str, int | None], ...] = ()
+    #: The file's modification time (seconds), when read from a folder.
+    mtime: float | None = None
 
 
 @pickled_by_constructor

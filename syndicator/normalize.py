@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from syndicator import dates, markup, plaintext, slugs, urls
 from syndicator.config import Settings
 from syndicator.errors import PostError
-from syndicator.model import Image, Post, Problem, RawPost, Related, Source, Topic
+from syndicator.model import EMPTY, Image, Post, Problem, RawPost, Related, Source, Topic
 from syndicator.sources import jekyll
 
 #: Field → front-matter names, first present wins. Older and foreign spellings included.
@@ -68,6 +68,8 @@ class Context:
     base: str  # absolute URL relative links resolve against
     problems: list[Problem] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
+    #: the Jekyll collection the file is a document of (`posts` for `_posts/`), and its settings
+    collection: tuple[str, Mapping[str, Any]] | None = None
 
     def get(self, name: str) -> Any:
         """First non-empty value among the aliases of `name`; marks it as used."""
@@ -122,7 +124,8 @@ def _context(raw: RawPost, settings: Settings) -> Context:
     base = settings.base_url
     if raw.site.get("url"):
         base = _site_root(raw.site)
-    return Context(settings, raw, tz, base)
+    collection = jekyll.collection_of(raw.path, raw.site.get("collections"))
+    return Context(settings, raw, tz, base, collection=collection)
 
 
 def _site_root(site: Mapping[str, Any]) -> str:
@@ -145,15 +148,19 @@ def _news(ctx: Context) -> Post:
     published = _published(ctx)
     return _finish(
         ctx, title=title, link=url, summary=summary, body_html=None, published=published,
-        topics=_topics(ctx, ctx.get("news_topics"), split_words=False), source=source,
+        topics=_topics(ctx, _topic_names(ctx), split_words=False), source=source,
         images=images, related=related, quality=_int(meta.get("quality")), heat=_int(meta.get("heat")),
     )
 
 
 def _post(ctx: Context) -> Post:
     raw = ctx.raw
-    if ctx.get("published") is None and str(raw.meta.get("layout", "")).lower() in _PAGE_LAYOUTS:
-        raise NotAPost(f"{raw.path}: a site page (layout: {raw.meta['layout']}), not a post")
+    # Jekyll: whatever is in a collection (`_posts/` included) is a document, whatever its layout;
+    # only a file outside them with a page layout and no date is one of the site's pages.
+    layout = str(raw.meta.get("layout", "")).lower()
+    if ctx.collection is None and ctx.get("published") is None and layout in _PAGE_LAYOUTS:
+        raise NotAPost(f"skipped: a site page (layout: {raw.meta['layout']}), not a post; "
+                       "give it a date or put it under _posts/ to publish it")
     published = _published(ctx)
     body = raw.body or ""
     rendered = body if _is_html_file(raw.path) else markup.markdown_to_html(plaintext.repair(body))
@@ -161,7 +168,7 @@ def _post(ctx: Context) -> Post:
     if url is None and ctx.raw.meta.get("link"):
         url = _url(ctx, ctx.get("url"), "url")
     categories = [plaintext.clean_line(c) for c in jekyll.words(ctx.get("categories"))]
-    if url is None and raw.site.get("url"):
+    if url is None and raw.site.get("url") and _has_output(ctx):
         url = _permalink_url(ctx, published, categories)
     html_body = markup.sanitize(plaintext.strip_illegal(rendered), url or ctx.base)
     title = _given_title(ctx)
@@ -173,13 +180,12 @@ def _post(ctx: Context) -> Post:
     else:  # the title falls back to the text's first words, which may lie beyond them
         summary = markup.to_text(html_body)
     title = title or _untitled(ctx, summary)
-    names = categories + jekyll.words(ctx.get("tags"))
     site = raw.site
     source = Source(name=plaintext.clean_line(site.get("title", "")), url=ctx.base) if site.get("url") else None
     return _finish(
         ctx, title=title, link=url, summary=plaintext.truncate(summary, SUMMARY_LIMIT),
         body_html=html_body, published=published,
-        topics=_topics(ctx, names, split_words=False), source=source, images=_images(ctx),
+        topics=_topics(ctx, _topic_names(ctx), split_words=False), source=source, images=_images(ctx),
     )
 
 
@@ -250,17 +256,37 @@ def _published(ctx: Context) -> datetime:
         try:
             return dates.parse(value, ctx.tz)
         except dates.DateError as e:
-            from_name = jekyll.filename_date(stem)
+            from_name = jekyll.filename_date(stem) or jekyll.compact_date(stem)
             if from_name is None or "no date" not in str(e):
                 hint = "; name the file YYYY-MM-DD-title or give a full date" if "no date" in str(e) else ""
                 raise ctx.fail("published", f"bad date: {e}{hint}") from None
             ctx.warn("published", f"date {value!r} has no date in it; using the file name's {from_name}")
-            return dates.parse(from_name, ctx.tz)
+            return dates.parse(from_name, _offset_only(value) or ctx.tz)
     from_name = jekyll.filename_date(stem)
+    if from_name is None and ctx.collection is not None and ctx.collection[0] != "posts" \
+            and ctx.raw.mtime is not None:
+        # Jekyll dates an undated collection document by the time of the build; the file's own
+        # time is that without changing from one build to the next.
+        when = datetime.fromtimestamp(ctx.raw.mtime, UTC).replace(microsecond=0)
+        ctx.warn("published", f"no date in a document of the {ctx.collection[0]!r} collection; "
+                              f"using the file's modification time {dates.rfc3339(when)}")
+        return when
     if from_name is None:
         raise ctx.fail("published", "no date: set 'date' (or 'publishedDateTime'), "
                                     "or name the file YYYY-MM-DD-title")
     return dates.parse(from_name, ctx.tz)
+
+
+def _offset_only(value: Any) -> tzinfo | None:
+    """`+0800`, what a template writes when its date variable is empty: the offset still says
+    which day the file name's date is in."""
+    m = re.fullmatch(r"\s*([+-])(\d{2}):?(\d{2})\s*", value) if isinstance(value, str) else None
+    if m is None:
+        return None
+    minutes = int(m.group(2)) * 60 + int(m.group(3))
+    if minutes >= 24 * 60:
+        return None
+    return timezone(timedelta(minutes=-minutes if m.group(1) == "-" else minutes))
 
 
 def _updated(ctx: Context, published: datetime) -> datetime:
@@ -352,13 +378,26 @@ def page_link(settings: Settings, slug: str) -> str:
     return urls.page_url(settings.base_url, slug)
 
 
+def _has_output(ctx: Context) -> bool:
+    """Whether Jekyll writes a page for the document (`output: false` collections have none:
+    their documents get the service's own page)."""
+    if ctx.collection is None or ctx.collection[0] == "posts":
+        return True
+    return ctx.collection[1].get("output") is True
+
+
 def _permalink_url(ctx: Context, published: datetime, categories: list[str]) -> str:
     raw = ctx.raw
     stem = os.path.splitext(os.path.basename(raw.path))[0]
     own = ctx.get("permalink")
     slug = str(ctx.get("slug") or jekyll.filename_slug(stem))
     local = published.astimezone(ctx.tz)
-    path = jekyll.permalink(str(own) if own else raw.site.get("permalink"), local, categories, slug)
+    name, options = ctx.collection or ("posts", EMPTY)
+    pattern = options.get("permalink")
+    if not pattern:  # posts follow the site's permalink; other collections their own default
+        pattern = raw.site.get("permalink") if name == "posts" else jekyll.COLLECTION_PERMALINK
+    inside = raw.path.split(f"_{name}/", 1)[-1]
+    path = jekyll.permalink(str(own or pattern or ""), local, categories, slug, name, os.path.splitext(inside)[0])
     return ctx.base.rstrip("/") + path
 
 
@@ -400,6 +439,22 @@ def _topic(name: str) -> Topic:
 @lru_cache(maxsize=8192)
 def _source(name: str, domain: str = "", url: str = "") -> Source:
     return Source(name, domain, url)
+
+
+def _topic_names(ctx: Context) -> list[str]:
+    """The first of `topics`, `tags`, `keywords`, after Jekyll's `categories` in a Jekyll post.
+    The keys depend on what the front matter is, never on whether a body follows it: a
+    newsletter (news fields, then HTML) counts its `topics` as a news item does, and a scraper's
+    `category: news` on every item is no topic."""
+    news = any(k in ctx.raw.meta for k in _NEWS_MARKERS)
+    names = [] if news else jekyll.words(ctx.get("categories"))
+    value = ctx.get("news_topics")
+    key = next((k for k in ALIASES["news_topics"] if ctx.raw.meta.get(k) is value), None)
+    if key == "tags" or isinstance(value, (list, tuple)):  # Jekyll splits a string of tags on spaces
+        names += jekyll.words(value)
+    elif value is not None:
+        names.append(str(value))
+    return names
 
 
 def _int(value: Any) -> int | None:

@@ -11,11 +11,14 @@ from __future__ import annotations
 from functools import lru_cache
 from urllib.parse import urljoin
 
+from syndicator.formats import FEED_FORMATS
+
 #: Path templates, relative to feeds/ and base_url.
 PATHS: dict[str, str] = {
     "all": "all",                        # stem of the feed of every post
     "topic": "topics/{slug}",            # stem of a topic's feed
     "archive": "{stem}/archive/{n}",     # stem of page n (1 = oldest) of a feed's RFC 5005 archive
+    "page": "{stem}.html",               # a feed's page, for people (all.html, topics/<slug>.html)
     "post": "posts/{slug}.html",         # page of a post that has no URL of its own
     "index": "index.html",               # the list of feeds
     "opml": "feeds.opml",                # every feed, to import in one step
@@ -59,6 +62,22 @@ def archive_page(rel: str) -> tuple[str, int, str] | None:
 
 def feed_path(stem: str, fmt: str) -> str:
     return f"{stem}.{fmt}"
+
+
+def feed_page(stem: str) -> str:
+    """The page that shows a feed to people: where its feeds' home links point."""
+    return PATHS["page"].format(stem=stem)
+
+
+def feed_page_url(base_url: str, stem: str) -> str:
+    return base_url + feed_page(stem)
+
+
+def page_of_feed(rel: str) -> str | None:
+    """The page of a feed file's path (`topics/ai.rss` -> `topics/ai.html`), None when `rel`
+    is not a feed's path."""
+    stem, dot, ext = rel.rpartition(".")
+    return feed_page(stem) if dot and stem and ext in FEED_FORMATS else None
 
 
 def post_page(slug: str) -> str:

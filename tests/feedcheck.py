@@ -170,6 +170,7 @@ def check_tree(feeds_dir: Path, base_url: str) -> dict[str, Any]:
         fmt = path.suffix.lstrip(".")
         if fmt in CHECKS and path.is_file() and not path.name.startswith("."):
             rel = path.relative_to(feeds_dir).as_posix()
-            parsed[rel] = CHECKS[fmt](path.read_bytes(), base_url + rel, base_url)
+            page = base_url + rel.rsplit(".", 1)[0] + ".html"  # the feed's page: its home link
+            parsed[rel] = CHECKS[fmt](path.read_bytes(), base_url + rel, page)
     assert parsed, f"no feeds in {feeds_dir}"
     return parsed

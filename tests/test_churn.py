@@ -88,10 +88,11 @@ class Case:
 FORMATS = [
     Format("news", "news", NEWS, None, {"categories", "category", "permalink", "slug"}),
     # a site URL (_config.yml): permalinks, so `permalink` and `slug` are shown
-    Format("jekyll", "blog", JEKYLL, BODY, {"topics", "keywords", "related", "provider", "source", "url"}),
+    # topics come from the same keys with or without a body (`topics`, `keywords` too)
+    Format("jekyll", "blog", JEKYLL, BODY, {"related", "provider", "source", "url"}),
     # no site URL: the post gets a page of its own
     Format("jekyll-page", "notes", JEKYLL, BODY,
-           {"topics", "keywords", "related", "provider", "source", "url", "permalink", "slug"}),
+           {"related", "provider", "source", "url", "permalink", "slug"}),
 ]
 
 
@@ -212,7 +213,7 @@ def _feeds_of(builder: Builder, rel: str, before: Any) -> set[str]:
     """The feeds the post at `rel` is or was in (each case has a topic of its own)."""
     posts = [p for p in (before, builder.records[rel].good) if p is not None]
     stems = {"all"} | {f"topics/{t.slug}" for p in posts for t in p.topics}
-    return {f"{stem}.{ext}" for stem in stems for ext in ("rss", "atom", "json")}
+    return {f"{stem}.{ext}" for stem in stems for ext in ("rss", "atom", "json", "html")}
 
 
 def _may_change(builder: Builder, rel: str, before: Any) -> set[str]:

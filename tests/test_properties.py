@@ -29,6 +29,7 @@ from syndicator.errors import PostError
 from syndicator.model import Post
 from syndicator.normalize import ALIASES, SUMMARY_LIMIT, NotAPost, normalize
 from syndicator.pipeline import feeds as feedplan
+from syndicator.pipeline.plan import FEED_LINKS
 from syndicator.plaintext import first_words, truncate
 from syndicator.render import RENDERERS, pages
 
@@ -88,10 +89,11 @@ def check_post(post: Post) -> None:
                     if el.getparent().tag in ("item", "{http://www.w3.org/2005/Atom}entry"):
                         check_safe_html(el.text or "")
         if feed.topic:
-            topic_urls[feed.topic.slug] = feedplan.feed_url(SETTINGS, feed.stem, "atom")
+            topic_urls[feed.topic.slug] = feed.home_url
+        lxml.html.document_fromstring(pages.feed_page(SETTINGS, feed, FEED_LINKS))
     if post.page_slug:
         assert re.fullmatch(r"[a-z0-9][a-z0-9-]*", post.page_slug), post.page_slug
-        page = pages.post_page(SETTINGS, post, topic_urls)
+        page = pages.post_page(SETTINGS, post, topic_urls, FEED_LINKS)
         lxml.html.document_fromstring(page)
 
 

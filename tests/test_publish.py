@@ -126,7 +126,7 @@ def test_twins_that_disagree_are_repaired_on_the_next_start(tmp_path: Path) -> N
     result = builder.build()
     assert not result.written
     agree = _twins_agree(feeds)
-    assert all(agree.values()) and "index.html.gz" in agree and len(agree) == 3 + 3 + 2  # all, t, index, OPML
+    assert all(agree.values()) and "index.html.gz" in agree and len(agree) == 4 + 4 + 2  # all and t (three formats and a page), index, OPML
     builder.state.close()
 
     # `syndicator build` (no state) hands every output over: each unchanged file's twin is checked

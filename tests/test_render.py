@@ -47,7 +47,7 @@ def test_every_feed_of_the_ok_posts_passes_the_checks(ok_posts: list[Post], fmt:
     plan = feedplan.plan(ok_posts, _settings())
     assert len(plan) > 10
     for feed in plan:
-        feedcheck.CHECKS[fmt](_render(feed, fmt), f"{BASE}{feed.stem}.{fmt}", BASE)
+        feedcheck.CHECKS[fmt](_render(feed, fmt), f"{BASE}{feed.stem}.{fmt}", f"{BASE}{feed.stem}.html")
 
 
 def test_guid_is_permalink_only_for_the_link(ok_posts: list[Post]) -> None:
@@ -60,10 +60,15 @@ def test_guid_is_permalink_only_for_the_link(ok_posts: list[Post]) -> None:
     assert guids["https://example.com/ml"] == "true"
 
 
-def test_channel_link_is_the_site_and_dates_are_the_newest_item(ok_posts: list[Post]) -> None:
+def test_home_links_are_the_feed_page_and_dates_are_the_newest_item(ok_posts: list[Post]) -> None:
     feed = feedplan.plan(ok_posts, _settings(base_url="https://feeds.example.org/"))[0]
     rss = etree.fromstring(RENDERERS["rss"].render(feed, "https://feeds.example.org/all.rss"))
-    assert rss.findtext("channel/link") == "https://feeds.example.org/"
+    assert rss.findtext("channel/link") == "https://feeds.example.org/all.html"
+    atom_doc = etree.fromstring(RENDERERS["atom"].render(feed, "https://feeds.example.org/all.atom"))
+    assert [(e.get("type"), e.get("href")) for e in atom_doc.findall(f"{feedcheck.ATOM}link[@rel='alternate']")] == [
+        ("text/html", "https://feeds.example.org/all.html")]
+    doc = json.loads(RENDERERS["json"].render(feed, "https://feeds.example.org/all.json"))
+    assert doc["home_page_url"] == "https://feeds.example.org/all.html"
     newest = max(p.updated for p in ok_posts)
     assert rss.findtext("channel/lastBuildDate") == newest.strftime("%a, %d %b %Y %H:%M:%S GMT")
     atom = etree.fromstring(RENDERERS["atom"].render(feed, "https://feeds.example.org/all.atom"))
@@ -86,7 +91,7 @@ def test_empty_topic_feed_is_still_valid() -> None:
     assert [f.stem for f in plan] == ["all", "topics/gone"]
     for feed in plan:
         for fmt in RENDERERS:
-            feedcheck.CHECKS[fmt](_render(feed, fmt), f"{BASE}{feed.stem}.{fmt}", BASE)
+            feedcheck.CHECKS[fmt](_render(feed, fmt), f"{BASE}{feed.stem}.{fmt}", f"{BASE}{feed.stem}.html")
 
 
 def test_json_falls_back_to_content_text(ok_posts: list[Post]) -> None:
@@ -116,3 +121,17 @@ def test_items_per_feed_and_stable_tie_order(ok_posts: list[Post]) -> None:
     plan = feedplan.plan(twins, _settings(items_per_feed=2))
     assert [p.id for p in plan[0].posts] == ["urn:x:a", "urn:x:b"]
     assert feedplan.plan(list(reversed(twins)), _settings(items_per_feed=2))[0] == plan[0]
+
+
+def test_atom_summary_only_without_content(ok_posts: list[Post]) -> None:
+    """rss2email (and others) show an Atom summary in place of the content beside it."""
+    with_content = next(p for p in ok_posts if p.content_html and p.summary)
+    bare = dataclasses.replace(with_content, body_html="", path="bare.md", id="urn:bare")
+    atom = etree.fromstring(_render(feedplan.plan([with_content, bare], _settings())[0], "atom"))
+    entries = {e.findtext(f"{feedcheck.ATOM}id"): e for e in atom.iter(f"{feedcheck.ATOM}entry")}
+    full, empty = entries[with_content.id], entries["urn:bare"]
+    assert full.find(f"{feedcheck.ATOM}content") is not None and full.find(f"{feedcheck.ATOM}summary") is None
+    assert empty.find(f"{feedcheck.ATOM}content") is None
+    assert empty.findtext(f"{feedcheck.ATOM}summary") == with_content.summary
+    rss = etree.fromstring(_render(feedplan.plan([with_content], _settings())[0], "rss"))
+    assert rss.findtext("channel/item/description")  # RSS keeps it: the text every reader shows

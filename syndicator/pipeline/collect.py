@@ -98,10 +98,10 @@ class Collection:
 
     def _admit(self, records: Mapping[str, Record], paths: list[str], fresh: bool) -> list[Post]:
         """Add the records of `paths` (sorted). `fresh`: nothing else claims an id or a slug
-        yet, so the first path in order owns a shared one and later ones are duplicates;
-        otherwise a shared one raises _Shared."""
+        yet, so the best of the files sharing an id owns it (see `owners`) and the others are
+        duplicates; otherwise a shared one raises _Shared."""
         added: list[Post] = []
-        owners: dict[str, str] = {}
+        owners = _owners(records, paths) if fresh else {}
         for rel in paths:
             record = records.get(rel)
             if record is None:
@@ -114,7 +114,7 @@ class Collection:
                 self.problems[rel] = tuple(problems)
         return added
 
-    def _admit_one(self, rel: str, record: Record, fresh: bool, owners: dict[str, str],
+    def _admit_one(self, rel: str, record: Record, fresh: bool, owners: dict[str, tuple[str, Post]],
                    problems: list[Problem]) -> Post | None:
         if record.not_a_post:
             self.not_posts.add(rel)
@@ -122,16 +122,14 @@ class Collection:
         post = record.good  # while the file is broken: its last good version
         if post is None:
             return None
-        if self._claims.get(post.id):
-            if not fresh:
-                raise _Shared
-            problems.append(Problem(rel, f"duplicate id {post.id!r}: already used by {owners[post.id]}; skipped"))
-            self._claim[rel] = post.id
-            self._claims[post.id] += 1
-            return None
-        owners[post.id] = rel
+        if self._claims.get(post.id) and not fresh:
+            raise _Shared
         self._claim[rel] = post.id
-        self._claims[post.id] = 1
+        self._claims[post.id] += 1
+        owner, kept = owners.get(post.id, (rel, post))
+        if owner != rel:
+            problems.append(_duplicate(rel, post, owner, kept))
+            return None
         if post.draft and not self.settings.include_drafts:
             self.drafts += 1
             return None
@@ -153,3 +151,33 @@ class Collection:
         self._natural_slugs[natural] += 1
         self._final_slugs[post.page_slug or ""] += 1
         return post
+
+
+def _preference(rel: str, post: Post) -> tuple[bool, float, float, str]:
+    """Of the files sharing an id, the smallest wins: published before draft (a crawled copy
+    held back as a draft must not hide the story), then the newer, then the first by path."""
+    return post.draft, -post.published.timestamp(), -post.updated.timestamp(), rel
+
+
+def _owners(records: Mapping[str, Record], paths: Iterable[str]) -> dict[str, tuple[str, Post]]:
+    """id -> the path that owns it and its post, among the good posts of `paths`."""
+    best: dict[str, tuple[tuple[bool, float, float, str], str, Post]] = {}
+    for rel in paths:
+        record = records.get(rel)
+        post = record.good if record is not None and not record.not_a_post else None
+        if post is None:
+            continue
+        rank = _preference(rel, post)
+        if post.id not in best or rank < best[post.id][0]:
+            best[post.id] = (rank, rel, post)
+    return {post_id: (rel, post) for post_id, (_, rel, post) in best.items()}
+
+
+def _duplicate(rel: str, post: Post, owner: str, kept: Post) -> Problem:
+    """The same story twice (the same URL: a page crawled twice) is a warning, since every real
+    news folder has some; two different posts claiming one id is an error."""
+    if kept.link == post.link:
+        why = "published" if kept.draft is not post.draft else "newer" if kept.published != post.published else "first"
+        return Problem(rel, f"same story as {owner} (id {post.id!r}); the {why} copy is kept, this one skipped",
+                       severity="warning")
+    return Problem(rel, f"duplicate id {post.id!r}: already used by {owner}; skipped")

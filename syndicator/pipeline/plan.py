@@ -18,7 +18,7 @@ from typing import Any
 from syndicator import urls
 from syndicator.config import Settings
 from syndicator.formats import FEED_FORMATS, FORMATS
-from syndicator.model import Feed, Links, Post
+from syndicator.model import NO_LINKS, Feed, Links, Post
 from syndicator.pipeline import feeds as feedplan
 from syndicator.pipeline.archive import Archives
 from syndicator.pipeline.feeds import Key, Planner, sort_key
@@ -27,6 +27,8 @@ from syndicator.render import RENDERERS, pages
 
 log = logging.getLogger("syndicator.plan")
 
+#: (format, media type, label) of each feed format, as pages list them.
+FEED_LINKS = tuple((fmt, r.media_type, r.label) for fmt, r in RENDERERS.items())
 #: What a post is made of beyond its fields: the hash of its bytes (None: use its repr).
 SourceHash = Callable[[Post], str | None]
 
@@ -82,7 +84,7 @@ class OutputPlanner:
         feeds_changed = plan.gone or any(self.known.get(rel) != d for rel, d in plan.digests.items())
         if scope.full or feeds_changed:
             self._plan_lists(plan, feeds)
-        topic_urls = {f.topic.slug: urls.feed_url(self.settings.base_url, f.stem, "atom") for f in feeds if f.topic}
+        topic_urls = {f.topic.slug: urls.feed_page_url(self.settings.base_url, f.stem) for f in feeds if f.topic}
         for post in scope.added:
             self._plan_page(plan, post, topic_urls)
         for post in scope.removed:
@@ -97,6 +99,15 @@ class OutputPlanner:
             plan.outputs.later(rel, render)
 
     def _plan_feed(self, plan: Plan, stem: str, feed: Feed | None, links: Links) -> None:
+        """A feed's three formats and its page, made of the same things."""
+        page = urls.feed_page(stem)
+        if feed is None:
+            if page in self.known:
+                plan.gone.append(page)
+        else:
+            s = self.settings
+            self._add(plan, page, self._feed_digest(feed, "html", NO_LINKS),
+                      lambda feed=feed: pages.feed_page(s, feed, FEED_LINKS))  # type: ignore[misc]
         for fmt in FEED_FORMATS:
             rel = urls.feed_path(stem, fmt)
             if feed is None:
@@ -175,8 +186,7 @@ class OutputPlanner:
         """The index page and OPML list every feed: rendered whenever a feed changed (the
         publisher skips them when their bytes are the same)."""
         s = self.settings
-        formats = [(fmt, r.media_type, r.label) for fmt, r in RENDERERS.items()]
-        plan.outputs.later(urls.INDEX, lambda: pages.index(s, feeds, formats))
+        plan.outputs.later(urls.INDEX, lambda: pages.index(s, feeds, FEED_LINKS))
         opml_type = FORMATS[s.opml_format].media_type
         plan.outputs.later(urls.OPML, lambda: pages.opml(s, feeds, s.opml_format, opml_type))
 
@@ -187,7 +197,7 @@ class OutputPlanner:
         links = "|".join(urls_of_post.get(t.slug, "") for t in post.topics)
         s = self.settings
         self._add(plan, urls.post_page(post.page_slug), self.post_digest(post, links),
-                  lambda: pages.post_page(s, post, urls_of_post))
+                  lambda: pages.post_page(s, post, urls_of_post, FEED_LINKS))
 
     def remember(self, plan: Plan, full: bool, removed: Iterable[str]) -> tuple[dict[str, str], list[str]]:
         """Take the plan's digests as what is published now; returns (changed digests, paths

@@ -10,7 +10,7 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from syndicator import sources
@@ -42,12 +42,15 @@ def read_one(root: Path, rel: str, fingerprint: Fingerprint, settings: Settings,
         data = sources.read_bytes(root, rel, settings.max_post_bytes)
         digest = hashlib.sha256(data).hexdigest()
         raw = sources.parse(data, rel, sites.for_post(rel))
+        if fingerprint[1]:
+            raw = replace(raw, mtime=fingerprint[1] / 1e9)
         post, warnings = normalize(raw, settings)
         return ReadResult(fingerprint, post, tuple(warnings), digest=digest)
     except PostError as e:
         return ReadResult(fingerprint, None, (Problem(e.path, e.message, e.line, "error"),), digest=digest)
-    except NotAPost:
-        return ReadResult(fingerprint, None, (), not_a_post=True, digest=digest)
+    except NotAPost as e:  # said, never silent: a post's owner must see why it is not in the feeds
+        return ReadResult(fingerprint, None, (Problem(rel, str(e), None, "warning"),), not_a_post=True,
+                          digest=digest)
     except RecursionError:
         return ReadResult(fingerprint, None, (Problem(rel, "nested too deeply to read", None, "error"),),
                           digest=digest)

@@ -33,7 +33,7 @@ RENDERERS: dict[str, Renderer] = {
 
 def shown(post: Post) -> tuple[object, ...]:
     """Everything of a post that an output shows (the renderers here, the page template, the
-    order of feeds), except its id, `updated` and the address of the page the service writes
+    order of feeds, the feed pages), except its id, `updated` and the address of the page the service writes
     for it, which tracking decides (a move changes that address and nothing else). Tracking
     compares it, so an edit of what no output shows (`heat`, `quality`, AMP URLs, a provider's
     domain, keys kept in `extra`) changes no file. A news item's body is built from its lead
@@ -41,5 +41,8 @@ def shown(post: Post) -> tuple[object, ...]:
     return (
         post.title, post.link if post.page_slug is None else None, post.summary, post.content_html,
         post.published, post.topics, post.authors, post.language, post.draft,
+        # the feed pages name the source of an item that links to it (one with a page of its
+        # own here has no source line, as in its body)
+        post.source.name if post.source and post.page_slug is None else "",
         tuple((image.url, image.width, image.height) for image in post.images),
     )

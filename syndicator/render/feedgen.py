@@ -8,6 +8,8 @@ feedgen's traps, each handled here (tests/test_render_feedgen.py covers each):
   link per entry, images go to media:content, never to enclosures.
 - content(type='CDATA') writes an invalid Atom type → Atom content is type="html".
 - the sy: extension writes wrong-case elements → not used.
+- an Atom summary next to content is shown by some readers instead of it → summary only
+  when there is no content.
 - formatRFC2822 flips the process locale (not thread-safe) → replaced by a locale-free one.
 - one FeedGenerator shares the self link between formats → one generator per format.
 - RSS drops every atom:link but rel=self (so rel=hub too), and there is no API for RFC 5005's
@@ -120,10 +122,14 @@ def _entry(fg: FeedGenerator, post: Post, atom: bool) -> None:
     fe.link(href=post.link)
     fe.published(post.published)
     fe.updated(post.updated)
-    if post.summary:  # plain text; RSS <description> is read as HTML, so escape it there
+    content = post.content_html
+    # Atom: a summary beside full content is what rss2email (and some others) show in place of
+    # the content, so it goes when there is content. RSS: <description> is the one text every
+    # reader shows, content:encoded is extra; it is read as HTML, so the plain text is escaped.
+    if post.summary and not (atom and content):
         fe.summary(post.summary if atom else html.escape(post.summary, quote=False))
-    if post.content_html:
-        fe.content(post.content_html, type="html" if atom else None)
+    if content:
+        fe.content(content, type="html" if atom else None)
     if post.topics:  # one call: each call re-derives the RSS list from all categories so far
         fe.category([{"term": t.slug if atom else t.name, "label": t.name} for t in post.topics])
     if atom:

@@ -19,7 +19,7 @@ from syndicator.sources.yaml_safe import YAMLSyntaxError, load_yaml
 
 SITE_CONFIG = "_config.yml"
 #: The settings of a Jekyll site a post's feed entry depends on.
-_KEYS = ("url", "baseurl", "timezone", "lang", "permalink", "title", "author")
+_KEYS = ("url", "baseurl", "timezone", "lang", "permalink", "title", "author", "collections")
 
 
 def is_site_config(rel: str) -> bool:
