@@ -76,7 +76,8 @@ def feed_page_url(base_url: str, stem: str) -> str:
 def page_of_feed(rel: str) -> str | None:
     """The page of a feed file's path (`topics/ai.rss` -> `topics/ai.html`), None when `rel`
     is not a feed's path."""
-    stem, dot, ext = rel.rpartition(".")
+    page = archive_page(rel)  # an archive page's is its feed's
+    stem, dot, ext = (page[0], ".", page[2]) if page else rel.rpartition(".")
     return feed_page(stem) if dot and stem and ext in FEED_FORMATS else None
 
 

@@ -81,6 +81,7 @@ def _ids(doc: etree._Element, fmt: str) -> list[str]:
 def _follow(srv: ServerProcess, stem: str, fmt: str) -> list[list[str]]:
     """The ids of each document of the chain from the feed at `stem`, the feed first."""
     url, docs, seen = srv.url(f"{stem}.{fmt}"), [], set()
+    home = srv.url(urls.feed_page(stem))  # every document's home link: the feed's page
     current = url
     while url is not None:
         assert url not in seen, f"the chain loops at {url}"
@@ -91,11 +92,11 @@ def _follow(srv: ServerProcess, stem: str, fmt: str) -> list[list[str]]:
         cache = headers["Cache-Control"]
         if fmt == "json":
             doc = json.loads(body)
-            feedcheck.check_json(body, url, srv.base_url)
+            feedcheck.check_json(body, url, home)
             docs.append([item["id"] for item in doc["items"]])
             nxt = doc.get("next_url")
         else:
-            feedcheck.CHECKS[fmt](body, url, srv.base_url)
+            feedcheck.CHECKS[fmt](body, url, home)
             doc = etree.fromstring(body)
             links = _links(doc, fmt)
             docs.append(_ids(doc, fmt))

@@ -38,9 +38,9 @@ RECORD_KEY = "archives"
 
 
 def _key(value: Any) -> Key | None:
-    if (isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value[:2])
-            and isinstance(value[2], str)):
-        return (float(value[0]), float(value[1]), value[2])
+    if (isinstance(value, list) and len(value) == 2 and isinstance(value[0], (int, float))
+            and not isinstance(value[0], bool) and isinstance(value[1], str)):
+        return (float(value[0]), value[1])
     return None
 
 

@@ -13,14 +13,16 @@ from syndicator.config import Settings
 from syndicator.model import Feed, Post, Topic
 
 #: A post's sort key (see sort_key).
-Key = tuple[float, float, str]
+Key = tuple[float, str]
 #: (sort_key, path): a post's place in a feed's sorted list.
 Entry = tuple[Key, str]
 
 
 def sort_key(post: Post) -> Key:
-    """Newest first; ties broken by id so the order never depends on the file system."""
-    return (-post.published.timestamp(), -post.updated.timestamp(), post.id)
+    """Newest first; ties broken by id so the order never depends on the file system, nor on
+    edits (`updated`): a post edited among others of the same date keeps its place, in the feed
+    and in its archive page."""
+    return (-post.published.timestamp(), post.id)
 
 
 def topic_names(posts: Iterable[Post]) -> dict[str, Topic]:
