@@ -74,6 +74,13 @@ def _aliases(value: Mapping[str, Any]) -> dict[str, str]:
     return {str(k).strip(): str(v).strip() for k, v in value.items()}
 
 
+def _hubs(value: list[str]) -> tuple[str, ...]:
+    for url in value:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"must be a list of absolute http(s) hub URLs, not {url!r}")
+    return tuple(value)
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if value not in allowed:
@@ -127,6 +134,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("opml_format", "atom", str,
             "Feed format listed in feeds.opml and subscribed to by the feed pages' one-click links.",
             _choice(*FEED_FORMATS)),
+    Setting("websub_hubs", [], list,
+            "WebSub hub URLs every feed names (rel=hub in the feeds and in HTTP Link headers); empty: none.",
+            _hubs),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
     Setting("scan_interval", 2.0, float, "Seconds between scans of the seeds folder while serving.", _positive),
     Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
@@ -161,6 +171,7 @@ class Settings:
     hold_removals_min: int
     confirm_removals: bool
     opml_format: str
+    websub_hubs: tuple[str, ...]
     cache_max_age: int
     scan_interval: float
     host: str
@@ -211,6 +222,14 @@ def _to_mapping(value: Any) -> Any:
     return value
 
 
+def _to_list(value: Any) -> list[str]:
+    if isinstance(value, str):  # from an environment variable: comma-separated
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of text")
+    return list(value)
+
+
 def _to_text(value: Any) -> str:
     if isinstance(value, (dict, list)):
         raise ValueError(f"must be text, not {type(value).__name__}")
@@ -219,7 +238,7 @@ def _to_text(value: Any) -> str:
 
 #: Setting type -> how a value from the file, the environment or a flag becomes one.
 _CONVERTERS: dict[type, Callable[[Any], Any]] = {
-    bool: _to_bool, int: _to_number(int), float: _to_number(float), dict: _to_mapping,
+    bool: _to_bool, int: _to_number(int), float: _to_number(float), dict: _to_mapping, list: _to_list,
     Path: lambda value: Path(str(value)), str: _to_text,
 }
 

@@ -19,6 +19,7 @@ from lxml import etree
 
 from syndicator import urls
 from syndicator.config import Settings, load_settings
+from syndicator.errors import ConfigError
 from syndicator.pipeline import Builder, build
 from tests import feedcheck
 from tests.serverproc import ROOT, ServerProcess
@@ -281,3 +282,36 @@ def test_nginx_passes_the_archive_cache_headers_through(tmp_path: Path) -> None:
         finally:
             proc.send_signal(signal.SIGQUIT)
             proc.wait(10)
+
+
+# ---- WebSub: advertised hubs ------------------------------------------------------------------
+
+
+def test_feeds_advertise_their_hubs_and_themselves(tmp_path: Path) -> None:
+    """rel=hub and rel=self in all three formats and in the HTTP Link header (the W3C WebSub
+    discovery rules); archive pages, which never announce news, name no hub."""
+    hubs = ["https://hub.example.net/", "https://other.example.org/hub"]
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for i in range(9):
+        _write(seeds, i)
+    config = {"items_per_feed": SHOWN, "archive_page_size": PAGE, "websub_hubs": hubs}
+    with ServerProcess(tmp_path, seeds=None, config=config) as srv:
+        for rel in ("all.rss", "all.atom", "topics/red.rss", "topics/tiny.json"):
+            status, headers, body = srv.request("GET", "/" + rel)
+            assert status == 200
+            assert headers["Link"] == ", ".join([*(f'<{h}>; rel="hub"' for h in hubs), f'<{srv.url(rel)}>; rel="self"'])
+            if rel.endswith(".json"):
+                doc = json.loads(body)
+                assert doc["hubs"] == [{"type": "WebSub", "url": h} for h in hubs] and doc["feed_url"] == srv.url(rel)
+            else:
+                doc = etree.fromstring(body)
+                links = (doc.find("channel") if rel.endswith(".rss") else doc).findall(f"{ATOM}link")
+                assert [e.get("href") for e in links if e.get("rel") == "hub"] == hubs
+                assert [e.get("href") for e in links if e.get("rel") == "self"] == [srv.url(rel)]
+        status, headers, body = srv.request("GET", "/all/archive/1.atom")
+        assert status == 200 and "Link" not in headers and b'rel="hub"' not in body
+    with pytest.raises(ConfigError, match="websub_hubs"):
+        load_settings(env={}, overrides={"websub_hubs": ["ftp://nope"]})
+    assert load_settings(env={"SYNDICATOR_WEBSUB_HUBS": "https://a.example/, https://b.example/"}).websub_hubs == (
+        "https://a.example/", "https://b.example/")

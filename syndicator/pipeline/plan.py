@@ -134,8 +134,9 @@ class OutputPlanner:
         entries = planner.entries(stem)
         before = archives.close(stem, entries)
         count = archives.count(stem)
+        hubs = self.settings.websub_hubs
         if count == 0:
-            return Links(complete=True)
+            return Links(complete=True, hubs=hubs)
         head = self._head(feed)
         if changed is None or self._heads.get(stem) != head:
             pages: Iterable[int] = range(1, count + 1)
@@ -153,7 +154,7 @@ class OutputPlanner:
                           prev_archive=base + urls.archive_stem(stem, n - 1) if n > 1 else None,
                           next_archive=base + (urls.archive_stem(stem, n + 1) if n < count else stem))
             self._plan_archive_page(plan, feed, urls.archive_stem(stem, n), posts, links, head)
-        return Links(prev_archive=base + urls.archive_stem(stem, count))
+        return Links(prev_archive=base + urls.archive_stem(stem, count), hubs=hubs)
 
     def _plan_archive_page(self, plan: Plan, feed: Feed, page_stem: str, posts: tuple[Post, ...], links: Links,
                    head: str) -> None:

@@ -76,6 +76,8 @@ class Site:
     redirects: Redirects
     cache_control: str
     base_url: str
+    #: WebSub hubs: feeds (not archive pages) name them and themselves in Link headers
+    hubs: tuple[str, ...]
     status: Callable[[], dict[str, Any]] | None
 
 
@@ -91,6 +93,7 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
         redirects=Redirects(root, settings.topic_aliases),
         cache_control=f"public, max-age={settings.cache_max_age}",
         base_url=settings.base_url,
+        hubs=settings.websub_hubs,
         status=status,
     )
     app.register_blueprint(bp)
@@ -143,6 +146,9 @@ def _serve(site: Site, rel: str) -> Response:
         "Vary": "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",
     }
+    if site.hubs and rel.endswith(formats.FEED_EXTENSIONS) and urls.archive_page(rel) is None:
+        headers["Link"] = ", ".join([*(f'<{hub}>; rel="hub"' for hub in site.hubs),
+                                     f'<{site.base_url}{rel}>; rel="self"'])
     held = conditional.current_etag(request, entry, headers["ETag"])
     if held is not None:
         headers["ETag"] = held
