@@ -105,6 +105,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("feeds_dir", "feeds", Path, "Folder the feeds, pages and .gz copies are written to."),
     Setting("state_dir", "var", Path, "Folder of the state database and the lock file."),
     Setting("items_per_feed", 50, int, "Newest items kept in each feed.", _positive),
+    Setting("related_shown", 10, int, "Related items shown under a news item; the rest are counted in an "
+            "'and N more' line.", _not_negative),
     Setting("include_drafts", False, bool, "Put posts marked 'published: false' in the feeds."),
     Setting("topic_aliases", {}, dict, "Topic name -> canonical topic name, to merge spellings.", _aliases),
     Setting("max_post_bytes", 1024 * 1024, int, "Posts larger than this many bytes are rejected.", _positive),
@@ -147,6 +149,7 @@ class Settings:
     feeds_dir: Path
     state_dir: Path
     items_per_feed: int
+    related_shown: int
     include_drafts: bool
     topic_aliases: dict[str, str]
     max_post_bytes: int

@@ -145,11 +145,13 @@ def _news(ctx: Context) -> Post:
     source = _provider(ctx)
     images = _images(ctx)
     related = _related(ctx)
+    shown = ctx.settings.related_shown
     published = _published(ctx)
     return _finish(
         ctx, title=title, link=url, summary=summary, body_html=None, published=published,
         topics=_topics(ctx, _topic_names(ctx), split_words=False), source=source,
-        images=images, related=related, quality=_int(meta.get("quality")), heat=_int(meta.get("heat")),
+        images=images, related=related[:shown], related_more=max(0, len(related) - shown),
+        quality=_int(meta.get("quality")), heat=_int(meta.get("heat")),
     )
 
 
