@@ -380,7 +380,8 @@ def _host(base_url: str) -> str:
 
 
 def page_slug_for(path: str) -> str:
-    return slugs.slug(os.path.splitext(path)[0].replace("/", " "))
+    # a page's URL is the link readers hold: it keeps the spelling it was first published under
+    return slugs.legacy_slug(os.path.splitext(path)[0].replace("/", " "))
 
 
 def page_link(settings: Settings, slug: str) -> str:
