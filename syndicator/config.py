@@ -107,6 +107,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("items_per_feed", 50, int, "Newest items kept in each feed.", _positive),
     Setting("related_shown", 10, int, "Related items shown under a news item; the rest are counted in an "
             "'and N more' line.", _not_negative),
+    Setting("archive_page_size", 50, int,
+            "Items per RFC 5005 archive page: older items than a feed shows are kept in pages of this many, "
+            "counted from the oldest (at most items_per_feed: a larger value is taken as items_per_feed).",
+            _positive),
     Setting("include_drafts", False, bool, "Put posts marked 'published: false' in the feeds."),
     Setting("topic_aliases", {}, dict, "Topic name -> canonical topic name, to merge spellings.", _aliases),
     Setting("max_post_bytes", 1024 * 1024, int, "Posts larger than this many bytes are rejected.", _positive),
@@ -150,6 +154,7 @@ class Settings:
     state_dir: Path
     items_per_feed: int
     related_shown: int
+    archive_page_size: int
     include_drafts: bool
     topic_aliases: dict[str, str]
     max_post_bytes: int

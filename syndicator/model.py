@@ -205,3 +205,24 @@ class Feed:
     #: Newest item update; the fixed tag_date for an empty feed (never "now").
     updated: datetime
     topic: Topic | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Where one feed document sits among its feed's documents (RFC 5005), and the WebSub hubs
+    that carry it. URLs of documents are given without their format extension: each renderer
+    adds its own, so the RSS chain links RSS documents and the JSON chain JSON ones."""
+
+    #: the feed's whole history is in this document (fh:complete)
+    complete: bool = False
+    #: this is an archive document (fh:archive), not the subscription document
+    archive: bool = False
+    #: the next older archive document, the next newer one, and the subscription document
+    prev_archive: str | None = None
+    next_archive: str | None = None
+    current: str | None = None
+    #: WebSub hub URLs (rel="hub")
+    hubs: tuple[str, ...] = ()
+
+
+NO_LINKS = Links()

@@ -17,6 +17,7 @@ from syndicator.formats import FEED_FORMATS
 PATHS: dict[str, str] = {
     "all": "all",                        # stem of the feed of every post
     "topic": "topics/{slug}",            # stem of a topic's feed
+    "archive": "{stem}/archive/{n}",     # stem of page n (1 = oldest) of a feed's RFC 5005 archive
     "page": "{stem}.html",               # a feed's page, for people (all.html, topics/<slug>.html)
     "post": "posts/{slug}.html",         # page of a post that has no URL of its own
     "index": "index.html",               # the list of feeds
@@ -29,6 +30,7 @@ OPML = PATHS["opml"]
 #: Folder of the post pages (no `.gz` twins there: see `publishers/directory.py`).
 POSTS_DIR = PATHS["post"].partition("{")[0]
 _TOPIC_PREFIX = PATHS["topic"].partition("{")[0]
+_ARCHIVE_INFIX = PATHS["archive"].format(stem="", n="")
 
 
 def topic_stem(slug: str) -> str:
@@ -38,6 +40,24 @@ def topic_stem(slug: str) -> str:
 def topic_of_stem(stem: str) -> str | None:
     """The topic slug of a feed stem, None for `all` (or anything else)."""
     return stem[len(_TOPIC_PREFIX):] if stem.startswith(_TOPIC_PREFIX) else None
+
+
+def archive_stem(stem: str, n: int) -> str:
+    return PATHS["archive"].format(stem=stem, n=n)
+
+
+def archive_prefix(stem: str) -> str:
+    """What the paths of every archive page of `stem` start with."""
+    return stem + _ARCHIVE_INFIX
+
+
+def archive_page(rel: str) -> tuple[str, int, str] | None:
+    """(feed stem, page number, format) of an archive page's path; None for any other path."""
+    head, sep, tail = rel.rpartition(_ARCHIVE_INFIX)
+    number, dot, fmt = tail.partition(".")
+    if not sep or not head or not dot or not number.isdigit() or number.startswith("0"):
+        return None
+    return head, int(number), fmt
 
 
 def feed_path(stem: str, fmt: str) -> str:
@@ -56,7 +76,8 @@ def feed_page_url(base_url: str, stem: str) -> str:
 def page_of_feed(rel: str) -> str | None:
     """The page of a feed file's path (`topics/ai.rss` -> `topics/ai.html`), None when `rel`
     is not a feed's path."""
-    stem, dot, ext = rel.rpartition(".")
+    page = archive_page(rel)  # an archive page's is its feed's
+    stem, dot, ext = (page[0], ".", page[2]) if page else rel.rpartition(".")
     return feed_page(stem) if dot and stem and ext in FEED_FORMATS else None
 
 

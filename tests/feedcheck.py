@@ -17,6 +17,8 @@ import feedparser
 from lxml import etree
 from lxml import html as lxml_html
 
+from syndicator import urls
+
 ATOM = "{http://www.w3.org/2005/Atom}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
@@ -170,7 +172,7 @@ def check_tree(feeds_dir: Path, base_url: str) -> dict[str, Any]:
         fmt = path.suffix.lstrip(".")
         if fmt in CHECKS and path.is_file() and not path.name.startswith("."):
             rel = path.relative_to(feeds_dir).as_posix()
-            page = base_url + rel.rsplit(".", 1)[0] + ".html"  # the feed's page: its home link
+            page = base_url + (urls.page_of_feed(rel) or "")  # the feed's page: its home link
             parsed[rel] = CHECKS[fmt](path.read_bytes(), base_url + rel, page)
     assert parsed, f"no feeds in {feeds_dir}"
     return parsed

@@ -18,6 +18,9 @@ from syndicator.pipeline import build
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 GOLDEN = Path(__file__).resolve().parent / "golden" / "seeds"
+#: The same posts with feeds of one item: RFC 5005 archive pages (fh:archive, the link chain).
+GOLDEN_ARCHIVED = GOLDEN.with_name("seeds-archived")
+ARCHIVED = {"items_per_feed": 1, "archive_page_size": 1}
 GOLDEN_SETTINGS = {
     "site_title": "Syndicator",
     "site_description": "Posts by topic",
@@ -51,25 +54,27 @@ def golden_files(feeds: Path) -> dict[str, bytes]:
     }
 
 
-def build_seeds(work: Path) -> dict[str, bytes]:
-    """Build a copy of seeds/ under `work` with the golden settings; returns golden_files()."""
+def build_seeds(work: Path, **changes: object) -> dict[str, bytes]:
+    """Build a copy of seeds/ under `work` with the golden settings (and `changes`); returns
+    golden_files()."""
     seeds = work / "seeds"
     shutil.copytree(SEEDS, seeds)
-    result = build(golden_settings(seeds, work / "feeds", work / "var"))
+    result = build(golden_settings(seeds, work / "feeds", work / "var", **changes))
     assert not result.errors, result.errors
     return golden_files(work / "feeds")
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        files = build_seeds(Path(tmp))
-    if GOLDEN.exists():
-        shutil.rmtree(GOLDEN)
-    for rel, data in files.items():
-        target = GOLDEN / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    print(f"wrote {len(files)} files to {GOLDEN.relative_to(ROOT)}")
+    for golden, changes in ((GOLDEN, {}), (GOLDEN_ARCHIVED, ARCHIVED)):
+        with tempfile.TemporaryDirectory() as tmp:
+            files = build_seeds(Path(tmp), **changes)
+        if golden.exists():
+            shutil.rmtree(golden)
+        for rel, data in files.items():
+            target = golden / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        print(f"wrote {len(files)} files to {golden.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from lxml import html as lxml_html
 from syndicator.compress import gunzip, gzip_bytes
 from syndicator.pipeline import build
 from tests import feedcheck
-from tests.regen_golden import GOLDEN, build_seeds, golden_files, golden_settings
+from tests.regen_golden import ARCHIVED, GOLDEN, GOLDEN_ARCHIVED, build_seeds, golden_files, golden_settings
 
 from .conftest import DATA, SEEDS
 
@@ -52,6 +52,17 @@ def test_golden_feeds_match(seed_build: tuple[Path, dict[str, bytes]]) -> None:
     assert sorted(files) == sorted(golden), "run `python -m tests.regen_golden` after an intended change"
     changed = [rel for rel in files if files[rel] != golden[rel]]
     assert not changed, f"differs from tests/golden/seeds: {changed}; regenerate with python -m tests.regen_golden"
+
+
+def test_golden_archive_pages_match(tmp_path: Path) -> None:
+    """Feeds of one item: every feed but the single-post topics has archive pages."""
+    files = build_seeds(tmp_path, **ARCHIVED)
+    golden = golden_files(GOLDEN_ARCHIVED)
+    assert sorted(files) == sorted(golden), "run `python -m tests.regen_golden` after an intended change"
+    assert "all/archive/3.atom" in files and "topics/ai/archive/1.rss" in files
+    assert not any("/archive/" in rel for rel in files if rel.startswith("topics/azure"))
+    changed = [rel for rel in files if files[rel] != golden[rel]]
+    assert not changed, f"differs from {GOLDEN_ARCHIVED}: {changed}; regenerate with python -m tests.regen_golden"
 
 
 def test_every_feed_parses_back(seed_build: tuple[Path, dict[str, bytes]]) -> None:
@@ -243,14 +254,15 @@ def test_topics_without_aliases_stay_apart(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not VALIDATOR, reason="set SYNDICATOR_FEEDVALIDATOR to the W3C feedvalidator runner "
                                           "(validate_feeds.py) to run it; it is not on PyPI")
-@pytest.mark.parametrize("source", ["seeds", "posts-ok"] + [
+@pytest.mark.parametrize("source", ["seeds", "seeds-archived", "posts-ok"] + [
     pytest.param(p.name, marks=pytest.mark.xfail(
         strict=True, reason="two entries published in the same second: the validator warns "
                             "DuplicateUpdated; reported, not papered over")) if p.name == "topics" else p.name
     for p in SITES])
 def test_w3c_validator(tmp_path: Path, source: str) -> None:
-    seeds = {"seeds": SEEDS, "posts-ok": DATA / "posts" / "ok"}.get(source, DATA / "sites" / source / "seeds")
-    overrides = {}
+    seeds = {"seeds": SEEDS, "seeds-archived": SEEDS, "posts-ok": DATA / "posts" / "ok"}.get(
+        source, DATA / "sites" / source / "seeds")
+    overrides: dict[str, Any] = dict(ARCHIVED) if source == "seeds-archived" else {}
     if source in [p.name for p in SITES]:
         overrides = json.loads((DATA / "sites" / source / "expected.json").read_text())["settings"]
     settings = golden_settings(seeds, tmp_path / "feeds", tmp_path / "var", **overrides)

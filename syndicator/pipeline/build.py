@@ -25,7 +25,7 @@ from syndicator import normalize, parallel, redirects, urls
 from syndicator.config import Settings
 from syndicator.formats import FEED_EXTENSIONS
 from syndicator.model import Feed, Post, Problem
-from syndicator.pipeline import guard, read
+from syndicator.pipeline import archive, guard, read
 from syndicator.pipeline.collect import Collection, Delta
 from syndicator.pipeline.feeds import Planner
 from syndicator.pipeline.guard import Confirmations, Hold
@@ -97,7 +97,8 @@ class Builder:
         self.tracker = Tracker(settings, self.state)
         self.collection = Collection(settings)
         self.planner = Planner(settings)
-        self.outputs = OutputPlanner(settings, self.state.output_digests(), self._source_hash, self.publisher)
+        self.outputs = OutputPlanner(settings, self.state.output_digests(), self._source_hash, self.publisher,
+                                     self._site.get(archive.RECORD_KEY))
         #: the collection and planner hold every record's contribution (False: start afresh)
         self._collected = False
         self.last: BuildResult | None = None
@@ -232,6 +233,8 @@ class Builder:
 
     def _record_site(self, result: BuildResult) -> None:
         record = {**self._site, "posts": result.posts_published, "tag_authority": self.settings.tag_authority}
+        if self.outputs.archives.dirty:
+            record[archive.RECORD_KEY] = self.outputs.archives.record()
         if record != self._site:
             self.publisher.save_site_record(record)
             self._site = record

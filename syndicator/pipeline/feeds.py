@@ -5,19 +5,24 @@ from __future__ import annotations
 import bisect
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from syndicator import urls
 from syndicator.config import Settings
 from syndicator.model import Feed, Post, Topic
 
+#: A post's sort key (see sort_key).
+Key = tuple[float, str]
 #: (sort_key, path): a post's place in a feed's sorted list.
-Entry = tuple[tuple[float, float, str], str]
+Entry = tuple[Key, str]
 
 
-def sort_key(post: Post) -> tuple[float, float, str]:
-    """Newest first; ties broken by id so the order never depends on the file system."""
-    return (-post.published.timestamp(), -post.updated.timestamp(), post.id)
+def sort_key(post: Post) -> Key:
+    """Newest first; ties broken by id so the order never depends on the file system, nor on
+    edits (`updated`): a post edited among others of the same date keeps its place, in the feed
+    and in its archive page."""
+    return (-post.published.timestamp(), post.id)
 
 
 def topic_names(posts: Iterable[Post]) -> dict[str, Topic]:
@@ -76,6 +81,13 @@ def _feed(settings: Settings, key: str, name: str, stem: str, posts: tuple[Post,
         updated=_updated(shown, settings),
         topic=topic,
     )
+
+
+def archive_page(feed: Feed, posts: tuple[Post, ...], settings: Settings) -> Feed:
+    """An archive page of `feed` holding `posts`: the feed's title and description, the
+    language and update of its own items."""
+    return replace(feed, posts=posts, language=_language(posts, settings.language),
+                   updated=_updated(posts, settings))
 
 
 def feed_url(settings: Settings, stem: str, fmt: str) -> str:
@@ -154,6 +166,13 @@ class Planner:
                 del self._names[topic.slug]
                 self._lists.pop(urls.topic_stem(topic.slug), None)
         return stems
+
+    def entries(self, stem: str) -> list[Entry]:
+        """The sorted entries of the feed at `stem` (all its posts, not only those it shows)."""
+        return self._lists.get(stem, [])
+
+    def posts_of(self, entries: Iterable[Entry]) -> tuple[Post, ...]:
+        return tuple(self._posts[e] for e in entries)
 
     def has_topic(self, slug: str) -> bool:
         return slug in self._names

@@ -9,16 +9,23 @@ digest is unchanged and which is still published is not rendered at all.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from syndicator import urls
 from syndicator.config import Settings
 from syndicator.formats import FEED_FORMATS, FORMATS
-from syndicator.model import Feed, Post
-from syndicator.pipeline.feeds import Planner
+from syndicator.model import NO_LINKS, Feed, Links, Post
+from syndicator.pipeline import feeds as feedplan
+from syndicator.pipeline.archive import Archives
+from syndicator.pipeline.feeds import Key, Planner, sort_key
 from syndicator.publishers import Outputs, Publisher
 from syndicator.render import RENDERERS, pages
+
+log = logging.getLogger("syndicator.plan")
 
 #: (format, media type, label) of each feed format, as pages list them.
 FEED_LINKS = tuple((fmt, r.media_type, r.label) for fmt, r in RENDERERS.items())
@@ -51,19 +58,29 @@ class OutputPlanner:
     restart renders only what changed while it was down)."""
 
     def __init__(self, settings: Settings, digests: dict[str, str], source_hash: SourceHash,
-                 publisher: Publisher) -> None:
+                 publisher: Publisher, archives: Mapping[str, Any] | None = None) -> None:
         self.settings = settings
         self.known = digests
         self.source_hash = source_hash
         self.publisher = publisher
+        #: every feed's archive pages (RFC 5005), from the site record
+        self.archives = Archives(settings, archives)
         #: the last feed whose items' digests were joined, and that join (see _items_digest)
         self._items_memo: tuple[Feed | None, bytes] = (None, b"")
+        #: post digests of this pass, by the post's identity (a post is in several feeds' pages)
+        self._digests: dict[int, tuple[Post, str]] = {}
+        #: stem -> what its archive pages share with the feed, as last planned (see _head)
+        self._heads: dict[str, str] = {}
 
     def plan(self, planner: Planner, scope: Scope) -> Plan:
         plan = Plan()
         feeds = planner.feeds()
+        changed = _keys_by_stem(scope) if not scope.full else {}
         for stem in sorted(scope.stems):
-            self._plan_feed(plan, stem, planner.feed(stem))
+            feed = planner.feed(stem)
+            links = self._archive(plan, planner, stem, feed, None if scope.full else changed.get(stem, []))
+            self._plan_feed(plan, stem, feed, links)
+        self._digests.clear()
         feeds_changed = plan.gone or any(self.known.get(rel) != d for rel, d in plan.digests.items())
         if scope.full or feeds_changed:
             self._plan_lists(plan, feeds)
@@ -81,7 +98,7 @@ class OutputPlanner:
         if self.known.get(rel) != digest or not self.publisher.exists(rel):
             plan.outputs.later(rel, render)
 
-    def _plan_feed(self, plan: Plan, stem: str, feed: Feed | None) -> None:
+    def _plan_feed(self, plan: Plan, stem: str, feed: Feed | None, links: Links) -> None:
         """A feed's three formats and its page, made of the same things."""
         page = urls.feed_page(stem)
         if feed is None:
@@ -89,7 +106,7 @@ class OutputPlanner:
                 plan.gone.append(page)
         else:
             s = self.settings
-            self._add(plan, page, self._feed_digest(feed, "html"),
+            self._add(plan, page, self._feed_digest(feed, "html", NO_LINKS),
                       lambda feed=feed: pages.feed_page(s, feed, FEED_LINKS))  # type: ignore[misc]
         for fmt in FEED_FORMATS:
             rel = urls.feed_path(stem, fmt)
@@ -98,8 +115,72 @@ class OutputPlanner:
                     plan.gone.append(rel)
                 continue
             url = urls.feed_url(self.settings.base_url, stem, fmt)
-            self._add(plan, rel, self._feed_digest(feed, fmt),
-                      lambda feed=feed, fmt=fmt, url=url: RENDERERS[fmt].render(feed, url))  # type: ignore[misc]
+            self._add(plan, rel, self._feed_digest(feed, fmt, links),
+                      lambda feed=feed, fmt=fmt, url=url: RENDERERS[fmt].render(feed, url, links))  # type: ignore[misc]
+
+    # -- archive pages (see archive.py) --------------------------------------------------------
+
+    def _archive(self, plan: Plan, planner: Planner, stem: str, feed: Feed | None,
+                 changed: list[Key] | None) -> Links:
+        """Plan the archive pages of the feed at `stem` that may have changed (all of them when
+        `changed` is None, else the pages of the items that went and came, the pages closed
+        now and the one before them); returns the feed's own Links."""
+        archives = self.archives
+        if feed is None:
+            archives.forget(stem)
+            prefix = urls.archive_prefix(stem)
+            plan.gone.extend(rel for rel in self.known if rel.startswith(prefix))
+            return Links()
+        entries = planner.entries(stem)
+        before = archives.close(stem, entries)
+        count = archives.count(stem)
+        if count == 0:
+            return Links(complete=True)
+        head = self._head(feed)
+        if changed is None or self._heads.get(stem) != head:
+            pages: Iterable[int] = range(1, count + 1)
+        else:
+            touched = archives.pages_of(stem, changed)
+            if touched:  # said aloud: a reader who cached the page keeps the old version
+                log.info("archive pages of %s rewritten for changed items: %s", stem,
+                         ", ".join(str(n) for n in sorted(touched)))
+            pages = touched | (set(range(max(before, 1), count + 1)) if count > before else set())
+        self._heads[stem] = head
+        base = self.settings.base_url
+        for n in sorted(pages):
+            posts = planner.posts_of(archives.page(stem, entries, n))
+            links = Links(archive=True, current=base + stem,
+                          prev_archive=base + urls.archive_stem(stem, n - 1) if n > 1 else None,
+                          next_archive=base + (urls.archive_stem(stem, n + 1) if n < count else stem))
+            self._plan_archive_page(plan, feed, urls.archive_stem(stem, n), posts, links, head)
+        return Links(prev_archive=base + urls.archive_stem(stem, count))
+
+    def _plan_archive_page(self, plan: Plan, feed: Feed, page_stem: str, posts: tuple[Post, ...], links: Links,
+                   head: str) -> None:
+        h = hashlib.sha256(repr((head, links)).encode())
+        for post in posts:
+            h.update(self._post_digest(post).encode())
+        digest = h.hexdigest()
+        s = self.settings
+        for fmt in FEED_FORMATS:
+            rel = urls.feed_path(page_stem, fmt)
+            url = s.base_url + rel
+            self._add(plan, rel, f"{fmt}:{digest}",
+                      lambda fmt=fmt, url=url: RENDERERS[fmt].render(  # type: ignore[misc]
+                          feedplan.archive_page(feed, posts, s), url, links))
+
+    @staticmethod
+    def _head(feed: Feed) -> str:
+        """What a feed's archive pages take from the feed itself."""
+        return repr((feed.key, feed.title, feed.description, feed.stem, feed.home_url, feed.author, feed.topic))
+
+    def _post_digest(self, post: Post) -> str:
+        hit = self._digests.get(id(post))
+        if hit is not None and hit[0] is post:
+            return hit[1]
+        digest = self.post_digest(post)
+        self._digests[id(post)] = (post, digest)
+        return digest
 
     def _plan_lists(self, plan: Plan, feeds: list[Feed]) -> None:
         """The index page and OPML list every feed: rendered whenever a feed changed (the
@@ -139,14 +220,25 @@ class OutputPlanner:
         key = f"{source}|{post.id}|{post.updated.isoformat()}|{post.link}|{post.page_slug}|{extra}"
         return hashlib.sha256(key.encode()).hexdigest()
 
-    def _feed_digest(self, feed: Feed, fmt: str) -> str:
+    def _feed_digest(self, feed: Feed, fmt: str, links: Links) -> str:
         h = hashlib.sha256(repr((fmt, feed.key, feed.title, feed.description, feed.stem, feed.home_url,
-                                 feed.language, feed.author, feed.updated, feed.topic)).encode())
+                                 feed.language, feed.author, feed.updated, feed.topic, links)).encode())
         h.update(self._items_digest(feed))
         return h.hexdigest()
 
     def _items_digest(self, feed: Feed) -> bytes:
         """The feed's posts' digests, concatenated: the same for its three formats."""
         if self._items_memo[0] is not feed:
-            self._items_memo = (feed, "".join(self.post_digest(post) for post in feed.posts).encode())
+            self._items_memo = (feed, "".join(self._post_digest(post) for post in feed.posts).encode())
         return self._items_memo[1]
+
+
+def _keys_by_stem(scope: Scope) -> dict[str, list[Key]]:
+    """The sort keys of the posts that went and came, by the stems of the feeds they are in."""
+    keys: dict[str, list[Key]] = defaultdict(list)
+    for post in (*scope.removed, *scope.added):
+        key = sort_key(post)
+        keys[urls.ALL_STEM].append(key)
+        for topic in post.topics:
+            keys[urls.topic_stem(topic.slug)].append(key)
+    return keys

@@ -28,7 +28,7 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from syndicator import parallel, redirects
+from syndicator import parallel, redirects, urls
 from syndicator.compress import gzip_bytes, holds
 from syndicator.formats import FORMATS
 from syndicator.publishers import Output, Outputs, PublishReport
@@ -86,7 +86,9 @@ def same_bytes(path: Path, data: bytes) -> bool:
 
 
 def has_twin(rel: str) -> bool:
-    return rel.endswith(COMPRESSED) and not rel.startswith(NO_TWIN)
+    """Archive pages go without, too: each is fetched about once per reader, ever, and they
+    would double the files a cold build of a large site creates."""
+    return rel.endswith(COMPRESSED) and not rel.startswith(NO_TWIN) and urls.archive_page(rel) is None
 
 
 def stamp(previous_ns: int | None, now: float) -> int:

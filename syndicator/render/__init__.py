@@ -1,23 +1,26 @@
-"""Renderers keyed by feed format (the names of `formats.FEED_FORMATS`). Each takes a Feed and
-its own URL and returns the document's bytes."""
+"""Renderers keyed by feed format (the names of `formats.FEED_FORMATS`). Each takes a Feed, its
+own URL and the document's Links (archive chain, hubs) and returns the document's bytes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from syndicator.formats import FEED_FORMATS, FORMATS
-from syndicator.model import Feed, Post
+from syndicator.model import NO_LINKS, Feed, Links, Post
 from syndicator.render import feedgen, jsonfeed
 
 
+class RenderFunction(Protocol):
+    def __call__(self, feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes: ...
+
+
 class Renderer(NamedTuple):
-    render: Callable[[Feed, str], bytes]
+    render: RenderFunction
     media_type: str
     label: str
 
 
-_FUNCTIONS: dict[str, Callable[[Feed, str], bytes]] = {
+_FUNCTIONS: dict[str, RenderFunction] = {
     "rss": feedgen.render_rss,
     "atom": feedgen.render_atom,
     "json": jsonfeed.render,

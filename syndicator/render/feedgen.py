@@ -12,6 +12,8 @@ feedgen's traps, each handled here (tests/test_render_feedgen.py covers each):
   when there is no content.
 - formatRFC2822 flips the process locale (not thread-safe) → replaced by a locale-free one.
 - one FeedGenerator shares the self link between formats → one generator per format.
+- RSS drops every atom:link but rel=self (so rel=hub too), and there is no API for RFC 5005's
+  fh: elements → a small extension (`_LinksExtension`) adds both formats' hub and archive links.
 """
 
 from __future__ import annotations
@@ -19,14 +21,19 @@ from __future__ import annotations
 import email.utils
 import html
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import feedgen.entry
 import feedgen.feed
+from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
 
 from syndicator import __version__
-from syndicator.model import Feed, Post
+from syndicator.model import NO_LINKS, Feed, Links, Post
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+#: RFC 5005's namespace (fh:complete, fh:archive)
+FH_NS = "http://purl.org/syndication/history/1.0"
 
 
 def _rfc2822(value: datetime) -> str:
@@ -43,9 +50,57 @@ def _is_url(value: str) -> bool:
     return value.startswith(("http://", "https://"))
 
 
-def _generator(feed: Feed, self_url: str, media_type: str) -> FeedGenerator:
+class _LinksExtension(BaseExtension):  # type: ignore[misc]
+    """The document's RFC 5005 marker and links and its WebSub hubs, after its own links."""
+
+    links: Links = NO_LINKS
+    extension = ""
+    media_type = ""
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": FH_NS} if self.links.complete or self.links.archive else {}
+
+    def extend_rss(self, feed: Any) -> Any:
+        channel = feed[0]
+        self._add(channel, f"{{{ATOM_NS}}}link", _after(channel, f"{{{ATOM_NS}}}link"))
+        return feed
+
+    def extend_atom(self, feed: Any) -> Any:
+        # feedgen builds the Atom tree without namespaces (xmlns is an attribute of the root)
+        self._add(feed, "link", _after(feed, "link"))
+        return feed
+
+    def _add(self, parent: Any, link_tag: str, at: int) -> None:
+        links, ext = self.links, self.extension
+        new: list[Any] = []
+        for rel, url in (("hub", None), ("current", links.current), ("prev-archive", links.prev_archive),
+                         ("next-archive", links.next_archive)):
+            if rel == "hub":
+                new += [parent.makeelement(link_tag, {"rel": "hub", "href": hub}) for hub in links.hubs]
+            elif url is not None:
+                new.append(parent.makeelement(link_tag, {"rel": rel, "type": self.media_type, "href": url + ext}))
+        if links.complete or links.archive:  # (lxml elements, made by the tree feedgen built)
+            new.append(parent.makeelement(f"{{{FH_NS}}}{'archive' if links.archive else 'complete'}", {}))
+        for offset, element in enumerate(new):
+            parent.insert(at + offset, element)
+
+
+def _after(parent: Any, tag: str) -> int:
+    """The index just after the last child `tag` of `parent` (its first child's if none)."""
+    last = 0
+    for i, child in enumerate(parent):
+        if child.tag == tag:
+            last = i + 1
+    return last
+
+
+def _generator(feed: Feed, self_url: str, media_type: str, links: Links, extension: str) -> FeedGenerator:
     fg = FeedGenerator()
     fg.load_extension("media", atom=True, rss=True)
+    if links != NO_LINKS:
+        fg.register_extension("syndicator_links", _LinksExtension, None, atom=True, rss=True)
+        ext = fg.syndicator_links
+        ext.links, ext.extension, ext.media_type = links, extension, media_type
     fg.id(self_url)
     fg.title(feed.title)
     fg.subtitle(feed.description)
@@ -90,8 +145,8 @@ def _entry(fg: FeedGenerator, post: Post, atom: bool) -> None:
         fe.media.thumbnail({"url": post.images[0].url}, group=None)
 
 
-def render_rss(feed: Feed, self_url: str) -> bytes:
-    fg = _generator(feed, self_url, "application/rss+xml")
+def render_rss(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
+    fg = _generator(feed, self_url, "application/rss+xml", links, ".rss")
     fg.load_extension("dc", atom=False, rss=True)
     fg.description(feed.description)
     for post in feed.posts:
@@ -99,8 +154,8 @@ def render_rss(feed: Feed, self_url: str) -> bytes:
     return cast(bytes, fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True))
 
 
-def render_atom(feed: Feed, self_url: str) -> bytes:
-    fg = _generator(feed, self_url, "application/atom+xml")
+def render_atom(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
+    fg = _generator(feed, self_url, "application/atom+xml", links, ".atom")
     for post in feed.posts:
         _entry(fg, post, atom=True)
     return cast(bytes, fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True))

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from syndicator.dates import rfc3339
-from syndicator.model import Feed, Post
+from syndicator.model import NO_LINKS, Feed, Links, Post
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
@@ -36,7 +36,9 @@ def _item(post: Post) -> dict[str, Any]:
     return item
 
 
-def render(feed: Feed, self_url: str) -> bytes:
+def render(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
+    """JSON Feed pages backwards (`next_url`: older items), so the archive chain is the
+    prev-archive chain of RFC 5005; hubs are the spec's `hubs` objects."""
     doc: dict[str, Any] = {
         "version": VERSION,
         "title": feed.title,
@@ -45,6 +47,13 @@ def render(feed: Feed, self_url: str) -> bytes:
         "description": feed.description,
         "language": feed.language,
         "authors": [{"name": feed.author}],
-        "items": [_item(p) for p in feed.posts],
     }
+    if links.prev_archive is not None:
+        doc["next_url"] = links.prev_archive + ".json"
+    if links.archive:  # RFC 5005's markers and links have no JSON Feed names: an extension object
+        doc["_rfc5005"] = {"archive": True, **{name: url + ".json" for name, url in (
+            ("current", links.current), ("next_archive", links.next_archive)) if url is not None}}
+    if links.hubs:
+        doc["hubs"] = [{"type": "WebSub", "url": hub} for hub in links.hubs]
+    doc["items"] = [_item(p) for p in feed.posts]
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)

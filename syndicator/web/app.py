@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -138,7 +139,7 @@ def _serve(site: Site, rel: str) -> Response:
         "ETag": entry.gz_etag if use_gz else entry.etag,
         # never later than the answer's Date (RFC 9110 8.8.2.1): a stamp may run ahead of the clock
         "Last-Modified": entry.last_modified if entry.mtime <= time.time() else formatdate(usegmt=True),
-        "Cache-Control": site.cache_control,
+        "Cache-Control": _cache_control(site, rel, entry),
         "Vary": "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",
     }
@@ -150,6 +151,23 @@ def _serve(site: Site, rel: str) -> Response:
         headers["Content-Encoding"] = "gzip"
         return Response(entry.gz, status=200, headers=headers, content_type=entry.content_type)
     return _identity(entry, headers)
+
+
+#: An archive page that a newer one follows: it changes only if one of its items is edited
+#: (RFC 5005 archive documents are meant to be stable; readers fetch each about once).
+IMMUTABLE = "public, max-age=31536000, immutable"
+#: A page's link to the next newer archive page (RSS and Atom links, the JSON extension); the
+#: newest page links the feed itself instead.
+_SUPERSEDED = re.compile(rb'rel="next-archive"[^>]*? href="[^"]*/archive/\d+\.|"next_archive": "[^"]*/archive/\d+\.')
+
+
+def _cache_control(site: Site, rel: str, entry: Entry) -> str:
+    """Archive pages are cached for good once they link a newer page; the newest one still
+    gains that link, so it is cached as the feeds are. Decided from the bytes alone, as the
+    server's replay of answers requires."""
+    if urls.archive_page(rel) is not None and _SUPERSEDED.search(entry.data):
+        return IMMUTABLE
+    return site.cache_control
 
 
 def _identity(entry: Entry, headers: dict[str, str]) -> Response:
