@@ -129,6 +129,7 @@ def post_json(post: Post) -> dict[str, Any]:
              "source": {"name": r.source.name, "domain": r.source.domain} if r.source else None}
             for r in post.related
         ],
+        "related_more": post.related_more,
         "draft": post.draft,
         "quality": post.quality,
         "heat": post.heat,

@@ -112,6 +112,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("feeds_dir", "feeds", Path, "Folder the feeds, pages and .gz copies are written to."),
     Setting("state_dir", "var", Path, "Folder of the state database and the lock file."),
     Setting("items_per_feed", 50, int, "Newest items kept in each feed.", _positive),
+    Setting("related_shown", 10, int, "Related items shown under a news item; the rest are counted in an "
+            "'and N more' line.", _not_negative),
     Setting("archive_page_size", 50, int,
             "Items per RFC 5005 archive page: older items than a feed shows are kept in pages of this many, "
             "counted from the oldest (at most items_per_feed: a larger value is taken as items_per_feed).",
@@ -161,6 +163,7 @@ class Settings:
     feeds_dir: Path
     state_dir: Path
     items_per_feed: int
+    related_shown: int
     archive_page_size: int
     include_drafts: bool
     topic_aliases: dict[str, str]

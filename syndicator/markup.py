@@ -181,7 +181,8 @@ def _filter_attribute(base: str, element: str, name: str, value: str) -> str | N
 def _cleaner(base: str | None) -> nh3.Cleaner:
     return nh3.Cleaner(
         tags=_TAGS, attributes=_ATTRS, url_schemes=_SCHEMES, strip_comments=True, link_rel=None,
-        clean_content_tags={"script", "style"},
+        # a whole HTML page as a body (a newsletter): its <head>'s <title> is not text of the post
+        clean_content_tags={"script", "style", "title"},
         attribute_filter=None if base is None else partial(_filter_attribute, base),
     )
 

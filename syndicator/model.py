@@ -106,6 +106,8 @@ class Post:
     language: str = "en"
     images: tuple[Image, ...] = ()
     related: tuple[Related, ...] = ()
+    #: Related items left out of `related` (the `related_shown` cap): shown as "and N more".
+    related_more: int = 0
     draft: bool = False
     quality: int | None = None
     heat: int | None = None
@@ -157,6 +159,8 @@ def _build_news_body(post: Post) -> str:
     if post.related:
         items = "".join(_related_li(r) for r in post.related)
         parts.append(f"<h3>Related coverage</h3><ul>{items}</ul>")
+    if post.related_more:
+        parts.append(f"<p>and {post.related_more} more</p>")
     return "".join(parts)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from syndicator import dates, markup, plaintext, slugs, urls
+from syndicator import dates, kramdown, liquid, markup, plaintext, slugs, urls
 from syndicator.config import Settings
 from syndicator.errors import PostError
 from syndicator.model import EMPTY, Image, Post, Problem, RawPost, Related, Source, Topic
@@ -145,11 +145,13 @@ def _news(ctx: Context) -> Post:
     source = _provider(ctx)
     images = _images(ctx)
     related = _related(ctx)
+    shown = ctx.settings.related_shown
     published = _published(ctx)
     return _finish(
         ctx, title=title, link=url, summary=summary, body_html=None, published=published,
         topics=_topics(ctx, _topic_names(ctx), split_words=False), source=source,
-        images=images, related=related, quality=_int(meta.get("quality")), heat=_int(meta.get("heat")),
+        images=images, related=related[:shown], related_more=max(0, len(related) - shown),
+        quality=_int(meta.get("quality")), heat=_int(meta.get("heat")),
     )
 
 
@@ -162,8 +164,8 @@ def _post(ctx: Context) -> Post:
         raise NotAPost(f"skipped: a site page (layout: {raw.meta['layout']}), not a post; "
                        "give it a date or put it under _posts/ to publish it")
     published = _published(ctx)
-    body = raw.body or ""
-    rendered = body if _is_html_file(raw.path) else markup.markdown_to_html(plaintext.repair(body))
+    body = _liquid(ctx, raw.body or "")
+    rendered = body if _is_html_file(raw.path) else markup.markdown_to_html(kramdown.prepass(plaintext.repair(body)))
     url = _url(ctx, ctx.get("url"), "url") if ctx.key_of("url") not in (None, "url", "link") else None
     if url is None and ctx.raw.meta.get("link"):
         url = _url(ctx, ctx.get("url"), "url")
@@ -190,6 +192,14 @@ def _post(ctx: Context) -> Post:
 
 
 SHAPES: dict[str, Callable[[Context], Post]] = {"news": _news, "post": _post}
+
+
+def _liquid(ctx: Context, body: str) -> str:
+    """The body with its Liquid rendered as Jekyll would (liquid.py), saying what was removed."""
+    done = liquid.render(body, ctx.raw.site)
+    for message, line in done.warnings:
+        ctx.problems.append(Problem(ctx.raw.path, f"{message} (line {line} of the body)", None, "warning"))
+    return done.text
 
 
 def _finish(ctx: Context, *, link: str | None, **fields: Any) -> Post:
@@ -370,7 +380,8 @@ def _host(base_url: str) -> str:
 
 
 def page_slug_for(path: str) -> str:
-    return slugs.slug(os.path.splitext(path)[0].replace("/", " "))
+    # a page's URL is the link readers hold: it keeps the spelling it was first published under
+    return slugs.legacy_slug(os.path.splitext(path)[0].replace("/", " "))
 
 
 def page_link(settings: Settings, slug: str) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from syndicator import urls
-from syndicator.slugs import slug
+from syndicator.slugs import legacy_slug, slug
 
 REDIRECTS = ".redirects.json"
 #: Longest chain followed when resolving old → new → newer.
@@ -33,6 +33,17 @@ def from_aliases(aliases: Mapping[str, str]) -> dict[str, str]:
     out = {}
     for alias, canonical in aliases.items():
         old, new = slug(alias), slug(canonical)
+        if old != new:
+            out[urls.topic_stem(old)] = urls.topic_stem(new)
+    return out
+
+
+def from_renamed(topics: Iterable[str]) -> dict[str, str]:
+    """Topics whose slug earlier versions spelled otherwise (Chinese read per character, now per
+    word: `广告` was `yan-gao`, is `guang-gao`): the old feed URLs keep answering, with a 301."""
+    out = {}
+    for name in topics:
+        old, new = legacy_slug(name), slug(name)
         if old != new:
             out[urls.topic_stem(old)] = urls.topic_stem(new)
     return out
@@ -66,13 +77,15 @@ def resolve(table: Mapping[str, str], stem: str) -> str | None:
     return target
 
 
-def updated(table: Mapping[str, str], aliases: Mapping[str, str], current_stems: Iterable[str]) -> dict[str, str]:
-    """After a build: `table` with the alias redirects added and the entries whose old stem is
-    a real feed again dropped (a slug reused by a live topic wins).
+def updated(table: Mapping[str, str], aliases: Mapping[str, str], current_stems: Iterable[str],
+            topics: Iterable[str] = ()) -> dict[str, str]:
+    """After a build: `table` with the alias and renamed-slug redirects added (`topics`: the names
+    of the topics built) and the entries whose old stem is a real feed again dropped (a slug
+    reused by a live topic wins).
 
     `current_stems` are the stems of the feeds just built (`all`, `topics/ai`, ...)."""
     live = set(current_stems)
-    merged = {**table, **from_aliases(aliases)}
+    merged = {**table, **from_renamed(topics), **from_aliases(aliases)}
     return {old: new for old, new in sorted(merged.items()) if old not in live}
 
 

@@ -1,22 +1,42 @@
-"""Topic and page slugs: ASCII, transliterated, always safe as one path segment."""
+"""Topic and page slugs: ASCII, transliterated, always safe as one path segment. The one module
+that imports pypinyin and python-slugify."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 
+from pypinyin import lazy_pinyin
 from slugify import slugify
 
 MAX_SLUG = 80
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @lru_cache(maxsize=4096)  # a few dozen topic names, slugified for every post
 def slug(name: str) -> str:
-    """`Facebook AI` → `facebook-ai`, `智通财经网新闻` → `zhi-tong-cai-jing-wang-xin-wen`.
+    """`Facebook AI` → `facebook-ai`; Chinese by the common reading of each word (pypinyin's
+    phrase tables: `广告` → `guang-gao`, `什么` → `shen-me`, `银行` → `yin-hang`), with a break
+    between Latin and Chinese runs (`Zookeeper入门` → `zookeeper-ru-men`).
 
     Names with no transliterable letters get a stable hash so they still have a file.
     """
-    made = slugify(name, max_length=MAX_SLUG, word_boundary=True, save_order=True)
+    if _HAN.search(name):
+        # lazy_pinyin gives one syllable per character and passes other runs through whole
+        return _slugify("-".join(lazy_pinyin(name)), name)
+    return _slugify(name, name)
+
+
+@lru_cache(maxsize=4096)
+def legacy_slug(name: str) -> str:
+    """The slug earlier versions gave (a reading per character, `长大` → `chang-da`): feeds
+    published under it answer 301 to `slug(name)`."""
+    return _slugify(name, name)
+
+
+def _slugify(text: str, name: str) -> str:
+    made = slugify(text, max_length=MAX_SLUG, word_boundary=True, save_order=True)
     if made:
         return made
     return "topic-" + hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]

@@ -94,7 +94,7 @@ def test_normalize_prints_one_json_object_per_file() -> None:
     lines = out.stdout.splitlines()
     assert len(lines) == len(files)
     keys = ["id", "title", "link", "summary", "content_html", "published", "updated", "topics", "source",
-            "authors", "language", "images", "related", "draft", "quality", "heat", "path", "extra"]
+            "authors", "language", "images", "related", "related_more", "draft", "quality", "heat", "path", "extra"]
     for line in lines:
         assert list(json.loads(line)) == keys
     assert "secured" not in out.stdout

@@ -23,8 +23,8 @@ from syndicator.model import EMPTY, Image, Post, Related, Source, Topic
 #: The model's fields in the order a post array holds them (tests/test_state.py keeps it in
 #: step with model.Post).
 POST_FIELDS = ("id", "title", "link", "summary", "body_html", "published", "updated", "topics", "source",
-               "authors", "language", "images", "related", "draft", "quality", "heat", "path", "page_slug",
-               "extra")
+               "authors", "language", "images", "related", "related_more", "draft", "quality", "heat", "path",
+               "page_slug", "extra")
 #: What slugify makes: one path segment, no dots.
 _SLUG = re.compile(r"[a-z0-9-]{1,200}\Z")
 _ZERO = timedelta(0)
@@ -45,7 +45,7 @@ def encode_post(post: Post) -> bytes:
         post.id, post.title, post.link, post.summary, post.body_html, post.published, post.updated,
         [[t.name, t.slug] for t in post.topics], _source(post.source), post.authors, post.language,
         [[i.url, i.width, i.height, i.title] for i in post.images],
-        [[r.title, r.url, r.published, _source(r.source)] for r in post.related],
+        [[r.title, r.url, r.published, _source(r.source)] for r in post.related], post.related_more,
         post.draft, post.quality, post.heat, post.path, post.page_slug,
         _plain(post.extra, 0) if post.extra else None,
     ])
@@ -110,7 +110,7 @@ class Decoder:
 
     def _post(self, id: Any, title: Any, link: Any, summary: Any, body_html: Any, published: Any,
               updated: Any, topics: Any, source: Any, authors: Any, language: Any, images: Any,
-              related: Any, draft: Any, quality: Any, heat: Any, path: Any, page_slug: Any,
+              related: Any, related_more: Any, draft: Any, quality: Any, heat: Any, path: Any, page_slug: Any,
               extra: Any) -> Post:
         if (type(id), type(title), type(link), type(summary), type(language), type(path)) != _SIX_STR:
             raise SchemaError("a text field is not text")
@@ -118,6 +118,8 @@ class Decoder:
             raise SchemaError("body_html is not text")
         if type(draft) is not bool or not _opt_int(quality) or not _opt_int(heat):
             raise SchemaError("draft, quality or heat of the wrong type")
+        if type(related_more) is not int or related_more < 0:
+            raise SchemaError("related_more is not a count")
         if page_slug is not None and (type(page_slug) is not str or not _SLUG.match(page_slug)):
             raise SchemaError(f"page slug {page_slug!r} is not a slug")
         if type(authors) is not list or any(type(a) is not str for a in authors):
@@ -126,7 +128,8 @@ class Decoder:
             id=id, title=title, link=link, summary=summary, body_html=body_html,
             published=_utc(published), updated=_utc(updated), topics=self._topic_list(topics),
             source=self._source(source), authors=tuple(authors), language=language,
-            images=_images(images), related=self._related(related), draft=draft, quality=quality,
+            images=_images(images), related=self._related(related),
+            related_more=related_more, draft=draft, quality=quality,
             heat=heat, path=path, page_slug=page_slug,
             extra=EMPTY if extra is None else _mapping(extra),
         )

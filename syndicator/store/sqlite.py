@@ -35,8 +35,9 @@ from syndicator.store.codec import Decoder, SchemaError, encode_post
 
 #: Bump when the tables or the post encoding change: an older file is discarded, not migrated
 #: (everything in it can be rebuilt from seeds/, only `updated` history is lost). Version 3
-#: stores posts as JSON; the pickles of versions 1 and 2 are dropped unread.
-SCHEMA_VERSION = 3
+#: stores posts as JSON; the pickles of versions 1 and 2 are dropped unread. Version 4: posts
+#: carry `related_more` (related lists capped by the `related_shown` setting).
+SCHEMA_VERSION = 4
 FILE_NAME = "state.sqlite3"
 
 log = logging.getLogger("syndicator.state")
