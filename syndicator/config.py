@@ -7,6 +7,7 @@ Unknown or mistyped keys stop start-up with the closest valid key as a hint.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -81,6 +82,16 @@ def _hubs(value: list[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _networks(value: list[str]) -> tuple[str, ...]:
+    out = []
+    for text in value:
+        try:
+            out.append(str(ipaddress.ip_network(text.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(f"must be a list of addresses or networks like 127.0.0.0/8 or ::1, not {text!r}") from None
+    return tuple(out)
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if value not in allowed:
@@ -144,6 +155,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
     Setting("port", 8080, int, "Port 'serve' listens on.", _positive),
     Setting("threads", 8, int, "Worker threads of the HTTP server.", _positive),
+    Setting("status_networks", ["127.0.0.0/8", "::1"], list,
+            "Clients (addresses or networks) shown /healthz's details (errors, paths, counts); others get the "
+            "status alone.", _networks),
+    Setting("trusted_proxies", ["127.0.0.0/8", "::1"], list,
+            "Proxies whose X-Forwarded-For names the client (nginx in front); a request from any other address "
+            "is its own client.", _networks),
     Setting("log_format", "text", str, "Log line format on stderr.", _choice("text", "json")),
     Setting("log_level", "info", str, "Lowest level logged.", _choice("debug", "info", "warning", "error")),
 )
@@ -180,6 +197,8 @@ class Settings:
     host: str
     port: int
     threads: int
+    status_networks: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
     log_format: str
     log_level: str
 

@@ -10,14 +10,14 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import syndicator
-from syndicator import logs
+from syndicator import heal, logs
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import AlreadyRunning, CannotListen
@@ -36,7 +36,7 @@ LOCK_NAME = "syndicator.lock"
 FEEDS_LOCK_NAME = ".syndicator.lock"
 #: Settings that change nothing a post or feed is made of: changing them keeps the caches.
 _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
-                 "hold_removals_share", "hold_removals_min", "confirm_removals"}
+                 "hold_removals_share", "hold_removals_min", "confirm_removals", "status_networks", "trusted_proxies"}
 
 
 @contextmanager
@@ -159,11 +159,21 @@ def run(settings: Settings) -> int:
         check_port(settings.host, settings.port)  # before the first build, which may take a while
         publisher = DirectoryPublisher(settings.feeds_dir)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
-        state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
+        state = open_state(settings)
         try:
             return _serve(settings, state, publisher)
         finally:
             state.close()
+
+
+def open_state(settings: Settings) -> SQLiteStore:
+    """The state database, waited for while it cannot be opened (another process holds it, the
+    disk is full): one log line per reason, retries 1 s doubling to a minute."""
+    key = cache_key(settings)
+    opened = heal.retry(lambda: SQLiteStore(settings.state_dir / FILE_NAME, key),
+                        heal.Supervised("opening the state database"), threading.Event())
+    assert opened is not None  # (the event is never set: only the database's return ends the wait)
+    return opened
 
 
 def _serve(settings: Settings, state: Store, publisher: DirectoryPublisher) -> int:
@@ -186,31 +196,50 @@ class _Service:
         self.build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
         self.stop = threading.Event()
         self.watchers: list[Watcher] = []
+        #: the passes: a failure is retried with backoff (a fresh Builder from the state) and
+        #: reported in /healthz, so no thread dies and the service heals when the cause goes away
+        self.supervised = heal.Supervised("rebuild")
 
     def start_builder(self) -> Builder:
         s = self.settings
         builder = Builder(s, state=self.state, settle=True, publisher=self.publisher,
                           confirmations=guard.Confirmations(s, s.state_dir))
-        self.build_log(builder.build(), "catch-up" if self.warm else "build")
-        self.ready.append(builder)
+        self.build_log(builder.build(), "catch-up" if self.warm or self.ready else "build")
+        self.ready[:] = [builder]
         return builder
 
     def status(self) -> dict[str, Any]:
-        return status(self.ready[0]) if self.ready else STARTING
+        doc = status(self.ready[0]) if self.ready else STARTING
+        reason = self.supervised.reason
+        return {**doc, "status": "degraded", "reason": reason} if reason else doc
 
     def watch(self) -> None:
         """The start-up thread: the first pass (unless done before serving), then the watcher."""
-        builder = self.ready[0] if self.ready else self.start_builder()
+        if not self.ready and heal.retry(self.start_builder, self.supervised, self.stop) is None:
+            return  # stopped before a pass could be made
 
         def tick() -> None:
-            self._log(builder.rebuild_if_changed())
+            self._pass(lambda builder: builder.rebuild_if_changed())
 
         def on_paths(paths: set[str]) -> None:  # the watcher's events: only these files changed
-            self._log(builder.rebuild_paths(paths))
+            self._pass(lambda builder: builder.rebuild_paths(paths))
 
         if not self.stop.is_set():
             watcher = Watcher(self.settings.seeds_dir, self.settings.scan_interval, tick, on_paths)
             self.watchers.append(watcher.start())
+
+    def _pass(self, work: Callable[[Builder], BuildResult | None]) -> None:
+        """One pass under supervision. After a failure, once the backoff allows, a fresh Builder
+        from the state makes a full pass: the failed one may have left its memory ahead of the
+        files it did not write."""
+        if self.supervised.failing:
+            if not self.supervised.due():
+                return
+            self.supervised.attempt(self.start_builder)
+            return
+        ok, result = self.supervised.attempt(lambda: work(self.ready[0]))
+        if ok:
+            self._log(result)
 
     def _log(self, result: BuildResult | None) -> None:
         if result is not None:
