@@ -20,11 +20,12 @@ from syndicator.store.pg import Database, SchemaOutdated, Unreachable
 from syndicator.store.postgres import PostgresStore
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 
-from .pgserver import pg_url  # noqa: F401  (the fixture)
+from . import pgserver
 from .serverproc import ServerProcess, free_port
 from .test_state import POST, Clock, post_at, write_keeping_stat
 
 ROOT = Path(__file__).resolve().parent.parent
+pg_url = pgserver.pg_url  # the fixture: a database of the test's own
 
 
 def tables(url: str) -> set[str]:
