@@ -77,8 +77,8 @@ def _aliases(value: Mapping[str, Any]) -> dict[str, str]:
 def _hubs(value: list[str]) -> tuple[str, ...]:
     for url in value:
         if not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError(f"must be a list of absolute http(s) hub URLs, not {url!r}")
-    return tuple(value)
+            raise ValueError(f"must be a list of absolute http(s) hub URLs , not {url!r}")
+    return tuple(dict.fromkeys(value))
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -137,7 +137,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Feed format listed in feeds.opml and subscribed to by the feed pages' one-click links.",
             _choice(*FEED_FORMATS)),
     Setting("websub_hubs", [], list,
-            "WebSub hub URLs every feed names (rel=hub in the feeds and in HTTP Link headers); empty: none.",
+            "WebSub hub URLs every feed names (rel=hub in the feeds and in HTTP Link headers) and that are pinged "
+            "when a feed changes; empty: none.",
             _hubs),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
     Setting("scan_interval", 2.0, float, "Seconds between scans of the seeds folder while serving.", _positive),
