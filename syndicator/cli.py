@@ -258,6 +258,38 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
     ctx.exit(daemon.run(settings))  # (a SyndicatorError is main's: one line, exit 2)
 
 
+@cli.group()
+def db() -> None:
+    """The PostgreSQL database of a site run on several machines (state_url)."""
+
+
+@db.command()
+@_config_option
+@click.option("--state-url", help="PostgreSQL URL (overrides state_url).")
+@click.option("--to", "target", type=int, help="Stop at this schema version (default: the latest).")
+@click.pass_context
+def upgrade(ctx: click.Context, state_url: str | None, target: int | None) -> None:
+    """Create or migrate the schema to this version's; running it again changes nothing."""
+    settings = _settings(ctx, state_url=state_url)
+    if not settings.state_url:
+        click.echo("syndicator: state_url is not set (the SQLite state needs no upgrade)", err=True)
+        ctx.exit(EXIT_BAD_CONFIG)
+    from syndicator.store import pg
+
+    database = pg.Database(settings.state_url)
+    try:
+        before = pg.version(database)
+        if target is not None and not before <= target <= pg.latest():
+            click.echo(f"syndicator: --to must be between {before} and {pg.latest()}", err=True)
+            ctx.exit(EXIT_BAD_CONFIG)
+        applied = pg.upgrade(database, target)
+        now = pg.version(database)
+    finally:
+        database.close()
+    done = f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply"
+    click.echo(f"database schema at version {now} (was {before}; {done})")
+
+
 def main() -> None:
     obj: dict[str, Any] = {}
     try:

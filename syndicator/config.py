@@ -58,6 +58,12 @@ def _base_url(value: str) -> str:
     return value.rstrip("/") + "/"
 
 
+def _state_url(value: str) -> str:
+    if value and not re.match(r"^postgres(ql)?://", value):
+        raise ValueError("must be empty (SQLite in state_dir) or a postgresql:// URL")
+    return value
+
+
 def _tag_date(value: str) -> str:
     date.fromisoformat(value)
     return value
@@ -111,6 +117,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("seeds_dir", "seeds", Path, "Folder of posts to read (walked recursively)."),
     Setting("feeds_dir", "feeds", Path, "Folder the feeds, pages and .gz copies are written to."),
     Setting("state_dir", "var", Path, "Folder of the state database and the lock file."),
+    Setting("state_url", "", str,
+            "PostgreSQL URL of the shared state (postgresql://user@host:5432/db) for running on several machines; "
+            "empty: the SQLite file in state_dir. Create its schema with 'syndicator db upgrade'.", _state_url),
     Setting("items_per_feed", 50, int, "Newest items kept in each feed.", _positive),
     Setting("related_shown", 10, int, "Related items shown under a news item; the rest are counted in an "
             "'and N more' line.", _not_negative),
@@ -163,6 +172,7 @@ class Settings:
     seeds_dir: Path
     feeds_dir: Path
     state_dir: Path
+    state_url: str
     items_per_feed: int
     related_shown: int
     archive_page_size: int

@@ -37,7 +37,7 @@ LOCK_NAME = "syndicator.lock"
 FEEDS_LOCK_NAME = ".syndicator.lock"
 #: Settings that change nothing a post or feed is made of: changing them keeps the caches.
 _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
-                 "hold_removals_share", "hold_removals_min", "confirm_removals"}
+                 "state_url", "hold_removals_share", "hold_removals_min", "confirm_removals"}
 
 
 @contextmanager
@@ -167,11 +167,21 @@ def run(settings: Settings) -> int:
         check_port(settings.host, settings.port)  # before the first build, which may take a while
         publisher = DirectoryPublisher(settings.feeds_dir)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
-        state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
+        state = open_state(settings)
         try:
             return _serve(settings, state, publisher)
         finally:
             state.close()
+
+
+def open_state(settings: Settings) -> Store:
+    """The Store the settings name: PostgreSQL at state_url, else the SQLite file in state_dir."""
+    if settings.state_url:
+        from syndicator.store.pg import Database
+        from syndicator.store.postgres import PostgresStore
+
+        return PostgresStore(Database(settings.state_url), cache_key(settings))
+    return SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
 
 
 def _serve(settings: Settings, state: Store, publisher: DirectoryPublisher) -> int:
