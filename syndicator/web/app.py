@@ -31,7 +31,7 @@ from typing import Any, cast
 from flask import Blueprint, Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException
 
-from syndicator import formats, redirects, urls
+from syndicator import formats, redirects, urls, websub
 from syndicator.config import Settings
 from syndicator.web import conditional, ranges
 from syndicator.web.conditional import NotModified, accepts_gzip
@@ -102,7 +102,7 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
         redirects=Redirects(root, settings.topic_aliases),
         cache_control=f"public, max-age={settings.cache_max_age}",
         base_url=settings.base_url,
-        hubs=settings.websub_hubs,
+        hubs=websub.advertised(settings),
         status=status,
     )
     app.register_blueprint(bp)
