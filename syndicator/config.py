@@ -280,7 +280,8 @@ def _from_file(path: Path) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
     except yaml_safe.YAMLSyntaxError as e:
-        raise ConfigError(f"{path}:{e.line}: {e.message}") from None
+        where = f"{path}:{e.line}" if e.line else str(path)
+        raise ConfigError(f"{where}: {e.message}") from None
     if data is None:
         return {}
     if not isinstance(data, Mapping):
