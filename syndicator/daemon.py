@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import syndicator
-from syndicator import logs
+from syndicator import logs, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import AlreadyRunning, CannotListen
@@ -28,6 +28,7 @@ from syndicator.store import Store
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from syndicator.watch import Watcher
 from syndicator.web import create_app
+from syndicator.websub.ping import Pinger
 
 log = logging.getLogger("syndicator")
 
@@ -92,8 +93,15 @@ def cache_key(settings: Settings) -> str:
 STARTING: dict[str, Any] = {"status": "starting", "last_build": None, "posts": 0, "feeds": 0, "errors": []}
 
 
-def status(builder: Builder) -> dict[str, Any]:
+def status(builder: Builder, pinger: Pinger | None = None) -> dict[str, Any]:
     """The /healthz document."""
+    doc = _build_status(builder)
+    if pinger is not None and pinger.hubs:
+        doc["websub_pings"] = pinger.status()
+    return doc
+
+
+def _build_status(builder: Builder) -> dict[str, Any]:
     last = builder.last
     errors = last.errors if last else []
     held = last.held if last else None
@@ -196,17 +204,18 @@ class _Service:
         self.build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
         self.stop = threading.Event()
         self.watchers: list[Watcher] = []
+        self.pinger = Pinger(websub.external(settings))
 
     def start_builder(self) -> Builder:
         s = self.settings
         builder = Builder(s, state=self.state, settle=True, publisher=self.publisher,
                           confirmations=guard.Confirmations(s, s.state_dir))
-        self.build_log(builder.build(), "catch-up" if self.warm else "build")
+        self._passed(builder.build(), "catch-up" if self.warm else "build")
         self.ready.append(builder)
         return builder
 
     def status(self) -> dict[str, Any]:
-        return status(self.ready[0]) if self.ready else STARTING
+        return status(self.ready[0], self.pinger) if self.ready else STARTING
 
     def watch(self) -> None:
         """The start-up thread: the first pass (unless done before serving), then the watcher."""
@@ -224,10 +233,17 @@ class _Service:
 
     def _log(self, result: BuildResult | None) -> None:
         if result is not None:
-            self.build_log(result)
+            self._passed(result)
+
+    def _passed(self, result: BuildResult, event: str = "rebuild") -> None:
+        """After each pass: its log line, then the hubs are told which feeds changed."""
+        self.build_log(result, event)
+        base = self.settings.base_url
+        self.pinger.publish(base + rel for rel in websub.topics(result.written))
 
     def run(self) -> int:
         s = self.settings
+        self.pinger.start()
         if not self.warm:
             self.start_builder()
         app = create_app(s, status=self.status)
@@ -251,5 +267,6 @@ class _Service:
             starter.join()  # a catch-up pass in progress finishes: every file it writes is whole
             for watcher in self.watchers:
                 watcher.stop()  # waits for a running pass
+            self.pinger.close()
         log.info("stopped")
         return 0
