@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import syndicator
-from syndicator import logs
+from syndicator import logs, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import AlreadyRunning, CannotListen
@@ -29,6 +29,7 @@ from syndicator.store import Store
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from syndicator.watch import Watcher
 from syndicator.web import create_app
+from syndicator.websub.ping import Pinger
 
 log = logging.getLogger("syndicator")
 
@@ -37,7 +38,7 @@ LOCK_NAME = "syndicator.lock"
 FEEDS_LOCK_NAME = ".syndicator.lock"
 #: Settings that change nothing a post or feed is made of: changing them keeps the caches.
 _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
-                 "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
+                 "state_url", "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
                  "custom_cache_entries", "custom_cache_mb", "filter_max_length"}
 
 
@@ -94,8 +95,15 @@ def cache_key(settings: Settings) -> str:
 STARTING: dict[str, Any] = {"status": "starting", "last_build": None, "posts": 0, "feeds": 0, "errors": []}
 
 
-def status(builder: Builder) -> dict[str, Any]:
+def status(builder: Builder, pinger: Pinger | None = None) -> dict[str, Any]:
     """The /healthz document."""
+    doc = _build_status(builder)
+    if pinger is not None and pinger.hubs:
+        doc["websub_pings"] = pinger.status()
+    return doc
+
+
+def _build_status(builder: Builder) -> dict[str, Any]:
     last = builder.last
     errors = last.errors if last else []
     held = last.held if last else None
@@ -161,11 +169,21 @@ def run(settings: Settings) -> int:
         check_port(settings.host, settings.port)  # before the first build, which may take a while
         publisher = DirectoryPublisher(settings.feeds_dir)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
-        state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
+        state = open_state(settings)
         try:
             return _serve(settings, state, publisher)
         finally:
             state.close()
+
+
+def open_state(settings: Settings) -> Store:
+    """The Store the settings name: PostgreSQL at state_url, else the SQLite file in state_dir."""
+    if settings.state_url:
+        from syndicator.store.pg import Database
+        from syndicator.store.postgres import PostgresStore
+
+        return PostgresStore(Database(settings.state_url), cache_key(settings))
+    return SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
 
 
 def _serve(settings: Settings, state: Store, publisher: DirectoryPublisher) -> int:
@@ -188,17 +206,18 @@ class _Service:
         self.build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
         self.stop = threading.Event()
         self.watchers: list[Watcher] = []
+        self.pinger = Pinger(websub.external(settings))
 
     def start_builder(self) -> Builder:
         s = self.settings
         builder = Builder(s, state=self.state, settle=True, publisher=self.publisher,
                           confirmations=guard.Confirmations(s, s.state_dir), keep_catalog=s.custom_feeds)
-        self.build_log(builder.build(), "catch-up" if self.warm else "build")
+        self._passed(builder.build(), "catch-up" if self.warm else "build")
         self.ready.append(builder)
         return builder
 
     def status(self) -> dict[str, Any]:
-        return status(self.ready[0]) if self.ready else STARTING
+        return status(self.ready[0], self.pinger) if self.ready else STARTING
 
     def catalog(self) -> Catalog | None:
         """What custom feeds are made of; None until the first pass is done."""
@@ -220,10 +239,17 @@ class _Service:
 
     def _log(self, result: BuildResult | None) -> None:
         if result is not None:
-            self.build_log(result)
+            self._passed(result)
+
+    def _passed(self, result: BuildResult, event: str = "rebuild") -> None:
+        """After each pass: its log line, then the hubs are told which feeds changed."""
+        self.build_log(result, event)
+        base = self.settings.base_url
+        self.pinger.publish(base + rel for rel in websub.topics(result.written))
 
     def run(self) -> int:
         s = self.settings
+        self.pinger.start()
         if not self.warm:
             self.start_builder()
         app = create_app(s, status=self.status, catalog=self.catalog)
@@ -247,5 +273,6 @@ class _Service:
             starter.join()  # a catch-up pass in progress finishes: every file it writes is whole
             for watcher in self.watchers:
                 watcher.stop()  # waits for a running pass
+            self.pinger.close()
         log.info("stopped")
         return 0
