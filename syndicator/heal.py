@@ -94,12 +94,12 @@ class Supervised:
         try:
             value = work()
         except Exception as e:  # noqa: BLE001 - every failure is reported and retried
-            self._failed(e)
+            self.failed(e)
             return False, None
-        self._succeeded()
+        self.succeeded()
         return True, value
 
-    def _failed(self, error: Exception) -> None:
+    def failed(self, error: Exception) -> None:
         with self._lock:
             reason = f"{self.what} failed: {describe(error)}"
             delay = self.backoff.failed()
@@ -109,7 +109,7 @@ class Supervised:
             log.debug("%s", reason, exc_info=error)
             self.reason = reason
 
-    def _succeeded(self) -> None:
+    def succeeded(self) -> None:
         with self._lock:
             if self.reason is not None:
                 log.info("%s works again after %d failed attempts", self.what, self.backoff.failures,
@@ -118,14 +118,19 @@ class Supervised:
             self.backoff.succeeded()
 
 
-def retry(work: Callable[[], T], supervised: Supervised, stop: threading.Event) -> T | None:
+def retry(work: Callable[[], T], supervised: Supervised, stop: threading.Event,
+          retry_on: tuple[type[Exception], ...] = (Exception,)) -> T | None:
     """`work()` until it returns (its value) or `stop` is set (None), pausing as `supervised`'s
-    backoff says between failures."""
+    backoff says between failures; an exception not in `retry_on` is raised at once."""
     while not stop.is_set():
-        ok, value = supervised.attempt(work)
-        if ok:
-            return value
-        stop.wait(max(0.0, supervised.backoff.next_at - supervised.backoff.clock()))
+        try:
+            value = work()
+        except retry_on as e:
+            supervised.failed(e)
+            stop.wait(max(0.0, supervised.backoff.next_at - supervised.backoff.clock()))
+            continue
+        supervised.succeeded()
+        return value
     return None
 
 
