@@ -87,6 +87,29 @@ def _hubs(value: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+#: The first bytes of the image types an icon setting accepts.
+_IMAGE_MAGIC = {"PNG": b"\x89PNG\r\n\x1a\n", "ICO": b"\x00\x00\x01\x00"}
+_MAX_ICON_BYTES = 1024 * 1024
+
+
+def _image_file(*kinds: str) -> Callable[[str], str]:
+    """A file holding an image of one of `kinds` (empty: the built-in icon)."""
+    def check(value: str) -> str:
+        if not value:
+            return value
+        try:
+            with open(value, "rb") as f:
+                head = f.read(_MAX_ICON_BYTES + 1)
+        except OSError as e:
+            raise ValueError(f"cannot read {value}: {e.strerror}") from None
+        if len(head) > _MAX_ICON_BYTES:
+            raise ValueError(f"{value} is larger than 1 MB")
+        if not any(head.startswith(_IMAGE_MAGIC[kind]) for kind in kinds):
+            raise ValueError(f"{value} is not a {' or '.join(kinds)} image")
+        return value
+    return check
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if value not in allowed:
@@ -149,6 +172,13 @@ SETTINGS: tuple[Setting, ...] = (
             "WebSub hub URLs every feed names (rel=hub in the feeds and in HTTP Link headers) and that are pinged "
             "when a feed changes; empty: none.",
             _hubs),
+    Setting("favicon", "", str,
+            "An .ico or .png file served as /favicon.ico (browsers and some readers ask every site for it); "
+            "empty: the built-in feed icon.", _image_file("ICO", "PNG")),
+    Setting("feed_icon", "", str,
+            "A square .png file published as icon.png and named by every feed (Atom icon, RSS image, JSON Feed "
+            "icon and favicon): readers show it beside the feed's name; empty: the built-in feed icon.",
+            _image_file("PNG")),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
     Setting("scan_interval", 2.0, float, "Seconds between scans of the seeds folder while serving.", _positive),
     Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
@@ -186,6 +216,8 @@ class Settings:
     confirm_removals: bool
     opml_format: str
     websub_hubs: tuple[str, ...]
+    favicon: str
+    feed_icon: str
     cache_max_age: int
     scan_interval: float
     host: str
