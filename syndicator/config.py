@@ -120,6 +120,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("state_url", "", str,
             "PostgreSQL URL of the shared state (postgresql://user@host:5432/db) for running on several machines; "
             "empty: the SQLite file in state_dir. Create its schema with 'syndicator db upgrade'.", _state_url),
+    Setting("role", "all", str,
+            "What 'serve' does: all (build and serve), builder (build and publish while elected; needs "
+            "state_url) or web (serve what the builders published; needs state_url, no posts folder).",
+            _choice("all", "builder", "web")),
     Setting("items_per_feed", 50, int, "Newest items kept in each feed.", _positive),
     Setting("related_shown", 10, int, "Related items shown under a news item; the rest are counted in an "
             "'and N more' line.", _not_negative),
@@ -172,6 +176,7 @@ class Settings:
     feeds_dir: Path
     state_dir: Path
     state_url: str
+    role: str
     items_per_feed: int
     related_shown: int
     archive_page_size: int

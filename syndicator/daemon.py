@@ -36,7 +36,7 @@ LOCK_NAME = "syndicator.lock"
 FEEDS_LOCK_NAME = ".syndicator.lock"
 #: Settings that change nothing a post or feed is made of: changing them keeps the caches.
 _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
-                 "state_url", "hold_removals_share", "hold_removals_min", "confirm_removals"}
+                 "state_url", "role", "hold_removals_share", "hold_removals_min", "confirm_removals"}
 
 
 @contextmanager
@@ -154,26 +154,20 @@ class BuildLog:
 
 def run(settings: Settings) -> int:
     logs.setup(settings.log_format, settings.log_level)
+    if settings.state_url:  # several machines: an elected builder, web nodes
+        from syndicator import cluster
+
+        return cluster.run(settings)
     # both folders: two services on one feeds/ (each with its own state) would undo each other
     with lock(settings.state_dir), lock(settings.feeds_dir, FEEDS_LOCK_NAME, private=False):
         check_port(settings.host, settings.port)  # before the first build, which may take a while
         publisher = DirectoryPublisher(settings.feeds_dir)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
-        state = open_state(settings)
+        state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
         try:
             return _serve(settings, state, publisher)
         finally:
             state.close()
-
-
-def open_state(settings: Settings) -> Store:
-    """The Store the settings name: PostgreSQL at state_url, else the SQLite file in state_dir."""
-    if settings.state_url:
-        from syndicator.store.pg import Database
-        from syndicator.store.postgres import PostgresStore
-
-        return PostgresStore(Database(settings.state_url), cache_key(settings))
-    return SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
 
 
 def _serve(settings: Settings, state: Store, publisher: DirectoryPublisher) -> int:

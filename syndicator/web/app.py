@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from flask import Blueprint, Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException
@@ -41,8 +41,11 @@ class Redirects:
     """Old feed stems → canonical ones: topic aliases from the settings over the persisted map
     in feeds/.redirects.json, which is re-read when its stat changes."""
 
-    def __init__(self, root: Path, aliases: Mapping[str, str]) -> None:
+    def __init__(self, root: Path, aliases: Mapping[str, str],
+                 source: Callable[[], Mapping[str, str]] | None = None) -> None:
         self._root = root
+        #: the persisted map from elsewhere than feeds/ (a web node's copy of the database's)
+        self._source = source
         self._aliases = redirects.from_aliases(aliases)
         # (stat key of the file, merged table), swapped as one value so threads never see a mix
         self._seen: tuple[object, dict[str, str]] = (None, dict(self._aliases))
@@ -56,6 +59,8 @@ class Redirects:
         return None if canonical is None else canonical + ext
 
     def _table(self) -> dict[str, str]:
+        if self._source is not None:
+            return {**self._source(), **self._aliases}
         try:
             st = os.stat(self._root / redirects.REDIRECTS)
             key: object = (st.st_size, st.st_mtime_ns, st.st_ino)
@@ -68,11 +73,18 @@ class Redirects:
         return table
 
 
+class Files(Protocol):
+    """Where the published outputs are read from: feeds/ (FileCache) or a web node's copy of the
+    database's (web/published.py)."""
+
+    def get(self, rel: str) -> Entry | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
     """What the views of one app serve."""
 
-    files: FileCache
+    files: Files
     redirects: Redirects
     cache_control: str
     base_url: str
@@ -81,16 +93,17 @@ class Site:
     status: Callable[[], dict[str, Any]] | None
 
 
-def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None = None) -> Flask:
-    """The app serving `settings.feeds_dir`; `status` returns the /healthz document (the
-    daemon passes its own)."""
+def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None = None,
+               files: Files | None = None, redirect_table: Callable[[], Mapping[str, str]] | None = None) -> Flask:
+    """The app serving `settings.feeds_dir` (or `files`, with the persisted redirects from
+    `redirect_table`); `status` returns the /healthz document (the daemon passes its own)."""
     app = Flask("syndicator")
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
     root = Path(os.path.realpath(settings.feeds_dir))
     app.extensions[_EXTENSION] = Site(
-        files=FileCache(root),
-        redirects=Redirects(root, settings.topic_aliases),
+        files=files if files is not None else FileCache(root),
+        redirects=Redirects(root, settings.topic_aliases, redirect_table),
         cache_control=f"public, max-age={settings.cache_max_age}",
         base_url=settings.base_url,
         hubs=settings.websub_hubs,
