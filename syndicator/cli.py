@@ -12,13 +12,17 @@ from typing import Any
 
 import click
 
-from syndicator import __version__, config, folders, parallel, sources
+from syndicator import __version__, config, folders, parallel, sources, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.model import Post
 from syndicator.pipeline import Builder, guard, pin_ids, read_one
 from syndicator.publishers.directory import DirectoryPublisher
+from syndicator.websub.ping import Pinger
+
+#: Seconds `build` waits for its WebSub pings (first tries and the quick retries) before it exits.
+PING_WAIT = 30.0
 
 EXIT_BAD_INPUT = 1
 EXIT_BAD_CONFIG = 2
@@ -104,8 +108,22 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: st
         f"({len(result.written)} files written, {result.unchanged} unchanged) "
         f"in {result.duration_ms:.0f} ms → {settings.feeds_dir}"
     )
+    _ping(settings, result.written)
     if strict and errors:
         ctx.exit(EXIT_BAD_INPUT)
+
+
+def _ping(settings: Settings, written: list[str]) -> None:
+    """Tell the external hubs which feeds this build changed, waiting PING_WAIT at most."""
+    changed = websub.topics(written)
+    pinger = Pinger(websub.external(settings))
+    if not changed or not pinger.hubs:
+        return
+    pinger.start().publish(settings.base_url + rel for rel in changed)
+    if not pinger.drain(PING_WAIT):
+        click.echo(f"syndicator: websub: {pinger.pending()} pings still failing after {PING_WAIT:.0f} s; "
+                   f"not sent", err=True)
+    pinger.close()
 
 
 def post_json(post: Post) -> dict[str, Any]:

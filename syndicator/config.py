@@ -83,8 +83,8 @@ def _aliases(value: Mapping[str, Any]) -> dict[str, str]:
 def _hubs(value: list[str]) -> tuple[str, ...]:
     for url in value:
         if not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError(f"must be a list of absolute http(s) hub URLs, not {url!r}")
-    return tuple(value)
+            raise ValueError(f"must be a list of absolute http(s) hub URLs , not {url!r}")
+    return tuple(dict.fromkeys(value))
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -150,9 +150,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Feed format listed in feeds.opml and subscribed to by the feed pages' one-click links.",
             _choice(*FEED_FORMATS)),
     Setting("websub_hubs", [], list,
-            "WebSub hub URLs every feed names (rel=hub in the feeds and in HTTP Link headers); empty: none.",
+            "WebSub hub URLs every feed names (rel=hub in the feeds and in HTTP Link headers) and that are pinged "
+            "when a feed changes; empty: none.",
             _hubs),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
+    Setting("custom_feeds", True, bool,
+            "Answer topic combinations (topics/ai+azure.rss) and filter parameters (?filter=...) on the feed "
+            "URLs of 'serve'."),
+    Setting("custom_cache_entries", 1024, int, "Custom feeds kept rendered in memory, at most.", _positive),
+    Setting("custom_cache_mb", 64, int, "Megabytes of rendered custom feeds kept in memory, at most.", _positive),
+    Setting("filter_max_length", 256, int, "Longest regular expression a filter parameter may carry.", _positive),
     Setting("scan_interval", 2.0, float, "Seconds between scans of the seeds folder while serving.", _positive),
     Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
     Setting("port", 8080, int, "Port 'serve' listens on.", _positive),
@@ -191,6 +198,10 @@ class Settings:
     opml_format: str
     websub_hubs: tuple[str, ...]
     cache_max_age: int
+    custom_feeds: bool
+    custom_cache_entries: int
+    custom_cache_mb: int
+    filter_max_length: int
     scan_interval: float
     host: str
     port: int
@@ -284,7 +295,8 @@ def _from_file(path: Path) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
     except yaml_safe.YAMLSyntaxError as e:
-        raise ConfigError(f"{path}:{e.line}: {e.message}") from None
+        where = f"{path}:{e.line}" if e.line else str(path)
+        raise ConfigError(f"{where}: {e.message}") from None
     if data is None:
         return {}
     if not isinstance(data, Mapping):

@@ -17,17 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import syndicator
-from syndicator import logs
+from syndicator import logs, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import AlreadyRunning, CannotListen
 from syndicator.pipeline import Builder, BuildResult, guard
+from syndicator.pipeline.catalog import Catalog
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.server import create_server
 from syndicator.store import Store
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from syndicator.watch import Watcher
 from syndicator.web import create_app
+from syndicator.websub.ping import Pinger
 
 log = logging.getLogger("syndicator")
 
@@ -36,7 +38,8 @@ LOCK_NAME = "syndicator.lock"
 FEEDS_LOCK_NAME = ".syndicator.lock"
 #: Settings that change nothing a post or feed is made of: changing them keeps the caches.
 _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
-                 "state_url", "role", "hold_removals_share", "hold_removals_min", "confirm_removals"}
+                 "state_url", "role", "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
+                 "custom_cache_entries", "custom_cache_mb", "filter_max_length"}
 
 
 @contextmanager
@@ -92,8 +95,15 @@ def cache_key(settings: Settings) -> str:
 STARTING: dict[str, Any] = {"status": "starting", "last_build": None, "posts": 0, "feeds": 0, "errors": []}
 
 
-def status(builder: Builder) -> dict[str, Any]:
+def status(builder: Builder, pinger: Pinger | None = None) -> dict[str, Any]:
     """The /healthz document."""
+    doc = _build_status(builder)
+    if pinger is not None and pinger.hubs:
+        doc["websub_pings"] = pinger.status()
+    return doc
+
+
+def _build_status(builder: Builder) -> dict[str, Any]:
     last = builder.last
     errors = last.errors if last else []
     held = last.held if last else None
@@ -190,17 +200,22 @@ class _Service:
         self.build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
         self.stop = threading.Event()
         self.watchers: list[Watcher] = []
+        self.pinger = Pinger(websub.external(settings))
 
     def start_builder(self) -> Builder:
         s = self.settings
         builder = Builder(s, state=self.state, settle=True, publisher=self.publisher,
-                          confirmations=guard.Confirmations(s, s.state_dir))
-        self.build_log(builder.build(), "catch-up" if self.warm else "build")
+                          confirmations=guard.Confirmations(s, s.state_dir), keep_catalog=s.custom_feeds)
+        self._passed(builder.build(), "catch-up" if self.warm else "build")
         self.ready.append(builder)
         return builder
 
     def status(self) -> dict[str, Any]:
-        return status(self.ready[0]) if self.ready else STARTING
+        return status(self.ready[0], self.pinger) if self.ready else STARTING
+
+    def catalog(self) -> Catalog | None:
+        """What custom feeds are made of; None until the first pass is done."""
+        return self.ready[0].catalog if self.ready else None
 
     def watch(self) -> None:
         """The start-up thread: the first pass (unless done before serving), then the watcher."""
@@ -218,13 +233,20 @@ class _Service:
 
     def _log(self, result: BuildResult | None) -> None:
         if result is not None:
-            self.build_log(result)
+            self._passed(result)
+
+    def _passed(self, result: BuildResult, event: str = "rebuild") -> None:
+        """After each pass: its log line, then the hubs are told which feeds changed."""
+        self.build_log(result, event)
+        base = self.settings.base_url
+        self.pinger.publish(base + rel for rel in websub.topics(result.written))
 
     def run(self) -> int:
         s = self.settings
+        self.pinger.start()
         if not self.warm:
             self.start_builder()
-        app = create_app(s, status=self.status)
+        app = create_app(s, status=self.status, catalog=self.catalog)
         server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir)
         starter = threading.Thread(target=self.watch, name="syndicator-start", daemon=True)
         starter.start()
@@ -245,5 +267,6 @@ class _Service:
             starter.join()  # a catch-up pass in progress finishes: every file it writes is whole
             for watcher in self.watchers:
                 watcher.stop()  # waits for a running pass
+            self.pinger.close()
         log.info("stopped")
         return 0

@@ -22,6 +22,7 @@ PATHS: dict[str, str] = {
     "post": "posts/{slug}.html",         # page of a post that has no URL of its own
     "index": "index.html",               # the list of feeds
     "opml": "feeds.opml",                # every feed, to import in one step
+    "hub": "hub",                        # the WebSub hub of `serve` (websub_hubs: [self]); no file
 }
 
 ALL_STEM = PATHS["all"]
@@ -58,6 +59,10 @@ def archive_page(rel: str) -> tuple[str, int, str] | None:
     if not sep or not head or not dot or not number.isdigit() or number.startswith("0"):
         return None
     return head, int(number), fmt
+
+
+def hub_url(base_url: str) -> str:
+    return base_url + PATHS["hub"]
 
 
 def feed_path(stem: str, fmt: str) -> str:

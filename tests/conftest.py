@@ -27,6 +27,10 @@ TYPES = {
     ".opml": "text/x-opml; charset=utf-8",
     ".html": "text/html; charset=utf-8",
 }
+#: Vary of feed answers: a browser's navigation gets the feed's page (Sec-Fetch-Dest: document).
+FEED_VARY = "Accept-Encoding, Sec-Fetch-Dest"
+#: Vary of each published file type's answers.
+VARY = {ext: FEED_VARY if ext in (".rss", ".atom", ".json") else "Accept-Encoding" for ext in TYPES}
 SECRET = b"SECRET-OUTSIDE-FEEDS"
 
 

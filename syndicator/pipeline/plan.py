@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from syndicator import urls
+from syndicator import urls, websub
 from syndicator.config import Settings
 from syndicator.formats import FEED_FORMATS, FORMATS
 from syndicator.model import NO_LINKS, Feed, Links, Post
@@ -134,7 +134,7 @@ class OutputPlanner:
         entries = planner.entries(stem)
         before = archives.close(stem, entries)
         count = archives.count(stem)
-        hubs = self.settings.websub_hubs
+        hubs = websub.advertised(self.settings)
         if count == 0:
             return Links(complete=True, hubs=hubs)
         head = self._head(feed)
