@@ -36,6 +36,7 @@ from syndicator.config import Settings
 from syndicator.web import conditional, ranges
 from syndicator.web.conditional import NotModified, accepts_gzip
 from syndicator.web.files import Entry, FileCache, safe_rel
+from syndicator.websub.hub import Hub
 
 log = logging.getLogger("syndicator.web")
 
@@ -88,11 +89,18 @@ class Site:
     #: WebSub hubs: feeds (not archive pages) name them and themselves in Link headers
     hubs: tuple[str, ...]
     status: Callable[[], dict[str, Any]] | None
+    #: our own WebSub hub (websub_hubs: [self]), which takes POSTs at /hub
+    hub: Hub | None = None
 
 
-def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None = None) -> Flask:
+#: Bytes of a subscription request at most (a few URLs and a secret).
+MAX_HUB_REQUEST = 16 * 1024
+
+
+def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None = None,
+               hub: Hub | None = None) -> Flask:
     """The app serving `settings.feeds_dir`; `status` returns the /healthz document (the
-    daemon passes its own)."""
+    daemon passes its own), `hub` answers subscription requests."""
     app = Flask("syndicator")
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
@@ -104,6 +112,7 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
         base_url=settings.base_url,
         hubs=websub.advertised(settings),
         status=status,
+        hub=hub,
     )
     app.register_blueprint(bp)
     return app
@@ -119,6 +128,21 @@ def healthz() -> Response:
     doc = site.status() if site.status else {"status": "ok"}
     resp = Response(json.dumps(doc, ensure_ascii=False, indent=1) + "\n",
                     content_type="application/json; charset=utf-8")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/" + urls.PATHS["hub"], methods=["POST"])
+def hub() -> Response:
+    """WebSub subscription requests (form-encoded), when our own hub runs."""
+    site = _site()
+    if site.hub is None:
+        return plain(405, "Method Not Allowed", {"Allow": ALLOWED})
+    if (request.content_length or 0) > MAX_HUB_REQUEST:
+        return plain(413, "Request too large")
+    request.max_content_length = MAX_HUB_REQUEST
+    status, text = site.hub.request({k: v for k, v in request.form.items()})
+    resp = plain(status, text)
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
