@@ -170,6 +170,12 @@ SETTINGS: tuple[Setting, ...] = (
             "link-local and multicast callbacks are refused unless listed (127.0.0.0/8 for a local subscriber).",
             _networks),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
+    Setting("custom_feeds", True, bool,
+            "Answer topic combinations (topics/ai+azure.rss) and filter parameters (?filter=...) on the feed "
+            "URLs of 'serve'."),
+    Setting("custom_cache_entries", 1024, int, "Custom feeds kept rendered in memory, at most.", _positive),
+    Setting("custom_cache_mb", 64, int, "Megabytes of rendered custom feeds kept in memory, at most.", _positive),
+    Setting("filter_max_length", 256, int, "Longest regular expression a filter parameter may carry.", _positive),
     Setting("scan_interval", 2.0, float, "Seconds between scans of the seeds folder while serving.", _positive),
     Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
     Setting("port", 8080, int, "Port 'serve' listens on.", _positive),
@@ -211,6 +217,10 @@ class Settings:
     websub_max_per_host: int
     websub_allow_networks: tuple[str, ...]
     cache_max_age: int
+    custom_feeds: bool
+    custom_cache_entries: int
+    custom_cache_mb: int
+    filter_max_length: int
     scan_interval: float
     host: str
     port: int

@@ -22,6 +22,7 @@ from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import AlreadyRunning, CannotListen, ConfigError
 from syndicator.pipeline import Builder, BuildResult, guard
+from syndicator.pipeline.catalog import Catalog
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.server import create_server
 from syndicator.store import MemorySubscriptions, Store, Subscriptions
@@ -38,7 +39,8 @@ LOCK_NAME = "syndicator.lock"
 FEEDS_LOCK_NAME = ".syndicator.lock"
 #: Settings that change nothing a post or feed is made of: changing them keeps the caches.
 _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
-                 "state_url", "hold_removals_share", "hold_removals_min", "confirm_removals",
+                 "state_url", "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
+                 "custom_cache_entries", "custom_cache_mb", "filter_max_length",
                  "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks"}
 
 
@@ -224,13 +226,17 @@ class _Service:
     def start_builder(self) -> Builder:
         s = self.settings
         builder = Builder(s, state=self.state, settle=True, publisher=self.publisher,
-                          confirmations=guard.Confirmations(s, s.state_dir))
+                          confirmations=guard.Confirmations(s, s.state_dir), keep_catalog=s.custom_feeds)
         self._passed(builder.build(), "catch-up" if self.warm else "build")
         self.ready.append(builder)
         return builder
 
     def status(self) -> dict[str, Any]:
         return status(self.ready[0], self.pinger, self.hub) if self.ready else STARTING
+
+    def catalog(self) -> Catalog | None:
+        """What custom feeds are made of; None until the first pass is done."""
+        return self.ready[0].catalog if self.ready else None
 
     def watch(self) -> None:
         """The start-up thread: the first pass (unless done before serving), then the watcher."""
@@ -266,7 +272,7 @@ class _Service:
             self.start_builder()
         if self.hub is not None:
             self.hub.start()  # sends what changed while the service was down
-        app = create_app(s, status=self.status, hub=self.hub)
+        app = create_app(s, status=self.status, catalog=self.catalog, hub=self.hub)
         server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir)
         starter = threading.Thread(target=self.watch, name="syndicator-start", daemon=True)
         starter.start()

@@ -149,7 +149,8 @@ class Replay:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
-        if (method != "GET" and method != "HEAD") or environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
+        if ((method != "GET" and method != "HEAD") or environ.get("CONTENT_LENGTH", "0") not in ("", "0")
+                or environ.get("QUERY_STRING")):  # a custom feed's answer depends on more than a file
             return self.app(environ, start_response)
         key = (method, path, environ.get("QUERY_STRING", ""),
                *[item for item in environ.items() if item[0][:5] == "HTTP_" and item[0] not in _HOP_BY_HOP])

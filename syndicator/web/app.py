@@ -33,8 +33,10 @@ from werkzeug.exceptions import HTTPException
 
 from syndicator import formats, redirects, urls, websub
 from syndicator.config import Settings
+from syndicator.pipeline.catalog import Catalog
 from syndicator.web import conditional, ranges
 from syndicator.web.conditional import NotModified, accepts_gzip
+from syndicator.web.custom import CustomFeeds, asks_custom
 from syndicator.web.files import Entry, FileCache, safe_rel
 from syndicator.websub.hub import Hub
 
@@ -65,6 +67,11 @@ class Redirects:
         canonical = redirects.resolve(self._table(), stem)
         return None if canonical is None else canonical + ext
 
+    def slug(self, slug: str) -> str:
+        """The topic slug `slug` redirects to (itself when it does not)."""
+        stem = redirects.resolve(self._table(), urls.topic_stem(slug))
+        return (urls.topic_of_stem(stem) or slug) if stem is not None else slug
+
     def _table(self) -> dict[str, str]:
         try:
             st = os.stat(self._root / redirects.REDIRECTS)
@@ -89,6 +96,8 @@ class Site:
     #: WebSub hubs: feeds (not archive pages) name them and themselves in Link headers
     hubs: tuple[str, ...]
     status: Callable[[], dict[str, Any]] | None
+    #: topic combinations and filters (None: not answered)
+    custom: CustomFeeds | None
     #: our own WebSub hub (websub_hubs: [self]), which takes POSTs at /hub
     hub: Hub | None = None
 
@@ -98,20 +107,23 @@ MAX_HUB_REQUEST = 16 * 1024
 
 
 def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None = None,
-               hub: Hub | None = None) -> Flask:
+               catalog: Callable[[], Catalog | None] | None = None, hub: Hub | None = None) -> Flask:
     """The app serving `settings.feeds_dir`; `status` returns the /healthz document (the
-    daemon passes its own), `hub` answers subscription requests."""
+    daemon passes its own); `catalog` the builder's last Catalog, for custom feeds; `hub`
+    answers WebSub subscription requests."""
     app = Flask("syndicator")
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
     root = Path(os.path.realpath(settings.feeds_dir))
+    table = Redirects(root, settings.topic_aliases)
     app.extensions[_EXTENSION] = Site(
         files=FileCache(root),
-        redirects=Redirects(root, settings.topic_aliases),
+        redirects=table,
         cache_control=f"public, max-age={settings.cache_max_age}",
         base_url=settings.base_url,
         hubs=websub.advertised(settings),
         status=status,
+        custom=CustomFeeds(settings, catalog, table.slug) if catalog is not None and settings.custom_feeds else None,
         hub=hub,
     )
     app.register_blueprint(bp)
@@ -126,6 +138,8 @@ def _site() -> Site:
 def healthz() -> Response:
     site = _site()
     doc = site.status() if site.status else {"status": "ok"}
+    if site.custom is not None:
+        doc = {**doc, "custom_feeds": site.custom.stats()}
     resp = Response(json.dumps(doc, ensure_ascii=False, indent=1) + "\n",
                     content_type="application/json; charset=utf-8")
     resp.headers["Cache-Control"] = "no-store"
@@ -175,6 +189,10 @@ def wants_page(dest: str | None) -> bool:
 
 
 def _serve(site: Site, rel: str) -> Response:
+    if site.custom is not None and request.args and asks_custom(request.args):
+        made = _custom(site, rel)
+        if made is not None:
+            return made
     entry = site.files.get(rel)
     is_feed = entry is not None and rel.endswith(formats.FEED_EXTENSIONS)
     if is_feed and wants_page(request.headers.get("Sec-Fetch-Dest")):
@@ -185,11 +203,34 @@ def _serve(site: Site, rel: str) -> Response:
     if entry is None:
         target = site.redirects.target(rel)
         if target is None or site.files.get(target) is None:
-            return plain(404, "Not found")
-        location = site.base_url + target
-        return plain(301, f"Moved permanently to {location}",
-                     {"Location": location, "Cache-Control": site.cache_control})
+            made = _custom(site, rel) if site.custom is not None else None
+            return made if made is not None else plain(404, "Not found")
+        return _moved(site, site.base_url + target)
     request.environ[SERVED_FILE] = (rel, entry.key)
+    return _answer(site, rel, entry, is_feed)
+
+
+def _moved(site: Site, location: str) -> Response:
+    return plain(301, f"Moved permanently to {location}", {"Location": location, "Cache-Control": site.cache_control})
+
+
+def _custom(site: Site, rel: str) -> Response | None:
+    """A custom feed's answer (see web/custom.py), None when `rel` names none."""
+    assert site.custom is not None
+    args = request.args.to_dict(flat=False)
+    made = site.custom.answer(rel, args, len(request.query_string), lambda r: site.files.get(r) is not None)
+    if made is None:
+        return None
+    if made.entry is not None:
+        return _answer(site, rel, made.entry, False, custom=True)
+    if made.location is not None:
+        return _moved(site, made.location)
+    headers = {"Retry-After": str(made.retry_after)} if made.retry_after else {}
+    return plain(made.status, made.message, headers)
+
+
+def _answer(site: Site, rel: str, entry: Entry, is_feed: bool, custom: bool = False) -> Response:
+    """A file's answer (or a custom feed's, which has no archive, names no hub and has no page)."""
     use_gz = accepts_gzip(request.headers.get("Accept-Encoding"))
     headers = {
         "ETag": entry.gz_etag if use_gz else entry.etag,
@@ -199,7 +240,7 @@ def _serve(site: Site, rel: str) -> Response:
         "Vary": FEED_VARY if is_feed else "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",
     }
-    if site.hubs and rel.endswith(formats.FEED_EXTENSIONS) and urls.archive_page(rel) is None:
+    if site.hubs and not custom and rel.endswith(formats.FEED_EXTENSIONS) and urls.archive_page(rel) is None:
         headers["Link"] = ", ".join([*(f'<{hub}>; rel="hub"' for hub in site.hubs),
                                      f'<{site.base_url}{rel}>; rel="self"'])
     held = conditional.current_etag(request, entry, headers["ETag"])
