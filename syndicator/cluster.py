@@ -27,7 +27,7 @@ import threading
 from typing import Any
 
 from syndicator.config import Settings
-from syndicator.errors import SyndicatorError
+from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.pipeline import Builder, BuildResult, guard
 from syndicator.publishers.database import DatabasePublisher
 from syndicator.store.pg import Database, Unreachable, require_current
@@ -181,8 +181,11 @@ class Publishing:
 
 def run(settings: Settings) -> int:
     """`serve` with state_url: the role's parts, until SIGTERM or SIGINT."""
-    from syndicator import daemon  # (daemon imports this module when state_url is set)
+    from syndicator import daemon, websub  # (daemon imports this module when state_url is set)
 
+    if websub.own_hub(settings):
+        raise ConfigError("websub_hubs: 'self' keeps its subscriptions in the SQLite state in state_dir; "
+                          "it cannot run with state_url set")
     first = Database(settings.state_url)  # unreachable, or not at this schema: one line, exit 2
     try:
         require_current(first)

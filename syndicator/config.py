@@ -7,6 +7,7 @@ Unknown or mistyped keys stop start-up with the closest valid key as a hint.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -82,9 +83,18 @@ def _aliases(value: Mapping[str, Any]) -> dict[str, str]:
 
 def _hubs(value: list[str]) -> tuple[str, ...]:
     for url in value:
-        if not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError(f"must be a list of absolute http(s) hub URLs , not {url!r}")
+        if url != "self" and not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"must be a list of absolute http(s) hub URLs (or 'self'), not {url!r}")
     return tuple(dict.fromkeys(value))
+
+
+def _networks(value: list[str]) -> tuple[str, ...]:
+    for net in value:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ValueError(f"must be a list of networks like 10.0.0.0/8 or ::1/128, not {net!r}") from None
+    return tuple(value)
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -151,8 +161,18 @@ SETTINGS: tuple[Setting, ...] = (
             _choice(*FEED_FORMATS)),
     Setting("websub_hubs", [], list,
             "WebSub hub URLs every feed names (rel=hub in the feeds and in HTTP Link headers) and that are pinged "
-            "when a feed changes; empty: none.",
+            "when a feed changes; 'self': the hub 'serve' runs itself at <base_url>hub; empty: none.",
             _hubs),
+    Setting("websub_lease_seconds", 864000, int,
+            "Our own hub: the lease of a subscription that asks for none, and the longest one granted.", _positive),
+    Setting("websub_max_subscribers", 1000, int, "Our own hub: subscriptions a topic (feed) may have at most.",
+            _positive),
+    Setting("websub_max_per_host", 100, int, "Our own hub: subscriptions whose callbacks are on one host at most.",
+            _positive),
+    Setting("websub_allow_networks", [], list,
+            "Our own hub: networks (CIDR) a callback may be in besides public addresses; loopback, private, "
+            "link-local and multicast callbacks are refused unless listed (127.0.0.0/8 for a local subscriber).",
+            _networks),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
     Setting("custom_feeds", True, bool,
             "Answer topic combinations (topics/ai+azure.rss) and filter parameters (?filter=...) on the feed "
@@ -197,6 +217,10 @@ class Settings:
     confirm_removals: bool
     opml_format: str
     websub_hubs: tuple[str, ...]
+    websub_lease_seconds: int
+    websub_max_subscribers: int
+    websub_max_per_host: int
+    websub_allow_networks: tuple[str, ...]
     cache_max_age: int
     custom_feeds: bool
     custom_cache_entries: int

@@ -38,6 +38,7 @@ from syndicator.web import conditional, ranges
 from syndicator.web.conditional import NotModified, accepts_gzip
 from syndicator.web.custom import CustomFeeds, asks_custom
 from syndicator.web.files import Entry, FileCache, safe_rel
+from syndicator.websub.hub import Hub
 
 log = logging.getLogger("syndicator.web")
 
@@ -109,14 +110,21 @@ class Site:
     status: Callable[[], dict[str, Any]] | None
     #: topic combinations and filters (None: not answered)
     custom: CustomFeeds | None
+    #: our own WebSub hub (websub_hubs: [self]), which takes POSTs at /hub
+    hub: Hub | None = None
+
+
+#: Bytes of a subscription request at most (a few URLs and a secret).
+MAX_HUB_REQUEST = 16 * 1024
 
 
 def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None = None,
-               catalog: Callable[[], Catalog | None] | None = None,
+               catalog: Callable[[], Catalog | None] | None = None, hub: Hub | None = None,
                files: Files | None = None, redirect_table: Callable[[], Mapping[str, str]] | None = None) -> Flask:
     """The app serving `settings.feeds_dir` (or `files`, with the persisted redirects from
     `redirect_table`); `status` returns the /healthz document (the daemon passes its own);
-    `catalog` the builder's last Catalog, for custom feeds."""
+    `catalog` the builder's last Catalog, for custom feeds; `hub` answers WebSub subscription
+    requests."""
     app = Flask("syndicator")
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
@@ -130,6 +138,7 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
         hubs=websub.advertised(settings),
         status=status,
         custom=CustomFeeds(settings, catalog, table.slug) if catalog is not None and settings.custom_feeds else None,
+        hub=hub,
     )
     app.register_blueprint(bp)
     return app
@@ -147,6 +156,21 @@ def healthz() -> Response:
         doc = {**doc, "custom_feeds": site.custom.stats()}
     resp = Response(json.dumps(doc, ensure_ascii=False, indent=1) + "\n",
                     content_type="application/json; charset=utf-8")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/" + urls.PATHS["hub"], methods=["POST"])
+def hub() -> Response:
+    """WebSub subscription requests (form-encoded), when our own hub runs."""
+    site = _site()
+    if site.hub is None:
+        return plain(405, "Method Not Allowed", {"Allow": ALLOWED})
+    if (request.content_length or 0) > MAX_HUB_REQUEST:
+        return plain(413, "Request too large")
+    request.max_content_length = MAX_HUB_REQUEST
+    status, text = site.hub.request({k: v for k, v in request.form.items()})
+    resp = plain(status, text)
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
