@@ -7,6 +7,7 @@ Unknown or mistyped keys stop start-up with the closest valid key as a hint.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -82,8 +83,8 @@ def _aliases(value: Mapping[str, Any]) -> dict[str, str]:
 
 def _hubs(value: list[str]) -> tuple[str, ...]:
     for url in value:
-        if not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError(f"must be a list of absolute http(s) hub URLs , not {url!r}")
+        if url != "self" and not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"must be a list of absolute http(s) hub URLs (or 'self'), not {url!r}")
     return tuple(dict.fromkeys(value))
 
 
@@ -108,6 +109,15 @@ def _image_file(*kinds: str) -> Callable[[str], str]:
             raise ValueError(f"{value} is not a {' or '.join(kinds)} image")
         return value
     return check
+
+
+def _networks(value: list[str]) -> tuple[str, ...]:
+    for net in value:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ValueError(f"must be a list of networks like 10.0.0.0/8 or ::1/128, not {net!r}") from None
+    return tuple(value)
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -143,6 +153,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("state_url", "", str,
             "PostgreSQL URL of the shared state (postgresql://user@host:5432/db) for running on several machines; "
             "empty: the SQLite file in state_dir. Create its schema with 'syndicator db upgrade'.", _state_url),
+    Setting("role", "all", str,
+            "What 'serve' does: all (build and serve), builder (build and publish while elected; needs "
+            "state_url) or web (serve what the builders published; needs state_url, no posts folder).",
+            _choice("all", "builder", "web")),
     Setting("items_per_feed", 50, int, "Newest items kept in each feed.", _positive),
     Setting("related_shown", 10, int, "Related items shown under a news item; the rest are counted in an "
             "'and N more' line.", _not_negative),
@@ -170,7 +184,7 @@ SETTINGS: tuple[Setting, ...] = (
             _choice(*FEED_FORMATS)),
     Setting("websub_hubs", [], list,
             "WebSub hub URLs every feed names (rel=hub in the feeds and in HTTP Link headers) and that are pinged "
-            "when a feed changes; empty: none.",
+            "when a feed changes; 'self': the hub 'serve' runs itself at <base_url>hub; empty: none.",
             _hubs),
     Setting("favicon", "", str,
             "An .ico or .png file served as /favicon.ico (browsers and some readers ask every site for it); "
@@ -179,7 +193,25 @@ SETTINGS: tuple[Setting, ...] = (
             "A square .png file published as icon.png and named by every feed (Atom icon, RSS image, JSON Feed "
             "icon and favicon): readers show it beside the feed's name; empty: the built-in feed icon.",
             _image_file("PNG")),
+
+
+    Setting("websub_lease_seconds", 864000, int,
+            "Our own hub: the lease of a subscription that asks for none, and the longest one granted.", _positive),
+    Setting("websub_max_subscribers", 1000, int, "Our own hub: subscriptions a topic (feed) may have at most.",
+            _positive),
+    Setting("websub_max_per_host", 100, int, "Our own hub: subscriptions whose callbacks are on one host at most.",
+            _positive),
+    Setting("websub_allow_networks", [], list,
+            "Our own hub: networks (CIDR) a callback may be in besides public addresses; loopback, private, "
+            "link-local and multicast callbacks are refused unless listed (127.0.0.0/8 for a local subscriber).",
+            _networks),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
+    Setting("custom_feeds", True, bool,
+            "Answer topic combinations (topics/ai+azure.rss) and filter parameters (?filter=...) on the feed "
+            "URLs of 'serve'."),
+    Setting("custom_cache_entries", 1024, int, "Custom feeds kept rendered in memory, at most.", _positive),
+    Setting("custom_cache_mb", 64, int, "Megabytes of rendered custom feeds kept in memory, at most.", _positive),
+    Setting("filter_max_length", 256, int, "Longest regular expression a filter parameter may carry.", _positive),
     Setting("scan_interval", 2.0, float, "Seconds between scans of the seeds folder while serving.", _positive),
     Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
     Setting("port", 8080, int, "Port 'serve' listens on.", _positive),
@@ -203,6 +235,7 @@ class Settings:
     feeds_dir: Path
     state_dir: Path
     state_url: str
+    role: str
     items_per_feed: int
     related_shown: int
     archive_page_size: int
@@ -218,7 +251,17 @@ class Settings:
     websub_hubs: tuple[str, ...]
     favicon: str
     feed_icon: str
+
+
+    websub_lease_seconds: int
+    websub_max_subscribers: int
+    websub_max_per_host: int
+    websub_allow_networks: tuple[str, ...]
     cache_max_age: int
+    custom_feeds: bool
+    custom_cache_entries: int
+    custom_cache_mb: int
+    filter_max_length: int
     scan_interval: float
     host: str
     port: int

@@ -52,11 +52,19 @@ def from_renamed(topics: Iterable[str]) -> dict[str, str]:
 def load(feeds_dir: Path) -> dict[str, str]:
     """The persisted map; {} when missing or unreadable (never an exception)."""
     try:
-        data = json.loads((Path(feeds_dir) / REDIRECTS).read_text(encoding="utf-8"))
+        return loads((Path(feeds_dir) / REDIRECTS).read_text(encoding="utf-8"))
+    except OSError:
+        return {}
+
+
+def loads(text: str) -> dict[str, str]:
+    """The map `dump` wrote; {} when unreadable (never an exception)."""
+    try:
+        data = json.loads(text)
         table = data.get("redirects", {}) if isinstance(data, dict) else {}
         return {k: v for k, v in table.items()
                 if isinstance(k, str) and isinstance(v, str) and _safe_stem(k) and _safe_stem(v) and k != v}
-    except (OSError, ValueError, AttributeError):
+    except (ValueError, AttributeError):
         return {}
 
 

@@ -204,6 +204,14 @@ def test_contrib_nginx_conf_serves_the_same_urls(srv: ServerProcess, nginx: Serv
     status, h, _ = ngx.request("GET", "/topics/msft-ai.atom")  # passed to syndicator
     assert status == 301 and h["Location"] == srv.url("/topics/microsoft-ai.atom")
     assert json.loads(ngx.request("GET", "/healthz")[2])["posts"] == 4
+    # custom feeds are syndicator's: combinations, and a file's URL with filter parameters
+    for path in ("/topics/ai,azure.atom", "/all.rss?filter=Azure&limit=1", "/topics/ai.json?lang=en"):
+        status, h, body = ngx.request("GET", path)
+        assert status == 200 and body == srv.request("GET", path)[2] and h["ETag"], path
+    assert ngx.request("GET", "/all.rss?utm_source=x")[2] == (srv.feeds_dir / "all.rss").read_bytes()
+    status, h, body = ngx.request("GET", "/all.rss?filter=(a")
+    assert status == 400 and b"missing )" in body
+    assert ngx.request("GET", "/topics/azure+ai.rss")[1]["Location"] == srv.url("/topics/ai+azure.rss")
     raw = ngx.raw(b"GET /../secret.rss HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 4") and SECRET not in raw
 

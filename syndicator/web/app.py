@@ -26,16 +26,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from flask import Blueprint, Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException
 
 from syndicator import formats, redirects, urls, websub
 from syndicator.config import Settings
+from syndicator.pipeline.catalog import Catalog
 from syndicator.web import conditional, ranges
 from syndicator.web.conditional import NotModified, accepts_gzip
+from syndicator.web.custom import CustomFeeds, asks_custom
 from syndicator.web.files import Entry, FileCache, safe_rel
+from syndicator.websub.hub import Hub
 
 log = logging.getLogger("syndicator.web")
 
@@ -50,8 +53,11 @@ class Redirects:
     """Old feed stems → canonical ones: topic aliases from the settings over the persisted map
     in feeds/.redirects.json, which is re-read when its stat changes."""
 
-    def __init__(self, root: Path, aliases: Mapping[str, str]) -> None:
+    def __init__(self, root: Path, aliases: Mapping[str, str],
+                 source: Callable[[], Mapping[str, str]] | None = None) -> None:
         self._root = root
+        #: the persisted map from elsewhere than feeds/ (a web node's copy of the database's)
+        self._source = source
         self._aliases = redirects.from_aliases(aliases)
         # (stat key of the file, merged table), swapped as one value so threads never see a mix
         self._seen: tuple[object, dict[str, str]] = (None, dict(self._aliases))
@@ -64,7 +70,14 @@ class Redirects:
         canonical = redirects.resolve(self._table(), stem)
         return None if canonical is None else canonical + ext
 
+    def slug(self, slug: str) -> str:
+        """The topic slug `slug` redirects to (itself when it does not)."""
+        stem = redirects.resolve(self._table(), urls.topic_stem(slug))
+        return (urls.topic_of_stem(stem) or slug) if stem is not None else slug
+
     def _table(self) -> dict[str, str]:
+        if self._source is not None:
+            return {**self._source(), **self._aliases}
         try:
             st = os.stat(self._root / redirects.REDIRECTS)
             key: object = (st.st_size, st.st_mtime_ns, st.st_ino)
@@ -77,33 +90,55 @@ class Redirects:
         return table
 
 
+class Files(Protocol):
+    """Where the published outputs are read from: feeds/ (FileCache) or a web node's copy of the
+    database's (web/published.py)."""
+
+    def get(self, rel: str) -> Entry | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
     """What the views of one app serve."""
 
-    files: FileCache
+    files: Files
     redirects: Redirects
     cache_control: str
     base_url: str
     #: WebSub hubs: feeds (not archive pages) name them and themselves in Link headers
     hubs: tuple[str, ...]
     status: Callable[[], dict[str, Any]] | None
+    #: topic combinations and filters (None: not answered)
+    custom: CustomFeeds | None
+    #: our own WebSub hub (websub_hubs: [self]), which takes POSTs at /hub
+    hub: Hub | None = None
 
 
-def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None = None) -> Flask:
-    """The app serving `settings.feeds_dir`; `status` returns the /healthz document (the
-    daemon passes its own)."""
+#: Bytes of a subscription request at most (a few URLs and a secret).
+MAX_HUB_REQUEST = 16 * 1024
+
+
+def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None = None,
+               catalog: Callable[[], Catalog | None] | None = None, hub: Hub | None = None,
+               files: Files | None = None, redirect_table: Callable[[], Mapping[str, str]] | None = None) -> Flask:
+    """The app serving `settings.feeds_dir` (or `files`, with the persisted redirects from
+    `redirect_table`); `status` returns the /healthz document (the daemon passes its own);
+    `catalog` the builder's last Catalog, for custom feeds; `hub` answers WebSub subscription
+    requests."""
     app = Flask("syndicator")
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
     root = Path(os.path.realpath(settings.feeds_dir))
+    table = Redirects(root, settings.topic_aliases, redirect_table)
     app.extensions[_EXTENSION] = Site(
-        files=FileCache(root),
-        redirects=Redirects(root, settings.topic_aliases),
+        files=files if files is not None else FileCache(root),
+        redirects=table,
         cache_control=f"public, max-age={settings.cache_max_age}",
         base_url=settings.base_url,
         hubs=websub.advertised(settings),
         status=status,
+        custom=CustomFeeds(settings, catalog, table.slug) if catalog is not None and settings.custom_feeds else None,
+        hub=hub,
     )
     app.register_blueprint(bp)
     return app
@@ -117,8 +152,25 @@ def _site() -> Site:
 def healthz() -> Response:
     site = _site()
     doc = site.status() if site.status else {"status": "ok"}
+    if site.custom is not None:
+        doc = {**doc, "custom_feeds": site.custom.stats()}
     resp = Response(json.dumps(doc, ensure_ascii=False, indent=1) + "\n",
                     content_type="application/json; charset=utf-8")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/" + urls.PATHS["hub"], methods=["POST"])
+def hub() -> Response:
+    """WebSub subscription requests (form-encoded), when our own hub runs."""
+    site = _site()
+    if site.hub is None:
+        return plain(405, "Method Not Allowed", {"Allow": ALLOWED})
+    if (request.content_length or 0) > MAX_HUB_REQUEST:
+        return plain(413, "Request too large")
+    request.max_content_length = MAX_HUB_REQUEST
+    status, text = site.hub.request({k: v for k, v in request.form.items()})
+    resp = plain(status, text)
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -151,6 +203,10 @@ def wants_page(dest: str | None) -> bool:
 
 
 def _serve(site: Site, rel: str) -> Response:
+    if site.custom is not None and request.args and asks_custom(request.args):
+        made = _custom(site, rel)
+        if made is not None:
+            return made
     entry = site.files.get(rel)
     is_feed = entry is not None and rel.endswith(formats.FEED_EXTENSIONS)
     if is_feed and wants_page(request.headers.get("Sec-Fetch-Dest")):
@@ -161,11 +217,34 @@ def _serve(site: Site, rel: str) -> Response:
     if entry is None:
         target = site.redirects.target(rel)
         if target is None or site.files.get(target) is None:
-            return plain(404, "Not found")
-        location = site.base_url + target
-        return plain(301, f"Moved permanently to {location}",
-                     {"Location": location, "Cache-Control": site.cache_control})
+            made = _custom(site, rel) if site.custom is not None else None
+            return made if made is not None else plain(404, "Not found")
+        return _moved(site, site.base_url + target)
     request.environ[SERVED_FILE] = (rel, entry.key)
+    return _answer(site, rel, entry, is_feed)
+
+
+def _moved(site: Site, location: str) -> Response:
+    return plain(301, f"Moved permanently to {location}", {"Location": location, "Cache-Control": site.cache_control})
+
+
+def _custom(site: Site, rel: str) -> Response | None:
+    """A custom feed's answer (see web/custom.py), None when `rel` names none."""
+    assert site.custom is not None
+    args = request.args.to_dict(flat=False)
+    made = site.custom.answer(rel, args, len(request.query_string), lambda r: site.files.get(r) is not None)
+    if made is None:
+        return None
+    if made.entry is not None:
+        return _answer(site, rel, made.entry, False, custom=True)
+    if made.location is not None:
+        return _moved(site, made.location)
+    headers = {"Retry-After": str(made.retry_after)} if made.retry_after else {}
+    return plain(made.status, made.message, headers)
+
+
+def _answer(site: Site, rel: str, entry: Entry, is_feed: bool, custom: bool = False) -> Response:
+    """A file's answer (or a custom feed's, which has no archive, names no hub and has no page)."""
     use_gz = accepts_gzip(request.headers.get("Accept-Encoding"))
     headers = {
         "ETag": entry.gz_etag if use_gz else entry.etag,
@@ -175,7 +254,7 @@ def _serve(site: Site, rel: str) -> Response:
         "Vary": FEED_VARY if is_feed else "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",
     }
-    if site.hubs and rel.endswith(formats.FEED_EXTENSIONS) and urls.archive_page(rel) is None:
+    if site.hubs and not custom and rel.endswith(formats.FEED_EXTENSIONS) and urls.archive_page(rel) is None:
         headers["Link"] = ", ".join([*(f'<{hub}>; rel="hub"' for hub in site.hubs),
                                      f'<{site.base_url}{rel}>; rel="self"'])
     held = conditional.current_etag(request, entry, headers["ETag"])
