@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from syndicator import __version__, config, folders, parallel, sources, websub
+from syndicator import __version__, config, folders, parallel, redirects, sources, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
@@ -108,6 +108,7 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: st
         f"({len(result.written)} files written, {result.unchanged} unchanged) "
         f"in {result.duration_ms:.0f} ms → {settings.feeds_dir}"
     )
+    redirects.check_targets(settings.redirects, DirectoryPublisher(settings.feeds_dir).exists)
     _ping(settings, result.written)
     if strict and errors:
         ctx.exit(EXIT_BAD_INPUT)

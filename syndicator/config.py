@@ -120,6 +120,12 @@ def _networks(value: list[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _redirects(value: Mapping[str, Any]) -> dict[str, str]:
+    from syndicator import redirects  # (its slugs import pypinyin: only when the setting is used)
+
+    return redirects.configured(value) if value else {}
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if value not in allowed:
@@ -166,6 +172,10 @@ SETTINGS: tuple[Setting, ...] = (
             _positive),
     Setting("include_drafts", False, bool, "Put posts marked 'published: false' in the feeds."),
     Setting("topic_aliases", {}, dict, "Topic name -> canonical topic name, to merge spellings.", _aliases),
+    Setting("redirects", {}, dict,
+            "Old URL path -> path of ours ({blog/feed.xml: topics/blog.atom}) answered with a 301, beside the "
+            "feed URLs of WordPress, Jekyll, Hugo and Pelican that are redirected anyway. Checked at start: a "
+            "loop, or a target that is not published after the first pass, is an error.", _redirects),
     Setting("max_post_bytes", 1024 * 1024, int, "Posts larger than this many bytes are rejected.", _positive),
     Setting("tag_date", "2024-01-01", str,
             "Fixed date in the tag: URIs minted for posts without a URL or id; never change it.", _tag_date),
@@ -241,6 +251,7 @@ class Settings:
     archive_page_size: int
     include_drafts: bool
     topic_aliases: dict[str, str]
+    redirects: dict[str, str]
     max_post_bytes: int
     tag_date: str
     tag_authority: str

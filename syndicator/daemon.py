@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import syndicator
-from syndicator import logs, websub
+from syndicator import logs, redirects, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import AlreadyRunning, CannotListen, ConfigError
@@ -264,6 +264,11 @@ class _Service:
         self.pinger.start()
         if not self.warm:
             self.start_builder()
+        try:  # (a restart: against the files as the last run left them)
+            redirects.check_targets(s.redirects, self.publisher.exists)
+        except ConfigError:
+            self.pinger.close()
+            raise
         if self.hub is not None:
             self.hub.start()  # sends what changed while the service was down
         app = create_app(s, status=self.status, catalog=self.catalog, hub=self.hub)

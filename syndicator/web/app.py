@@ -23,7 +23,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -112,6 +112,8 @@ class Site:
     custom: CustomFeeds | None
     #: our own WebSub hub (websub_hubs: [self]), which takes POSTs at /hub
     hub: Hub | None = None
+    #: the `redirects` setting: old path -> path of ours
+    moved: Mapping[str, str] = field(default_factory=dict)
 
 
 #: Bytes of a subscription request at most (a few URLs and a secret).
@@ -138,6 +140,7 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
         hubs=websub.advertised(settings),
         status=status,
         custom=CustomFeeds(settings, catalog, table.slug) if catalog is not None and settings.custom_feeds else None,
+        moved=settings.redirects,
         hub=hub,
     )
     app.register_blueprint(bp)
@@ -185,7 +188,8 @@ def files(rel: str) -> Response:
     # the converter already decoded %2F and friends: judge the raw path as sent, too
     safe = safe_rel(request.path)
     if safe is None or safe != rel:
-        return plain(404, "Not found")
+        moved = _elsewhere(_site(), request.path)
+        return moved if moved is not None else plain(404, "Not found")
     return _serve(_site(), safe)
 
 
@@ -218,10 +222,28 @@ def _serve(site: Site, rel: str) -> Response:
         target = site.redirects.target(rel)
         if target is None or site.files.get(target) is None:
             made = _custom(site, rel) if site.custom is not None else None
+            if made is None:
+                made = _elsewhere(site, rel)
             return made if made is not None else plain(404, "Not found")
         return _moved(site, site.base_url + target)
     request.environ[SERVED_FILE] = (rel, entry.key)
     return _answer(site, rel, entry, is_feed)
+
+
+def _elsewhere(site: Site, path: str) -> Response | None:
+    """A 301 for a URL that is not ours but stands for one of our files: the `redirects`
+    setting's, then another feed tool's (`redirects.known`); None when the target is not
+    published (a topic that does not exist here) or `path` is neither."""
+    rel = path.strip("/")
+    target = site.moved.get(rel) or redirects.known(rel)
+    hops = 0
+    while target is not None and target in site.moved and hops < redirects.MAX_HOPS:
+        target, hops = site.moved[target], hops + 1
+    if target is not None and site.files.get(target) is None and target.endswith(formats.FEED_EXTENSIONS):
+        target = site.redirects.target(target)  # a topic's former slug, an alias
+    if target is None or site.files.get(target) is None:
+        return None
+    return _moved(site, site.base_url + target)
 
 
 def _moved(site: Site, location: str) -> Response:
