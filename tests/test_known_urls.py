@@ -21,7 +21,7 @@ from syndicator.config import load_settings
 from syndicator.errors import ConfigError
 from syndicator.web import create_app
 from tests.conftest import ALIASES, BASE_URL, site_settings
-from tests.serverproc import ServerProcess, nginx_binary, nginx_in_front
+from tests.serverproc import ServerProcess
 
 ZHI = "%E6%99%BA%E9%80%9A%E8%B4%A2%E7%BB%8F%E7%BD%91%E6%96%B0%E9%97%BB"  # 智通财经网新闻, percent-encoded
 
@@ -116,19 +116,6 @@ def test_a_redirect_to_what_is_not_published_stops_build_and_serve(tmp_path: Pat
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with ServerProcess(tmp_path_factory.mktemp("serve"), config={"topic_aliases": ALIASES}) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def ngx(srv: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    if nginx_binary() is None:
-        pytest.skip("nginx is not installed")
-    with nginx_in_front(srv, tmp_path_factory.mktemp("nginx")) as client:
-        yield client
-
-
-@pytest.fixture(params=["serve", "nginx"])
-def server(request: pytest.FixtureRequest, srv: ServerProcess) -> ServerProcess:
-    return srv if request.param == "serve" else request.getfixturevalue("ngx")
 
 
 def test_301s_the_same_through_nginx(server: ServerProcess, srv: ServerProcess) -> None:
