@@ -88,6 +88,29 @@ def _hubs(value: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+#: The first bytes of the image types an icon setting accepts.
+_IMAGE_MAGIC = {"PNG": b"\x89PNG\r\n\x1a\n", "ICO": b"\x00\x00\x01\x00"}
+_MAX_ICON_BYTES = 1024 * 1024
+
+
+def _image_file(*kinds: str) -> Callable[[str], str]:
+    """A file holding an image of one of `kinds` (empty: the built-in icon)."""
+    def check(value: str) -> str:
+        if not value:
+            return value
+        try:
+            with open(value, "rb") as f:
+                head = f.read(_MAX_ICON_BYTES + 1)
+        except OSError as e:
+            raise ValueError(f"cannot read {value}: {e.strerror}") from None
+        if len(head) > _MAX_ICON_BYTES:
+            raise ValueError(f"{value} is larger than 1 MB")
+        if not any(head.startswith(_IMAGE_MAGIC[kind]) for kind in kinds):
+            raise ValueError(f"{value} is not a {' or '.join(kinds)} image")
+        return value
+    return check
+
+
 def _networks(value: list[str]) -> tuple[str, ...]:
     for net in value:
         try:
@@ -163,6 +186,15 @@ SETTINGS: tuple[Setting, ...] = (
             "WebSub hub URLs every feed names (rel=hub in the feeds and in HTTP Link headers) and that are pinged "
             "when a feed changes; 'self': the hub 'serve' runs itself at <base_url>hub; empty: none.",
             _hubs),
+    Setting("favicon", "", str,
+            "An .ico or .png file served as /favicon.ico (browsers and some readers ask every site for it); "
+            "empty: the built-in feed icon.", _image_file("ICO", "PNG")),
+    Setting("feed_icon", "", str,
+            "A square .png file published as icon.png and named by every feed (Atom icon, RSS image, JSON Feed "
+            "icon and favicon): readers show it beside the feed's name; empty: the built-in feed icon.",
+            _image_file("PNG")),
+
+
     Setting("websub_lease_seconds", 864000, int,
             "Our own hub: the lease of a subscription that asks for none, and the longest one granted.", _positive),
     Setting("websub_max_subscribers", 1000, int, "Our own hub: subscriptions a topic (feed) may have at most.",
@@ -217,6 +249,10 @@ class Settings:
     confirm_removals: bool
     opml_format: str
     websub_hubs: tuple[str, ...]
+    favicon: str
+    feed_icon: str
+
+
     websub_lease_seconds: int
     websub_max_subscribers: int
     websub_max_per_host: int

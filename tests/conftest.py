@@ -26,6 +26,9 @@ TYPES = {
     ".json": "application/feed+json; charset=utf-8",
     ".opml": "text/x-opml; charset=utf-8",
     ".html": "text/html; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".ico": "image/x-icon",
+    ".png": "image/png",
 }
 #: Vary of feed answers: a browser's navigation gets the feed's page (Sec-Fetch-Dest: document).
 FEED_VARY = "Accept-Encoding, Sec-Fetch-Dest"
