@@ -3,6 +3,7 @@ fence, and migrations from the previous version; on a real server, a database of
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -355,4 +356,140 @@ def test_a_builder_and_two_web_nodes(pg_url: str, tmp_path: Path) -> None:
         for node in nodes:
             assert node.stop() == 0, node.log()
         assert builder.stop() == 0, builder.log()
+        db.close()
+
+
+# -- election: takeover and fencing with real processes ------------------------------------------
+
+
+class Load:
+    """Steady GET requests against web nodes from a thread, counting the answers by status."""
+
+    def __init__(self, nodes: list[ServerProcess], paths: list[str]) -> None:
+        self.nodes, self.paths = nodes, paths
+        self.statuses: dict[int, int] = {}
+        self.failures: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Load:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            node, path = self.nodes[i % len(self.nodes)], self.paths[i % len(self.paths)]
+            i += 1
+            try:
+                status = node.request("GET", path, {"Accept-Encoding": "gzip"}, timeout=5)[0]
+                self.statuses[status] = self.statuses.get(status, 0) + 1
+            except OSError as e:
+                self.failures.append(f"{path}: {e}")
+
+
+def leader_of(db: Database, builders: list[Builder_]) -> Builder_:
+    holder = db.execute("SELECT holder FROM leadership")[0][0]
+    return next(b for b in builders if holder.endswith(f":{b.proc.pid}"))
+
+
+def retitle_everywhere(builders: list[Builder_], new: str) -> None:
+    """An edit reaching every builder's copy of the posts (as a sync would)."""
+    for builder in builders:
+        retitle(builder.workdir, new)
+
+
+def served(node: ServerProcess, text: bytes) -> bool:
+    return text in node.request("GET", "/all.rss")[2]
+
+
+def ids_served(node: ServerProcess) -> list[str]:
+    return [item["id"] for item in json.loads(node.request("GET", "/all.json")[2])["items"]]
+
+
+def epochs_in_order(db: Database) -> bool:
+    epochs = [e for (e,) in db.execute("SELECT epoch FROM generations ORDER BY generation")]
+    return epochs == sorted(epochs)
+
+
+def test_a_standby_takes_over_when_the_leader_dies(pg_url: str, tmp_path: Path) -> None:
+    """kill -9 of the leader, then every session of the database dropped at once (what a
+    PostgreSQL restart does to its clients): each time an edit is served within 5 s."""
+    db = upgraded(pg_url)
+    builders = [Builder_(tmp_path / "a", pg_url)]
+    wait_for(lambda: generation(db) > 0, 60, "a first generation published")
+    builders.append(Builder_(tmp_path / "b", pg_url))
+    node = web_node(tmp_path / "web", pg_url).start()
+    ids = ids_served(node)
+    try:
+        with Load([node], ["/all.rss", "/all.atom", "/", "/feeds.opml"]) as load:
+            for round_ in range(2):
+                time.sleep(1)  # the standby campaigning
+                leader = leader_of(db, builders)
+                leader.proc.kill()  # SIGKILL
+                killed = time.monotonic()
+                retitle_everywhere(builders, f"Killed{round_}")
+                wait_for(lambda r=round_: served(node, f"Killed{r} ".encode()), 10, "the edit served after the kill")
+                assert time.monotonic() - killed < 5
+                assert leader_of(db, builders) is not leader
+                builders[builders.index(leader)] = Builder_(leader.workdir, pg_url)  # back, as a standby
+
+            time.sleep(1)
+            dropped = time.monotonic()
+            db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            retitle_everywhere(builders, "Dropped")
+            wait_for(lambda: served(node, b"Dropped "), 15, "the edit served after every session dropped")
+            assert time.monotonic() - dropped < 5
+        assert load.failures == [] and not any(status >= 500 for status in load.statuses), load.statuses
+        assert sum(load.statuses.values()) > 100
+        assert sorted(ids_served(node)) == sorted(ids) and len(set(ids)) == len(ids)  # each post once, same ids
+        assert epochs_in_order(db)
+    finally:
+        assert node.stop() == 0, node.log()
+        for builder in builders:
+            builder.stop()
+        db.close()
+
+
+def test_a_paused_leader_writes_nothing_once_a_standby_took_over(pg_url: str, tmp_path: Path) -> None:
+    db = upgraded(pg_url)
+    builders = [Builder_(tmp_path / "a", pg_url)]
+    wait_for(lambda: generation(db) > 0, 60, "a first generation published")
+    builders.append(Builder_(tmp_path / "b", pg_url))
+    node = web_node(tmp_path / "web", pg_url).start()
+    paused = builders[0]
+    try:
+        time.sleep(1)
+        assert leader_of(db, builders) is paused
+        [(epoch,)] = db.execute("SELECT epoch FROM leadership")
+        os.kill(paused.proc.pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        retitle_everywhere(builders, "Paused")
+        wait_for(lambda: served(node, b"Paused "), 15, "the edit served by the standby")
+        assert time.monotonic() - stopped < 5
+        assert leader_of(db, builders) is builders[1]
+        [(taken,)] = db.execute("SELECT generation FROM generations ORDER BY generation DESC LIMIT 1")
+
+        retitle(paused.workdir, "Stale")  # what the paused leader will try to publish when it wakes
+        os.kill(paused.proc.pid, signal.SIGCONT)
+        # it notices the lost lock (its session was ended) before or as its next pass is refused
+        wait_for(lambda: any(w in paused.log() for w in ("lost the publisher lock", "write refused")), 10,
+                 "the old leader noticing")
+        time.sleep(2)
+        assert not served(node, b"Stale ")
+        assert {e for (e,) in db.execute("SELECT epoch FROM generations WHERE generation >= %s", (taken,))} == \
+            {epoch + 1}  # every generation since the takeover is the standby's
+        assert leader_of(db, builders) is builders[1]
+        assert epochs_in_order(db)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(paused.proc.pid, signal.SIGCONT)
+        assert node.stop() == 0, node.log()
+        for builder in builders:
+            builder.stop()
         db.close()
