@@ -12,13 +12,17 @@ from typing import Any
 
 import click
 
-from syndicator import __version__, config, folders, parallel, sources
+from syndicator import __version__, config, folders, parallel, redirects, sources, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.model import Post
 from syndicator.pipeline import Builder, guard, pin_ids, read_one
 from syndicator.publishers.directory import DirectoryPublisher
+from syndicator.websub.ping import Pinger
+
+#: Seconds `build` waits for its WebSub pings (first tries and the quick retries) before it exits.
+PING_WAIT = 30.0
 
 EXIT_BAD_INPUT = 1
 EXIT_BAD_CONFIG = 2
@@ -104,8 +108,23 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: st
         f"({len(result.written)} files written, {result.unchanged} unchanged) "
         f"in {result.duration_ms:.0f} ms → {settings.feeds_dir}"
     )
+    redirects.check_targets(settings.redirects, DirectoryPublisher(settings.feeds_dir).exists)
+    _ping(settings, result.written)
     if strict and errors:
         ctx.exit(EXIT_BAD_INPUT)
+
+
+def _ping(settings: Settings, written: list[str]) -> None:
+    """Tell the external hubs which feeds this build changed, waiting PING_WAIT at most."""
+    changed = websub.topics(written)
+    pinger = Pinger(websub.external(settings))
+    if not changed or not pinger.hubs:
+        return
+    pinger.start().publish(settings.base_url + rel for rel in changed)
+    if not pinger.drain(PING_WAIT):
+        click.echo(f"syndicator: websub: {pinger.pending()} pings still failing after {PING_WAIT:.0f} s; "
+                   f"not sent", err=True)
+    pinger.close()
 
 
 def post_json(post: Post) -> dict[str, Any]:
@@ -228,16 +247,56 @@ def show_config(ctx: click.Context) -> None:
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Lowest level logged.")
 @click.option("--confirm-removals", is_flag=True, default=None,
               help="Publish the first pass even if it takes many posts off the site.")
+@click.option("--role", type=click.Choice(["all", "builder", "web"]),
+              help="all: build and serve; builder, web: one part of a site on several machines (state_url).")
 @click.pass_context
 def serve(ctx: click.Context, /, **options: Any) -> None:
     """Build, then serve feeds/ over HTTP and keep it current while seeds/ changes."""
     renames = {"seeds": "seeds_dir", "out": "feeds_dir", "state": "state_dir"}
     settings = _settings(ctx, **{renames.get(k, k): v for k, v in options.items()})
-    folders.writable(settings.feeds_dir, "output")
-    folders.writable(settings.state_dir, "state")
+    if settings.role != "all" and not settings.state_url:
+        click.echo(f"syndicator: role {settings.role} needs state_url (the PostgreSQL database the builders and "
+                   "web nodes share)", err=True)
+        ctx.exit(EXIT_BAD_CONFIG)
+    if not settings.state_url:
+        folders.writable(settings.feeds_dir, "output")
+    if settings.role != "web":
+        folders.writable(settings.state_dir, "state")
     from syndicator import daemon
 
     ctx.exit(daemon.run(settings))  # (a SyndicatorError is main's: one line, exit 2)
+
+
+@cli.group()
+def db() -> None:
+    """The PostgreSQL database of a site run on several machines (state_url)."""
+
+
+@db.command()
+@_config_option
+@click.option("--state-url", help="PostgreSQL URL (overrides state_url).")
+@click.option("--to", "target", type=int, help="Stop at this schema version (default: the latest).")
+@click.pass_context
+def upgrade(ctx: click.Context, state_url: str | None, target: int | None) -> None:
+    """Create or migrate the schema to this version's; running it again changes nothing."""
+    settings = _settings(ctx, state_url=state_url)
+    if not settings.state_url:
+        click.echo("syndicator: state_url is not set (the SQLite state needs no upgrade)", err=True)
+        ctx.exit(EXIT_BAD_CONFIG)
+    from syndicator.store import pg
+
+    database = pg.Database(settings.state_url)
+    try:
+        before = pg.version(database)
+        if target is not None and not before <= target <= pg.latest():
+            click.echo(f"syndicator: --to must be between {before} and {pg.latest()}", err=True)
+            ctx.exit(EXIT_BAD_CONFIG)
+        applied = pg.upgrade(database, target)
+        now = pg.version(database)
+    finally:
+        database.close()
+    done = f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply"
+    click.echo(f"database schema at version {now} (was {before}; {done})")
 
 
 def main() -> None:

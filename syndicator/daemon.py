@@ -17,17 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import syndicator
-from syndicator import logs
+from syndicator import logs, redirects, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
-from syndicator.errors import AlreadyRunning, CannotListen
+from syndicator.errors import AlreadyRunning, CannotListen, ConfigError
 from syndicator.pipeline import Builder, BuildResult, guard
+from syndicator.pipeline.catalog import Catalog
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.server import create_server
-from syndicator.store import Store
+from syndicator.store import MemorySubscriptions, Store, Subscriptions
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from syndicator.watch import Watcher
 from syndicator.web import create_app
+from syndicator.websub.hub import Hub
+from syndicator.websub.ping import Pinger
 
 log = logging.getLogger("syndicator")
 
@@ -36,7 +39,9 @@ LOCK_NAME = "syndicator.lock"
 FEEDS_LOCK_NAME = ".syndicator.lock"
 #: Settings that change nothing a post or feed is made of: changing them keeps the caches.
 _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
-                 "hold_removals_share", "hold_removals_min", "confirm_removals"}
+                 "state_url", "role", "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
+                 "custom_cache_entries", "custom_cache_mb", "filter_max_length",
+                 "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks"}
 
 
 @contextmanager
@@ -92,8 +97,17 @@ def cache_key(settings: Settings) -> str:
 STARTING: dict[str, Any] = {"status": "starting", "last_build": None, "posts": 0, "feeds": 0, "errors": []}
 
 
-def status(builder: Builder) -> dict[str, Any]:
+def status(builder: Builder, pinger: Pinger | None = None, hub: Hub | None = None) -> dict[str, Any]:
     """The /healthz document."""
+    doc = _build_status(builder)
+    if pinger is not None and pinger.hubs:
+        doc["websub_pings"] = pinger.status()
+    if hub is not None:
+        doc["websub_hub"] = hub.status()
+    return doc
+
+
+def _build_status(builder: Builder) -> dict[str, Any]:
     last = builder.last
     errors = last.errors if last else []
     held = last.held if last else None
@@ -154,6 +168,10 @@ class BuildLog:
 
 def run(settings: Settings) -> int:
     logs.setup(settings.log_format, settings.log_level)
+    if settings.state_url:  # several machines: an elected builder, web nodes
+        from syndicator import cluster
+
+        return cluster.run(settings)
     # both folders: two services on one feeds/ (each with its own state) would undo each other
     with lock(settings.state_dir), lock(settings.feeds_dir, FEEDS_LOCK_NAME, private=False):
         check_port(settings.host, settings.port)  # before the first build, which may take a while
@@ -164,6 +182,16 @@ def run(settings: Settings) -> int:
             return _serve(settings, state, publisher)
         finally:
             state.close()
+
+
+def _subscriptions(settings: Settings, state: Store) -> Subscriptions:
+    """Where our own hub keeps its subscriptions: the SQLite state file."""
+    if isinstance(state, SQLiteStore):
+        return state
+    if settings.state_url:
+        raise ConfigError("websub_hubs: 'self' keeps its subscriptions in the SQLite state in state_dir; "
+                          "it cannot run with state_url set")
+    return MemorySubscriptions()
 
 
 def _serve(settings: Settings, state: Store, publisher: DirectoryPublisher) -> int:
@@ -186,17 +214,23 @@ class _Service:
         self.build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
         self.stop = threading.Event()
         self.watchers: list[Watcher] = []
+        self.pinger = Pinger(websub.external(settings))
+        self.hub = Hub(settings, _subscriptions(settings, state), publisher.read) if websub.own_hub(settings) else None
 
     def start_builder(self) -> Builder:
         s = self.settings
         builder = Builder(s, state=self.state, settle=True, publisher=self.publisher,
-                          confirmations=guard.Confirmations(s, s.state_dir))
-        self.build_log(builder.build(), "catch-up" if self.warm else "build")
+                          confirmations=guard.Confirmations(s, s.state_dir), keep_catalog=s.custom_feeds)
+        self._passed(builder.build(), "catch-up" if self.warm else "build")
         self.ready.append(builder)
         return builder
 
     def status(self) -> dict[str, Any]:
-        return status(self.ready[0]) if self.ready else STARTING
+        return status(self.ready[0], self.pinger, self.hub) if self.ready else STARTING
+
+    def catalog(self) -> Catalog | None:
+        """What custom feeds are made of; None until the first pass is done."""
+        return self.ready[0].catalog if self.ready else None
 
     def watch(self) -> None:
         """The start-up thread: the first pass (unless done before serving), then the watcher."""
@@ -214,13 +248,30 @@ class _Service:
 
     def _log(self, result: BuildResult | None) -> None:
         if result is not None:
-            self.build_log(result)
+            self._passed(result)
+
+    def _passed(self, result: BuildResult, event: str = "rebuild") -> None:
+        """After each pass: its log line, then the hubs are told which feeds changed."""
+        self.build_log(result, event)
+        base = self.settings.base_url
+        topics = websub.topics(result.written)
+        self.pinger.publish(base + rel for rel in topics)
+        if self.hub is not None and topics:
+            self.hub.changed(topics)
 
     def run(self) -> int:
         s = self.settings
+        self.pinger.start()
         if not self.warm:
             self.start_builder()
-        app = create_app(s, status=self.status)
+        try:  # (a restart: against the files as the last run left them)
+            redirects.check_targets(s.redirects, self.publisher.exists)
+        except ConfigError:
+            self.pinger.close()
+            raise
+        if self.hub is not None:
+            self.hub.start()  # sends what changed while the service was down
+        app = create_app(s, status=self.status, catalog=self.catalog, hub=self.hub)
         server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir)
         starter = threading.Thread(target=self.watch, name="syndicator-start", daemon=True)
         starter.start()
@@ -241,5 +292,8 @@ class _Service:
             starter.join()  # a catch-up pass in progress finishes: every file it writes is whole
             for watcher in self.watchers:
                 watcher.stop()  # waits for a running pass
+            self.pinger.close()
+            if self.hub is not None:
+                self.hub.close()
         log.info("stopped")
         return 0

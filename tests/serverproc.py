@@ -14,7 +14,9 @@ It waits until /healthz answers 200 and `stop()` sends SIGTERM and returns the e
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import importlib.util
 import json
 import os
 import shutil
@@ -23,7 +25,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,29 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+@contextlib.contextmanager
+def nginx_in_front(srv: ServerProcess, workdir: Path, **kwargs: Any) -> Iterator[ServerProcess]:
+    """nginx with contrib/nginx.conf on srv's feeds/ (srv as its upstream), as an HTTP client
+    (`bench/serve_bench.py start_nginx` writes the configuration); stopped on exit."""
+    spec = importlib.util.spec_from_file_location("serve_bench", ROOT / "bench" / "serve_bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    user = "user root;" if os.geteuid() == 0 else ""  # pytest's temp folders are private
+    started = bench.start_nginx(workdir / "nginx", srv.feeds_dir, srv.port, main_extra=user, **kwargs)
+    assert started is not None, "nginx is not installed"
+    proc, port = started
+    try:
+        yield ServerProcess(workdir / "client", seeds=None, port=port)  # only used as an HTTP client
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        proc.wait(10)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

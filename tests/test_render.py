@@ -135,3 +135,20 @@ def test_atom_summary_only_without_content(ok_posts: list[Post]) -> None:
     assert empty.findtext(f"{feedcheck.ATOM}summary") == with_content.summary
     rss = etree.fromstring(_render(feedplan.plan([with_content], _settings())[0], "rss"))
     assert rss.findtext("channel/item/description")  # RSS keeps it: the text every reader shows
+
+
+def test_atom_updated_values_are_unique_within_a_document(ok_posts: list[Post]) -> None:
+    """Three posts crawled in the same second: the validator warns DuplicateUpdated on equal
+    <updated> texts, so ties get milliseconds, in document order, the first one exact."""
+    from datetime import datetime
+
+    triplets = [dataclasses.replace(ok_posts[0], id=f"urn:x:{n}", link=f"https://example.com/{n}") for n in "bca"]
+    atom = etree.fromstring(_render(feedplan.plan(triplets, _settings())[0], "atom"))
+    stamps = [e.findtext(f"{feedcheck.ATOM}updated") for e in atom.iter(f"{feedcheck.ATOM}entry")]
+    assert len(set(stamps)) == 3
+    instants = [datetime.fromisoformat(s) for s in stamps]
+    assert instants == sorted(instants, reverse=True)
+    assert instants[0] == ok_posts[0].updated
+    assert (instants[0] - instants[-1]).total_seconds() == 0.002
+    again = etree.fromstring(_render(feedplan.plan(list(reversed(triplets)), _settings())[0], "atom"))
+    assert [e.findtext(f"{feedcheck.ATOM}updated") for e in again.iter(f"{feedcheck.ATOM}entry")] == stamps

@@ -10,6 +10,9 @@ feedgen's traps, each handled here (tests/test_render_feedgen.py covers each):
 - the sy: extension writes wrong-case elements → not used.
 - an Atom summary next to content is shown by some readers instead of it → summary only
   when there is no content.
+- two entries of one Atom document with the same <updated> text draw the validator's
+  DuplicateUpdated warning (posts crawled in the same second are common in real folders) →
+  ties within a document are told apart by milliseconds (`_distinct_updates`).
 - formatRFC2822 flips the process locale (not thread-safe) → replaced by a locale-free one.
 - one FeedGenerator shares the self link between formats → one generator per format.
 - RSS drops every atom:link but rel=self (so rel=hub too), and there is no API for RFC 5005's
@@ -20,7 +23,8 @@ from __future__ import annotations
 
 import email.utils
 import html
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import feedgen.entry
@@ -111,6 +115,8 @@ def _generator(feed: Feed, self_url: str, media_type: str, links: Links, extensi
     fg.link(href=feed.home_url, rel="alternate", type="text/html")  # last: RSS <link>
     fg.updated(feed.updated)
     fg.lastBuildDate(feed.updated)
+    if feed.icon_url:
+        fg.icon(feed.icon_url)  # Atom only (feedgen's logo() and image() would set an Atom <logo>)
     return fg
 
 
@@ -135,8 +141,8 @@ def _entry(fg: FeedGenerator, post: Post, atom: bool) -> None:
     if atom:
         for name in post.authors:
             fe.author({"name": name})
-    elif post.authors:
-        fe.dc.dc_creator(list(post.authors))
+    else:  # RSS has no feed-level author to fall back on, as Atom entries do
+        fe.dc.dc_creator(list(post.authors) or [fg.author()[0]["name"]])
     for image in post.images:
         attrs = {"url": image.url, "medium": "image"}
         attrs.update({k: str(v) for k, v in (("width", image.width), ("height", image.height)) if v})
@@ -149,13 +155,33 @@ def render_rss(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
     fg = _generator(feed, self_url, "application/rss+xml", links, ".rss")
     fg.load_extension("dc", atom=False, rss=True)
     fg.description(feed.description)
+    if feed.icon_url:  # title and link as the channel's: readers check that they match
+        fg.image(feed.icon_url, title=feed.title, link=feed.home_url)
     for post in feed.posts:
         _entry(fg, post, atom=False)
     return cast(bytes, fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True))
 
 
+def _distinct_updates(posts: tuple[Post, ...]) -> list[Post]:
+    """Posts (newest first) whose `updated` values are unique within one document.
+
+    Sources give seconds; the k entries of a tie get -0 … -(k-1) ms in document order, so the
+    order the instants say stays the document's order, the first (whose time may be the feed's
+    <updated>) keeps the exact source time, and the same posts always get the same values
+    (stable bytes). A millisecond is below any source's precision and any reader's display.
+    """
+    groups: dict[datetime, list[int]] = {}
+    for index, post in enumerate(posts):
+        groups.setdefault(post.updated, []).append(index)
+    out = list(posts)
+    for instant, indexes in groups.items():
+        for rank, index in enumerate(indexes[1:], start=1):
+            out[index] = replace(posts[index], updated=instant - timedelta(milliseconds=rank))
+    return out
+
+
 def render_atom(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
     fg = _generator(feed, self_url, "application/atom+xml", links, ".atom")
-    for post in feed.posts:
+    for post in _distinct_updates(feed.posts):
         _entry(fg, post, atom=True)
     return cast(bytes, fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True))

@@ -2,8 +2,9 @@
 
 PyYAML reads YAML 1.1, as Jekyll's Psych does, so what it makes of a header is what the header
 means; the fast path in yaml_fast.py is held to it. Headers and configs come from anyone: only
-the safe loader is used, aliases cannot blow a few lines up past MAX_NODES values, and errors
-carry the line they are on. The one module that imports PyYAML.
+the safe loader is used, aliases cannot blow a few lines up past MAX_NODES values or past
+MAX_EXPANDED_CHARS characters (check_bounded), and errors carry the line they are on. The one
+module that imports PyYAML.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ except AttributeError:  # pragma: no cover
 #: Upper bound on scalars + containers reached when walking loaded front matter;
 #: YAML aliases can make a few lines expand exponentially ("billion laughs").
 MAX_NODES = 20_000
+#: Upper bound on the characters loaded front matter expands to (every key and string, an alias
+#: counted each time it is used) beyond the length of the text itself: aliases of one long string
+#: stay under MAX_NODES, and `[*a, *a, ...]` 19,000 times over a 40 KB string is a 117 KB header
+#: that is 760 MB of text once a post is built from it.
+MAX_EXPANDED_CHARS = 1 << 20
 TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 #: YAML 1.1's implicit types as PyYAML resolves plain scalars: first character -> [(tag, regex)].
 IMPLICIT_RESOLVERS = yaml.resolver.Resolver.yaml_implicit_resolvers
@@ -135,18 +141,26 @@ _Loader.add_constructor(TIMESTAMP_TAG, _Loader.construct_yaml_timestamp)
 _TIMESTAMPS = _Loader("")  # only its construct_yaml_timestamp is used
 
 
-def check_bounded(data: Any) -> None:
-    """Walk the loaded data, failing fast when aliases blow it up past MAX_NODES."""
-    budget = MAX_NODES
+def check_bounded(data: Any, text_size: int = 0) -> None:
+    """Walk the loaded data, failing fast when aliases blow it up past MAX_NODES values or past
+    max(MAX_EXPANDED_CHARS, text_size) characters of keys and strings."""
+    nodes, chars = MAX_NODES, max(MAX_EXPANDED_CHARS, text_size)
     stack = [data]
     while stack:
         item = stack.pop()
-        budget -= 1
-        if budget < 0:
+        nodes -= 1
+        if nodes < 0:
             raise YAMLSyntaxError(
                 f"front matter expands to more than {MAX_NODES} values (YAML alias bomb?)", None
             )
-        if isinstance(item, dict):
+        if isinstance(item, str):
+            chars -= len(item)
+            if chars < 0:
+                raise YAMLSyntaxError(
+                    f"YAML expands to more than {max(MAX_EXPANDED_CHARS, text_size):,} characters, "
+                    "the reading budget of one file (aliases repeating a long value?)", None
+                )
+        elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, list):
@@ -171,14 +185,15 @@ def load_doc(text: str) -> tuple[Any, _Loader]:
         raise YAMLSyntaxError("invalid YAML: nested too deeply", None) from None
     finally:
         loader.dispose()
-    if "*" in text:  # only aliases (`*name`) can multiply what a few lines load
-        check_bounded(data)
     return data, loader
 
 
 def load_yaml(text: str) -> Any:
-    """Plain YAML document (a config file)."""
-    return load_doc(text)[0]
+    """Plain YAML document (a config file), bounded as front matter is."""
+    data = load_doc(text)[0]
+    if "*" in text:  # only aliases (`*name`) can multiply what a few lines load
+        check_bounded(data, len(text))
+    return data
 
 
 def dump_yaml_scalar(value: Any) -> str:

@@ -1,0 +1,125 @@
+"""A database of its own on the PostgreSQL server the tests use, dropped afterwards.
+
+The server is named by SYNDICATOR_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres,
+the one `.ci/run` installs and starts). It is read when this module is imported, before the
+fixtures clear SYNDICATOR_* variables. A server that cannot be reached fails the test: nothing
+here is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from syndicator.store.pg import Database
+
+ADMIN_URL = os.environ.get("SYNDICATOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def database_url(name: str) -> str:
+    parts = urlsplit(ADMIN_URL)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def create_database() -> str:
+    name = "syndicator_test_" + secrets.token_hex(6)
+    admin = Database(ADMIN_URL)
+    try:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.close()
+    return name
+
+
+def drop_database(name: str) -> None:
+    admin = Database(ADMIN_URL)
+    try:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a new, empty database."""
+    name = create_database()
+    try:
+        yield database_url(name)
+    finally:
+        drop_database(name)
+
+
+class Proxy:
+    """A TCP relay between a client and the PostgreSQL server of `url`, that can be cut (every
+    connection through it closed, new ones closed at once) and restored: PostgreSQL as seen
+    from a node whose network went away."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        port = self.listener.getsockname()[1]
+        self.url = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{port}"))
+        self.open: set[socket.socket] = set()
+        self.down = threading.Event()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Proxy:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cut()
+        self.listener.close()
+
+    def cut(self) -> None:
+        self.down.set()
+        with self._lock:
+            for sock in self.open:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+            self.open.clear()
+
+    def restore(self) -> None:
+        self.down.clear()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.down.is_set():
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self.open.update((client, server))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
