@@ -41,6 +41,8 @@ class Answer:
     location: str | None = None
     message: str = ""
     retry_after: int | None = None
+    #: True while `entry` is still the answer (the server replays it until then)
+    check: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ class CustomFeeds:
             kept = self._kept.get(key)
             if kept is not None:
                 self._kept.move_to_end(key)
-                return Answer(200, kept.entry)
+                return Answer(200, kept.entry, check=self._still(key, kept, wanted))
         if not self._renders.acquire(blocking=False):
             return Answer(503, message="Busy: too many custom feeds are being made; try again", retry_after=1)
         try:
@@ -133,9 +135,27 @@ class CustomFeeds:
             self._renders.release()
         with self._lock:
             self._sync(self._catalog() or catalog)
-            if self._synced == catalog.generation:  # nothing changed meanwhile: keep it
-                self._keep(key, _Kept(entry, Catalog.depends_on(expression), len(entry.data) + len(entry.gz)))
-        return Answer(200, entry)
+            if self._synced != catalog.generation:  # a pass changed the posts meanwhile: keep nothing
+                return Answer(200, entry)
+            kept = _Kept(entry, Catalog.depends_on(expression), len(entry.data) + len(entry.gz))
+            self._keep(key, kept)
+        return Answer(200, entry, check=self._still(key, kept, wanted))
+
+    def _still(self, key: tuple[str, ...], kept: _Kept, wanted: filters.Filters) -> Callable[[], bool]:
+        """True while `kept` is the cache's answer for `key`: no pass dropped it, no eviction,
+        and the filter_time cut is the same."""
+        cut = key[3]
+
+        def check() -> bool:
+            catalog = self._catalog()
+            if catalog is None:
+                return False
+            if catalog.generation != self._synced:
+                with self._lock:
+                    self._sync(catalog)
+            return self._kept.get(key) is kept and (wanted.within is None or str(wanted.time_key()) == cut)
+
+        return check
 
     def _render(self, catalog: Catalog, expression: Expression | None, stem: str, fmt: str,
                 wanted: filters.Filters, now: float) -> Entry:
