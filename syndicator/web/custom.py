@@ -5,9 +5,8 @@ Catalog.
 Each is rendered on its first request and kept, bytes and gzip bytes with their validators, in
 a cache bounded in entries and bytes (least recently used out first). Keys are normalised (the
 canonical expression; parameters sorted, defaults left out), so equal feeds share one entry;
-a pass drops only the entries made from feeds it changed. Renders run on at most half the
-server's threads at once: a flood of distinct queries gets `503` with `Retry-After` rather
-than the threads that serve the files.
+a pass drops only the entries made from feeds it changed. One render runs at a time: a flood
+of distinct queries gets `503` with `Retry-After` rather than the threads that serve files.
 """
 
 from __future__ import annotations
@@ -30,6 +29,9 @@ from syndicator.web.files import Entry, entry_of
 
 #: Longest query string read (a filter is at most filter_max_length per parameter anyway).
 MAX_QUERY = 4096
+#: Custom feeds rendered at once: renders are Python work that holds the GIL, so one at a time
+#: (with the short switch interval `serve` sets) leaves the other threads to the files.
+RENDERS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,7 @@ class CustomFeeds:
         self._bytes = 0
         self._synced = 0
         self._lock = threading.Lock()
-        self._renders = threading.BoundedSemaphore(max(1, settings.threads // 2))
+        self._renders = threading.BoundedSemaphore(RENDERS)
 
     def answer(self, rel: str, args: Mapping[str, Sequence[str]], query_length: int,
                is_file: Callable[[str], bool]) -> Answer | None:
@@ -160,7 +162,7 @@ class CustomFeeds:
     def _render(self, catalog: Catalog, expression: Expression | None, stem: str, fmt: str,
                 wanted: filters.Filters, now: float) -> Entry:
         s = self.settings
-        posts = catalog.select(expression, wanted.matcher(now), wanted.limit or s.items_per_feed)
+        posts = catalog.select(expression, wanted.matcher(now), wanted.limit or s.items_per_feed, wanted)
         label = "All posts" if expression is None else expression.label(lambda slug: catalog.names.get(slug, slug))
         if wanted:
             label += f" ({wanted.describe()})"
