@@ -3,70 +3,28 @@
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
-import os
 import signal
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
-import syndicator
 from syndicator import logs, redirects, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
-from syndicator.errors import AlreadyRunning, CannotListen, ConfigError
+from syndicator.errors import CannotListen, ConfigError
 from syndicator.pipeline import Builder, BuildResult, guard
 from syndicator.pipeline.catalog import Catalog
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.server import create_server
-from syndicator.store import MemorySubscriptions, Store, Subscriptions
-from syndicator.store.sqlite import FILE_NAME, SQLiteStore
+from syndicator.store import MemorySubscriptions, Store, Subscriptions, local
+from syndicator.store.sqlite import SQLiteStore
 from syndicator.watch import Watcher
 from syndicator.web import create_app
 from syndicator.websub.hub import Hub
 from syndicator.websub.ping import Pinger
 
 log = logging.getLogger("syndicator")
-
-LOCK_NAME = "syndicator.lock"
-#: The lock in feeds_dir: a dotfile, which neither `serve` nor contrib/nginx.conf serves.
-FEEDS_LOCK_NAME = ".syndicator.lock"
-#: Settings that change nothing a post or feed is made of: changing them keeps the caches.
-_RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
-                 "state_url", "role", "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
-                 "custom_cache_entries", "custom_cache_mb", "filter_max_length",
-                 "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks"}
-
-
-@contextmanager
-def lock(folder: Path, name: str = LOCK_NAME, private: bool = True) -> Iterator[None]:
-    """Hold an exclusive flock on <folder>/<name> (with our pid in it) while serving. The
-    kernel drops it when the process dies, even by kill -9, so there is no stale lock. A
-    folder made here is private to the service's user unless it is to be published (the
-    state folder holds drafts)."""
-    folder.mkdir(mode=0o700 if private else 0o777, parents=True, exist_ok=True)
-    path = folder / name
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # made by an older version: readable to all
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise AlreadyRunning(f"another syndicator (pid {pid}) is already serving and holds {folder} "
-                                 f"(lock {path}); stop it first") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
-
 
 def check_port(host: str, port: int) -> None:
     """Fail before any work when `serve` could not listen on host:port (in use, no such
@@ -79,19 +37,6 @@ def check_port(host: str, port: int) -> None:
             probe.bind(address)
     except OSError as e:  # (socket.gaierror included)
         raise CannotListen(f"cannot listen on {host}:{port}: {e.strerror}") from None
-
-
-def cache_key(settings: Settings) -> str:
-    """Names the settings and code that cached reads and renders depend on."""
-    h = hashlib.sha256(syndicator.__version__.encode())
-    for f in fields(settings):
-        if f.name not in _RUNTIME_ONLY:
-            h.update(f"{f.name}={getattr(settings, f.name)!r}\n".encode())
-    package = Path(syndicator.__file__).parent
-    for path in sorted([*package.rglob("*.py"), *package.glob("templates/*")]):
-        h.update(path.relative_to(package).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 STARTING: dict[str, Any] = {"status": "starting", "last_build": None, "posts": 0, "feeds": 0, "errors": []}
@@ -173,15 +118,11 @@ def run(settings: Settings) -> int:
 
         return cluster.run(settings)
     # both folders: two services on one feeds/ (each with its own state) would undo each other
-    with lock(settings.state_dir), lock(settings.feeds_dir, FEEDS_LOCK_NAME, private=False):
+    with local.opened(settings) as state:
         check_port(settings.host, settings.port)  # before the first build, which may take a while
         publisher = DirectoryPublisher(settings.feeds_dir)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
-        state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
-        try:
-            return _serve(settings, state, publisher)
-        finally:
-            state.close()
+        return _serve(settings, state, publisher)
 
 
 def _subscriptions(settings: Settings, state: Store) -> Subscriptions:
