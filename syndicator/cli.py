@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from syndicator import __version__, config, folders, parallel, sources, websub
+from syndicator import __version__, config, folders, parallel, redirects, sources, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
@@ -108,6 +108,7 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: st
         f"({len(result.written)} files written, {result.unchanged} unchanged) "
         f"in {result.duration_ms:.0f} ms → {settings.feeds_dir}"
     )
+    redirects.check_targets(settings.redirects, DirectoryPublisher(settings.feeds_dir).exists)
     _ping(settings, result.written)
     if strict and errors:
         ctx.exit(EXIT_BAD_INPUT)
@@ -246,13 +247,21 @@ def show_config(ctx: click.Context) -> None:
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Lowest level logged.")
 @click.option("--confirm-removals", is_flag=True, default=None,
               help="Publish the first pass even if it takes many posts off the site.")
+@click.option("--role", type=click.Choice(["all", "builder", "web"]),
+              help="all: build and serve; builder, web: one part of a site on several machines (state_url).")
 @click.pass_context
 def serve(ctx: click.Context, /, **options: Any) -> None:
     """Build, then serve feeds/ over HTTP and keep it current while seeds/ changes."""
     renames = {"seeds": "seeds_dir", "out": "feeds_dir", "state": "state_dir"}
     settings = _settings(ctx, **{renames.get(k, k): v for k, v in options.items()})
-    folders.writable(settings.feeds_dir, "output")
-    folders.writable(settings.state_dir, "state")
+    if settings.role != "all" and not settings.state_url:
+        click.echo(f"syndicator: role {settings.role} needs state_url (the PostgreSQL database the builders and "
+                   "web nodes share)", err=True)
+        ctx.exit(EXIT_BAD_CONFIG)
+    if not settings.state_url:
+        folders.writable(settings.feeds_dir, "output")
+    if settings.role != "web":
+        folders.writable(settings.state_dir, "state")
     from syndicator import daemon
 
     ctx.exit(daemon.run(settings))  # (a SyndicatorError is main's: one line, exit 2)

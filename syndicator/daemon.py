@@ -10,24 +10,26 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import syndicator
-from syndicator import logs, websub
+from syndicator import heal, logs, redirects, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
-from syndicator.errors import AlreadyRunning, CannotListen
+from syndicator.errors import AlreadyRunning, CannotListen, ConfigError, StateUnavailable
 from syndicator.pipeline import Builder, BuildResult, guard
+from syndicator.pipeline.catalog import Catalog
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.server import create_server
-from syndicator.store import Store
+from syndicator.store import MemorySubscriptions, Store, Subscriptions
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from syndicator.watch import Watcher
 from syndicator.web import create_app
+from syndicator.websub.hub import Hub
 from syndicator.websub.ping import Pinger
 
 log = logging.getLogger("syndicator")
@@ -37,7 +39,10 @@ LOCK_NAME = "syndicator.lock"
 FEEDS_LOCK_NAME = ".syndicator.lock"
 #: Settings that change nothing a post or feed is made of: changing them keeps the caches.
 _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
-                 "state_url", "hold_removals_share", "hold_removals_min", "confirm_removals"}
+                 "state_url", "role", "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
+                 "custom_cache_entries", "custom_cache_mb", "filter_max_length",
+                 "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks",
+                 "status_networks", "trusted_proxies"}
 
 
 @contextmanager
@@ -93,11 +98,13 @@ def cache_key(settings: Settings) -> str:
 STARTING: dict[str, Any] = {"status": "starting", "last_build": None, "posts": 0, "feeds": 0, "errors": []}
 
 
-def status(builder: Builder, pinger: Pinger | None = None) -> dict[str, Any]:
+def status(builder: Builder, pinger: Pinger | None = None, hub: Hub | None = None) -> dict[str, Any]:
     """The /healthz document."""
     doc = _build_status(builder)
     if pinger is not None and pinger.hubs:
         doc["websub_pings"] = pinger.status()
+    if hub is not None:
+        doc["websub_hub"] = hub.status()
     return doc
 
 
@@ -162,6 +169,10 @@ class BuildLog:
 
 def run(settings: Settings) -> int:
     logs.setup(settings.log_format, settings.log_level)
+    if settings.state_url:  # several machines: an elected builder, web nodes
+        from syndicator import cluster
+
+        return cluster.run(settings)
     # both folders: two services on one feeds/ (each with its own state) would undo each other
     with lock(settings.state_dir), lock(settings.feeds_dir, FEEDS_LOCK_NAME, private=False):
         check_port(settings.host, settings.port)  # before the first build, which may take a while
@@ -174,14 +185,25 @@ def run(settings: Settings) -> int:
             state.close()
 
 
-def open_state(settings: Settings) -> Store:
-    """The Store the settings name: PostgreSQL at state_url, else the SQLite file in state_dir."""
-    if settings.state_url:
-        from syndicator.store.pg import Database
-        from syndicator.store.postgres import PostgresStore
+def open_state(settings: Settings) -> SQLiteStore:
+    """The SQLite state file, waited for while it cannot be opened (another process holds it,
+    the disk is full): one log line per reason, retries 1 s doubling to a minute."""
+    key = cache_key(settings)
+    opened = heal.retry(lambda: SQLiteStore(settings.state_dir / FILE_NAME, key),
+                        heal.Supervised("opening the state database"), threading.Event(),
+                        retry_on=(StateUnavailable,))
+    assert opened is not None  # (the event is never set: only the database's return ends the wait)
+    return opened
 
-        return PostgresStore(Database(settings.state_url), cache_key(settings))
-    return SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
+
+def _subscriptions(settings: Settings, state: Store) -> Subscriptions:
+    """Where our own hub keeps its subscriptions: the SQLite state file."""
+    if isinstance(state, SQLiteStore):
+        return state
+    if settings.state_url:
+        raise ConfigError("websub_hubs: 'self' keeps its subscriptions in the SQLite state in state_dir; "
+                          "it cannot run with state_url set")
+    return MemorySubscriptions()
 
 
 def _serve(settings: Settings, state: Store, publisher: DirectoryPublisher) -> int:
@@ -204,32 +226,56 @@ class _Service:
         self.build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
         self.stop = threading.Event()
         self.watchers: list[Watcher] = []
+        #: the passes: a failure is retried with backoff (a fresh Builder from the state) and
+        #: reported in /healthz, so no thread dies and the service heals when the cause goes away
+        self.supervised = heal.Supervised("rebuild")
         self.pinger = Pinger(websub.external(settings))
+        self.hub = Hub(settings, _subscriptions(settings, state), publisher.read) if websub.own_hub(settings) else None
 
     def start_builder(self) -> Builder:
         s = self.settings
         builder = Builder(s, state=self.state, settle=True, publisher=self.publisher,
-                          confirmations=guard.Confirmations(s, s.state_dir))
-        self._passed(builder.build(), "catch-up" if self.warm else "build")
-        self.ready.append(builder)
+                          confirmations=guard.Confirmations(s, s.state_dir), keep_catalog=s.custom_feeds)
+        self._passed(builder.build(), "catch-up" if self.warm or self.ready else "build")
+        self.ready[:] = [builder]
         return builder
 
     def status(self) -> dict[str, Any]:
-        return status(self.ready[0], self.pinger) if self.ready else STARTING
+        doc = status(self.ready[0], self.pinger, self.hub) if self.ready else STARTING
+        reason = self.supervised.reason
+        return {**doc, "status": "degraded", "reason": reason} if reason else doc
+
+    def catalog(self) -> Catalog | None:
+        """What custom feeds are made of; None until the first pass is done."""
+        return self.ready[0].catalog if self.ready else None
 
     def watch(self) -> None:
         """The start-up thread: the first pass (unless done before serving), then the watcher."""
-        builder = self.ready[0] if self.ready else self.start_builder()
+        if not self.ready and heal.retry(self.start_builder, self.supervised, self.stop) is None:
+            return  # stopped before a pass could be made
 
         def tick() -> None:
-            self._log(builder.rebuild_if_changed())
+            self._pass(lambda builder: builder.rebuild_if_changed())
 
         def on_paths(paths: set[str]) -> None:  # the watcher's events: only these files changed
-            self._log(builder.rebuild_paths(paths))
+            self._pass(lambda builder: builder.rebuild_paths(paths))
 
         if not self.stop.is_set():
             watcher = Watcher(self.settings.seeds_dir, self.settings.scan_interval, tick, on_paths)
             self.watchers.append(watcher.start())
+
+    def _pass(self, work: Callable[[Builder], BuildResult | None]) -> None:
+        """One pass under supervision. After a failure, once the backoff allows, a fresh Builder
+        from the state makes a full pass: the failed one may have left its memory ahead of the
+        files it did not write."""
+        if self.supervised.failing:
+            if not self.supervised.due():
+                return
+            self.supervised.attempt(self.start_builder)
+            return
+        ok, result = self.supervised.attempt(lambda: work(self.ready[0]))
+        if ok:
+            self._log(result)
 
     def _log(self, result: BuildResult | None) -> None:
         if result is not None:
@@ -239,14 +285,24 @@ class _Service:
         """After each pass: its log line, then the hubs are told which feeds changed."""
         self.build_log(result, event)
         base = self.settings.base_url
-        self.pinger.publish(base + rel for rel in websub.topics(result.written))
+        topics = websub.topics(result.written)
+        self.pinger.publish(base + rel for rel in topics)
+        if self.hub is not None and topics:
+            self.hub.changed(topics)
 
     def run(self) -> int:
         s = self.settings
         self.pinger.start()
         if not self.warm:
             self.start_builder()
-        app = create_app(s, status=self.status)
+        try:  # (a restart: against the files as the last run left them)
+            redirects.check_targets(s.redirects, self.publisher.exists)
+        except ConfigError:
+            self.pinger.close()
+            raise
+        if self.hub is not None:
+            self.hub.start()  # sends what changed while the service was down
+        app = create_app(s, status=self.status, catalog=self.catalog, hub=self.hub)
         server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir)
         starter = threading.Thread(target=self.watch, name="syndicator-start", daemon=True)
         starter.start()
@@ -268,5 +324,7 @@ class _Service:
             for watcher in self.watchers:
                 watcher.stop()  # waits for a running pass
             self.pinger.close()
+            if self.hub is not None:
+                self.hub.close()
         log.info("stopped")
         return 0

@@ -70,11 +70,23 @@ def truncate(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:.-–—") + "…"
 
 
+_CJK_SENTENCE = re.compile("[。！？]")
+
+
 def first_words(text: str, count: int = 10) -> str:
+    """A stand-in title from a text: its first words, never a paragraph."""
     words = text.split()
-    if len(words) <= 1:  # CJK text has no spaces
+    # CJK text has no spaces between words, only between sentences or around Latin names, so
+    # the first sentence (or 40 characters) it is
+    if len(words) <= 1 or _HAN.search(words[0]):
+        end = _CJK_SENTENCE.search(text, 1)
+        if len(text) > 40 and end and end.start() <= 40:
+            return text[: end.start()].strip()
         return truncate(text, 40)
-    return " ".join(words[:count]) + ("…" if len(words) > count else "")
+    head = " ".join(words[:count])
+    if len(head) > 100:
+        return truncate(head, 100)
+    return head + ("…" if len(words) > count else "")
 
 
 def guess_language(text: str, default: str) -> str:

@@ -37,6 +37,7 @@ from granian.http import HTTP1Settings
 from granian.wsgi import _callback_wrapper
 
 from syndicator import urls
+from syndicator.web.app import SERVED_FILE
 
 log = logging.getLogger("syndicator.server")
 # the bindings log "Started/Stopping worker-1" at INFO: the daemon's own lines say it better
@@ -119,7 +120,9 @@ class Replay:
     """Replay the app's 200 and 304 answers for files under `root`.
 
     An answer is kept when it carries an ETag (only file answers do: not /healthz, redirects or
-    errors) and the file's stat was the same before and after the app made it. It is replayed
+    errors) and the stat of the file it was made from was the same before and after the app
+    made it. The app names that file and its stat when it read it in the environ
+    (`SERVED_FILE`): it need not be the path's (a browser gets a feed's page at the feed's URL). It is replayed
     for a request with the same method, path, query and headers (all of them, except the
     hop-by-hop ones above: whatever header the app reads is part of the key) while the file's
     stat is unchanged -- the same (size, mtime, inode, ctime) key the app's own cache trusts,
@@ -127,16 +130,20 @@ class Replay:
     the answer the app would give, at the cost of one stat() and a dict lookup."""
 
     def __init__(self, app: WSGIApp, root: Path, max_entries: int = 4096,
-                 max_bytes: int = 32 * 1024 * 1024) -> None:
+                 max_bytes: int = 32 * 1024 * 1024, key: Callable[[str], _StatKey | None] | None = None) -> None:
         self.app = app
         self.root = os.path.realpath(root)
+        #: what identifies a path's bytes when they are not files under root (a web node's copy)
+        self._key = key
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._answers: dict[tuple[Any, ...], tuple[_StatKey, str, list[tuple[str, str]], bytes]] = {}
+        self._answers: dict[tuple[Any, ...], tuple[str, _StatKey, str, list[tuple[str, str]], bytes]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
     def _stat(self, path: str) -> _StatKey | None:
+        if self._key is not None:
+            return self._key(path[1:] or urls.INDEX)
         try:
             st = os.stat(os.path.join(self.root, path[1:] or urls.INDEX))
         except (OSError, ValueError):
@@ -146,15 +153,16 @@ class Replay:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
-        if (method != "GET" and method != "HEAD") or environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
+        if ((method != "GET" and method != "HEAD") or environ.get("CONTENT_LENGTH", "0") not in ("", "0")
+                or environ.get("QUERY_STRING")):  # a custom feed's answer depends on more than a file
             return self.app(environ, start_response)
         key = (method, path, environ.get("QUERY_STRING", ""),
                *[item for item in environ.items() if item[0][:5] == "HTTP_" and item[0] not in _HOP_BY_HOP])
-        stat = self._stat(path)
         kept = self._answers.get(key)
-        if kept is not None and stat is not None and kept[0] == stat:
-            start_response(kept[1], kept[2])
-            return [kept[3]]
+        if kept is not None and self._stat(kept[0]) == kept[1]:
+            start_response(kept[2], kept[3])
+            return [kept[4]]
+        stat = self._stat(path)
 
         answer: list[Any] = []
 
@@ -173,21 +181,24 @@ class Replay:
             close = getattr(body, "close", None)
             if close is not None:
                 close()
+        served = environ.get(SERVED_FILE)
+        if served is not None:  # the app's own word: this file, as it was when it was read
+            path, stat = "/" + served[0], served[1]
         if self._stat(path) == stat:
-            self._keep(key, (stat, answer[0], list(answer[1]), data))
+            self._keep(key, (path, stat, answer[0], list(answer[1]), data))
         return [data]
 
-    def _keep(self, key: tuple[Any, ...], entry: tuple[_StatKey, str, list[tuple[str, str]], bytes]) -> None:
+    def _keep(self, key: tuple[Any, ...], entry: tuple[str, _StatKey, str, list[tuple[str, str]], bytes]) -> None:
         with self._lock:
             old = self._answers.pop(key, None)
             if old is not None:
-                self._bytes -= len(old[3])
+                self._bytes -= len(old[4])
             # oldest first out: a replaced file's answers stop being asked for and age out
             while self._answers and (len(self._answers) >= self.max_entries
-                                     or self._bytes + len(entry[3]) > self.max_bytes):
-                self._bytes -= len(self._answers.pop(next(iter(self._answers)))[3])
+                                     or self._bytes + len(entry[4]) > self.max_bytes):
+                self._bytes -= len(self._answers.pop(next(iter(self._answers)))[4])
             self._answers[key] = entry
-            self._bytes += len(entry[3])
+            self._bytes += len(entry[4])
 
 
 class Server:
@@ -258,13 +269,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return socket.create_server(address[:2], family=family, backlog=BACKLOG)
 
 
-def create_server(app: WSGIApp, host: str, port: int, threads: int, root: Path) -> Server:
+def create_server(app: WSGIApp, host: str, port: int, threads: int, root: Path,
+                  key: Callable[[str], _StatKey | None] | None = None) -> Server:
     """The server for `app` on host:port (0: any free port, see `effective_port`); raises
-    OSError when the address cannot be bound."""
+    OSError when the address cannot be bound. `key`: see Replay."""
     max_connections = min(MAX_CONNECTIONS, max(64, raise_fd_limit() - _RESERVED_FDS))
     sock = _bind(host, port)
     try:
-        return Server(refuse_ambiguous(Replay(app, root)), sock, threads, max_connections)
+        return Server(refuse_ambiguous(Replay(app, root, key=key)), sock, threads, max_connections)
     except BaseException:
         sock.close()
         raise

@@ -9,12 +9,14 @@ It runs `python -m syndicator serve --host 127.0.0.1 --port <free port> --seeds 
 with a clean environment: no inherited SYNDICATOR_* variables, SYNDICATOR_BASE_URL set to the
 server's own URL (so autodiscovery links and 301s point back at it), plus `env` and `args`.
 `config` (a dict) is written to <workdir>/syndicator.yaml and passed with --config.
-It waits until /healthz answers 200 and `stop()` sends SIGTERM and returns the exit code.
+It waits until /healthz says anything but `starting` and `stop()` sends SIGTERM and returns the exit code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import importlib.util
 import json
 import os
 import shutil
@@ -23,7 +25,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,29 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+@contextlib.contextmanager
+def nginx_in_front(srv: ServerProcess, workdir: Path, **kwargs: Any) -> Iterator[ServerProcess]:
+    """nginx with contrib/nginx.conf on srv's feeds/ (srv as its upstream), as an HTTP client
+    (`bench/serve_bench.py start_nginx` writes the configuration); stopped on exit."""
+    spec = importlib.util.spec_from_file_location("serve_bench", ROOT / "bench" / "serve_bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    user = "user root;" if os.geteuid() == 0 else ""  # pytest's temp folders are private
+    started = bench.start_nginx(workdir / "nginx", srv.feeds_dir, srv.port, main_extra=user, **kwargs)
+    assert started is not None, "nginx is not installed"
+    proc, port = started
+    try:
+        yield ServerProcess(workdir / "client", seeds=None, port=port)  # only used as an HTTP client
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        proc.wait(10)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -117,11 +142,10 @@ class ServerProcess:
             if self.proc is None or self.proc.poll() is not None:
                 return False
             try:
-                status, _, body = self.request("GET", "/healthz", timeout=2)
                 # a restart answers at once with "starting" while it catches up: ready means current
-                if status == 200 and json.loads(body).get("status") != "starting":
+                if self.health(timeout=2)["status"] != "starting":
                     return True
-            except OSError:
+            except (OSError, ValueError):
                 pass
             time.sleep(0.05)
         return False
@@ -173,6 +197,17 @@ class ServerProcess:
             return resp.status, resp.headers, resp.read()
         finally:
             conn.close()
+
+    def health(self, headers: Mapping[str, str] | None = None, timeout: float = 10) -> dict[str, Any]:
+        """The /healthz document; its HTTP code checked against it (200 only when ok, else 503
+        with Retry-After)."""
+        status, h, body = self.request("GET", "/healthz", headers, timeout=timeout)
+        doc = json.loads(body)
+        if status == 503 and doc.get("status") != "ok" and h.get("Retry-After", "").isdigit():
+            return doc
+        if status == 200 and doc.get("status") == "ok" and "Retry-After" not in h:
+            return doc
+        raise ValueError(f"/healthz answered {status} (Retry-After {h.get('Retry-After')}) with {doc}")
 
     def raw(self, data: bytes, timeout: float = 10) -> bytes:
         """Send raw bytes (a whole request), return everything the server answers until it closes."""

@@ -5,37 +5,18 @@ with <link rel="alternate" type=...>, and every link must answer 200 with that c
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from lxml import html as lxml_html
 
+from tests.chromium import chromium, dump_dom
 from tests.serverproc import ServerProcess
 
 TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml", "json": "application/feed+json"}
 
-
-def chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 pytestmark = pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium)")
-
-
-def dump_dom(url: str, profile: Path) -> str:
-    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--dump-dom", url]
-    out = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
-    assert out.returncode == 0, out.stderr.decode(errors="replace")[-2000:]
-    return out.stdout.decode("utf-8")
 
 
 def test_autodiscovery_in_headless_chromium(tmp_path: Path) -> None:

@@ -28,9 +28,9 @@ def test_build_summary_and_exit_0(tmp_path: Path) -> None:
     out = run("build", "--seeds", str(SEEDS), "--out", str(tmp_path / "feeds"))
     assert out.returncode == 0, out.stderr
     assert re.search(r"^5 posts read, 4 published, 1 drafts skipped, 0 errors, 0 warnings; 24 feeds "
-                     r"\(35 files written, 0 unchanged\) in \d+ ms → ", out.stdout, re.M)
+                     r"\(38 files written, 0 unchanged\) in \d+ ms → ", out.stdout, re.M)
     again = run("build", "--seeds", str(SEEDS), "--out", str(tmp_path / "feeds"))
-    assert "(0 files written, 35 unchanged)" in again.stdout
+    assert "(0 files written, 38 unchanged)" in again.stdout
 
 
 @pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed next to this python")

@@ -208,6 +208,16 @@ def test_replayed_answers_follow_a_rewritten_file(tmp_path: Path) -> None:
         path.unlink()
         assert srv.request("GET", "/all.json")[0] == 404
 
+        # a browser gets the feed's page at the feed's URL: its answer follows the page's file
+        nav = {"Sec-Fetch-Dest": "document"}
+        page = srv.feeds_dir / "all.html"
+        for _ in range(3):
+            assert srv.request("GET", "/all.rss", nav)[2] == page.read_bytes()
+        tmp = page.with_name(".all.html.tmp")
+        tmp.write_bytes(page.read_bytes().replace(b"<h1>", b"<h1>Rewritten "))
+        os.replace(tmp, page)
+        assert b"<h1>Rewritten " in srv.request("GET", "/all.rss", nav)[2]
+
 
 # -- start and stop ---------------------------------------------------------------------------------
 

@@ -252,3 +252,24 @@ def test_news_body_is_built_for_each_post_object(settings: Settings) -> None:
 def test_page_link_is_the_resolved_posts_url(base: str, slug: str) -> None:
     settings = load_settings(env={}, overrides={"base_url": base})
     assert page_link(settings, slug) == urljoin(settings.base_url, f"posts/{slug}.html")
+
+
+@pytest.mark.parametrize(("excerpt", "title"), [
+    # a scraper's Chinese item without a title: spaces only between sentences, never between words
+    ("据霍尼韦尔官网消息，5月24日，霍尼韦尔宣布提供制冷剂。（上海证券报） 国内首款使用超低GWP制冷剂的新能源汽车来了！ 据霍",
+     "据霍尼韦尔官网消息，5月24日，霍尼韦尔宣布提供制冷剂"),
+    ("国内首款使用超低GWP(全球变暖潜值)制冷剂的新能源汽车来了，据霍尼韦尔官网消息称其已应用于全球超过一亿两千万辆汽车 下一句",
+     "国内首款使用超低GWP(全球变暖潜值)制冷剂的新能源汽车来了，据霍尼韦尔官网消…"),
+    ("Meta taps the latest Azure virtual machines for its AI research, the company said on Wednesday",
+     "Meta taps the latest Azure virtual machines for its AI…"),
+])
+def test_a_missing_title_is_the_excerpts_first_words_never_a_paragraph(
+        tmp_path: Path, excerpt: str, title: str) -> None:
+    (tmp_path / "item.md").write_text(
+        f"---\nexcerpt: {json.dumps(excerpt, ensure_ascii=False)}\npublishedDateTime: 2022-05-26T04:19:14Z\n"
+        "webUrl: https://example.com/a\ntopics: [AI]\n---\n", encoding="utf-8")
+    settings = load_settings(env={}, overrides={"base_url": "http://127.0.0.1:8080/"})
+    raw = sources.read_post(tmp_path, "item.md", settings.max_post_bytes, sources.SiteConfigs(tmp_path))
+    post, problems = normalize(raw, settings)
+    assert post.title == title
+    assert [p.message for p in problems if "title" in p.message] == [f"missing or empty title; using {title!r}"]

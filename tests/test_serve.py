@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from syndicator.web import ranges
-from tests.conftest import BASE_URL, SECRET, TYPES
+from tests.conftest import BASE_URL, FEED_VARY, SECRET, TYPES, VARY
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_every_file_served_with_type_and_validators(client: FlaskClient, feeds: 
         mtime = int((feeds / rel).stat().st_mtime)
         assert h["Last-Modified"] == email.utils.formatdate(mtime, usegmt=True)
         assert h["Cache-Control"] == "public, max-age=123"
-        assert h["Vary"] == "Accept-Encoding"
+        assert h["Vary"] == VARY[os.path.splitext(rel)[1]], path
         assert h["Accept-Ranges"] == "bytes"
         assert "Content-Encoding" not in h
 
@@ -82,6 +82,55 @@ def test_opml_lists_served_feeds(client: FlaskClient) -> None:
     assert f"{BASE_URL}all.atom".encode() in resp.data
 
 
+# -- a feed's URL for a browser and for a reader ---------------------------------------------------
+
+#: What Chromium sends when a person opens a feed's URL (typed, or a link followed).
+NAVIGATION = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "none",
+              "Sec-Fetch-User": "?1", "Upgrade-Insecure-Requests": "1",
+              "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+#: Requests that must get the feed: readers (some ask for text/html first), scripts, frames.
+NOT_NAVIGATION: list[dict[str, str]] = [
+    {},
+    {"Accept": "text/html"},
+    {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+    {"Accept": "application/rss+xml, application/atom+xml, text/html;q=0.5, */*;q=0.1"},
+    {"Sec-Fetch-Dest": "empty", "Sec-Fetch-Mode": "cors"},          # fetch() from a page
+    {"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Mode": "navigate"},     # a frame
+    {"Sec-Fetch-Dest": "documentary"},
+]
+
+
+@pytest.mark.parametrize("path", ["/all.rss", "/all.atom", "/all.json", "/topics/ai.rss", "/topics/ai.atom"])
+def test_browser_navigation_gets_the_page_readers_get_the_feed(client: FlaskClient, feeds: Path, path: str) -> None:
+    feed = (feeds / path[1:]).read_bytes()
+    page_rel = path[1:].rsplit(".", 1)[0] + ".html"
+    page = (feeds / page_rel).read_bytes()
+    resp = get(client, path, NAVIGATION)
+    h = resp.headers
+    assert resp.status_code == 200 and resp.data == page and h["Content-Type"] == TYPES[".html"]
+    assert h["ETag"] == f'"{hashlib.sha256(page).hexdigest()[:32]}"' and h["Vary"] == FEED_VARY
+    assert h["Last-Modified"] == email.utils.formatdate(int((feeds / page_rel).stat().st_mtime), usegmt=True)
+    assert get(client, path, {**NAVIGATION, "If-None-Match": h["ETag"]}).status_code == 304
+    gz = get(client, path, {**NAVIGATION, "Accept-Encoding": "gzip"})
+    assert gz.headers["Content-Encoding"] == "gzip" and gzip.decompress(gz.data) == page
+    assert get(client, path, {**NAVIGATION, "Sec-Fetch-Dest": "Document"}).data == page
+    feed_etag = f'"{hashlib.sha256(feed).hexdigest()[:32]}"'
+    for headers in NOT_NAVIGATION:
+        resp = get(client, path, headers)
+        assert resp.status_code == 200 and resp.data == feed, headers
+        assert resp.headers["ETag"] == feed_etag and resp.headers["Vary"] == FEED_VARY, headers
+        assert resp.headers["Content-Type"] == TYPES[os.path.splitext(path)[1]]
+    # the page's own URL, the index and OPML are what they are, and vary on the encoding only
+    for other in ("/" + page_rel, "/", "/feeds.opml"):
+        nav, plain_ = get(client, other, NAVIGATION), get(client, other)
+        assert nav.data == plain_.data and nav.headers["Vary"] == "Accept-Encoding", other
+
+
+def test_browser_navigation_to_an_old_feed_url_is_redirected_first(client: FlaskClient) -> None:
+    resp = get(client, "/topics/msft-ai.rss", NAVIGATION)
+    assert resp.status_code == 301 and resp.headers["Location"] == f"{BASE_URL}topics/microsoft-ai.rss"
+
+
 # -- conditional requests ---------------------------------------------------------------------------
 
 def test_if_none_match(client: FlaskClient) -> None:
@@ -93,7 +142,7 @@ def test_if_none_match(client: FlaskClient) -> None:
         h304 = resp.headers
         assert resp.status_code == 304, inm
         assert resp.data == b"" and h304["ETag"] == etag and h304["Last-Modified"] == lm
-        assert h304["Cache-Control"] == "public, max-age=123" and h304["Vary"] == "Accept-Encoding"
+        assert h304["Cache-Control"] == "public, max-age=123" and h304["Vary"] == FEED_VARY
         assert "Content-Type" not in h304 and "Accept-Ranges" not in h304
     # `*` is a wildcard only alone (RFC 9110 13.1.2: "*" / #entity-tag)
     for inm in ('"nope"', 'W/"nope"', etag[:-2] + '"', '"nope", *', ""):
@@ -144,7 +193,7 @@ def test_gzip_from_precompressed_twin(client: FlaskClient, feeds: Path) -> None:
     body = plain.data
     resp = get(client, "/all.atom", {"Accept-Encoding": "br, gzip;q=0.8, deflate"})
     h, gz = resp.headers, resp.data
-    assert resp.status_code == 200 and h["Content-Encoding"] == "gzip" and h["Vary"] == "Accept-Encoding"
+    assert resp.status_code == 200 and h["Content-Encoding"] == "gzip" and h["Vary"] == FEED_VARY
     assert gzip.decompress(gz) == body
     assert gz == (feeds / "all.atom.gz").read_bytes()  # the twin nginx gzip_static serves
     assert h["Content-Type"] == plain.headers["Content-Type"] and h["Content-Length"] == str(len(gz))
@@ -344,7 +393,7 @@ def test_redirects_record_keeps_aliases(tmp_path: Path) -> None:
 def test_unknown_paths_are_plain_404(client: FlaskClient) -> None:
     for path in ("/nope", "/topics/nope.rss", "/all.xml", "/all", "/topics/", "/topics", "/posts/",
                  "/all.rss.gz", "/index.html.gz", "/.manifest.json", "/topics/.ai.rss", "/all.rss/",
-                 "/index.htm", "/favicon.ico", "/robots.txt", "/all.rss;x", "/%E6%99%BA.rss"):
+                 "/index.htm", "/favicon.png", "/robots.txt.gz", "/all.rss;x", "/%E6%99%BA.rss"):
         resp = get(client, path)
         assert resp.status_code == 404, path
         assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"

@@ -26,8 +26,8 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from tests.conftest import ALIASES, BAD_POST, SECRET, TYPES
-from tests.serverproc import ROOT, ServerProcess
+from tests.conftest import ALIASES, BAD_POST, SECRET, TYPES, VARY
+from tests.serverproc import ROOT, ServerProcess, nginx_in_front
 
 HAVE_NGINX = bool(shutil.which("nginx") or Path("/usr/sbin/nginx").exists())
 
@@ -48,18 +48,8 @@ def nginx(srv: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """nginx with contrib/nginx.conf on srv's feeds/ (srv as its upstream), as an HTTP client."""
     if not HAVE_NGINX:
         pytest.skip("nginx is not installed")
-    spec = importlib.util.spec_from_file_location("serve_bench", ROOT / "bench" / "serve_bench.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    work = tmp_path_factory.mktemp("nginx")
-    user = "user root;" if os.geteuid() == 0 else ""  # pytest's temp folders are private
-    proc, port = bench.start_nginx(work / "nginx", srv.feeds_dir, srv.port, main_extra=user)
-    try:
-        yield ServerProcess(work / "client", seeds=None, port=port)  # only used as an HTTP client
-    finally:
-        proc.send_signal(signal.SIGQUIT)
-        proc.wait(10)
+    with nginx_in_front(srv, tmp_path_factory.mktemp("nginx")) as client:
+        yield client
 
 
 def published(srv: ServerProcess) -> list[str]:
@@ -157,7 +147,8 @@ def test_raw_nul_and_garbage_request_lines(srv: ServerProcess) -> None:
 
 def test_healthz(srv: ServerProcess) -> None:
     status, h, body = srv.request("GET", "/healthz")
-    assert status == 200 and h["Content-Type"].startswith("application/json")
+    assert status == 503 and h["Retry-After"].isdigit()  # degraded: not 200, which only ok gets
+    assert h["Content-Type"].startswith("application/json")
     assert h["Cache-Control"] == "no-store"
     doc = json.loads(body)
     assert doc["status"] == "degraded"  # the bad post
@@ -202,7 +193,7 @@ def test_contrib_nginx_conf_serves_the_same_urls(srv: ServerProcess, nginx: Serv
         status, h, body = ngx.request("GET", path)
         assert status == 200 and h["Content-Type"] == TYPES[os.path.splitext(path)[1]], path
         assert body == srv.request("GET", path)[2]
-        assert h["Cache-Control"] == "public, max-age=300" and h["Vary"] == "Accept-Encoding"
+        assert h["Cache-Control"] == "public, max-age=300" and h["Vary"] == VARY[os.path.splitext(path)[1]], path
     status, h, gz = ngx.request("GET", "/all.rss", {"Accept-Encoding": "gzip"})
     assert h["Content-Encoding"] == "gzip" and gz == (srv.feeds_dir / "all.rss.gz").read_bytes()
     assert ngx.request("GET", "/all.rss", {"If-None-Match": h["ETag"], "Accept-Encoding": "gzip"})[0] == 304
@@ -214,6 +205,14 @@ def test_contrib_nginx_conf_serves_the_same_urls(srv: ServerProcess, nginx: Serv
     status, h, _ = ngx.request("GET", "/topics/msft-ai.atom")  # passed to syndicator
     assert status == 301 and h["Location"] == srv.url("/topics/microsoft-ai.atom")
     assert json.loads(ngx.request("GET", "/healthz")[2])["posts"] == 4
+    # custom feeds are syndicator's: combinations, and a file's URL with filter parameters
+    for path in ("/topics/ai,azure.atom", "/all.rss?filter=Azure&limit=1", "/topics/ai.json?lang=en"):
+        status, h, body = ngx.request("GET", path)
+        assert status == 200 and body == srv.request("GET", path)[2] and h["ETag"], path
+    assert ngx.request("GET", "/all.rss?utm_source=x")[2] == (srv.feeds_dir / "all.rss").read_bytes()
+    status, h, body = ngx.request("GET", "/all.rss?filter=(a")
+    assert status == 400 and b"missing )" in body
+    assert ngx.request("GET", "/topics/azure+ai.rss")[1]["Location"] == srv.url("/topics/ai+azure.rss")
     raw = ngx.raw(b"GET /../secret.rss HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 4") and SECRET not in raw
 

@@ -26,6 +26,7 @@ from syndicator.config import Settings
 from syndicator.formats import FEED_EXTENSIONS
 from syndicator.model import Feed, Post, Problem
 from syndicator.pipeline import archive, guard, read
+from syndicator.pipeline.catalog import Catalog
 from syndicator.pipeline.collect import Collection, Delta
 from syndicator.pipeline.feeds import Planner
 from syndicator.pipeline.guard import Confirmations, Hold
@@ -83,7 +84,8 @@ class Builder:
 
     def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None,
                  state: Store | None = None, settle: bool = False,
-                 publisher: Publisher | None = None, confirmations: Confirmations | None = None) -> None:
+                 publisher: Publisher | None = None, confirmations: Confirmations | None = None,
+                 keep_catalog: bool = False) -> None:
         self.publisher: Publisher = publisher or DirectoryPublisher(settings.feeds_dir)
         #: what the last pass recorded about the published site (see Publisher.site_record)
         self._site = self.publisher.site_record()
@@ -102,6 +104,8 @@ class Builder:
         #: the collection and planner hold every record's contribution (False: start afresh)
         self._collected = False
         self.last: BuildResult | None = None
+        #: every feed's posts after the last pass, for custom feeds (`serve` keeps it)
+        self.catalog: Catalog | None = Catalog() if keep_catalog else None
         #: One pass at a time: the scheduler's tick and shutdown take turns.
         self.lock = threading.Lock()
 
@@ -220,7 +224,8 @@ class Builder:
                              moved=[], unchanged=0, duration_ms=0.0)
         elif self.records:  # a first pass: the remembered records are what is published
             delta = self._collect(Change())
-            self.planner.update(delta.removed, delta.added)
+            stems = self.planner.update(delta.removed, delta.added)
+            self._advance_catalog(stems, delta)
             result.feeds = self.planner.feeds()
             self._fill(result, Change())
             self._collected = False  # the first pass that publishes starts afresh
@@ -259,6 +264,7 @@ class Builder:
     def _publish(self, change: Change, result: BuildResult) -> PublishReport:
         delta = self._collect(change)
         stems = self.planner.update(delta.removed, delta.added)
+        self._advance_catalog(stems, delta)
         result.feeds = self.planner.feeds()
         self._fill(result, change)
         scope = Scope(stems, delta.removed, delta.added, full=delta.full)
@@ -271,6 +277,11 @@ class Builder:
                                   [f.stem for f in result.feeds], [f.topic.name for f in result.feeds if f.topic])
         self.publisher.save_redirects(table)
         return report
+
+    def _advance_catalog(self, stems: set[str], delta: Delta) -> None:
+        if self.catalog is not None:
+            changed = stems if delta.removed or delta.added else set()
+            self.catalog = self.catalog.advance(self.planner, changed, full=delta.full)
 
     def _hand_over(self, plan: Plan, full: bool) -> PublishReport:
         # Whatever a pass no longer produces goes at once, errors or not: a broken post is

@@ -80,7 +80,14 @@ def _feed(settings: Settings, key: str, name: str, stem: str, posts: tuple[Post,
         posts=shown,
         updated=_updated(shown, settings),
         topic=topic,
+        icon_url=settings.base_url + urls.ICON,
     )
+
+
+def custom(settings: Settings, stem: str, label: str, posts: tuple[Post, ...], home_url: str) -> Feed:
+    """A feed people shape on the URL (a topic combination, filters): `label` says what it holds."""
+    feed = _feed(settings, stem, label, stem, posts, None)
+    return replace(feed, description=f"{settings.site_description}: {label}", home_url=home_url)
 
 
 def archive_page(feed: Feed, posts: tuple[Post, ...], settings: Settings) -> Feed:
@@ -176,6 +183,24 @@ class Planner:
 
     def has_topic(self, slug: str) -> bool:
         return slug in self._names
+
+    def stems(self) -> list[str]:
+        """The stems of every feed now."""
+        return list(self._lists)
+
+    def posts(self, stem: str) -> tuple[Post, ...] | None:
+        """Every post of the feed at `stem`, newest first; None when there is no such feed."""
+        entries = self._lists.get(stem)
+        if entries is None or (stem != urls.ALL_STEM and not entries):
+            return None
+        return tuple(map(self._posts.__getitem__, entries))
+
+    def topic(self, slug: str) -> Topic | None:
+        """A topic by its slug, with its most used spelling."""
+        names = self._names.get(slug)
+        if not names:
+            return None
+        return Topic(min(names, key=lambda name: (-names[name], name)), slug)
 
     def feed(self, stem: str) -> Feed | None:
         """The feed at `stem` now, or None when there is none."""

@@ -86,11 +86,15 @@ class FileCache:
         if len(data) != key[0]:  # replaced while reading: do not cache a torn pair
             key = (-1, -1, -1, -1)
         gz = _read_twin(path + ".gz", data, self.root)
-        digest = hashlib.sha256(data).hexdigest()[:32]
-        ext = os.path.splitext(rel)[1]
-        return Entry(key=key, data=data, etag=f'"{digest}"', gz=gz, gz_etag=f'"{digest}-gzip"',
-                     last_modified=formatdate(int(mtime), usegmt=True), mtime=int(mtime),
-                     content_type=CONTENT_TYPES[ext])
+        return entry_of(data, gz, mtime, os.path.splitext(rel)[1], key)
+
+
+def entry_of(data: bytes, gz: bytes, mtime: float, ext: str, key: StatKey = (-1, -1, -1, -1)) -> Entry:
+    """An entry for these bytes (`mtime`: when they last changed; `ext`: the file extension)."""
+    digest = hashlib.sha256(data).hexdigest()[:32]
+    return Entry(key=key, data=data, etag=f'"{digest}"', gz=gz, gz_etag=f'"{digest}-gzip"',
+                 last_modified=formatdate(int(mtime), usegmt=True), mtime=int(mtime),
+                 content_type=CONTENT_TYPES[ext])
 
 
 def _inside(root: Path, path: str) -> bool:

@@ -1,0 +1,123 @@
+"""What custom feeds are made of: every feed's posts as the last pass left them.
+
+A Catalog is immutable: a pass makes the next one from the last, re-listing only the feeds
+whose posts changed (`Planner.update` names them), so the web app's threads read one
+consistent snapshot while the builder works on the next, without a lock. It remembers which
+feeds the last few passes changed, so a cache of custom feeds drops only the answers made from
+those (see `changed_since`).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import islice
+from types import MappingProxyType
+
+from syndicator import urls
+from syndicator.model import Post
+from syndicator.pipeline.feeds import Planner, sort_key
+from syndicator.topicexpr import Expression, Group
+
+#: Passes whose changed feeds are remembered; a cache further behind starts afresh.
+HISTORY = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    generation: int = 0
+    #: feed stem (`all`, `topics/<slug>`) -> every post of the feed, newest first
+    lists: Mapping[str, tuple[Post, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    #: topic slug -> display name
+    names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: (generation, stems that pass changed) for the last HISTORY passes
+    changes: tuple[tuple[int, frozenset[str]], ...] = ()
+
+    def advance(self, planner: Planner, changed: Iterable[str], full: bool = False) -> Catalog:
+        """The catalog after a pass: `changed` stems re-listed from the planner (every one when
+        `full`, the planner having started afresh)."""
+        stems = set(planner.stems()) if full else set(changed)
+        if not stems and not full:
+            return self
+        lists = {} if full else dict(self.lists)
+        names = {} if full else dict(self.names)
+        for stem in stems:
+            posts = planner.posts(stem)
+            slug = urls.topic_of_stem(stem)
+            if posts is None:
+                lists.pop(stem, None)
+                if slug is not None:
+                    names.pop(slug, None)
+                continue
+            lists[stem] = posts
+            if slug is not None:
+                topic = planner.topic(slug)
+                if topic is not None:
+                    names[slug] = topic.name
+        generation = self.generation + 1
+        mark = frozenset(["*"]) if full else frozenset(stems)
+        return Catalog(generation, MappingProxyType(lists), MappingProxyType(names),
+                       (*self.changes[-(HISTORY - 1):], (generation, mark)))
+
+    def changed_since(self, generation: int) -> frozenset[str] | None:
+        """The stems changed after `generation`; None when unknown (too long ago, or a pass
+        that started afresh): then anything may have changed."""
+        if generation == self.generation:
+            return frozenset()
+        later = [stems for g, stems in self.changes if g > generation]
+        if len(later) != self.generation - generation or any("*" in s for s in later):
+            return None
+        return frozenset().union(*later)
+
+    def unknown(self, expression: Expression) -> list[str]:
+        """The slugs of `expression` that name no topic."""
+        return sorted(s for s in expression.slugs if s not in self.names)
+
+    @staticmethod
+    def depends_on(expression: Expression | None) -> frozenset[str]:
+        """The stems whose change can change the feed of `expression` (None: every post)."""
+        if expression is None:
+            return frozenset([urls.ALL_STEM])
+        stems = {urls.topic_stem(s) for s in expression.slugs}
+        if any(not g.all_of for g in expression.groups):
+            stems.add(urls.ALL_STEM)
+        return frozenset(stems)
+
+    def select(self, expression: Expression | None, accept: Callable[[Post], bool] | None,
+               limit: int) -> list[Post]:
+        """The newest `limit` posts of `expression` (None: every post) that `accept` keeps."""
+        if expression is None:
+            stream: Iterator[Post] = iter(self.lists.get(urls.ALL_STEM, ()))
+        elif len(expression.groups) == 1:
+            stream = self._group(expression.groups[0])
+        else:
+            stream = _distinct(heapq.merge(*(self._group(g) for g in expression.groups), key=sort_key))
+        if accept is not None:
+            stream = filter(accept, stream)
+        return list(islice(stream, limit))
+
+    def _group(self, group: Group) -> Iterator[Post]:
+        if group.all_of:
+            # walk the shortest list of the topics it needs; check the rest on each post
+            base = min((self.lists.get(urls.topic_stem(s), ()) for s in group.all_of), key=len)
+        else:
+            base = self.lists.get(urls.ALL_STEM, ())
+        need, avoid = group.all_of, group.none_of
+        if len(need) <= 1 and not avoid:
+            return iter(base)
+
+        def keep(post: Post) -> bool:
+            slugs = {t.slug for t in post.topics}
+            return need <= slugs and not avoid & slugs
+
+        return filter(keep, base)
+
+
+def _distinct(posts: Iterator[Post]) -> Iterator[Post]:
+    """Merged group streams give a post in two groups twice, one after the other."""
+    last = None
+    for post in posts:
+        if post is not last:
+            yield post
+        last = post

@@ -1,0 +1,174 @@
+"""Custom feeds: topic combinations (`topics/ai+azure.rss`, see topicexpr.py) and filter
+parameters (`?filter=...`, see filters.py) on the feed URLs, answered from the builder's
+Catalog.
+
+Each is rendered on its first request and kept, bytes and gzip bytes with their validators, in
+a cache bounded in entries and bytes (least recently used out first). Keys are normalised (the
+canonical expression; parameters sorted, defaults left out), so equal feeds share one entry;
+a pass drops only the entries made from feeds it changed. Renders run on at most half the
+server's threads at once: a flood of distinct queries gets `503` with `Retry-After` rather
+than the threads that serve the files.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from syndicator import filters, topicexpr, urls
+from syndicator.compress import gzip_bytes
+from syndicator.config import Settings
+from syndicator.formats import FEED_FORMATS
+from syndicator.pipeline import feeds
+from syndicator.pipeline.catalog import Catalog
+from syndicator.render import RENDERERS
+from syndicator.topicexpr import Expression
+from syndicator.web.files import Entry, entry_of
+
+#: Longest query string read (a filter is at most filter_max_length per parameter anyway).
+MAX_QUERY = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What to answer: `entry` (200/304), a redirect to `location`, or `status` with `message`."""
+
+    status: int
+    entry: Entry | None = None
+    location: str | None = None
+    message: str = ""
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    entry: Entry
+    depends: frozenset[str]
+    size: int
+
+
+def asks_custom(args: Mapping[str, Sequence[str]]) -> bool:
+    """True when the query names a filter parameter (a file's URL with one is a custom feed)."""
+    return any(key in args for key in filters.KEYS)
+
+
+class CustomFeeds:
+    def __init__(self, settings: Settings, catalog: Callable[[], Catalog | None],
+                 resolve: Callable[[str], str]) -> None:
+        self.settings = settings
+        self._catalog = catalog
+        self._resolve = resolve
+        self.max_entries = settings.custom_cache_entries
+        self.max_bytes = settings.custom_cache_mb * 1024 * 1024
+        self._kept: OrderedDict[tuple[str, ...], _Kept] = OrderedDict()
+        self._bytes = 0
+        self._synced = 0
+        self._lock = threading.Lock()
+        self._renders = threading.BoundedSemaphore(max(1, settings.threads // 2))
+
+    def answer(self, rel: str, args: Mapping[str, Sequence[str]], query_length: int,
+               is_file: Callable[[str], bool]) -> Answer | None:
+        """The answer for a feed path `rel` with query `args`; None when `rel` names no custom
+        feed (not a feed format, or a plain file's path without filters)."""
+        stem, dot, fmt = rel.rpartition(".")
+        spelled = urls.topic_of_stem(stem)
+        if not dot or fmt not in FEED_FORMATS or (stem != urls.ALL_STEM and (spelled is None or "/" in spelled)):
+            return None
+        asked = self._read(args, query_length, spelled)
+        if isinstance(asked, Answer):
+            return asked
+        expression, wanted = asked
+        canonical = urls.ALL_STEM if expression is None else urls.topic_stem(expression.text())
+        if expression is not None and expression.single and not wanted:  # a topic's own feed: a file
+            if canonical == stem:
+                return None
+            if is_file(urls.feed_path(canonical, fmt)):
+                return Answer(301, location=self._url(canonical, fmt, wanted))
+            return Answer(404, message="Not found")
+        if expression is None and not wanted:
+            return None
+        catalog = self._catalog()
+        if catalog is None:
+            return Answer(503, message="Starting: the feeds are being built", retry_after=5)
+        if expression is not None and catalog.unknown(expression):
+            return Answer(404, message="Not found: no topic " + ", ".join(catalog.unknown(expression)))
+        if canonical != stem:
+            return Answer(301, location=self._url(canonical, fmt, wanted))
+        return self._cached(catalog, expression, canonical, fmt, wanted)
+
+    def _read(self, args: Mapping[str, Sequence[str]], query_length: int,
+              spelled: str | None) -> tuple[Expression | None, filters.Filters] | Answer:
+        """The expression and filters asked for, or the error answer."""
+        if query_length > MAX_QUERY:
+            return Answer(400, message=f"the query has more than {MAX_QUERY} characters")
+        try:
+            wanted = filters.parse(args, self.settings.items_per_feed, self.settings.filter_max_length)
+            return (None if spelled is None else topicexpr.parse(spelled, self._resolve)), wanted
+        except filters.FilterError as e:
+            return Answer(400, message=str(e))
+        except topicexpr.ExpressionError as e:
+            return Answer(404, message=f"Not found: {e}")
+
+    def _url(self, stem: str, fmt: str, wanted: filters.Filters) -> str:
+        return self.settings.base_url + urls.feed_path(stem, fmt) + (f"?{wanted.query}" if wanted.query else "")
+
+    def _cached(self, catalog: Catalog, expression: Expression | None, stem: str, fmt: str,
+                wanted: filters.Filters) -> Answer:
+        now = time.time()
+        key = (stem, fmt, wanted.query, str(wanted.time_key(now)))
+        with self._lock:
+            self._sync(catalog)
+            kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
+                return Answer(200, kept.entry)
+        if not self._renders.acquire(blocking=False):
+            return Answer(503, message="Busy: too many custom feeds are being made; try again", retry_after=1)
+        try:
+            entry = self._render(catalog, expression, stem, fmt, wanted, now)
+        finally:
+            self._renders.release()
+        with self._lock:
+            self._sync(self._catalog() or catalog)
+            if self._synced == catalog.generation:  # nothing changed meanwhile: keep it
+                self._keep(key, _Kept(entry, Catalog.depends_on(expression), len(entry.data) + len(entry.gz)))
+        return Answer(200, entry)
+
+    def _render(self, catalog: Catalog, expression: Expression | None, stem: str, fmt: str,
+                wanted: filters.Filters, now: float) -> Entry:
+        s = self.settings
+        posts = catalog.select(expression, wanted.matcher(now), wanted.limit or s.items_per_feed)
+        label = "All posts" if expression is None else expression.label(lambda slug: catalog.names.get(slug, slug))
+        if wanted:
+            label += f" ({wanted.describe()})"
+        home = urls.feed_page_url(s.base_url, stem) if expression is not None and expression.single else s.base_url
+        feed = feeds.custom(s, stem, label, tuple(posts), home)
+        data = RENDERERS[fmt].render(feed, self._url(stem, fmt, wanted))
+        return entry_of(data, gzip_bytes(data), feed.updated.timestamp(), "." + fmt)
+
+    def _sync(self, catalog: Catalog) -> None:
+        """Drop what the passes since the last look changed (called with the lock held)."""
+        if catalog.generation == self._synced:
+            return
+        changed = catalog.changed_since(self._synced)
+        for key in list(self._kept):
+            if changed is None or self._kept[key].depends & changed:
+                self._bytes -= self._kept.pop(key).size
+        self._synced = catalog.generation
+
+    def _keep(self, key: tuple[str, ...], kept: _Kept) -> None:
+        old = self._kept.pop(key, None)
+        if old is not None:
+            self._bytes -= old.size
+        if kept.size > self.max_bytes:
+            return
+        while self._kept and (len(self._kept) >= self.max_entries or self._bytes + kept.size > self.max_bytes):
+            self._bytes -= self._kept.popitem(last=False)[1].size
+        self._kept[key] = kept
+        self._bytes += kept.size
+
+    def stats(self) -> dict[str, int]:
+        return {"entries": len(self._kept), "bytes": self._bytes}

@@ -1,0 +1,329 @@
+"""Custom feeds over a real `syndicator serve` on 127.0.0.1: topic combinations on the URL
+(`topics/ai+azure.rss`) with their canonical spelling and 301s, filter parameters on RE2,
+served with the validators, gzip and caching headers of the files, and a cache that a
+rebuild empties only for what changed. Every feed is parsed back with feedparser and lxml."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syndicator import topicexpr
+from tests.feedcheck import check_atom, check_json, check_rss, feedparse
+from tests.serverproc import ServerProcess
+
+TOPICS = ["ai", "azure", "microsoft-ai", "facebook-ai", "ai-hardware"]
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with ServerProcess(tmp_path_factory.mktemp("custom")) as server:
+        yield server
+
+
+def get(srv: ServerProcess, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    status, h, body = srv.request("GET", path, {k.replace("_", "-"): v for k, v in headers.items()})
+    return status, {k.lower(): v for k, v in h.items()}, body
+
+
+def ids(srv: ServerProcess, path: str) -> list[str]:
+    status, headers, body = get(srv, path)
+    assert status == 200, (path, status, body)
+    if path.split("?")[0].endswith(".json"):
+        return [item["id"] for item in json.loads(body)["items"]]
+    return [e.id for e in feedparse(body).entries]
+
+
+def topics_of(srv: ServerProcess) -> dict[str, set[str]]:
+    """Item ids of every topic's published file, and of all."""
+    out = {t: set(ids(srv, f"/topics/{t}.atom")) for t in TOPICS}
+    out["all"] = set(ids(srv, "/all.atom"))
+    return out
+
+
+# -- the algebra ----------------------------------------------------------------------------------
+
+def test_combinations_select_what_they_say(srv: ServerProcess) -> None:
+    t = topics_of(srv)
+    assert t["ai"] and t["azure"] and t["ai"] != t["all"]
+    cases = {
+        "ai+microsoft-ai": t["ai"] & t["microsoft-ai"],
+        "ai,azure": t["ai"] | t["azure"],
+        "ai,-facebook-ai": t["ai"] - t["facebook-ai"],
+        "ai+ai-hardware,azure": (t["ai"] & t["ai-hardware"]) | t["azure"],
+        "-azure": t["all"] - t["azure"],
+        "ai+azure": t["ai"] & t["azure"],
+    }
+    for expression, expected in cases.items():
+        for fmt in ("rss", "atom", "json"):
+            got = ids(srv, f"/topics/{expression}.{fmt}")
+            assert set(got) == expected, (expression, fmt)
+            assert len(got) == len(set(got))  # a post in two groups is one item
+    # newest first, as every feed
+    status, _, body = get(srv, "/topics/ai,azure.json")
+    dates = [item["date_published"] for item in json.loads(body)["items"]]
+    assert dates == sorted(dates, reverse=True) and len(dates) >= 2
+
+
+def test_other_spellings_answer_301_to_the_canonical_one(srv: ServerProcess) -> None:
+    canonical = {
+        "azure+ai": "ai+azure",
+        "azure,ai": "ai,azure",
+        "ai,ai": "ai",
+        "AI+Azure": "ai+azure",
+        "ai+-azure": "ai,-azure",
+        "-azure,ai": "ai,-azure",
+        "ai,ai+azure": "ai",  # the second group adds nothing
+        "azure+-ai,ai-hardware": "ai-hardware,azure+-ai",
+    }
+    for spelled, target in canonical.items():
+        for fmt in ("rss", "atom", "json"):
+            status, headers, _ = get(srv, f"/topics/{spelled}.{fmt}")
+            assert status == 301, (spelled, status)
+            assert headers["location"] == srv.url(f"/topics/{target}.{fmt}")
+            assert get(srv, f"/topics/{target}.{fmt}")[0] == 200
+    # the canonical spelling answers itself, and a single topic is its own file
+    assert get(srv, "/topics/ai,-azure.rss")[0] == 200
+    status, _, body = get(srv, "/topics/ai.rss")
+    assert status == 200 and body == (srv.feeds_dir / "topics" / "ai.rss").read_bytes()
+    # the query keeps its parameters, normalised
+    status, headers, _ = get(srv, "/topics/azure+ai.rss?limit=2&filter=Azure")
+    assert status == 301 and headers["location"] == srv.url("/topics/ai+azure.rss?filter=Azure&limit=2")
+
+
+@pytest.mark.parametrize("path", ["/topics/ai+nope.rss", "/topics/a++b.rss", "/topics/ai+-ai.rss",
+                                  "/topics/-ai+ai.atom", "/topics/ai+" + "+".join(["azure"] * 20) + ".rss",
+                                  "/topics/nope.rss", "/topics/ai,azure.html", "/topics/ai%2Bazure/x.rss"])
+def test_malformed_or_unknown_is_404(srv: ServerProcess, path: str) -> None:
+    status, headers, body = get(srv, path)
+    assert status == 404, (path, status)
+    assert headers["content-type"].startswith("text/plain") and b"Traceback" not in body
+
+
+def test_custom_feeds_are_valid_in_every_format(srv: ServerProcess) -> None:
+    for path in ("topics/ai,azure", "topics/-azure", "all"):
+        query = "?filter_case_sensitive=false&filter=azure" if path == "all" else ""
+        rss, atom, js = (get(srv, f"/{path}.{fmt}{query}")[2] for fmt in ("rss", "atom", "json"))
+        q = query.replace("filter_case_sensitive=false&filter=azure", "filter=azure&filter_case_sensitive=false")
+        check_rss(rss, srv.url(f"/{path}.rss{q}"), srv.base_url)
+        check_atom(atom, srv.url(f"/{path}.atom{q}"), srv.base_url)
+        check_json(js, srv.url(f"/{path}.json{q}"), srv.base_url)
+        assert feedparse(atom).feed.title.startswith("Syndicator · ")
+
+
+# -- served like a file ---------------------------------------------------------------------------
+
+def test_validators_304_gzip_and_caching_headers(srv: ServerProcess) -> None:
+    path = "/topics/ai,azure.atom"
+    status, h, body = get(srv, path)
+    assert status == 200 and h["content-type"] == "application/atom+xml; charset=utf-8"
+    assert h["etag"].startswith('"') and h["vary"] == "Accept-Encoding"
+    assert h["cache-control"] == "public, max-age=300" and h["accept-ranges"] == "bytes"
+    newest = max(e.updated_parsed for e in feedparse(body).entries)
+    assert h["last-modified"] == time.strftime("%a, %d %b %Y %H:%M:%S GMT", newest)
+    again = get(srv, path)
+    assert again[2] == body and again[1]["etag"] == h["etag"]  # the same bytes, the same tag
+    assert get(srv, path, If_None_Match=h["etag"])[0] == 304
+    assert get(srv, path, If_Modified_Since=h["last-modified"])[0] == 304
+    status, gh, gz = get(srv, path, Accept_Encoding="gzip")
+    assert status == 200 and gh["content-encoding"] == "gzip" and gzip.decompress(gz) == body
+    assert gh["etag"] != h["etag"] and get(srv, path, Accept_Encoding="gzip", If_None_Match=gh["etag"])[0] == 304
+    status, rh, part = get(srv, path, Range="bytes=0-9")
+    assert status == 206 and part == body[:10]
+    head = srv.request("HEAD", path)
+    assert head[0] == 200 and head[2] == b"" and head[1]["ETag"] == h["etag"]
+
+
+def test_equal_queries_share_one_answer(srv: ServerProcess) -> None:
+    a = get(srv, "/all.rss?limit=2&filter=Azure&utm_source=x")
+    b = get(srv, "/all.rss?filter=Azure&limit=2")
+    assert a[0] == b[0] == 200 and a[2] == b[2] and a[1]["etag"] == b[1]["etag"]
+    # limit at its default is no limit: the same feed as the file
+    status, _, body = get(srv, "/topics/ai.rss?limit=50")
+    assert status == 200 and body.count(b"<item>") == (srv.feeds_dir / "topics/ai.rss").read_bytes().count(b"<item>")
+
+
+# -- filters --------------------------------------------------------------------------------------
+
+def entries(srv: ServerProcess, path: str) -> list[dict[str, str]]:
+    status, _, body = get(srv, path)
+    assert status == 200, (path, body)
+    return json.loads(body)["items"]
+
+
+def test_filters_keep_what_they_name(srv: ServerProcess) -> None:
+    every = entries(srv, "/all.json")
+    assert len(every) == 4
+
+    def text(item: dict[str, str]) -> str:
+        return item["title"] + "\n" + item.get("summary", "")
+
+    azure = entries(srv, "/all.json?filter=Azure")
+    assert azure and all("Azure" in text(i) for i in azure)
+    assert {i["id"] for i in azure} == {i["id"] for i in every if "Azure" in text(i)}
+    out = entries(srv, "/all.json?filterout=Azure")
+    assert {i["id"] for i in out} == {i["id"] for i in every} - {i["id"] for i in azure}
+    titled = entries(srv, "/all.json?filter_title=^Meta")
+    assert titled and all(i["title"].startswith("Meta") for i in titled)
+    assert entries(srv, "/all.json?filter_title=^meta") == []
+    assert entries(srv, "/all.json?filter_title=^meta&filter_case_sensitive=false") == titled
+    assert entries(srv, "/all.json?filterout_title=.") == []
+    described = entries(srv, "/all.json?filter_description=GPU")
+    assert described and all("GPU" in i.get("summary", "") for i in described)
+    assert len(entries(srv, "/all.json?limit=1")) == 1
+    assert entries(srv, "/all.json?limit=1")[0]["id"] == every[0]["id"]
+    zh = entries(srv, "/all.json?lang=zh")
+    assert zh and all(i["language"].startswith("zh") for i in zh)
+    assert {i["id"] for i in entries(srv, "/all.json?lang=en,zh")} == {i["id"] for i in every}
+    assert entries(srv, "/all.json?min_quality=1000") == []
+    assert entries(srv, "/all.json?filter_time=60") == []  # the seeds are from 2022
+    assert len(entries(srv, "/all.json?filter_time=3153600000")) == 4
+    # Chinese patterns
+    assert [i["language"] for i in entries(srv, "/all.json?filter=" + urllib.parse.quote("微软"))] == ["zh"]
+
+
+@pytest.mark.parametrize("query, reason", [
+    ("filter=(a", "missing )"),
+    ("filter=(a)\\1", "invalid escape"),
+    ("filter=(?=a)", "invalid"),
+    ("filter=" + "a" * 300, "1 to 256 characters"),
+    ("filter=a&filter=b", "given 2 times"),
+    ("limit=0", "limit must be"),
+    ("limit=51", "limit must be"),
+    ("limit=x", "limit must be"),
+    ("filter_time=-5", "filter_time"),
+    ("filter_case_sensitive=maybe", "true or false"),
+    ("lang=<x>", "lang must be"),
+    ("min_quality=1e9", "min_quality"),
+])
+def test_bad_parameters_are_400_with_the_reason(srv: ServerProcess, query: str, reason: str) -> None:
+    for path in ("/all.rss", "/topics/ai,azure.atom", "/topics/ai.json"):
+        status, headers, body = get(srv, path + "?" + urllib.parse.quote(query, safe="=&"))
+        assert status == 400, (path, query, status)
+        assert reason in body.decode(), body
+        assert headers["content-type"].startswith("text/plain") and b"Traceback" not in body
+
+
+def test_hostile_patterns_answer_at_once(srv: ServerProcess) -> None:
+    """Patterns that make a backtracking engine run for ages are linear on RE2."""
+    for pattern in ("(a+)+$", "(a|aa)+b", "(.*a){20}", "(x+x+)+y", "^(\\w+\\s?)*$"):
+        started = time.monotonic()
+        status, _, _ = get(srv, "/all.rss?filter=" + urllib.parse.quote(pattern))
+        assert status == 200 and time.monotonic() - started < 2, pattern
+    assert get(srv, "/all.rss?filter=" + urllib.parse.quote("a{1000}{1000}"))[0] == 400  # too big a program
+
+
+# -- the cache and rebuilds -----------------------------------------------------------------------
+
+POST = """---
+title: {title}
+excerpt: A new post about {topic}.
+publishedDateTime: 2022-06-0{day}T10:00:00Z
+webUrl: https://example.com/{slug}
+provider:
+  name: Example
+topics:
+  - {topic}
+---
+"""
+
+
+def wait_for(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_a_rebuild_drops_only_what_it_changed(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path) as srv:
+        def cached() -> int:
+            return int(json.loads(srv.request("GET", "/healthz")[2])["custom_feeds"]["entries"])
+
+        ai = get(srv, "/topics/ai+microsoft-ai.rss")
+        azure = get(srv, "/topics/azure,-ai.rss")
+        assert ai[0] == azure[0] == 200 and cached() == 2
+        (srv.seeds_dir / "new-azure.md").write_text(
+            POST.format(title="Azure news", topic="Azure", day=1, slug="azure-news"), encoding="utf-8")
+        wait_for(lambda: "Azure news" in get(srv, "/topics/azure.rss")[2].decode())
+        # the next request sees the pass: the Azure answer went, the AI one stayed
+        assert get(srv, "/topics/ai+microsoft-ai.rss")[1]["etag"] == ai[1]["etag"] and cached() == 1
+        again = get(srv, "/topics/azure,-ai.rss")
+        assert again[1]["etag"] != azure[1]["etag"] and b"Azure news" in again[2]
+        assert cached() == 2
+        # a post that joins a topic the feed leaves out takes it out of that feed
+        (srv.seeds_dir / "new-azure.md").write_text(
+            POST.format(title="Azure news", topic="AI", day=1, slug="azure-news"), encoding="utf-8")
+        wait_for(lambda: "Azure news" not in get(srv, "/topics/azure.rss")[2].decode())
+        assert b"Azure news" not in get(srv, "/topics/azure,-ai.rss")[2]
+        assert b"Azure news" in get(srv, "/topics/ai.rss?limit=10")[2]
+
+
+def test_cache_is_bounded(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path, config={"custom_cache_entries": 5}) as srv:
+        for n in range(1, 31):
+            assert get(srv, f"/all.rss?limit={n % 50 + 1}&filter=a{n}|e")[0] == 200
+        stats = json.loads(srv.request("GET", "/healthz")[2])["custom_feeds"]
+        assert stats["entries"] == 5 and 0 < stats["bytes"] < 5 * 200_000
+
+
+def test_custom_feeds_can_be_turned_off(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path, config={"custom_feeds": False}) as srv:
+        assert get(srv, "/topics/ai,azure.rss")[0] == 404
+        status, _, body = get(srv, "/topics/ai.rss?limit=1")  # the file, as before
+        assert status == 200 and body == (srv.feeds_dir / "topics/ai.rss").read_bytes()
+
+
+# -- the grammar ------------------------------------------------------------------------------------
+
+SLUGS = st.sampled_from(["ai", "azure", "cloud", "ml", "go"])
+TERMS = st.tuples(st.booleans(), SLUGS).map(lambda t: ("-" if t[0] else "") + t[1])
+SPELLINGS = st.lists(st.lists(TERMS, min_size=1, max_size=3).map("+".join), min_size=1, max_size=4).map(",".join)
+
+
+def selects(expression: topicexpr.Expression, topics: frozenset[str]) -> bool:
+    return any(g.all_of <= topics and not g.none_of & topics for g in expression.groups)
+
+
+def naive(text: str, topics: frozenset[str]) -> bool:
+    """The grammar as the docs state it, read directly from the spelling."""
+    groups = [g.split("+") for g in text.split(",")]
+    excluded = {t[1:] for g in groups if all(x.startswith("-") for x in g) for t in g}
+    positive = [g for g in groups if not all(x.startswith("-") for x in g)]
+    if excluded & topics:
+        return False
+    if not positive:
+        return True
+    return any(all((x[1:] not in topics) if x.startswith("-") else (x in topics) for x in g) for g in positive)
+
+
+@settings(max_examples=300, deadline=None)
+@given(SPELLINGS, st.frozensets(SLUGS))
+def test_canonical_form_means_the_same_and_is_a_fixed_point(text: str, topics: frozenset[str]) -> None:
+    try:
+        expression = topicexpr.parse(text)
+    except topicexpr.ExpressionError:
+        assert not any(naive(text, frozenset(s)) for s in _subsets())  # it selects nothing at all
+        return
+    assert selects(expression, topics) == naive(text, topics)
+    canonical = expression.text()
+    assert topicexpr.parse(canonical) == expression and topicexpr.parse(canonical).text() == canonical
+    # the order of groups and terms does not matter
+    shuffled = ",".join(reversed([("+".join(reversed(g.split("+")))) for g in text.split(",")]))
+    assert topicexpr.parse(shuffled).text() == canonical
+
+
+def _subsets() -> list[set[str]]:
+    names = ["ai", "azure", "cloud", "ml", "go"]
+    return [{n for i, n in enumerate(names) if mask >> i & 1} for mask in range(32)]
