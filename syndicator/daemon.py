@@ -7,18 +7,19 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from syndicator import logs, redirects, websub
+from syndicator import heal, logs, redirects, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
-from syndicator.errors import CannotListen, ConfigError
+from syndicator.errors import CannotListen, ConfigError, StateUnavailable
 from syndicator.pipeline import Builder, BuildResult, guard
 from syndicator.pipeline.catalog import Catalog
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.server import create_server
 from syndicator.store import MemorySubscriptions, Store, Subscriptions, local
-from syndicator.store.sqlite import SQLiteStore
+from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from syndicator.watch import Watcher
 from syndicator.web import create_app
 from syndicator.websub.hub import Hub
@@ -118,11 +119,26 @@ def run(settings: Settings) -> int:
 
         return cluster.run(settings)
     # both folders: two services on one feeds/ (each with its own state) would undo each other
-    with local.opened(settings) as state:
+    with local.locked(settings):
         check_port(settings.host, settings.port)  # before the first build, which may take a while
         publisher = DirectoryPublisher(settings.feeds_dir)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
-        return _serve(settings, state, publisher)
+        state = open_state(settings)
+        try:
+            return _serve(settings, state, publisher)
+        finally:
+            state.close()
+
+
+def open_state(settings: Settings) -> SQLiteStore:
+    """The SQLite state file, waited for while it cannot be opened (another process holds it,
+    the disk is full): one log line per reason, retries 1 s doubling to a minute."""
+    key = local.cache_key(settings)
+    opened = heal.retry(lambda: SQLiteStore(settings.state_dir / FILE_NAME, key),
+                        heal.Supervised("opening the state database"), threading.Event(),
+                        retry_on=(StateUnavailable,))
+    assert opened is not None  # (the event is never set: only the database's return ends the wait)
+    return opened
 
 
 def _subscriptions(settings: Settings, state: Store) -> Subscriptions:
@@ -155,6 +171,9 @@ class _Service:
         self.build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
         self.stop = threading.Event()
         self.watchers: list[Watcher] = []
+        #: the passes: a failure is retried with backoff (a fresh Builder from the state) and
+        #: reported in /healthz, so no thread dies and the service heals when the cause goes away
+        self.supervised = heal.Supervised("rebuild")
         self.pinger = Pinger(websub.external(settings))
         self.hub = Hub(settings, _subscriptions(settings, state), publisher.read) if websub.own_hub(settings) else None
 
@@ -162,12 +181,14 @@ class _Service:
         s = self.settings
         builder = Builder(s, state=self.state, settle=True, publisher=self.publisher,
                           confirmations=guard.Confirmations(s, s.state_dir), keep_catalog=s.custom_feeds)
-        self._passed(builder.build(), "catch-up" if self.warm else "build")
-        self.ready.append(builder)
+        self._passed(builder.build(), "catch-up" if self.warm or self.ready else "build")
+        self.ready[:] = [builder]
         return builder
 
     def status(self) -> dict[str, Any]:
-        return status(self.ready[0], self.pinger, self.hub) if self.ready else STARTING
+        doc = status(self.ready[0], self.pinger, self.hub) if self.ready else STARTING
+        reason = self.supervised.reason
+        return {**doc, "status": "degraded", "reason": reason} if reason else doc
 
     def catalog(self) -> Catalog | None:
         """What custom feeds are made of; None until the first pass is done."""
@@ -175,17 +196,31 @@ class _Service:
 
     def watch(self) -> None:
         """The start-up thread: the first pass (unless done before serving), then the watcher."""
-        builder = self.ready[0] if self.ready else self.start_builder()
+        if not self.ready and heal.retry(self.start_builder, self.supervised, self.stop) is None:
+            return  # stopped before a pass could be made
 
         def tick() -> None:
-            self._log(builder.rebuild_if_changed())
+            self._pass(lambda builder: builder.rebuild_if_changed())
 
         def on_paths(paths: set[str]) -> None:  # the watcher's events: only these files changed
-            self._log(builder.rebuild_paths(paths))
+            self._pass(lambda builder: builder.rebuild_paths(paths))
 
         if not self.stop.is_set():
             watcher = Watcher(self.settings.seeds_dir, self.settings.scan_interval, tick, on_paths)
             self.watchers.append(watcher.start())
+
+    def _pass(self, work: Callable[[Builder], BuildResult | None]) -> None:
+        """One pass under supervision. After a failure, once the backoff allows, a fresh Builder
+        from the state makes a full pass: the failed one may have left its memory ahead of the
+        files it did not write."""
+        if self.supervised.failing:
+            if not self.supervised.due():
+                return
+            self.supervised.attempt(self.start_builder)
+            return
+        ok, result = self.supervised.attempt(lambda: work(self.ready[0]))
+        if ok:
+            self._log(result)
 
     def _log(self, result: BuildResult | None) -> None:
         if result is not None:

@@ -27,7 +27,8 @@ FEEDS_LOCK_NAME = ".syndicator.lock"
 _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
                  "state_url", "role", "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
                  "custom_cache_entries", "custom_cache_mb", "filter_max_length",
-                 "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks"}
+                 "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks",
+                 "status_networks", "trusted_proxies"}
 
 
 @contextmanager
@@ -67,9 +68,17 @@ def cache_key(settings: Settings) -> str:
 
 
 @contextmanager
-def opened(settings: Settings) -> Iterator[SQLiteStore]:
-    """state_dir's state file, with both folders locked while it is open."""
+def locked(settings: Settings) -> Iterator[None]:
+    """state_dir and feeds_dir locked, for one process at a time."""
     with lock(settings.state_dir), lock(settings.feeds_dir, FEEDS_LOCK_NAME, private=False):
+        yield
+
+
+@contextmanager
+def opened(settings: Settings) -> Iterator[SQLiteStore]:
+    """state_dir's state file, with both folders locked while it is open (`serve` waits for a
+    state file it cannot open; a `build` stops with the reason)."""
+    with locked(settings):
         state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
         try:
             yield state
