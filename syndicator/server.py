@@ -142,9 +142,11 @@ class Replay:
     the answer the app would give, at the cost of one stat() and a dict lookup."""
 
     def __init__(self, app: WSGIApp, root: Path, max_entries: int = 4096,
-                 max_bytes: int = 32 * 1024 * 1024) -> None:
+                 max_bytes: int = 32 * 1024 * 1024, key: Callable[[str], _StatKey | None] | None = None) -> None:
         self.app = app
         self.root = os.path.realpath(root)
+        #: what identifies a path's bytes when they are not files under root (a web node's copy)
+        self._key = key
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._answers: dict[tuple[Any, ...], _Kept] = {}
@@ -152,6 +154,8 @@ class Replay:
         self._lock = threading.Lock()
 
     def _stat(self, path: str) -> _StatKey | None:
+        if self._key is not None:
+            return self._key(path[1:] or urls.INDEX)
         try:
             st = os.stat(os.path.join(self.root, path[1:] or urls.INDEX))
         except (OSError, ValueError):
@@ -281,13 +285,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return socket.create_server(address[:2], family=family, backlog=BACKLOG)
 
 
-def create_server(app: WSGIApp, host: str, port: int, threads: int, root: Path) -> Server:
+def create_server(app: WSGIApp, host: str, port: int, threads: int, root: Path,
+                  key: Callable[[str], _StatKey | None] | None = None) -> Server:
     """The server for `app` on host:port (0: any free port, see `effective_port`); raises
-    OSError when the address cannot be bound."""
+    OSError when the address cannot be bound. `key`: see Replay."""
     max_connections = min(MAX_CONNECTIONS, max(64, raise_fd_limit() - _RESERVED_FDS))
     sock = _bind(host, port)
     try:
-        return Server(refuse_ambiguous(Replay(app, root)), sock, threads, max_connections)
+        return Server(refuse_ambiguous(Replay(app, root, key=key)), sock, threads, max_connections)
     except BaseException:
         sock.close()
         raise

@@ -3,12 +3,18 @@ external hub (tests/websub_peer.py records what it is sent)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import feedparser
 
 from tests.serverproc import ServerProcess, free_port
 from tests.websub_peer import Peer, Record
@@ -123,3 +129,163 @@ def test_build_pings_the_hub(tmp_path: Path) -> None:
         assert sorted(pinged) == sorted(f"https://feeds.example.org/{rel}" for rel in _feeds(out))
         subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
         assert len(_pings(hub.records())) == len(pinged)
+
+
+# ---- our own hub --------------------------------------------------------------------------------
+
+
+def _hub_post(srv: ServerProcess, **fields: str) -> tuple[int, str]:
+    body = urlencode({f"hub.{k}": v for k, v in fields.items()}).encode()
+    status, _, text = srv.request("POST", "/hub", {"Content-Type": "application/x-www-form-urlencoded"}, body)
+    return status, text.decode()
+
+
+def _hub_status(srv: ServerProcess) -> dict[str, Any]:
+    return json.loads(srv.request("GET", "/healthz")[2])["websub_hub"]
+
+
+def _until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _deliveries(records: list[Record]) -> list[Record]:
+    return [r for r in records if r["method"] == "POST"]
+
+
+def _own_hub(tmp_path: Path, **config: Any) -> ServerProcess:
+    srv = ServerProcess(tmp_path / "site", seeds=None,
+                        config={"websub_hubs": ["self"], "websub_allow_networks": ["127.0.0.0/8"], **config})
+    _seed(srv.seeds_dir)
+    return srv
+
+
+def test_own_hub_subscribe_verify_deliver_restart_unsubscribe(tmp_path: Path) -> None:
+    """The whole cycle with a real subscriber: subscribe → intent verified → a new post is
+    delivered, signed, within a second of the save → an edit elsewhere sends nothing → a restart
+    keeps the subscription and sends nothing twice → an edit is delivered → unsubscribe →
+    nothing more."""
+    with Peer(tmp_path / "sub") as sub:
+        srv = _own_hub(tmp_path)
+        with srv:
+            topic = srv.url("topics/red.atom")
+            status, headers, _ = srv.request("GET", "/topics/red.atom")
+            assert headers["Link"] == f'<{srv.url("hub")}>; rel="hub", <{topic}>; rel="self"'
+            callback = sub.url("/cb/red?token=1")
+            status, text = _hub_post(srv, mode="subscribe", callback=callback, topic=topic, secret="s3cret",
+                                     lease_seconds="600")
+            assert status == 202, text
+            records = sub.wait(lambda rs: len(rs) == 1)
+            check = records[0]
+            assert check["method"] == "GET" and check["path"] == "/cb/red" and check["query"]["token"] == ["1"]
+            assert check["query"]["hub.mode"] == ["subscribe"] and check["query"]["hub.topic"] == [topic]
+            assert check["query"]["hub.lease_seconds"] == ["600"] and len(check["query"]["hub.challenge"][0]) >= 16
+            _until(lambda: _hub_status(srv)["subscriptions"] == 1)
+            time.sleep(0.3)
+            assert _deliveries(sub.records()) == []  # the subscriber has the feed as it was
+
+            saved = time.time()
+            _post(srv.seeds_dir, 20, ["Red"])
+            records = sub.wait(lambda rs: len(_deliveries(rs)) == 1)
+            first = _deliveries(records)[0]
+            assert first["time"] - saved < 1.0
+            feed = (srv.feeds_dir / "topics" / "red.atom").read_bytes()
+            body = first["body"].encode()
+            assert body == feed and b"Post 20" in body and feedparser.parse(body).entries
+            assert first["headers"]["content-type"] == "application/atom+xml; charset=utf-8"
+            assert first["headers"]["link"] == headers["Link"]
+            expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+            assert first["headers"]["x-hub-signature"] == f"sha256={expected}"
+
+            _post(srv.seeds_dir, 0, ["Blue"], title="Post 0, edited")  # not in Red
+            _until(lambda: b"Post 0, edited" in (srv.feeds_dir / "all.atom").read_bytes())
+            time.sleep(0.5)
+            assert len(_deliveries(sub.records())) == 1
+        assert srv.proc is not None and srv.proc.returncode == 0
+
+        srv.proc = None
+        with srv:  # a restart (same port, so the same feed bytes): the subscription is kept, nothing sent again
+            time.sleep(0.5)
+            assert _hub_status(srv)["subscriptions"] == 1 and len(_deliveries(sub.records())) == 1
+            _post(srv.seeds_dir, 20, ["Red"], title="Post 20, edited")
+            records = sub.wait(lambda rs: len(_deliveries(rs)) == 2)
+            assert "Post 20, edited" in _deliveries(records)[1]["body"]
+
+            status, text = _hub_post(srv, mode="unsubscribe", callback=callback, topic=topic)
+            assert status == 202, text
+            records = sub.wait(lambda rs: len(rs) == 4)
+            assert records[3]["method"] == "GET" and records[3]["query"]["hub.mode"] == ["unsubscribe"]
+            _until(lambda: _hub_status(srv)["subscriptions"] == 0)
+            _post(srv.seeds_dir, 20, ["Red"], title="Post 20, edited again")
+            _until(lambda: b"edited again" in (srv.feeds_dir / "topics" / "red.atom").read_bytes())
+            time.sleep(0.5)
+            assert len(_deliveries(sub.records())) == 2
+        assert "Traceback" not in srv.log()
+
+
+def test_own_hub_refuses_what_it_must(tmp_path: Path) -> None:
+    """Requests that are wrong or over a limit are refused at once, with the reason; callbacks
+    on this machine are refused unless their network is allowed; a subscriber that does not
+    echo the challenge is not subscribed."""
+    with Peer(tmp_path / "wrong", verify="wrong") as wrong, Peer(tmp_path / "ok") as ok:
+        srv = _own_hub(tmp_path, websub_max_per_host=2, websub_allow_networks=[])
+        with srv:
+            topic = srv.url("all.rss")
+            cases = [
+                ({"mode": "publish", "callback": ok.url("/a"), "topic": topic}, 400, "hub.mode"),
+                ({"mode": "subscribe", "callback": "ftp://127.0.0.1/x", "topic": topic}, 400, "hub.callback"),
+                ({"mode": "subscribe", "callback": ok.url("/a"), "topic": "https://elsewhere.example/all.rss"}, 400, "hub.topic"),
+                ({"mode": "subscribe", "callback": ok.url("/a"), "topic": srv.url("all.html")}, 400, "hub.topic"),
+                ({"mode": "subscribe", "callback": ok.url("/a"), "topic": srv.url("all/archive/1.rss")}, 400, "hub.topic"),
+                ({"mode": "subscribe", "callback": ok.url("/a"), "topic": topic, "secret": "x" * 200}, 400, "hub.secret"),
+                ({"mode": "subscribe", "callback": ok.url("/a"), "topic": topic, "lease_seconds": "soon"}, 400, "lease"),
+                ({"mode": "subscribe", "callback": ok.url("/a"), "topic": topic}, 403, "not allowed"),
+                ({"mode": "subscribe", "callback": "http://localhost:9/a", "topic": topic}, 403, "not allowed"),
+                ({"mode": "subscribe", "callback": "http://[::ffff:10.0.0.1]/a", "topic": topic}, 403, "not allowed"),
+            ]
+            for fields, status, reason in cases:
+                got, text = _hub_post(srv, **fields)
+                assert (got, reason in text) == (status, True), (fields, got, text)
+            assert srv.request("GET", "/hub")[0] == 404
+        assert ok.records() == [] and wrong.records() == []
+
+        srv = _own_hub(tmp_path / "2", websub_max_per_host=2)
+        with srv:
+            topic = srv.url("all.rss")
+            assert _hub_post(srv, mode="subscribe", callback=wrong.url("/w"), topic=topic)[0] == 202
+            wrong.wait(lambda rs: len(rs) == 1)
+            assert _hub_post(srv, mode="subscribe", callback=ok.url("/1"), topic=topic)[0] == 202
+            ok.wait(lambda rs: len(rs) == 1)
+            _until(lambda: _hub_status(srv)["subscriptions"] == 1 and _hub_status(srv)["verifications_waiting"] == 0)
+            assert _hub_post(srv, mode="subscribe", callback=ok.url("/2"), topic=topic)[0] == 202
+            _until(lambda: _hub_status(srv)["subscriptions"] == 2)
+            status, text = _hub_post(srv, mode="subscribe", callback=ok.url("/3"), topic=topic)
+            assert status == 403 and "127.0.0.1 has as many subscriptions" in text
+            assert "not confirmed (wrong challenge)" in srv.log()
+
+
+def test_own_hub_retries_ends_leases_and_honours_gone(tmp_path: Path) -> None:
+    """A callback that fails gets the feed again after a second; one that answers 410 Gone is
+    unsubscribed; a lease that ended gets nothing and is forgotten."""
+    with Peer(tmp_path / "flaky", fail=1) as flaky, Peer(tmp_path / "gone", status=410) as gone, \
+            Peer(tmp_path / "brief") as brief:
+        srv = _own_hub(tmp_path)
+        with srv:
+            topic = srv.url("topics/blue.json")
+            for peer, lease in ((flaky, "600"), (gone, "600"), (brief, "1")):
+                assert _hub_post(srv, mode="subscribe", callback=peer.url("/cb"), topic=topic, lease_seconds=lease)[0] == 202
+            _until(lambda: _hub_status(srv)["subscriptions"] == 3)
+            time.sleep(1.2)  # brief's lease ends
+            _post(srv.seeds_dir, 30, ["Blue"])
+            records = flaky.wait(lambda rs: len(_deliveries(rs)) == 2)
+            first, second = _deliveries(records)
+            assert first["body"] == second["body"] and "Post 30" in second["body"]
+            assert 0.9 <= second["time"] - first["time"] < 3
+            assert first["headers"]["content-type"] == "application/feed+json; charset=utf-8"
+            assert "x-hub-signature" not in first["headers"]
+            assert len(_deliveries(gone.records())) == 1 and _deliveries(brief.records()) == []
+            _until(lambda: _hub_status(srv)["subscriptions"] == 1)
+            log = srv.log()
+            assert "failed (HTTP 503); retry 1 of 5 in 1 s" in log and "410 Gone" in log and "lease of" in log

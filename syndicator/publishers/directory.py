@@ -180,6 +180,15 @@ class DirectoryPublisher:
     def exists(self, rel: str) -> bool:
         return (self.root / rel).is_file()
 
+    def read(self, rel: str) -> bytes | None:
+        """The published bytes of `rel`, None when it is not published."""
+        if not _safe_rel(rel):
+            return None
+        try:
+            return (self.root / rel).read_bytes()
+        except OSError:
+            return None
+
     def has_manifest(self) -> bool:
         """Whether an earlier run published here (and finished at least one pass)."""
         return (self.root / MANIFEST).is_file()

@@ -2,13 +2,14 @@
 
 The pipeline talks to a `Store` only: what it knows of each post file (a `Record`), the
 fingerprints of the Jekyll site configs it read, and the digest each published output was
-rendered from. `sqlite.SQLiteStore` keeps them in one file for the daemon; `MemoryStore`
-keeps them for one process (the `build` command). No SQL and no file paths outside these
+rendered from. `sqlite.SQLiteStore` keeps them in one file for `serve` and `build` (opened by
+`local.opened`); `MemoryStore` keeps them for one pass (`check`, tests). No SQL and no file paths outside these
 modules.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,21 @@ class Record:
         return self.good if self.current else None
 
 
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A verified subscription to a topic of our own WebSub hub."""
+
+    #: the feed's path (`topics/ai.atom`), so a move of base_url keeps it
+    topic: str
+    callback: str
+    #: the subscriber's hub.secret (deliveries are signed with it), None when it gave none
+    secret: str | None
+    #: when the lease ends (UTC)
+    expires: datetime
+    #: sha256 of the feed bytes the subscriber has (delivered, or current when it subscribed)
+    delivered: str | None
+
+
 class Store(Protocol):
     """What the pipeline remembers. Each `save_*` is one transaction: a crash leaves the old
     or the new state, never a mix."""
@@ -67,6 +83,18 @@ class Store(Protocol):
     def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Subscriptions(Protocol):
+    """The subscriptions of our own WebSub hub; safe to call from any thread."""
+
+    def subscriptions(self) -> list[Subscription]: ...
+
+    def save_subscription(self, subscription: Subscription) -> None:
+        """Add or replace the subscription of (topic, callback)."""
+        ...
+
+    def drop_subscription(self, topic: str, callback: str) -> None: ...
 
 
 class MemoryStore:
@@ -96,3 +124,23 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+
+class MemorySubscriptions:
+    """Subscriptions kept for the life of the process."""
+
+    def __init__(self) -> None:
+        self._subs: dict[tuple[str, str], Subscription] = {}
+        self._lock = threading.Lock()
+
+    def subscriptions(self) -> list[Subscription]:
+        with self._lock:
+            return list(self._subs.values())
+
+    def save_subscription(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subs[subscription.topic, subscription.callback] = subscription
+
+    def drop_subscription(self, topic: str, callback: str) -> None:
+        with self._lock:
+            self._subs.pop((topic, callback), None)

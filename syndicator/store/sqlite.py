@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -29,8 +30,9 @@ from typing import Any
 import orjson
 
 from syndicator import model, parallel
+from syndicator.errors import StateUnavailable
 from syndicator.model import Problem
-from syndicator.store import Fingerprint, Record
+from syndicator.store import Fingerprint, Record, Subscription
 from syndicator.store.codec import Decoder, SchemaError, encode_post
 
 #: Bump when the tables or the post encoding change: an older file is discarded, not migrated
@@ -52,6 +54,9 @@ _TABLES = (
     " good BLOB, good_hash TEXT, first_seen TEXT NOT NULL, changed TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outputs (rel TEXT PRIMARY KEY, digest TEXT NOT NULL)",
 )
+#: Subscriptions of our own WebSub hub: kept through a schema change (nothing else has them).
+_SUBSCRIPTIONS = ("CREATE TABLE IF NOT EXISTS subscriptions (topic TEXT NOT NULL, callback TEXT NOT NULL, "
+                  "secret TEXT, expires TEXT NOT NULL, delivered TEXT, PRIMARY KEY (topic, callback))")
 _COLUMNS = "path, size, mtime_ns, hash, problems, not_a_post, current, id, own_id, good, good_hash, first_seen, changed"
 
 
@@ -83,17 +88,28 @@ class SQLiteStore:
         try:
             self._open(key)
         except sqlite3.DatabaseError as e:
+            self._close_quietly()
+            if not _damaged(e):  # locked by another process, read-only, full: the file is fine
+                raise StateUnavailable(f"state database {path}: {e}"
+                                       + (" (another process holds it)" if _locked(e) else "")) from None
             # not a database (or damaged beyond SQLite's own recovery): keep it for a post-mortem
             # and start afresh; everything but `updated` history is rebuilt from seeds/
-            log.error("state file %s unusable (%s); moved aside, starting with an empty one", path, e)
-            with contextlib.suppress(Exception):
-                self.db.close()
+            log.error("state file %s is damaged (%s); set aside as %s.corrupt, starting with an empty one",
+                      path, e, path.name)
             os.replace(path, path.with_name(path.name + ".corrupt"))
             for suffix in ("-wal", "-shm"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
             self._open(key)
 
+    def _close_quietly(self) -> None:
+        db = getattr(self, "db", None)
+        if db is not None:
+            with contextlib.suppress(Exception):
+                db.close()
+
     def _open(self, key: str) -> None:
+        self._hub_db: sqlite3.Connection | None = None
+        self._hub_lock = threading.Lock()
         path = self.path
         _private(path)
         # check_same_thread=False: the scheduler thread and the start-up thread take turns,
@@ -116,7 +132,7 @@ class SQLiteStore:
             self.db.execute("DROP TABLE IF EXISTS posts")
             self.db.execute("DROP TABLE IF EXISTS outputs")
             self.db.execute("DELETE FROM meta")
-        for statement in _TABLES:
+        for statement in (*_TABLES, _SUBSCRIPTIONS):
             self.db.execute(statement)
         if meta.get("key") != key:
             self.db.execute("UPDATE posts SET size = NULL, mtime_ns = NULL")
@@ -136,6 +152,8 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.db.close()
+        if self._hub_db is not None:
+            self._hub_db.close()
 
     # -- posts ---------------------------------------------------------------------------------
 
@@ -195,6 +213,53 @@ class SQLiteStore:
         with self.transaction():
             self.db.executemany("DELETE FROM outputs WHERE rel = ?", [(r,) for r in removed])
             self.db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?)", list(digests.items()))
+
+
+    # -- subscriptions of our own hub ----------------------------------------------------------
+    # Their own connection and lock: the hub's threads write while a pass holds `db`.
+
+    @contextmanager
+    def _hub(self) -> Iterator[sqlite3.Connection]:
+        with self._hub_lock:
+            if self._hub_db is None:
+                self._hub_db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self._hub_db.execute("PRAGMA busy_timeout=5000")
+            yield self._hub_db
+
+    def subscriptions(self) -> list[Subscription]:
+        with self._hub() as db:
+            rows = db.execute("SELECT topic, callback, secret, expires, delivered FROM subscriptions").fetchall()
+        out = []
+        for topic, callback, secret, expires, delivered in rows:
+            try:
+                out.append(Subscription(topic, callback, secret, _aware(expires), delivered))
+            except (ValueError, TypeError, SchemaError):
+                log.warning("state file %s: a subscription of %r is unreadable; dropped", self.path, callback)
+                self.drop_subscription(topic, callback)
+        return out
+
+    def save_subscription(self, subscription: Subscription) -> None:
+        s = subscription
+        with self._hub() as db:
+            db.execute("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?)",
+                       (s.topic, s.callback, s.secret, s.expires.isoformat(), s.delivered))
+
+    def drop_subscription(self, topic: str, callback: str) -> None:
+        with self._hub() as db:
+            db.execute("DELETE FROM subscriptions WHERE topic = ? AND callback = ?", (topic, callback))
+
+
+def _damaged(error: sqlite3.DatabaseError) -> bool:
+    """The file is not a database or its pages are broken (not: busy, locked, read-only, full)."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    if name:
+        return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    return not isinstance(error, sqlite3.OperationalError)
+
+
+def _locked(error: sqlite3.DatabaseError) -> bool:
+    name = getattr(error, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
 
 
 def _row(r: Record) -> tuple[Any, ...]:
