@@ -226,6 +226,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
     Setting("port", 8080, int, "Port 'serve' listens on.", _positive),
     Setting("threads", 8, int, "Worker threads of the HTTP server.", _positive),
+    Setting("status_networks", ["127.0.0.0/8", "::1"], list,
+            "Clients (addresses or networks) shown /healthz's details (errors, paths, counts); others get the "
+            "status alone.", _networks),
+    Setting("trusted_proxies", ["127.0.0.0/8", "::1"], list,
+            "Proxies whose X-Forwarded-For names the client (nginx in front); a request from any other address "
+            "is its own client.", _networks),
     Setting("log_format", "text", str, "Log line format on stderr.", _choice("text", "json")),
     Setting("log_level", "info", str, "Lowest level logged.", _choice("debug", "info", "warning", "error")),
 )
@@ -277,6 +283,8 @@ class Settings:
     host: str
     port: int
     threads: int
+    status_networks: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
     log_format: str
     log_level: str
 
