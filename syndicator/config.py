@@ -88,6 +88,29 @@ def _hubs(value: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+#: The first bytes of the image types an icon setting accepts.
+_IMAGE_MAGIC = {"PNG": b"\x89PNG\r\n\x1a\n", "ICO": b"\x00\x00\x01\x00"}
+_MAX_ICON_BYTES = 1024 * 1024
+
+
+def _image_file(*kinds: str) -> Callable[[str], str]:
+    """A file holding an image of one of `kinds` (empty: the built-in icon)."""
+    def check(value: str) -> str:
+        if not value:
+            return value
+        try:
+            with open(value, "rb") as f:
+                head = f.read(_MAX_ICON_BYTES + 1)
+        except OSError as e:
+            raise ValueError(f"cannot read {value}: {e.strerror}") from None
+        if len(head) > _MAX_ICON_BYTES:
+            raise ValueError(f"{value} is larger than 1 MB")
+        if not any(head.startswith(_IMAGE_MAGIC[kind]) for kind in kinds):
+            raise ValueError(f"{value} is not a {' or '.join(kinds)} image")
+        return value
+    return check
+
+
 def _networks(value: list[str]) -> tuple[str, ...]:
     for net in value:
         try:
@@ -95,6 +118,12 @@ def _networks(value: list[str]) -> tuple[str, ...]:
         except ValueError:
             raise ValueError(f"must be a list of networks like 10.0.0.0/8 or ::1/128, not {net!r}") from None
     return tuple(value)
+
+
+def _redirects(value: Mapping[str, Any]) -> dict[str, str]:
+    from syndicator import redirects  # (its slugs import pypinyin: only when the setting is used)
+
+    return redirects.configured(value) if value else {}
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -130,6 +159,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("state_url", "", str,
             "PostgreSQL URL of the shared state (postgresql://user@host:5432/db) for running on several machines; "
             "empty: the SQLite file in state_dir. Create its schema with 'syndicator db upgrade'.", _state_url),
+    Setting("role", "all", str,
+            "What 'serve' does: all (build and serve), builder (build and publish while elected; needs "
+            "state_url) or web (serve what the builders published; needs state_url, no posts folder).",
+            _choice("all", "builder", "web")),
     Setting("items_per_feed", 50, int, "Newest items kept in each feed.", _positive),
     Setting("related_shown", 10, int, "Related items shown under a news item; the rest are counted in an "
             "'and N more' line.", _not_negative),
@@ -139,6 +172,10 @@ SETTINGS: tuple[Setting, ...] = (
             _positive),
     Setting("include_drafts", False, bool, "Put posts marked 'published: false' in the feeds."),
     Setting("topic_aliases", {}, dict, "Topic name -> canonical topic name, to merge spellings.", _aliases),
+    Setting("redirects", {}, dict,
+            "Old URL path -> path of ours ({blog/feed.xml: topics/blog.atom}) answered with a 301, beside the "
+            "feed URLs of WordPress, Jekyll, Hugo and Pelican that are redirected anyway. Checked at start: a "
+            "loop, or a target that is not published after the first pass, is an error.", _redirects),
     Setting("max_post_bytes", 1024 * 1024, int, "Posts larger than this many bytes are rejected.", _positive),
     Setting("tag_date", "2024-01-01", str,
             "Fixed date in the tag: URIs minted for posts without a URL or id; never change it.", _tag_date),
@@ -159,6 +196,15 @@ SETTINGS: tuple[Setting, ...] = (
             "WebSub hub URLs every feed names (rel=hub in the feeds and in HTTP Link headers) and that are pinged "
             "when a feed changes; 'self': the hub 'serve' runs itself at <base_url>hub; empty: none.",
             _hubs),
+    Setting("favicon", "", str,
+            "An .ico or .png file served as /favicon.ico (browsers and some readers ask every site for it); "
+            "empty: the built-in feed icon.", _image_file("ICO", "PNG")),
+    Setting("feed_icon", "", str,
+            "A square .png file published as icon.png and named by every feed (Atom icon, RSS image, JSON Feed "
+            "icon and favicon): readers show it beside the feed's name; empty: the built-in feed icon.",
+            _image_file("PNG")),
+
+
     Setting("websub_lease_seconds", 864000, int,
             "Our own hub: the lease of a subscription that asks for none, and the longest one granted.", _positive),
     Setting("websub_max_subscribers", 1000, int, "Our own hub: subscriptions a topic (feed) may have at most.",
@@ -180,6 +226,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
     Setting("port", 8080, int, "Port 'serve' listens on.", _positive),
     Setting("threads", 8, int, "Worker threads of the HTTP server.", _positive),
+    Setting("status_networks", ["127.0.0.0/8", "::1"], list,
+            "Clients (addresses or networks) shown /healthz's details (errors, paths, counts); others get the "
+            "status alone.", _networks),
+    Setting("trusted_proxies", ["127.0.0.0/8", "::1"], list,
+            "Proxies whose X-Forwarded-For names the client (nginx in front); a request from any other address "
+            "is its own client.", _networks),
     Setting("log_format", "text", str, "Log line format on stderr.", _choice("text", "json")),
     Setting("log_level", "info", str, "Lowest level logged.", _choice("debug", "info", "warning", "error")),
 )
@@ -199,11 +251,13 @@ class Settings:
     feeds_dir: Path
     state_dir: Path
     state_url: str
+    role: str
     items_per_feed: int
     related_shown: int
     archive_page_size: int
     include_drafts: bool
     topic_aliases: dict[str, str]
+    redirects: dict[str, str]
     max_post_bytes: int
     tag_date: str
     tag_authority: str
@@ -212,6 +266,10 @@ class Settings:
     confirm_removals: bool
     opml_format: str
     websub_hubs: tuple[str, ...]
+    favicon: str
+    feed_icon: str
+
+
     websub_lease_seconds: int
     websub_max_subscribers: int
     websub_max_per_host: int
@@ -225,6 +283,8 @@ class Settings:
     host: str
     port: int
     threads: int
+    status_networks: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
     log_format: str
     log_level: str
 

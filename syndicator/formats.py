@@ -25,6 +25,8 @@ class Format:
     feed: bool
     #: written with a precompressed `.gz` twin (for nginx `gzip_static`)
     twin: bool = True
+    #: text, served with `charset=utf-8`
+    text: bool = True
 
     @property
     def extension(self) -> str:
@@ -33,7 +35,7 @@ class Format:
     @property
     def content_type(self) -> str:
         """The Content-Type header it is served with."""
-        return f"{self.media_type}; charset=utf-8"
+        return f"{self.media_type}; charset=utf-8" if self.text else self.media_type
 
 
 FORMATS: dict[str, Format] = {
@@ -42,6 +44,9 @@ FORMATS: dict[str, Format] = {
     "json": Format("json", "application/feed+json", "JSON Feed 1.1", feed=True),
     "opml": Format("opml", "text/x-opml", "OPML", feed=False),
     "html": Format("html", "text/html", "HTML", feed=False),
+    "txt": Format("txt", "text/plain", "text", feed=False, twin=False),        # robots.txt
+    "ico": Format("ico", "image/x-icon", "icon", feed=False, twin=False, text=False),
+    "png": Format("png", "image/png", "PNG", feed=False, twin=False, text=False),
 }
 
 #: The feed formats, in the order feeds are rendered and listed.

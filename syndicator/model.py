@@ -205,6 +205,8 @@ class Feed:
     #: Newest item update; the fixed tag_date for an empty feed (never "now").
     updated: datetime
     topic: Topic | None = None
+    #: the feed's square icon (Atom <icon>, RSS <image>, JSON Feed icon); empty: none
+    icon_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)

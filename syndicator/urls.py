@@ -22,12 +22,18 @@ PATHS: dict[str, str] = {
     "post": "posts/{slug}.html",         # page of a post that has no URL of its own
     "index": "index.html",               # the list of feeds
     "opml": "feeds.opml",                # every feed, to import in one step
+    "favicon": "favicon.ico",            # what browsers and readers ask every site for
+    "icon": "icon.png",                  # the feeds' icon (Atom <icon>, RSS <image>, JSON Feed icon)
+    "robots": "robots.txt",              # crawlers' rules: everything may be fetched
     "hub": "hub",                        # the WebSub hub of `serve` (websub_hubs: [self]); no file
 }
 
 ALL_STEM = PATHS["all"]
 INDEX = PATHS["index"]
 OPML = PATHS["opml"]
+FAVICON = PATHS["favicon"]
+ICON = PATHS["icon"]
+ROBOTS = PATHS["robots"]
 #: Folder of the post pages (no `.gz` twins there: see `publishers/directory.py`).
 POSTS_DIR = PATHS["post"].partition("{")[0]
 _TOPIC_PREFIX = PATHS["topic"].partition("{")[0]

@@ -393,7 +393,7 @@ def test_redirects_record_keeps_aliases(tmp_path: Path) -> None:
 def test_unknown_paths_are_plain_404(client: FlaskClient) -> None:
     for path in ("/nope", "/topics/nope.rss", "/all.xml", "/all", "/topics/", "/topics", "/posts/",
                  "/all.rss.gz", "/index.html.gz", "/.manifest.json", "/topics/.ai.rss", "/all.rss/",
-                 "/index.htm", "/favicon.ico", "/robots.txt", "/all.rss;x", "/%E6%99%BA.rss"):
+                 "/index.htm", "/favicon.png", "/robots.txt.gz", "/all.rss;x", "/%E6%99%BA.rss"):
         resp = get(client, path)
         assert resp.status_code == 404, path
         assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"

@@ -80,6 +80,7 @@ def _feed(settings: Settings, key: str, name: str, stem: str, posts: tuple[Post,
         posts=shown,
         updated=_updated(shown, settings),
         topic=topic,
+        icon_url=settings.base_url + urls.ICON,
     )
 
 

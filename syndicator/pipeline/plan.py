@@ -24,7 +24,7 @@ from syndicator.pipeline import feeds as feedplan
 from syndicator.pipeline.archive import Archives
 from syndicator.pipeline.feeds import Entry, Key, Planner, sort_key
 from syndicator.publishers import Outputs, Publisher
-from syndicator.render import RENDERERS, pages
+from syndicator.render import RENDERERS, pages, site
 
 log = logging.getLogger("syndicator.plan")
 
@@ -220,7 +220,8 @@ class OutputPlanner:
     @staticmethod
     def _head(feed: Feed) -> str:
         """What a feed's archive pages take from the feed itself."""
-        return repr((feed.key, feed.title, feed.description, feed.stem, feed.home_url, feed.author, feed.topic))
+        return repr((feed.key, feed.title, feed.description, feed.stem, feed.home_url, feed.author, feed.topic,
+                     feed.icon_url))
 
     def _post_digest(self, post: Post) -> str:
         hit = self._digests.get(id(post))
@@ -232,11 +233,15 @@ class OutputPlanner:
 
     def _plan_lists(self, plan: Plan, feeds: list[Feed]) -> None:
         """The index page and OPML list every feed: rendered whenever a feed changed (the
-        publisher skips them when their bytes are the same)."""
+        publisher skips them when their bytes are the same). The site's files (favicon, icon,
+        robots.txt) go with them."""
         s = self.settings
         plan.outputs.later(urls.INDEX, lambda: pages.index(s, feeds, FEED_LINKS))
         opml_type = FORMATS[s.opml_format].media_type
         plan.outputs.later(urls.OPML, lambda: pages.opml(s, feeds, s.opml_format, opml_type))
+        for rel, make in site.SITE_FILES.items():  # a few KB each: made to be compared
+            data = make(s)
+            self._add(plan, rel, hashlib.sha256(data).hexdigest(), lambda data=data: data)  # type: ignore[misc]
 
     def _plan_page(self, plan: Plan, post: Post, topic_urls: dict[str, str]) -> None:
         if not post.page_slug:
@@ -271,7 +276,8 @@ class OutputPlanner:
 
     def _feed_digest(self, feed: Feed, fmt: str, links: Links) -> str:
         h = hashlib.sha256(repr((fmt, feed.key, feed.title, feed.description, feed.stem, feed.home_url,
-                                 feed.language, feed.author, feed.updated, feed.topic, links)).encode())
+                                 feed.language, feed.author, feed.updated, feed.topic, feed.icon_url,
+                                 links)).encode())
         h.update(self._items_digest(feed))
         return h.hexdigest()
 

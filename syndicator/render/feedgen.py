@@ -115,6 +115,8 @@ def _generator(feed: Feed, self_url: str, media_type: str, links: Links, extensi
     fg.link(href=feed.home_url, rel="alternate", type="text/html")  # last: RSS <link>
     fg.updated(feed.updated)
     fg.lastBuildDate(feed.updated)
+    if feed.icon_url:
+        fg.icon(feed.icon_url)  # Atom only (feedgen's logo() and image() would set an Atom <logo>)
     return fg
 
 
@@ -139,8 +141,8 @@ def _entry(fg: FeedGenerator, post: Post, atom: bool) -> None:
     if atom:
         for name in post.authors:
             fe.author({"name": name})
-    elif post.authors:
-        fe.dc.dc_creator(list(post.authors))
+    else:  # RSS has no feed-level author to fall back on, as Atom entries do
+        fe.dc.dc_creator(list(post.authors) or [fg.author()[0]["name"]])
     for image in post.images:
         attrs = {"url": image.url, "medium": "image"}
         attrs.update({k: str(v) for k, v in (("width", image.width), ("height", image.height)) if v})
@@ -153,6 +155,8 @@ def render_rss(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
     fg = _generator(feed, self_url, "application/rss+xml", links, ".rss")
     fg.load_extension("dc", atom=False, rss=True)
     fg.description(feed.description)
+    if feed.icon_url:  # title and link as the channel's: readers check that they match
+        fg.image(feed.icon_url, title=feed.title, link=feed.home_url)
     for post in feed.posts:
         _entry(fg, post, atom=False)
     return cast(bytes, fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True))

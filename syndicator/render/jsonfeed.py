@@ -48,6 +48,8 @@ def render(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
         "language": feed.language,
         "authors": [{"name": feed.author}],
     }
+    if feed.icon_url:
+        doc["icon"] = doc["favicon"] = feed.icon_url
     if links.prev_archive is not None:
         doc["next_url"] = links.prev_archive + ".json"
     if links.archive:  # RFC 5005's markers and links have no JSON Feed names: an extension object

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,6 +25,10 @@ log = logging.getLogger("syndicator.pg")
 
 #: Seconds to wait for a connection before calling the server unreachable.
 CONNECT_TIMEOUT = 3
+#: libpq settings of a connection whose loss must be noticed in seconds, not minutes: a server
+#: (or a network) that stops answering fails its next statement ~3 s later.
+WATCHED = {"keepalives": 1, "keepalives_idle": 1, "keepalives_interval": 1, "keepalives_count": 2,
+           "tcp_user_timeout": 3000}
 #: Advisory lock key taken (for the transaction) while migrating: two `db upgrade` at once wait.
 _MIGRATION_LOCK = 0x5359_4E44_0001
 
@@ -51,9 +55,14 @@ class Database:
     """One connection in autocommit mode: each statement commits unless inside `transaction()`.
     Calls are serialized (one statement at a time may run on a connection)."""
 
-    def __init__(self, url: str, **options: Any) -> None:
+    def __init__(self, url: str, server: Mapping[str, object] | None = None, watched: bool = False) -> None:
+        """`server`: settings of this session (`idle_session_timeout`, …); `watched`: notice a
+        server that stopped answering within a few seconds (TCP keepalives and a send timeout)."""
         self.url = url
         self._lock = threading.RLock()
+        options: dict[str, Any] = dict(WATCHED) if watched else {}
+        if server:
+            options["options"] = " ".join(f"-c {k}={v}" for k, v in server.items())
         try:
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **options)
         except psycopg.OperationalError as e:
@@ -76,6 +85,13 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._lock, _reached(self.url), self.conn.transaction():
+            yield
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read-only transaction that sees one committed state throughout."""
+        with self.transaction():
+            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -1,0 +1,249 @@
+"""`serve` on several machines (state_url set): builders that elect one publisher, and web nodes.
+
+Election: every builder holds a dedicated session to PostgreSQL and tries the advisory lock
+`ELECTION_KEY` on it every CAMPAIGN_INTERVAL seconds; the one that gets it raises the epoch in
+`leadership` and publishes until it loses the session. The session says something every
+HEARTBEAT seconds and the server ends any session of ours silent for LOCK_IDLE_MS (a
+killed, paused or cut-off leader), which frees the lock for a standby within ~3 s; a killed
+process frees it at once. The epoch is the fence: every write of a pass (state and outputs)
+first reads it, in the same transaction, and a builder whose epoch is not the current one is
+refused (`Fenced`), so a leader that wakes up after a standby took over writes nothing. A
+transaction left open by a paused leader is ended by the server after LOCK_IDLE_MS too, so it
+cannot hold the new leader's epoch back.
+
+The new leader starts afresh from the shared state: its first pass reads its own copy of the
+posts against the records in PostgreSQL (files whose bytes are those recorded are not changes)
+and publishes what differs from the published outputs, so an edit the old leader recorded but
+did not publish is published now.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from typing import Any
+
+from syndicator.config import Settings
+from syndicator.errors import ConfigError, SyndicatorError
+from syndicator.pipeline import Builder, BuildResult, guard
+from syndicator.publishers.database import DatabasePublisher
+from syndicator.store import local
+from syndicator.store.pg import Database, Unreachable, require_current
+from syndicator.store.postgres import PostgresStore
+from syndicator.watch import Watcher
+
+log = logging.getLogger("syndicator.cluster")
+
+ELECTION_KEY = 0x5359_4E44_0002
+CAMPAIGN_INTERVAL = 0.25
+HEARTBEAT = 0.5
+LOCK_IDLE_MS = 3000
+#: Server settings of the builder's sessions: a transaction or a lock session left open by a
+#: process that stopped answering is ended by the server.
+_LOCK_SESSION = {"idle_session_timeout": LOCK_IDLE_MS, "idle_in_transaction_session_timeout": LOCK_IDLE_MS}
+_DATA_SESSION = {"idle_in_transaction_session_timeout": LOCK_IDLE_MS}
+
+
+class Fenced(SyndicatorError):
+    """This builder is no longer the elected publisher: its writes are refused."""
+
+
+class Election:
+    """One builder's part in the election (see the module's doc)."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+        self.epoch: int | None = None
+        self.lost = threading.Event()
+        self._db: Database | None = None
+        self._complained = False
+
+    def campaign(self, stop: threading.Event) -> bool:
+        """Wait until elected (True) or told to stop (False)."""
+        while not stop.is_set():
+            try:
+                if self._try():
+                    return True
+            except Unreachable as e:
+                self._close()
+                if not self._complained:
+                    log.warning("cannot take part in the election: %s; trying again", e)
+                    self._complained = True
+            stop.wait(CAMPAIGN_INTERVAL)
+        return False
+
+    def _try(self) -> bool:
+        if self._db is None:
+            self._db = Database(self.url, server=_LOCK_SESSION, watched=True)
+        if not self._db.execute("SELECT pg_try_advisory_lock(%s)", (ELECTION_KEY,))[0][0]:
+            return False
+        rows = self._db.execute("UPDATE leadership SET epoch = epoch + 1, holder = %s, since = now() "
+                                "RETURNING epoch", (self.name,))
+        self.epoch = int(rows[0][0])
+        self.lost.clear()
+        self._complained = False
+        threading.Thread(target=self._heartbeat, args=(self._db,), name="syndicator-heartbeat", daemon=True).start()
+        return True
+
+    def _heartbeat(self, db: Database) -> None:
+        while not self.lost.wait(HEARTBEAT):
+            try:
+                db.execute("SELECT 1")
+            except Unreachable as e:
+                log.warning("lost the publisher lock (epoch %s): %s", self.epoch, e)
+                self.lost.set()
+
+    def fence(self, db: Database) -> None:
+        """Inside a writing transaction: Fenced unless this builder's epoch is the current one."""
+        current = int(db.execute("SELECT epoch FROM leadership FOR SHARE")[0][0])
+        if self.lost.is_set() or current != self.epoch:
+            self.lost.set()
+            raise Fenced(f"no longer the elected publisher (epoch {self.epoch}, current {current}): write refused")
+
+    def resign(self) -> None:
+        self.lost.set()
+        self._close()
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+class Publishing:
+    """A builder: campaigns, and while elected builds from its posts folder into PostgreSQL."""
+
+    def __init__(self, settings: Settings, key: str, report: Any) -> None:
+        self.settings = settings
+        self.key = key
+        self.report = report  # daemon.BuildLog
+        self.stop = threading.Event()
+        self.election = Election(settings.state_url, f"{socket.gethostname()}:{os.getpid()}")
+        self.builder: Builder | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Publishing:
+        self._thread = threading.Thread(target=self.run, name="syndicator-publishing", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop: a pass in progress finishes, then the lock is let go."""
+        self.stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            if not self.election.campaign(self.stop):
+                break
+            log.info("elected publisher (epoch %d)", self.election.epoch)
+            try:
+                self._lead()
+            except (Fenced, Unreachable) as e:
+                log.warning("stepping down: %s", e)
+            finally:
+                self.builder = None
+                self.election.resign()
+
+    def _lead(self) -> None:
+        s = self.settings
+        db = Database(s.state_url, server=_DATA_SESSION, watched=True)
+        try:
+            fence = self.election.fence
+            self.builder = builder = Builder(s, state=PostgresStore(db, self.key, fence=fence), settle=True,
+                                             publisher=DatabasePublisher(db, fence=fence),
+                                             confirmations=guard.Confirmations(s, s.state_dir))
+            self.report(builder.build(), "takeover")
+            watcher = Watcher(s.seeds_dir, s.scan_interval, lambda: self._pass(builder.rebuild_if_changed),
+                              lambda paths: self._pass(lambda: builder.rebuild_paths(paths))).start()
+            try:
+                while not self.election.lost.wait(0.2) and not self.stop.is_set():
+                    pass
+            finally:
+                watcher.stop()
+        finally:
+            db.close()
+
+    def _pass(self, run: Any) -> None:
+        try:
+            result: BuildResult | None = run()
+        except (Fenced, Unreachable) as e:  # the loop in run() steps down and campaigns again
+            log.warning("pass not published: %s", e)
+            self.election.lost.set()
+            return
+        if result is not None:
+            self.report(result)
+
+
+def run(settings: Settings) -> int:
+    """`serve` with state_url: the role's parts, until SIGTERM or SIGINT."""
+    from syndicator import daemon, websub  # (daemon imports this module when state_url is set)
+
+    if websub.own_hub(settings):
+        raise ConfigError("websub_hubs: 'self' keeps its subscriptions in the SQLite state in state_dir; "
+                          "it cannot run with state_url set")
+    first = Database(settings.state_url)  # unreachable, or not at this schema: one line, exit 2
+    try:
+        require_current(first)
+    finally:
+        first.close()
+    stop = threading.Event()
+    servers: list[Any] = []
+
+    def shutdown(signum: int, _frame: Any) -> None:
+        if not stop.is_set():
+            log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+        for server in servers:
+            server.close()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    web = settings.role in ("web", "all")
+    if web:
+        daemon.check_port(settings.host, settings.port)
+    publishing = None
+    if settings.role in ("builder", "all"):
+        publishing = Publishing(settings, local.cache_key(settings), daemon.BuildLog()).start()
+    files = None
+    try:
+        if web:
+            files = _web(settings, stop, servers)
+        else:
+            log.info("building %s into PostgreSQL (role builder)", settings.seeds_dir)
+            stop.wait()
+    finally:
+        stop.set()
+        if publishing is not None:
+            publishing.close()
+        if files is not None:
+            files.stop()
+    log.info("stopped")
+    return 0
+
+
+def _web(settings: Settings, stop: threading.Event, servers: list[Any]) -> Any:
+    """Serve the published site until `stop` (the server is put in `servers` for the signal
+    handler to close); the node's copy of it."""
+    from syndicator.server import create_server
+    from syndicator.web import create_app
+    from syndicator.web.published import PublishedFiles
+
+    files = PublishedFiles(settings.state_url).start()
+    while not files.loaded.wait(0.5):
+        if stop.is_set():
+            return files
+    app = create_app(settings, status=files.status, files=files, redirect_table=files.redirects)
+    server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
+                           root=settings.feeds_dir, key=files.key)
+    servers.append(server)
+    if not stop.is_set():
+        log.info("serving the published site from PostgreSQL on http://%s:%s/ (role %s)", settings.host,
+                 server.effective_port, settings.role)
+        server.run()
+    return files
