@@ -19,6 +19,7 @@ from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.model import Post
 from syndicator.pipeline import Builder, guard, pin_ids, read_one
 from syndicator.publishers.directory import DirectoryPublisher
+from syndicator.store import local
 from syndicator.websub.ping import Pinger
 
 #: Seconds `build` waits for its WebSub pings (first tries and the quick retries) before it exits.
@@ -87,16 +88,23 @@ def _stop_if_held(ctx: click.Context, held: guard.Hold | None, confirm: str | No
 @click.option("--seeds", type=PATH, help="Folder of posts (overrides seeds_dir).")
 @click.option("--out", type=PATH, help="Output folder (overrides feeds_dir).")
 @click.option("--base-url", help="Public URL the feeds are served under (overrides base_url).")
+@click.option("--state", type=PATH, help="State folder (overrides state_dir).")
 @click.option("--strict", is_flag=True, help="Exit 1 if any post had an error.")
 @click.option("--confirm-removals", is_flag=True, default=None,
               help="Publish even if the pass takes many posts off the site (see hold_removals_share).")
 @click.pass_context
-def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: str | None, strict: bool,
-          confirm_removals: bool | None) -> None:
-    """One full pass: read every post and write every feed."""
-    settings = _settings(ctx, seeds_dir=seeds, feeds_dir=out, base_url=base_url, confirm_removals=confirm_removals)
+def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: str | None, state: Path | None,
+          strict: bool, confirm_removals: bool | None) -> None:
+    """One full pass: read every post and write every feed (again only what changed since the
+    last build or serve with the same state folder)."""
+    settings = _settings(ctx, seeds_dir=seeds, feeds_dir=out, base_url=base_url, confirm_removals=confirm_removals,
+                         state_dir=state)
     folders.writable(settings.feeds_dir, "output")
-    result = Builder(settings).build()
+    folders.writable(settings.state_dir, "state")
+    with local.opened(settings) as store:
+        publisher = DirectoryPublisher(settings.feeds_dir)
+        publisher.remove_temp_files()  # both folders are ours: no writer of ours is running
+        result = Builder(settings, state=store, publisher=publisher).build()
     _stop_if_held(ctx, result.held, "syndicator build --confirm-removals")
     ctx.obj[_LARGE] = result.posts_read >= parallel.MIN_FILES  # the size whose first pass pauses GC
     _report_problems(result.problems)

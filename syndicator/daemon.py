@@ -3,29 +3,23 @@
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
-import os
 import signal
 import socket
+import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import fields
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import syndicator
 from syndicator import heal, logs, redirects, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
-from syndicator.errors import AlreadyRunning, CannotListen, ConfigError, StateUnavailable
+from syndicator.errors import CannotListen, ConfigError, StateUnavailable
 from syndicator.pipeline import Builder, BuildResult, guard
 from syndicator.pipeline.catalog import Catalog
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.server import create_server
-from syndicator.store import MemorySubscriptions, Store, Subscriptions
+from syndicator.store import MemorySubscriptions, Store, Subscriptions, local
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from syndicator.watch import Watcher
 from syndicator.web import create_app
@@ -34,39 +28,8 @@ from syndicator.websub.ping import Pinger
 
 log = logging.getLogger("syndicator")
 
-LOCK_NAME = "syndicator.lock"
-#: The lock in feeds_dir: a dotfile, which neither `serve` nor contrib/nginx.conf serves.
-FEEDS_LOCK_NAME = ".syndicator.lock"
-#: Settings that change nothing a post or feed is made of: changing them keeps the caches.
-_RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
-                 "state_url", "role", "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
-                 "custom_cache_entries", "custom_cache_mb", "filter_max_length",
-                 "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks",
-                 "status_networks", "trusted_proxies"}
-
-
-@contextmanager
-def lock(folder: Path, name: str = LOCK_NAME, private: bool = True) -> Iterator[None]:
-    """Hold an exclusive flock on <folder>/<name> (with our pid in it) while serving. The
-    kernel drops it when the process dies, even by kill -9, so there is no stale lock. A
-    folder made here is private to the service's user unless it is to be published (the
-    state folder holds drafts)."""
-    folder.mkdir(mode=0o700 if private else 0o777, parents=True, exist_ok=True)
-    path = folder / name
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # made by an older version: readable to all
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise AlreadyRunning(f"another syndicator (pid {pid}) is already serving and holds {folder} "
-                                 f"(lock {path}); stop it first") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+#: Seconds a thread holding the GIL runs before another may take it (Python's default: 0.005).
+SWITCH_INTERVAL = 0.0005
 
 
 def check_port(host: str, port: int) -> None:
@@ -80,19 +43,6 @@ def check_port(host: str, port: int) -> None:
             probe.bind(address)
     except OSError as e:  # (socket.gaierror included)
         raise CannotListen(f"cannot listen on {host}:{port}: {e.strerror}") from None
-
-
-def cache_key(settings: Settings) -> str:
-    """Names the settings and code that cached reads and renders depend on."""
-    h = hashlib.sha256(syndicator.__version__.encode())
-    for f in fields(settings):
-        if f.name not in _RUNTIME_ONLY:
-            h.update(f"{f.name}={getattr(settings, f.name)!r}\n".encode())
-    package = Path(syndicator.__file__).parent
-    for path in sorted([*package.rglob("*.py"), *package.glob("templates/*")]):
-        h.update(path.relative_to(package).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 STARTING: dict[str, Any] = {"status": "starting", "last_build": None, "posts": 0, "feeds": 0, "errors": []}
@@ -174,7 +124,7 @@ def run(settings: Settings) -> int:
 
         return cluster.run(settings)
     # both folders: two services on one feeds/ (each with its own state) would undo each other
-    with lock(settings.state_dir), lock(settings.feeds_dir, FEEDS_LOCK_NAME, private=False):
+    with local.locked(settings):
         check_port(settings.host, settings.port)  # before the first build, which may take a while
         publisher = DirectoryPublisher(settings.feeds_dir)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
@@ -188,7 +138,7 @@ def run(settings: Settings) -> int:
 def open_state(settings: Settings) -> SQLiteStore:
     """The SQLite state file, waited for while it cannot be opened (another process holds it,
     the disk is full): one log line per reason, retries 1 s doubling to a minute."""
-    key = cache_key(settings)
+    key = local.cache_key(settings)
     opened = heal.retry(lambda: SQLiteStore(settings.state_dir / FILE_NAME, key),
                         heal.Supervised("opening the state database"), threading.Event(),
                         retry_on=(StateUnavailable,))
@@ -303,6 +253,10 @@ class _Service:
         if self.hub is not None:
             self.hub.start()  # sends what changed while the service was down
         app = create_app(s, status=self.status, catalog=self.catalog, hub=self.hub)
+        if s.custom_feeds:
+            # a custom feed's render holds the GIL for tens of milliseconds: let the threads that
+            # answer from memory in between every half millisecond rather than every five
+            sys.setswitchinterval(SWITCH_INTERVAL)
         server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir)
         starter = threading.Thread(target=self.watch, name="syndicator-start", daemon=True)
         starter.start()

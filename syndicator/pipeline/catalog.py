@@ -16,12 +16,16 @@ from itertools import islice
 from types import MappingProxyType
 
 from syndicator import urls
+from syndicator.filters import Filters, Haystack
 from syndicator.model import Post
 from syndicator.pipeline.feeds import Planner, sort_key
 from syndicator.topicexpr import Expression, Group
 
 #: Passes whose changed feeds are remembered; a cache further behind starts afresh.
 HISTORY = 64
+#: Lists at least this long are searched through a Haystack, at most this many kept.
+HAYSTACK_MIN = 2000
+HAYSTACKS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,8 @@ class Catalog:
     names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: (generation, stems that pass changed) for the last HISTORY passes
     changes: tuple[tuple[int, frozenset[str]], ...] = ()
+    #: the haystacks of long lists, made on first use (this catalog's posts only)
+    _haystacks: dict[str, Haystack] = field(default_factory=dict, compare=False)
 
     def advance(self, planner: Planner, changed: Iterable[str], full: bool = False) -> Catalog:
         """The catalog after a pass: `changed` stems re-listed from the planner (every one when
@@ -84,11 +90,33 @@ class Catalog:
             stems.add(urls.ALL_STEM)
         return frozenset(stems)
 
+    def haystack(self, stem: str) -> Haystack | None:
+        """The titles and summaries of a long list as one text each (filters.Haystack); None for
+        a list short enough to search post by post."""
+        posts = self.lists.get(stem, ())
+        if len(posts) < HAYSTACK_MIN:
+            return None
+        made = self._haystacks.get(stem)
+        if made is None:
+            made = Haystack(posts)
+            if len(self._haystacks) >= HAYSTACKS:
+                self._haystacks.pop(next(iter(self._haystacks)), None)
+            self._haystacks[stem] = made
+        return made
+
     def select(self, expression: Expression | None, accept: Callable[[Post], bool] | None,
-               limit: int) -> list[Post]:
-        """The newest `limit` posts of `expression` (None: every post) that `accept` keeps."""
-        if expression is None:
-            stream: Iterator[Post] = iter(self.lists.get(urls.ALL_STEM, ()))
+               limit: int, wanted: Filters | None = None) -> list[Post]:
+        """The newest `limit` posts of `expression` (None: every post) that `accept` keeps;
+        `wanted`'s patterns narrow a long list down first (Filters.candidates)."""
+        single = urls.ALL_STEM if expression is None else expression.single
+        stem = single if expression is None or single is None else urls.topic_stem(single)
+        haystack = self.haystack(stem) if wanted is not None and stem is not None else None
+        lines = wanted.candidates(haystack) if wanted is not None and haystack is not None else None
+        if lines is not None and stem is not None:
+            posts = self.lists[stem]
+            stream: Iterator[Post] = (posts[i] for i in lines)
+        elif expression is None:
+            stream = iter(self.lists.get(urls.ALL_STEM, ()))
         elif len(expression.groups) == 1:
             stream = self._group(expression.groups[0])
         else:

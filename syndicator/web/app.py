@@ -220,6 +220,9 @@ FEED_VARY = "Accept-Encoding, Sec-Fetch-Dest"
 #: The WSGI environ key where the app leaves (path, stat key) of the file an answer was made
 #: from (the feed's page for a browser), for the server's replay of answers to check.
 SERVED_FILE = "syndicator.served_file"
+#: Where the app leaves, for an answer made from more than one file (a custom feed), a function
+#: that says whether the answer still stands.
+SERVED_CHECK = "syndicator.served_check"
 
 
 def wants_page(dest: str | None) -> bool:
@@ -280,6 +283,8 @@ def _custom(site: Site, rel: str) -> Response | None:
     if made is None:
         return None
     if made.entry is not None:
+        if made.check is not None:
+            request.environ[SERVED_CHECK] = made.check
         return _answer(site, rel, made.entry, False, custom=True)
     if made.location is not None:
         return _moved(site, made.location)
