@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from syndicator import links
 from syndicator.errors import ConfigError
 from syndicator.formats import FEED_FORMATS
 from syndicator.sources import yaml_safe
@@ -56,7 +57,10 @@ def _base_url(value: str) -> str:
         return value
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError("must be an absolute http(s) URL like https://feeds.example.org/")
-    return value.rstrip("/") + "/"
+    try:
+        return links.web_url(value).rstrip("/") + "/"
+    except links.BadURL as e:
+        raise ValueError(f"must be an absolute http(s) URL like https://feeds.example.org/: {e}") from None
 
 
 def _state_url(value: str) -> str:
@@ -85,7 +89,10 @@ def _hubs(value: list[str]) -> tuple[str, ...]:
     for url in value:
         if url != "self" and not re.match(r"^https?://[^/\s]+", url):
             raise ValueError(f"must be a list of absolute http(s) hub URLs (or 'self'), not {url!r}")
-    return tuple(dict.fromkeys(value))
+    try:
+        return tuple(dict.fromkeys(url if url == "self" else links.web_url(url) for url in value))
+    except links.BadURL as e:
+        raise ValueError(f"must be a list of absolute http(s) hub URLs (or 'self'): {e}") from None
 
 
 #: The first bytes of the image types an icon setting accepts.
