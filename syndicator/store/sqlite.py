@@ -139,6 +139,12 @@ class SQLiteStore:
             self.db.execute("DELETE FROM outputs")
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?), ('key', ?)", (SCHEMA, key))
 
+    def rekey(self, key: str) -> None:
+        """The settings or code changed while open (a reload): drop what `key` invalidates, as
+        opening with it would."""
+        with self.transaction():
+            self._prepare(key)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.db.execute("BEGIN IMMEDIATE")
