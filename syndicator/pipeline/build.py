@@ -172,7 +172,7 @@ class Builder:
                     self._collected = False  # what was kept may be half updated: start afresh
                     raise
             result.written, result.removed = report.written, report.removed
-            result.unchanged = len(self.outputs.known) + 2 - len(report.written)
+            result.unchanged = self.outputs.files_known() + 2 - len(report.written)
             result.duration_ms = (time.perf_counter() - started) * 1000
             self._record_site(result)
             self.confirmations.passed(None)
