@@ -53,7 +53,7 @@ def _not_negative(value: int) -> int:
 
 
 def _base_url(value: str) -> str:
-    if not value:  # the address serve listens on (see _listening_url)
+    if not value:  # the address serve listens on (see listening_url)
         return value
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError("must be an absolute http(s) URL like https://feeds.example.org/")
@@ -414,11 +414,11 @@ def load_settings(
         values.update(_from_file(DEFAULT_CONFIG_PATH))
     values.update(_from_env(env))
     values.update(_validated({k: v for k, v in (overrides or {}).items() if v is not None}, "command line"))
-    values["base_url"] = values["base_url"] or _listening_url(values["host"], values["port"])
+    values["base_url"] = values["base_url"] or listening_url(values["host"], values["port"])
     return Settings(**values)
 
 
-def _listening_url(host: str, port: int) -> str:
+def listening_url(host: str, port: int) -> str:
     """base_url when none is set: where `serve` listens (a wildcard address: this machine)."""
     host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"

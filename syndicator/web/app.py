@@ -152,6 +152,11 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
     return app
 
 
+def reconfigure(app: Flask, fresh: Flask) -> None:
+    """Answer from now on as `fresh` (the same app made with reloaded settings) would."""
+    app.extensions[_EXTENSION] = fresh.extensions[_EXTENSION]
+
+
 def _site() -> Site:
     return cast(Site, current_app.extensions[_EXTENSION])
 
