@@ -372,3 +372,30 @@ def test_haystack_finds_what_a_search_per_post_finds(query: str) -> None:
     reference = [p for p in posts if wanted.matcher()(p)][: wanted.limit or 50]  # type: ignore[misc]
     assert fast == reference
     assert made.select(topicexpr.parse("ai"), wanted.matcher(), wanted.limit or 50, wanted) == reference
+
+
+def test_a_patched_catalog_equals_one_made_afresh() -> None:
+    """The lists a pass patches (a few posts changed) are those the planner lists afresh."""
+    from dataclasses import replace as changed
+
+    from syndicator.config import load_settings
+    from syndicator.model import Topic
+    from syndicator.pipeline import catalog, feeds
+
+    rnd = random.Random(3)
+    topics = [Topic(n.upper(), n) for n in ("ai", "azure", "cloud")]
+    posts = [changed(p, topics=tuple(rnd.sample(topics, rnd.randint(0, 2)))) for p in _posts(400)]
+    planner = feeds.Planner(load_settings(env={}))
+    planner.update([], posts)
+    made = catalog.Catalog().advance(planner, [], full=True)
+    for step in range(30):
+        gone = rnd.sample(posts, rnd.randint(0, 3))
+        new = [changed(p, title=p.title + f" {step}", topics=tuple(rnd.sample(topics, rnd.randint(0, 2))),
+                       published=p.published if rnd.random() < 0.5 else p.published.replace(year=2021))
+               for p in gone[: rnd.randint(0, len(gone))]]
+        posts = [p for p in posts if p not in gone] + new
+        stems = planner.update(gone, new)
+        made = made.advance(planner, stems, False, gone, new)
+        afresh = catalog.Catalog().advance(planner, [], full=True)
+        assert dict(made.lists) == dict(afresh.lists) and dict(made.names) == dict(afresh.names), step
+        assert all(made.lists[s][0] is planner.posts(s)[0] for s in made.lists if made.lists[s])  # type: ignore[index]

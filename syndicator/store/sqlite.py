@@ -230,6 +230,7 @@ class SQLiteStore:
             if self._hub_db is None:
                 self._hub_db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                 self._hub_db.execute("PRAGMA busy_timeout=5000")
+                self._hub_db.execute("PRAGMA synchronous=NORMAL")  # as `db`: WAL, durable to the last checkpoint
             yield self._hub_db
 
     def subscriptions(self) -> list[Subscription]:
