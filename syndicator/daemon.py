@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from syndicator import heal, logs, redirects, reload, websub
+from syndicator import heal, logs, progress, redirects, reload, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import CannotListen, ConfigError, StateUnavailable
@@ -130,7 +130,8 @@ def run(settings: Settings, load: Callable[[], Settings] | None = None) -> int:
 
         return cluster.run(settings)
     # both folders: two services on one feeds/ (each with its own state) would undo each other
-    with local.locked(settings):
+    # a long pass (a cold build of thousands of posts) says how far it is every few seconds
+    with local.locked(settings), progress.reported(log.info, inplace=False):
         check_port(settings.host, settings.port)  # before the first build, which may take a while
         publisher = DirectoryPublisher(settings.feeds_dir, durable=settings.durable_writes)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
