@@ -102,7 +102,7 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: st
     folders.writable(settings.feeds_dir, "output")
     folders.writable(settings.state_dir, "state")
     with local.opened(settings) as store:
-        publisher = DirectoryPublisher(settings.feeds_dir)
+        publisher = DirectoryPublisher(settings.feeds_dir, durable=settings.durable_writes)
         publisher.remove_temp_files()  # both folders are ours: no writer of ours is running
         result = Builder(settings, state=store, publisher=publisher).build()
     _stop_if_held(ctx, result.held, "syndicator build --confirm-removals")

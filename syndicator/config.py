@@ -222,6 +222,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Our own hub: networks (CIDR) a callback may be in besides public addresses; loopback, private, "
             "link-local and multicast callbacks are refused unless listed (127.0.0.0/8 for a local subscriber).",
             _networks),
+    Setting("durable_writes", True, bool,
+            "Sync every file written and its folder before a pass reports it done, so a power cut never "
+            "leaves an empty or missing feed (costs a little on a cold build; off for a RAM disk)."),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
     Setting("custom_feeds", True, bool,
             "Answer topic combinations (topics/ai+azure.rss) and filter parameters (?filter=...) on the feed "
@@ -281,6 +284,7 @@ class Settings:
     websub_max_subscribers: int
     websub_max_per_host: int
     websub_allow_networks: tuple[str, ...]
+    durable_writes: bool
     cache_max_age: int
     custom_feeds: bool
     custom_cache_entries: int

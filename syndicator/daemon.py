@@ -130,7 +130,7 @@ def run(settings: Settings, load: Callable[[], Settings] | None = None) -> int:
     # both folders: two services on one feeds/ (each with its own state) would undo each other
     with local.locked(settings):
         check_port(settings.host, settings.port)  # before the first build, which may take a while
-        publisher = DirectoryPublisher(settings.feeds_dir)
+        publisher = DirectoryPublisher(settings.feeds_dir, durable=settings.durable_writes)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
         state = open_state(settings)
         try:
@@ -245,6 +245,7 @@ class _Service:
         if isinstance(self.state, SQLiteStore) and local.cache_key(fresh) != local.cache_key(self.settings):
             self.state.rekey(local.cache_key(fresh))  # reads and renders made with the old ones are dropped
         self.settings = fresh
+        self.publisher.durable = fresh.durable_writes
         if self.app is not None:
             reconfigure(self.app, self._app())
             self.server.forget()
