@@ -122,7 +122,7 @@ class Observer:
                 text = self.metrics.exposition()
                 start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(text))),
                                           ("Cache-Control", "no-store")])
-                self._record(environ, client, 200, [], len(text))
+                self._record(environ, client, 200, "", len(text))
                 return [text]
             seen: list[Any] = []
 
@@ -132,33 +132,36 @@ class Observer:
 
             body = app(environ, capture)
             if seen:
-                headers = seen[1]
-                length = next((v for k, v in headers if k.lower() == "content-length"), "0")
+                length, encoding = "0", ""
+                for k, v in seen[1]:
+                    lowered = k.lower()
+                    if lowered == "content-length":
+                        length = v
+                    elif lowered == "content-encoding":
+                        encoding = v
                 sent = 0 if environ.get("REQUEST_METHOD") == "HEAD" else int(length) if length.isdigit() else 0
-                self._record(environ, client, int(seen[0][:3]), headers, sent)
+                self._record(environ, client, int(seen[0][:3]), encoding, sent)
             return body
 
         return observed
 
-    def _record(self, environ: dict[str, Any], client: str, status: int, headers: list[tuple[str, str]],
-                sent: int) -> None:
+    def _record(self, environ: dict[str, Any], client: str, status: int, encoding: str, sent: int) -> None:
         path = environ.get("PATH_INFO", "")
         kind = route(path, status)
         self.metrics.answered(kind, status, sent)
-        if kind == "feed" or status == 304:
-            self._savings(path, kind, status, headers, sent, environ.get("HTTP_USER_AGENT", ""))
+        if status == 304 or encoding == "gzip":
+            self._saved(path, status, sent)
+        if kind == "feed":
+            agent = environ.get("HTTP_USER_AGENT", "")
+            if "ubscriber" in agent or "eaders" in agent:
+                self.metrics.reported(path[1:], agent)
         if self.log is not None:
             self.log.write(environ, client, status, sent)
 
-    def _savings(self, path: str, kind: str, status: int, headers: list[tuple[str, str]], sent: int,
-                 agent: str) -> None:
-        gzip = any(k.lower() == "content-encoding" and v == "gzip" for k, v in headers)
-        if status == 304 or gzip:
-            try:
-                size = os.stat(os.path.join(self.root, path[1:] or urls.INDEX)).st_size
-            except (OSError, ValueError):
-                size = 0
-            self.metrics.saved_by("304" if status == 304 else "gzip", size if status == 304 else size - sent)
-        if kind == "feed" and ("ubscriber" in agent or "eaders" in agent):
-            self.metrics.reported(path[1:], agent)
-
+    def _saved(self, path: str, status: int, sent: int) -> None:
+        """Bytes a 304 (the file's size) or gzip (the file's size less what was sent) saved."""
+        try:
+            size = os.stat(os.path.join(self.root, path[1:] or urls.INDEX)).st_size
+        except (OSError, ValueError):
+            return
+        self.metrics.saved_by("304" if status == 304 else "gzip", size if status == 304 else size - sent)
