@@ -89,7 +89,7 @@ request = function()
   if a == b then b = "-" .. topics[(math.random(#topics))] end
   if a > b then a, b = b, a end
   local path = "/topics/" .. a .. "," .. b .. ".rss?filter=" .. words[math.random(#words)] .. math.random(100000)
-               .. "|e&limit=" .. math.random(1, 50)
+               .. "%7Ce&limit=" .. math.random(1, 50)
   return wrk.format("GET", path, {["Accept-Encoding"] = "gzip"})
 end
 """

@@ -102,7 +102,7 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: st
     folders.writable(settings.feeds_dir, "output")
     folders.writable(settings.state_dir, "state")
     with local.opened(settings) as store:
-        publisher = DirectoryPublisher(settings.feeds_dir)
+        publisher = DirectoryPublisher(settings.feeds_dir, durable=settings.durable_writes)
         publisher.remove_temp_files()  # both folders are ours: no writer of ours is running
         result = Builder(settings, state=store, publisher=publisher).build()
     _stop_if_held(ctx, result.held, "syndicator build --confirm-removals")
@@ -261,7 +261,8 @@ def show_config(ctx: click.Context) -> None:
 def serve(ctx: click.Context, /, **options: Any) -> None:
     """Build, then serve feeds/ over HTTP and keep it current while seeds/ changes."""
     renames = {"seeds": "seeds_dir", "out": "feeds_dir", "state": "state_dir"}
-    settings = _settings(ctx, **{renames.get(k, k): v for k, v in options.items()})
+    overrides = {renames.get(k, k): v for k, v in options.items()}
+    settings = _settings(ctx, **overrides)
     if settings.role != "all" and not settings.state_url:
         click.echo(f"syndicator: role {settings.role} needs state_url (the PostgreSQL database the builders and "
                    "web nodes share)", err=True)
@@ -272,7 +273,10 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
         folders.writable(settings.state_dir, "state")
     from syndicator import daemon
 
-    ctx.exit(daemon.run(settings))  # (a SyndicatorError is main's: one line, exit 2)
+    def load() -> Settings:  # SIGHUP: the file and the environment again, the same flags over them
+        return config.load_settings(ctx.obj.get("config"), overrides=overrides)
+
+    ctx.exit(daemon.run(settings, load))  # (a SyndicatorError is main's: one line, exit 2)
 
 
 @cli.group()

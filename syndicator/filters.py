@@ -19,6 +19,7 @@ Parameters (each at most once; unknown ones are ignored, as RSSHub does):
 | `limit` | at most so many (at most `items_per_feed`) |
 | `lang` | in one of these languages (comma-separated; `zh` is `zh-CN` too) |
 | `min_quality` | whose quality score is at least this (items without one are left out) |
+| `group=story` | one per story: posts of several sources on one news as one item (stories.py) |
 
 An item's description is its summary: the text a reader shows before opening it. Title and
 description are each read as one line (line breaks as spaces), so `^` and `$` are their ends.
@@ -47,7 +48,7 @@ TIME_STEP = 60
 
 PATTERNS = ("filter", "filter_title", "filter_description", "filterout", "filterout_title",
             "filterout_description")
-KEYS = (*PATTERNS, "filter_case_sensitive", "filter_time", "limit", "lang", "min_quality")
+KEYS = (*PATTERNS, "filter_case_sensitive", "filter_time", "limit", "lang", "min_quality", "group")
 
 
 class FilterError(ValueError):
@@ -67,6 +68,8 @@ class Filters:
     limit: int | None = None
     languages: tuple[str, ...] = ()
     min_quality: int | None = None
+    #: one item per story (`group=story`, see stories.py)
+    group: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.query)
@@ -245,6 +248,9 @@ def parse(args: Mapping[str, Sequence[str]], items_per_feed: int, max_length: in
                                 for la in languages):
             raise FilterError(f"lang must be language tags separated by commas, not {given['lang']!r}")
     quality = _number("min_quality", given["min_quality"], 0, 1_000_000) if "min_quality" in given else None
+    if "group" in given and given["group"] != "story":
+        raise FilterError(f"group must be story, not {given['group']!r}")
+    group = "group" in given
     for _, pattern in patterns:
         _compile(pattern, ignore_case)  # a bad pattern is answered before anything is looked up
     if limit == items_per_feed:
@@ -253,7 +259,8 @@ def parse(args: Mapping[str, Sequence[str]], items_per_feed: int, max_length: in
               *([("filter_time", str(within))] if within is not None else []),
               *([("lang", ",".join(languages))] if languages else []),
               *([("limit", str(limit))] if limit is not None else []),
-              *([("min_quality", str(quality))] if quality is not None else [])]
+              *([("min_quality", str(quality))] if quality is not None else []),
+              *([("group", "story")] if group else [])]
     return Filters(query=urlencode(sorted(normal)), pairs=tuple(sorted(normal)), patterns=tuple(patterns),
                    ignore_case=ignore_case and bool(patterns),
-                   within=within, limit=limit, languages=languages, min_quality=quality)
+                   within=within, limit=limit, languages=languages, min_quality=quality, group=group)

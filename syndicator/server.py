@@ -204,6 +204,12 @@ class Replay:
             self._keep(key, _Kept(path, stat, None, answer[0], list(answer[1]), data))
         return [data]
 
+    def forget(self) -> None:
+        """Drop every kept answer (the app's settings changed: a reload)."""
+        with self._lock:
+            self._answers.clear()
+            self._bytes = 0
+
     def _keep(self, key: tuple[Any, ...], entry: _Kept) -> None:
         with self._lock:
             old = self._answers.pop(key, None)
@@ -233,6 +239,8 @@ class Server:
         self._closing = False
         self._closed_at: float | None = None
         self._started = False
+        #: drops the answers kept for replay (create_server sets it)
+        self.forget: Callable[[], None] = lambda: None
 
     def run(self) -> None:
         if self._closing:
@@ -292,7 +300,10 @@ def create_server(app: WSGIApp, host: str, port: int, threads: int, root: Path,
     max_connections = min(MAX_CONNECTIONS, max(64, raise_fd_limit() - _RESERVED_FDS))
     sock = _bind(host, port)
     try:
-        return Server(refuse_ambiguous(Replay(app, root, key=key)), sock, threads, max_connections)
+        replay = Replay(app, root, key=key)
+        server = Server(refuse_ambiguous(replay), sock, threads, max_connections)
+        server.forget = replay.forget
+        return server
     except BaseException:
         sock.close()
         raise

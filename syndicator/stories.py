@@ -20,15 +20,17 @@ changed, at a cost that follows the change.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from urllib.parse import urlsplit
 
-from syndicator.model import Post
+from syndicator.model import Post, Related, Source
 
 WINDOW = timedelta(days=4)
 THRESHOLD = 13.0
@@ -278,3 +280,48 @@ class Stories:
                 anchor = self._names.get(story.anchor)
                 for name in anchor.all if anchor is not None else ():
                     self._anchors.setdefault(name, set()).add(story.anchor)
+
+
+def grouped(stream: Iterable[Post], index: Stories, admits: Callable[[Post], bool],
+            limit: int) -> tuple[list[Post], dict[str, tuple[Related, ...]]]:
+    """A grouped feed's items, one per story, from `stream` (the feed's posts, newest first),
+    and each item's other coverage by its id. An item is its story's anchor when the feed has
+    it (`admits`), else the first post of the story the feed has: coverage that arrives later
+    never changes an item's id. It shows the other posts of the story (those of other feeds too)
+    under "Also covered by", and its `updated` is the story's latest."""
+    items: list[Post] = []
+    coverage: dict[str, tuple[Related, ...]] = {}
+    seen: set[str] = set()
+    with index.lock:
+        for post in stream:
+            story = index.story_of.get(post.path)
+            key = story.anchor if story is not None else post.path
+            if key in seen:
+                continue
+            seen.add(key)
+            members = index.members(post) if story is not None else [post]
+            lead = next((m for m in members if admits(m)), post)
+            others = [m for m in members if m is not lead]
+            if others:
+                also = tuple(Related(m.title, m.link, m.published, m.source or Source(_host(m.link))) for m in others)
+                coverage[lead.id] = also
+                lead = replace(lead, body_html=lead.content_html + _also_covered(also),
+                               updated=max(m.updated for m in members))
+            items.append(lead)
+            if len(items) >= limit:
+                break
+    return items, coverage
+
+
+def _host(link: str) -> str:
+    return urlsplit(link).hostname or link
+
+
+def _also_covered(also: tuple[Related, ...]) -> str:
+    esc = html.escape
+    rows = []
+    for r in also:
+        bits = [b for b in (r.source.name if r.source else "", r.published.strftime("%Y-%m-%d") if r.published else "")
+                if b]
+        rows.append(f'<li><a href="{esc(r.url)}">{esc(r.title)}</a>{" — " + esc(", ".join(bits)) if bits else ""}</li>')
+    return f"<h3>Also covered by</h3><ul>{''.join(rows)}</ul>"

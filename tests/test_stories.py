@@ -14,12 +14,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from syndicator import sources, stories
 from syndicator.config import load_settings
 from syndicator.model import Post
 from syndicator.pipeline.read import read_one
 from tests.conftest import DATA, ROOT, SEEDS
+from tests.feedcheck import ATOM, check_atom, check_rss, feedparse
+from tests.serverproc import ServerProcess
 
 SHARED = ROOT.parent / "shared"
 LABELS = json.loads((DATA / "stories" / "labels.json").read_text(encoding="utf-8"))
@@ -120,3 +123,52 @@ def test_coverage_added_later_joins_and_the_anchor_stays() -> None:
     index.update([posts[3]], [])
     assert index.story_of[posts[0].path].anchor == posts[0].path
     assert [p.path for p in index.members(posts[2])] == [posts[0].path, posts[2].path]
+
+
+# -- grouped feeds over a real server ---------------------------------------------------------------
+
+def _get(srv: ServerProcess, path: str) -> bytes:
+    status, _, body = srv.request("GET", path)
+    assert status == 200, (path, status, body)
+    return body
+
+
+def test_grouped_feeds_have_one_item_per_story(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path) as srv:
+        lead = json.loads(_get(srv, "/all.json?group=story"))["items"]
+        ungrouped = json.loads(_get(srv, "/all.json"))["items"]
+        assert len(ungrouped) == 4 and len(lead) == 2  # the story of 000, 002, 003, and 004
+        story = next(i for i in lead if "_syndicator" in i)
+        by_id = {i["id"]: i for i in ungrouped}
+        # the lead is the first post of the story (003, the vendor's, published first): its id
+        assert story["id"] == by_id[story["id"]]["id"] and "Meta selects Azure" in story["title"]
+        also = story["_syndicator"]["also_covered_by"]
+        assert len(also) == 2 and {a["url"] for a in also} < {i["url"] for i in ungrouped}
+        assert "Also covered by" in story["content_html"] and all(a["url"] in story["content_html"] for a in also)
+        assert story["date_modified"] == max(i["date_modified"] for i in ungrouped if i["url"] in
+                                             {a["url"] for a in also} | {story["url"]})
+        single = next(i for i in lead if "_syndicator" not in i)
+        assert single == by_id[single["id"]]  # 004, alone, as it is
+        # Atom: the other coverage as rel="related" links; RSS: in the content; both valid
+        atom = _get(srv, "/all.atom?group=story")
+        check_atom(atom, srv.url("/all.atom?group=story"), srv.base_url)
+        tree = etree.fromstring(atom)
+        related = tree.findall(f"{ATOM}entry/{ATOM}link[@rel='related']")
+        assert sorted(link.get("href") for link in related) == sorted(a["url"] for a in also)
+        rss = _get(srv, "/all.rss?group=story")
+        check_rss(rss, srv.url("/all.rss?group=story"), srv.base_url)
+        assert len(feedparse(rss).entries) == 2
+        # a topic's grouped feed: the story has a post from another feed too (the Chinese one)
+        ai = json.loads(_get(srv, "/topics/ai.json?group=story"))["items"]
+        assert [i["id"] for i in ai] == [story["id"]]
+        assert len(ai[0]["_syndicator"]["also_covered_by"]) == 2
+        status, _, body = srv.request("GET", "/all.json?group=topic")
+        assert status == 400 and b"group must be story" in body
+
+
+def test_a_draft_joins_its_story_when_drafts_are_shown(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path, config={"include_drafts": True}) as srv:
+        items = json.loads(_get(srv, "/all.json?group=story"))["items"]
+        assert len(items) == 2
+        story = next(i for i in items if "_syndicator" in i)
+        assert len(story["_syndicator"]["also_covered_by"]) == 3

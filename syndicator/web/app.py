@@ -152,6 +152,11 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
     return app
 
 
+def reconfigure(app: Flask, fresh: Flask) -> None:
+    """Answer from now on as `fresh` (the same app made with reloaded settings) would."""
+    app.extensions[_EXTENSION] = fresh.extensions[_EXTENSION]
+
+
 def _site() -> Site:
     return cast(Site, current_app.extensions[_EXTENSION])
 
@@ -279,7 +284,8 @@ def _custom(site: Site, rel: str) -> Response | None:
     """A custom feed's answer (see web/custom.py), None when `rel` names none."""
     assert site.custom is not None
     args = request.args.to_dict(flat=False)
-    made = site.custom.answer(rel, args, len(request.query_string), lambda r: site.files.get(r) is not None)
+    made = site.custom.answer(rel, args, request.query_string.decode("latin-1"),
+                              lambda r: site.files.get(r) is not None)
     if made is None:
         return None
     if made.entry is not None:

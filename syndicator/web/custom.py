@@ -15,12 +15,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from syndicator import filters, topicexpr, urls
 from syndicator.compress import gzip_bytes
 from syndicator.config import Settings
 from syndicator.formats import FEED_FORMATS
+from syndicator.model import Related
 from syndicator.pipeline import feeds
 from syndicator.pipeline.catalog import Catalog
 from syndicator.render import RENDERERS
@@ -73,7 +74,7 @@ class CustomFeeds:
         self._lock = threading.Lock()
         self._renders = threading.BoundedSemaphore(RENDERS)
 
-    def answer(self, rel: str, args: Mapping[str, Sequence[str]], query_length: int,
+    def answer(self, rel: str, args: Mapping[str, Sequence[str]], query: str,
                is_file: Callable[[str], bool]) -> Answer | None:
         """The answer for a feed path `rel` with query `args`; None when `rel` names no custom
         feed (not a feed format, or a plain file's path without filters)."""
@@ -81,7 +82,7 @@ class CustomFeeds:
         spelled = urls.topic_of_stem(stem)
         if not dot or fmt not in FEED_FORMATS or (stem != urls.ALL_STEM and (spelled is None or "/" in spelled)):
             return None
-        asked = self._read(args, query_length, spelled)
+        asked = self._read(args, len(query), spelled)
         if isinstance(asked, Answer):
             return asked
         expression, wanted = asked
@@ -99,7 +100,7 @@ class CustomFeeds:
             return Answer(503, message="Starting: the feeds are being built", retry_after=5)
         if expression is not None and catalog.unknown(expression):
             return Answer(404, message="Not found: no topic " + ", ".join(catalog.unknown(expression)))
-        if canonical != stem:
+        if canonical != stem or query != wanted.query:  # one URL a feed: its self link
             return Answer(301, location=self._url(canonical, fmt, wanted))
         return self._cached(catalog, expression, canonical, fmt, wanted)
 
@@ -139,7 +140,7 @@ class CustomFeeds:
             self._sync(self._catalog() or catalog)
             if self._synced != catalog.generation:  # a pass changed the posts meanwhile: keep nothing
                 return Answer(200, entry)
-            kept = _Kept(entry, Catalog.depends_on(expression), len(entry.data) + len(entry.gz))
+            kept = _Kept(entry, Catalog.depends_on(expression, wanted.group), len(entry.data) + len(entry.gz))
             self._keep(key, kept)
         return Answer(200, entry, check=self._still(key, kept, wanted))
 
@@ -162,12 +163,17 @@ class CustomFeeds:
     def _render(self, catalog: Catalog, expression: Expression | None, stem: str, fmt: str,
                 wanted: filters.Filters, now: float) -> Entry:
         s = self.settings
-        posts = catalog.select(expression, wanted.matcher(now), wanted.limit or s.items_per_feed, wanted)
+        limit = wanted.limit or s.items_per_feed
+        coverage: dict[str, tuple[Related, ...]] = {}
+        if wanted.group:
+            posts, coverage = catalog.select_stories(expression, wanted.matcher(now), limit, wanted)
+        else:
+            posts = catalog.select(expression, wanted.matcher(now), limit, wanted)
         label = "All posts" if expression is None else expression.label(lambda slug: catalog.names.get(slug, slug))
         if wanted:
             label += f" ({wanted.describe()})"
         home = urls.feed_page_url(s.base_url, stem) if expression is not None and expression.single else s.base_url
-        feed = feeds.custom(s, stem, label, tuple(posts), home)
+        feed = replace(feeds.custom(s, stem, label, tuple(posts), home), coverage=coverage)
         data = RENDERERS[fmt].render(feed, self._url(stem, fmt, wanted))
         return entry_of(data, gzip_bytes(data), feed.updated.timestamp(), "." + fmt)
 
