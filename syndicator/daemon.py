@@ -41,7 +41,8 @@ FEEDS_LOCK_NAME = ".syndicator.lock"
 _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
                  "state_url", "role", "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
                  "custom_cache_entries", "custom_cache_mb", "filter_max_length",
-                 "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks"}
+                 "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks",
+                 "purge_caches"}
 
 
 @contextmanager
