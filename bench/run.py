@@ -3,6 +3,7 @@
 installed peers (Hugo, Jekyll + jekyll-feed, Pelican), printed as one table.
 
   .venv/bin/python bench/run.py [--sizes 1000,10000,100000] [--peers] [--runs 3]
+  .venv/bin/python bench/run.py --real [--runs 3]     a real site beside Hugo (bench/real.py)
 
 Per size N (corpus: bench/gen_corpus.py, seeded; cached under bench/out/cN):
 
@@ -548,6 +549,23 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def run_real(a) -> int:
+    import real
+    tools = {"syn": syn, "write_config": write_config, "rm": rm, "interleaved": interleaved,
+             "timed": timed, "compile_package": compile_package}
+    try:
+        rec = real.run(a.work, a.runs, tools, log)
+    finally:
+        empty_trash()
+    with open(os.path.join(a.work, "results.jsonl"), "a", encoding="utf-8") as f:
+        f.write(json.dumps({"started": dt.datetime.now(dt.UTC).isoformat(), "real": rec}) + "\n")
+    out = real.table(rec) + f"\n\n{platform.platform()}; {os.cpu_count()} CPUs; Python {platform.python_version()}\n"
+    with open(os.path.join(a.work, "real.md"), "w", encoding="utf-8") as f:
+        f.write(out)
+    print(out)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -563,10 +581,14 @@ def main(argv=None) -> int:
     ap.add_argument("--ready-timeout", type=float, default=600.0, help="max seconds for serve to become ready")
     ap.add_argument("--edit-timeout", type=float, default=5.0, help="max seconds per save→served trial")
     ap.add_argument("--no-serve", action="store_true", help="skip the serve measurements")
+    ap.add_argument("--real", action="store_true",
+                    help="only the real site (../shared/corpus-real/) beside Hugo, cold and repeat builds")
     ap.add_argument("--work", default=os.path.join(HERE, "out"), help="corpora and outputs (default bench/out)")
     a = ap.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in a.sizes.split(",") if s]
     os.makedirs(a.work, exist_ok=True)
+    if a.real:
+        return run_real(a)
     results = []
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:

@@ -12,13 +12,14 @@ from typing import Any
 
 import click
 
-from syndicator import __version__, config, folders, parallel, sources, websub
+from syndicator import __version__, config, folders, parallel, redirects, sources, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.model import Post
 from syndicator.pipeline import Builder, guard, pin_ids, read_one
 from syndicator.publishers.directory import DirectoryPublisher
+from syndicator.store import local
 from syndicator.websub.ping import Pinger
 
 #: Seconds `build` waits for its WebSub pings (first tries and the quick retries) before it exits.
@@ -87,16 +88,23 @@ def _stop_if_held(ctx: click.Context, held: guard.Hold | None, confirm: str | No
 @click.option("--seeds", type=PATH, help="Folder of posts (overrides seeds_dir).")
 @click.option("--out", type=PATH, help="Output folder (overrides feeds_dir).")
 @click.option("--base-url", help="Public URL the feeds are served under (overrides base_url).")
+@click.option("--state", type=PATH, help="State folder (overrides state_dir).")
 @click.option("--strict", is_flag=True, help="Exit 1 if any post had an error.")
 @click.option("--confirm-removals", is_flag=True, default=None,
               help="Publish even if the pass takes many posts off the site (see hold_removals_share).")
 @click.pass_context
-def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: str | None, strict: bool,
-          confirm_removals: bool | None) -> None:
-    """One full pass: read every post and write every feed."""
-    settings = _settings(ctx, seeds_dir=seeds, feeds_dir=out, base_url=base_url, confirm_removals=confirm_removals)
+def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: str | None, state: Path | None,
+          strict: bool, confirm_removals: bool | None) -> None:
+    """One full pass: read every post and write every feed (again only what changed since the
+    last build or serve with the same state folder)."""
+    settings = _settings(ctx, seeds_dir=seeds, feeds_dir=out, base_url=base_url, confirm_removals=confirm_removals,
+                         state_dir=state)
     folders.writable(settings.feeds_dir, "output")
-    result = Builder(settings).build()
+    folders.writable(settings.state_dir, "state")
+    with local.opened(settings) as store:
+        publisher = DirectoryPublisher(settings.feeds_dir)
+        publisher.remove_temp_files()  # both folders are ours: no writer of ours is running
+        result = Builder(settings, state=store, publisher=publisher).build()
     _stop_if_held(ctx, result.held, "syndicator build --confirm-removals")
     ctx.obj[_LARGE] = result.posts_read >= parallel.MIN_FILES  # the size whose first pass pauses GC
     _report_problems(result.problems)
@@ -108,6 +116,7 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: st
         f"({len(result.written)} files written, {result.unchanged} unchanged) "
         f"in {result.duration_ms:.0f} ms → {settings.feeds_dir}"
     )
+    redirects.check_targets(settings.redirects, DirectoryPublisher(settings.feeds_dir).exists)
     _ping(settings, result.written)
     if strict and errors:
         ctx.exit(EXIT_BAD_INPUT)
@@ -252,7 +261,8 @@ def show_config(ctx: click.Context) -> None:
 def serve(ctx: click.Context, /, **options: Any) -> None:
     """Build, then serve feeds/ over HTTP and keep it current while seeds/ changes."""
     renames = {"seeds": "seeds_dir", "out": "feeds_dir", "state": "state_dir"}
-    settings = _settings(ctx, **{renames.get(k, k): v for k, v in options.items()})
+    overrides = {renames.get(k, k): v for k, v in options.items()}
+    settings = _settings(ctx, **overrides)
     if settings.role != "all" and not settings.state_url:
         click.echo(f"syndicator: role {settings.role} needs state_url (the PostgreSQL database the builders and "
                    "web nodes share)", err=True)
@@ -263,7 +273,10 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
         folders.writable(settings.state_dir, "state")
     from syndicator import daemon
 
-    ctx.exit(daemon.run(settings))  # (a SyndicatorError is main's: one line, exit 2)
+    def load() -> Settings:  # SIGHUP: the file and the environment again, the same flags over them
+        return config.load_settings(ctx.obj.get("config"), overrides=overrides)
+
+    ctx.exit(daemon.run(settings, load))  # (a SyndicatorError is main's: one line, exit 2)
 
 
 @cli.group()

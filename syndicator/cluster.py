@@ -30,6 +30,7 @@ from syndicator.config import Settings
 from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.pipeline import Builder, BuildResult, guard
 from syndicator.publishers.database import DatabasePublisher
+from syndicator.store import local
 from syndicator.store.pg import Database, Unreachable, require_current
 from syndicator.store.postgres import PostgresStore
 from syndicator.watch import Watcher
@@ -211,7 +212,7 @@ def run(settings: Settings) -> int:
         daemon.check_port(settings.host, settings.port)
     publishing = None
     if settings.role in ("builder", "all"):
-        publishing = Publishing(settings, daemon.cache_key(settings), daemon.BuildLog()).start()
+        publishing = Publishing(settings, local.cache_key(settings), daemon.BuildLog()).start()
     files = None
     try:
         if web:

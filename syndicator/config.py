@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from syndicator import links
 from syndicator.errors import ConfigError
 from syndicator.formats import FEED_FORMATS
 from syndicator.sources import yaml_safe
@@ -52,11 +53,14 @@ def _not_negative(value: int) -> int:
 
 
 def _base_url(value: str) -> str:
-    if not value:  # the address serve listens on (see _listening_url)
+    if not value:  # the address serve listens on (see listening_url)
         return value
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError("must be an absolute http(s) URL like https://feeds.example.org/")
-    return value.rstrip("/") + "/"
+    try:
+        return links.web_url(value).rstrip("/") + "/"
+    except links.BadURL as e:
+        raise ValueError(f"must be an absolute http(s) URL like https://feeds.example.org/: {e}") from None
 
 
 def _state_url(value: str) -> str:
@@ -85,7 +89,10 @@ def _hubs(value: list[str]) -> tuple[str, ...]:
     for url in value:
         if url != "self" and not re.match(r"^https?://[^/\s]+", url):
             raise ValueError(f"must be a list of absolute http(s) hub URLs (or 'self'), not {url!r}")
-    return tuple(dict.fromkeys(value))
+    try:
+        return tuple(dict.fromkeys(url if url == "self" else links.web_url(url) for url in value))
+    except links.BadURL as e:
+        raise ValueError(f"must be a list of absolute http(s) hub URLs (or 'self'): {e}") from None
 
 
 def _cache_urls(value: list[str]) -> tuple[str, ...]:
@@ -125,6 +132,12 @@ def _networks(value: list[str]) -> tuple[str, ...]:
         except ValueError:
             raise ValueError(f"must be a list of networks like 10.0.0.0/8 or ::1/128, not {net!r}") from None
     return tuple(value)
+
+
+def _redirects(value: Mapping[str, Any]) -> dict[str, str]:
+    from syndicator import redirects  # (its slugs import pypinyin: only when the setting is used)
+
+    return redirects.configured(value) if value else {}
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -176,6 +189,10 @@ SETTINGS: tuple[Setting, ...] = (
             _positive),
     Setting("include_drafts", False, bool, "Put posts marked 'published: false' in the feeds."),
     Setting("topic_aliases", {}, dict, "Topic name -> canonical topic name, to merge spellings.", _aliases),
+    Setting("redirects", {}, dict,
+            "Old URL path -> path of ours ({blog/feed.xml: topics/blog.atom}) answered with a 301, beside the "
+            "feed URLs of WordPress, Jekyll, Hugo and Pelican that are redirected anyway. Checked at start: a "
+            "loop, or a target that is not published after the first pass, is an error.", _redirects),
     Setting("max_post_bytes", 1024 * 1024, int, "Posts larger than this many bytes are rejected.", _positive),
     Setting("tag_date", "2024-01-01", str,
             "Fixed date in the tag: URIs minted for posts without a URL or id; never change it.", _tag_date),
@@ -226,6 +243,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
     Setting("port", 8080, int, "Port 'serve' listens on.", _positive),
     Setting("threads", 8, int, "Worker threads of the HTTP server.", _positive),
+    Setting("status_networks", ["127.0.0.0/8", "::1"], list,
+            "Clients (addresses or networks) shown /healthz's details (errors, paths, counts); others get the "
+            "status alone.", _networks),
+    Setting("trusted_proxies", ["127.0.0.0/8", "::1"], list,
+            "Proxies whose X-Forwarded-For names the client (nginx in front); a request from any other address "
+            "is its own client.", _networks),
     Setting("log_format", "text", str, "Log line format on stderr.", _choice("text", "json")),
     Setting("log_level", "info", str, "Lowest level logged.", _choice("debug", "info", "warning", "error")),
 )
@@ -252,6 +275,7 @@ class Settings:
     archive_page_size: int
     include_drafts: bool
     topic_aliases: dict[str, str]
+    redirects: dict[str, str]
     max_post_bytes: int
     tag_date: str
     tag_authority: str
@@ -277,6 +301,8 @@ class Settings:
     host: str
     port: int
     threads: int
+    status_networks: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
     log_format: str
     log_level: str
 
@@ -399,11 +425,11 @@ def load_settings(
         values.update(_from_file(DEFAULT_CONFIG_PATH))
     values.update(_from_env(env))
     values.update(_validated({k: v for k, v in (overrides or {}).items() if v is not None}, "command line"))
-    values["base_url"] = values["base_url"] or _listening_url(values["host"], values["port"])
+    values["base_url"] = values["base_url"] or listening_url(values["host"], values["port"])
     return Settings(**values)
 
 
-def _listening_url(host: str, port: int) -> str:
+def listening_url(host: str, port: int) -> str:
     """base_url when none is set: where `serve` listens (a wildcard address: this machine)."""
     host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"

@@ -3,70 +3,33 @@
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
-import os
 import signal
 import socket
+import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import fields
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import syndicator
-from syndicator import logs, websub
+from syndicator import heal, logs, redirects, reload, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
-from syndicator.errors import AlreadyRunning, CannotListen, ConfigError
+from syndicator.errors import CannotListen, ConfigError, StateUnavailable
 from syndicator.pipeline import Builder, BuildResult, guard
 from syndicator.pipeline.catalog import Catalog
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.server import create_server
-from syndicator.store import MemorySubscriptions, Store, Subscriptions
+from syndicator.store import MemorySubscriptions, Store, Subscriptions, local
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from syndicator.watch import Watcher
-from syndicator.web import create_app
+from syndicator.web import create_app, reconfigure
 from syndicator.websub.hub import Hub
 from syndicator.websub.ping import Pinger
 
 log = logging.getLogger("syndicator")
 
-LOCK_NAME = "syndicator.lock"
-#: The lock in feeds_dir: a dotfile, which neither `serve` nor contrib/nginx.conf serves.
-FEEDS_LOCK_NAME = ".syndicator.lock"
-#: Settings that change nothing a post or feed is made of: changing them keeps the caches.
-_RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
-                 "state_url", "role", "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
-                 "custom_cache_entries", "custom_cache_mb", "filter_max_length",
-                 "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks",
-                 "purge_caches"}
-
-
-@contextmanager
-def lock(folder: Path, name: str = LOCK_NAME, private: bool = True) -> Iterator[None]:
-    """Hold an exclusive flock on <folder>/<name> (with our pid in it) while serving. The
-    kernel drops it when the process dies, even by kill -9, so there is no stale lock. A
-    folder made here is private to the service's user unless it is to be published (the
-    state folder holds drafts)."""
-    folder.mkdir(mode=0o700 if private else 0o777, parents=True, exist_ok=True)
-    path = folder / name
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # made by an older version: readable to all
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise AlreadyRunning(f"another syndicator (pid {pid}) is already serving and holds {folder} "
-                                 f"(lock {path}); stop it first") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+#: Seconds a thread holding the GIL runs before another may take it (Python's default: 0.005).
+SWITCH_INTERVAL = 0.0005
 
 
 def check_port(host: str, port: int) -> None:
@@ -80,19 +43,6 @@ def check_port(host: str, port: int) -> None:
             probe.bind(address)
     except OSError as e:  # (socket.gaierror included)
         raise CannotListen(f"cannot listen on {host}:{port}: {e.strerror}") from None
-
-
-def cache_key(settings: Settings) -> str:
-    """Names the settings and code that cached reads and renders depend on."""
-    h = hashlib.sha256(syndicator.__version__.encode())
-    for f in fields(settings):
-        if f.name not in _RUNTIME_ONLY:
-            h.update(f"{f.name}={getattr(settings, f.name)!r}\n".encode())
-    package = Path(syndicator.__file__).parent
-    for path in sorted([*package.rglob("*.py"), *package.glob("templates/*")]):
-        h.update(path.relative_to(package).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 STARTING: dict[str, Any] = {"status": "starting", "last_build": None, "posts": 0, "feeds": 0, "errors": []}
@@ -167,22 +117,37 @@ class BuildLog:
         return held is not None
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, load: Callable[[], Settings] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT; `load` reads the settings again on SIGHUP (None: SIGHUP
+    only rescans)."""
     logs.setup(settings.log_format, settings.log_level)
+    hangup = threading.Event()  # set by SIGHUP from here on: never the default, which ends the process
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: hangup.set())
     if settings.state_url:  # several machines: an elected builder, web nodes
         from syndicator import cluster
 
         return cluster.run(settings)
     # both folders: two services on one feeds/ (each with its own state) would undo each other
-    with lock(settings.state_dir), lock(settings.feeds_dir, FEEDS_LOCK_NAME, private=False):
+    with local.locked(settings):
         check_port(settings.host, settings.port)  # before the first build, which may take a while
         publisher = DirectoryPublisher(settings.feeds_dir)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
-        state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
+        state = open_state(settings)
         try:
-            return _serve(settings, state, publisher)
+            return _Service(settings, state, publisher, load, hangup).run()
         finally:
             state.close()
+
+
+def open_state(settings: Settings) -> SQLiteStore:
+    """The SQLite state file, waited for while it cannot be opened (another process holds it,
+    the disk is full): one log line per reason, retries 1 s doubling to a minute."""
+    key = local.cache_key(settings)
+    opened = heal.retry(lambda: SQLiteStore(settings.state_dir / FILE_NAME, key),
+                        heal.Supervised("opening the state database"), threading.Event(),
+                        retry_on=(StateUnavailable,))
+    assert opened is not None  # (the event is never set: only the database's return ends the wait)
+    return opened
 
 
 def _subscriptions(settings: Settings, state: Store) -> Subscriptions:
@@ -206,7 +171,8 @@ class _Service:
     background: the files on disk are whole and current unless seeds/ changed while down, and
     the catch-up pass rewrites only what did. A first start builds before it serves."""
 
-    def __init__(self, settings: Settings, state: Store, publisher: DirectoryPublisher) -> None:
+    def __init__(self, settings: Settings, state: Store, publisher: DirectoryPublisher,
+                 load: Callable[[], Settings] | None = None, hangup: threading.Event | None = None) -> None:
         self.settings = settings
         self.state = state
         self.publisher = publisher
@@ -215,6 +181,13 @@ class _Service:
         self.build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
         self.stop = threading.Event()
         self.watchers: list[Watcher] = []
+        #: the passes: a failure is retried with backoff (a fresh Builder from the state) and
+        #: reported in /healthz, so no thread dies and the service heals when the cause goes away
+        self.supervised = heal.Supervised("rebuild")
+        self.load = load
+        self.hangup = hangup or threading.Event()
+        self.app: Any = None
+        self.server: Any = None
         self.pinger = Pinger(websub.external(settings))
         self.hub = Hub(settings, _subscriptions(settings, state), publisher.read) if websub.own_hub(settings) else None
 
@@ -222,12 +195,14 @@ class _Service:
         s = self.settings
         builder = Builder(s, state=self.state, settle=True, publisher=self.publisher,
                           confirmations=guard.Confirmations(s, s.state_dir), keep_catalog=s.custom_feeds)
-        self._passed(builder.build(), "catch-up" if self.warm else "build")
-        self.ready.append(builder)
+        self._passed(builder.build(), "catch-up" if self.warm or self.ready else "build")
+        self.ready[:] = [builder]
         return builder
 
     def status(self) -> dict[str, Any]:
-        return status(self.ready[0], self.pinger, self.hub) if self.ready else STARTING
+        doc = status(self.ready[0], self.pinger, self.hub) if self.ready else STARTING
+        reason = self.supervised.reason
+        return {**doc, "status": "degraded", "reason": reason} if reason else doc
 
     def catalog(self) -> Catalog | None:
         """What custom feeds are made of; None until the first pass is done."""
@@ -235,17 +210,65 @@ class _Service:
 
     def watch(self) -> None:
         """The start-up thread: the first pass (unless done before serving), then the watcher."""
-        builder = self.ready[0] if self.ready else self.start_builder()
+        if not self.ready and heal.retry(self.start_builder, self.supervised, self.stop) is None:
+            return  # stopped before a pass could be made
 
         def tick() -> None:
-            self._log(builder.rebuild_if_changed())
+            self._pass(lambda builder: builder.rebuild_if_changed())
 
         def on_paths(paths: set[str]) -> None:  # the watcher's events: only these files changed
-            self._log(builder.rebuild_paths(paths))
+            self._pass(lambda builder: builder.rebuild_paths(paths))
 
+        self._tick, self._on_paths = tick, on_paths
+        self._watch()
+        while not self.stop.is_set():  # then this thread takes SIGHUPs, one at a time
+            if self.hangup.wait(0.2):
+                self.hangup.clear()
+                self.reload()
+
+    def _watch(self) -> None:
         if not self.stop.is_set():
-            watcher = Watcher(self.settings.seeds_dir, self.settings.scan_interval, tick, on_paths)
+            watcher = Watcher(self.settings.seeds_dir, self.settings.scan_interval, self._tick, self._on_paths)
             self.watchers.append(watcher.start())
+
+    def reload(self) -> None:
+        """SIGHUP: the settings read again and taken on (the web app's, the log's, the next
+        passes'), then a full pass; settings that do not load are logged and change nothing."""
+        fresh = reload.reread(self.load, self.settings, self._check) if self.load else self.settings
+        if fresh is None:
+            return
+        for watcher in self.watchers:
+            watcher.stop()  # waits for a running pass: the next one is made with the new settings
+        self.watchers.clear()
+        if (fresh.log_format, fresh.log_level) != (self.settings.log_format, self.settings.log_level):
+            logs.setup(fresh.log_format, fresh.log_level)
+        if isinstance(self.state, SQLiteStore) and local.cache_key(fresh) != local.cache_key(self.settings):
+            self.state.rekey(local.cache_key(fresh))  # reads and renders made with the old ones are dropped
+        self.settings = fresh
+        if self.app is not None:
+            reconfigure(self.app, self._app())
+            self.server.forget()
+        self.supervised.attempt(self.start_builder)
+        self._watch()
+
+    def _check(self, settings: Settings) -> None:
+        redirects.check_targets(settings.redirects, self.publisher.exists)
+
+    def _app(self) -> Any:
+        return create_app(self.settings, status=self.status, catalog=self.catalog, hub=self.hub)
+
+    def _pass(self, work: Callable[[Builder], BuildResult | None]) -> None:
+        """One pass under supervision. After a failure, once the backoff allows, a fresh Builder
+        from the state makes a full pass: the failed one may have left its memory ahead of the
+        files it did not write."""
+        if self.supervised.failing:
+            if not self.supervised.due():
+                return
+            self.supervised.attempt(self.start_builder)
+            return
+        ok, result = self.supervised.attempt(lambda: work(self.ready[0]))
+        if ok:
+            self._log(result)
 
     def _log(self, result: BuildResult | None) -> None:
         if result is not None:
@@ -265,10 +288,19 @@ class _Service:
         self.pinger.start()
         if not self.warm:
             self.start_builder()
+        try:  # (a restart: against the files as the last run left them)
+            redirects.check_targets(s.redirects, self.publisher.exists)
+        except ConfigError:
+            self.pinger.close()
+            raise
         if self.hub is not None:
             self.hub.start()  # sends what changed while the service was down
-        app = create_app(s, status=self.status, catalog=self.catalog, hub=self.hub)
-        server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir)
+        self.app = app = self._app()
+        if s.custom_feeds:
+            # a custom feed's render holds the GIL for tens of milliseconds: let the threads that
+            # answer from memory in between every half millisecond rather than every five
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        self.server = server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir)
         starter = threading.Thread(target=self.watch, name="syndicator-start", daemon=True)
         starter.start()
 

@@ -35,3 +35,8 @@ class FolderError(SyndicatorError):
 
 class CannotListen(SyndicatorError):
     """`serve` cannot listen on its host and port (in use, or no such address)."""
+
+
+class StateUnavailable(SyndicatorError):
+    """The state database cannot be opened now (locked by another process, read-only, full);
+    the file itself is sound, so it is waited for, never set aside."""

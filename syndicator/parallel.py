@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from multiprocessing import get_context
 from typing import Any, TypeVar
 
+from syndicator import heal
+
 T = TypeVar("T")
 
 #: Below this many files the results' trip back through a file costs more than it saves.
@@ -118,10 +120,12 @@ def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[A
     results: list[list[Any] | None] = [None] * len(chunks)
     with spool:
         fd = spool.fileno()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: chunks from the back, no cleanup handlers
             status = 1
             try:
+                heal.die_with_parent(parent)  # a kill -9 of the parent ends it too (and frees its locks)
                 while (i := ends.take(back=True)) is not None:
                     blob = pickle.dumps((i, do(chunks[i])), pickle.HIGHEST_PROTOCOL)
                     _write_all(fd, len(blob).to_bytes(_SIZE, "little") + blob)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from flask import Flask
@@ -12,6 +14,7 @@ from flask.testing import FlaskClient
 
 from syndicator.config import Settings, load_settings
 from syndicator.web import create_app
+from tests.serverproc import ServerProcess, nginx_binary, nginx_in_front
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -107,3 +110,20 @@ def app(tmp_path: Path, built_site: Path) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+# -- the real server and nginx in front of it, for end-to-end modules ---------------------------------
+
+@pytest.fixture(scope="module")
+def ngx(srv: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """nginx with contrib/nginx.conf in front of the module's `srv`, as an HTTP client."""
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed")
+    with nginx_in_front(srv, tmp_path_factory.mktemp("nginx")) as client:
+        yield client
+
+
+@pytest.fixture(params=["serve", "nginx"])
+def server(request: pytest.FixtureRequest, srv: ServerProcess) -> ServerProcess:
+    """The module's `srv`, then nginx in front of it: a test runs against each."""
+    return srv if request.param == "serve" else cast(ServerProcess, request.getfixturevalue("ngx"))

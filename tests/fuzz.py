@@ -4,7 +4,10 @@
 
 Cycles through every property in batches of --batch examples until the time is up, with a
 fresh random seed per batch and no example database. Prints one line per batch and a summary;
-exit status 1 if any property failed (the shrunk failing example is printed).
+exit status 1 if any property failed (the shrunk failing example is printed). The `cost`
+property looks for inputs whose cost grows faster than their size: a unit repeated n and 4n
+times, peak memory and CPU time measured, and hypothesis steered (`target`) towards the worst
+ratios; `--only cost` runs it alone.
 """
 
 from __future__ import annotations

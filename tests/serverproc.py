@@ -9,7 +9,7 @@ It runs `python -m syndicator serve --host 127.0.0.1 --port <free port> --seeds 
 with a clean environment: no inherited SYNDICATOR_* variables, SYNDICATOR_BASE_URL set to the
 server's own URL (so autodiscovery links and 301s point back at it), plus `env` and `args`.
 `config` (a dict) is written to <workdir>/syndicator.yaml and passed with --config.
-It waits until /healthz answers 200 and `stop()` sends SIGTERM and returns the exit code.
+It waits until /healthz says anything but `starting` and `stop()` sends SIGTERM and returns the exit code.
 """
 
 from __future__ import annotations
@@ -142,11 +142,10 @@ class ServerProcess:
             if self.proc is None or self.proc.poll() is not None:
                 return False
             try:
-                status, _, body = self.request("GET", "/healthz", timeout=2)
                 # a restart answers at once with "starting" while it catches up: ready means current
-                if status == 200 and json.loads(body).get("status") != "starting":
+                if self.health(timeout=2)["status"] != "starting":
                     return True
-            except OSError:
+            except (OSError, ValueError):
                 pass
             time.sleep(0.05)
         return False
@@ -198,6 +197,17 @@ class ServerProcess:
             return resp.status, resp.headers, resp.read()
         finally:
             conn.close()
+
+    def health(self, headers: Mapping[str, str] | None = None, timeout: float = 10) -> dict[str, Any]:
+        """The /healthz document; its HTTP code checked against it (200 only when ok, else 503
+        with Retry-After)."""
+        status, h, body = self.request("GET", "/healthz", headers, timeout=timeout)
+        doc = json.loads(body)
+        if status == 503 and doc.get("status") != "ok" and h.get("Retry-After", "").isdigit():
+            return doc
+        if status == 200 and doc.get("status") == "ok" and "Retry-After" not in h:
+            return doc
+        raise ValueError(f"/healthz answered {status} (Retry-After {h.get('Retry-After')}) with {doc}")
 
     def raw(self, data: bytes, timeout: float = 10) -> bytes:
         """Send raw bytes (a whole request), return everything the server answers until it closes."""

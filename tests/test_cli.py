@@ -33,6 +33,41 @@ def test_build_summary_and_exit_0(tmp_path: Path) -> None:
     assert "(0 files written, 38 unchanged)" in again.stdout
 
 
+def test_a_repeat_build_reads_only_what_changed(tmp_path: Path) -> None:
+    """The state in state_dir remembers each file by size and mtime: a file whose bytes changed
+    behind an unchanged fingerprint is not read again; one saved anew is."""
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    args = ("build", "--seeds", str(seeds), "--out", str(tmp_path / "feeds"), "--state", str(tmp_path / "state"))
+    assert run(*args).returncode == 0
+    assert (tmp_path / "state" / "state.sqlite3").exists()
+    post = next(p for p in sorted(seeds.iterdir()) if "\ntitle: " in p.read_text())
+    text = post.read_text()
+    title = re.search(r"^title: *(.+)$", text, re.M)
+    assert title is not None
+    stat = post.stat()
+    post.write_text(text.replace(title.group(1), "X" * len(title.group(1)), 1))
+    os.utime(post, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    again = run(*args)
+    assert "(0 files written, 38 unchanged)" in again.stdout, again.stdout
+    os.utime(post, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    edited = run(*args)
+    assert edited.returncode == 0 and "0 files written" not in edited.stdout
+    assert "X" * len(title.group(1)) in (tmp_path / "feeds" / "all.atom").read_text()
+    fresh = run("build", "--seeds", str(seeds), "--out", str(tmp_path / "feeds2"), "--state", str(tmp_path / "s2"))
+    assert "X" * len(title.group(1)) in (tmp_path / "feeds2" / "all.atom").read_text(), fresh.stderr
+
+
+def test_build_refuses_folders_another_process_holds(tmp_path: Path) -> None:
+    from syndicator.store.local import lock
+
+    with lock(tmp_path / "state"):
+        out = run("build", "--seeds", str(SEEDS), "--out", str(tmp_path / "feeds"), "--state", str(tmp_path / "state"))
+    assert out.returncode == 2
+    assert re.fullmatch(rf"syndicator: another syndicator \(pid {os.getpid()}\) is already running and holds "
+                        rf".+state \(lock .+\); stop it first\n", out.stderr), out.stderr
+
+
 @pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed next to this python")
 def test_console_script_same_as_module(tmp_path: Path) -> None:
     out = run("build", "--seeds", str(SEEDS), "--out", str(tmp_path / "feeds"), script=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -327,3 +328,74 @@ def test_canonical_form_means_the_same_and_is_a_fixed_point(text: str, topics: f
 def _subsets() -> list[set[str]]:
     names = ["ai", "azure", "cloud", "ml", "go"]
     return [{n for i, n in enumerate(names) if mask >> i & 1} for mask in range(32)]
+
+
+# -- the haystack: one scan of a long list, held to a search post by post --------------------------
+
+def _posts(n: int) -> tuple:  # type: ignore[type-arg]
+    from datetime import UTC, datetime, timedelta
+
+    from syndicator.model import Post, Topic
+
+    rnd = random.Random(7)
+    words = ["Azure", "cloud", "GPU", "meta", "Meta", "微软", "数据", "a\nb", "PyTorch", "chip", "x^y", "(1)"]
+    start = datetime(2022, 1, 1, tzinfo=UTC)
+    posts = []
+    for i in range(n):
+        title = " ".join(rnd.choice(words) for _ in range(rnd.randint(1, 6)))
+        summary = " ".join(rnd.choice(words) for _ in range(rnd.randint(0, 12)))
+        when = start + timedelta(minutes=n - i)
+        posts.append(Post(id=f"p{i}", title=title, link=f"https://example.com/{i}", summary=summary, body_html=None,
+                          published=when, updated=when, topics=(Topic("AI", "ai"),), path=f"{i}.md"))
+    return tuple(posts)
+
+
+@pytest.mark.parametrize("query", ["filter=Azure", "filter=^Meta", "filter_title=GPU$", "filter_description=微软",
+                                   "filter=meta&filter_case_sensitive=false", "filter=a b", "filter=a.b",
+                                   "filter=\\(1\\)", "filter=x\\^y", "filter=^$", "filter_title=\\Acloud",
+                                   "filter=(?-m)^Meta", "filter=GPU&filterout=chip", "filterout=Azure",
+                                   "filter=Py[Tt]orch.*数据&limit=3", "filter=zzz"])
+def test_haystack_finds_what_a_search_per_post_finds(query: str) -> None:
+    from syndicator import filters
+    from syndicator.pipeline import catalog
+
+    posts = _posts(3000)
+    lists = {"all": posts, "topics/ai": posts}
+    made = catalog.Catalog(1, lists, {"ai": "AI"})
+    args = urllib.parse.parse_qs(query, keep_blank_values=True)
+    wanted = filters.parse(args, 50, 256)
+    haystack = made.haystack("all")
+    assert haystack is not None
+    scanned = wanted.candidates(haystack) is not None
+    assert scanned == (not query.startswith("filterout") and "\\A" not in query and "(?-m)" not in query)
+    fast = made.select(None, wanted.matcher(), wanted.limit or 50, wanted)
+    reference = [p for p in posts if wanted.matcher()(p)][: wanted.limit or 50]  # type: ignore[misc]
+    assert fast == reference
+    assert made.select(topicexpr.parse("ai"), wanted.matcher(), wanted.limit or 50, wanted) == reference
+
+
+def test_a_patched_catalog_equals_one_made_afresh() -> None:
+    """The lists a pass patches (a few posts changed) are those the planner lists afresh."""
+    from dataclasses import replace as changed
+
+    from syndicator.config import load_settings
+    from syndicator.model import Topic
+    from syndicator.pipeline import catalog, feeds
+
+    rnd = random.Random(3)
+    topics = [Topic(n.upper(), n) for n in ("ai", "azure", "cloud")]
+    posts = [changed(p, topics=tuple(rnd.sample(topics, rnd.randint(0, 2)))) for p in _posts(400)]
+    planner = feeds.Planner(load_settings(env={}))
+    planner.update([], posts)
+    made = catalog.Catalog().advance(planner, [], full=True)
+    for step in range(30):
+        gone = rnd.sample(posts, rnd.randint(0, 3))
+        new = [changed(p, title=p.title + f" {step}", topics=tuple(rnd.sample(topics, rnd.randint(0, 2))),
+                       published=p.published if rnd.random() < 0.5 else p.published.replace(year=2021))
+               for p in gone[: rnd.randint(0, len(gone))]]
+        posts = [p for p in posts if p not in gone] + new
+        stems = planner.update(gone, new)
+        made = made.advance(planner, stems, False, gone, new)
+        afresh = catalog.Catalog().advance(planner, [], full=True)
+        assert dict(made.lists) == dict(afresh.lists) and dict(made.names) == dict(afresh.names), step
+        assert all(made.lists[s][0] is planner.posts(s)[0] for s in made.lists if made.lists[s])  # type: ignore[index]

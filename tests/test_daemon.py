@@ -63,7 +63,7 @@ def test_add_edit_break_fix_move_delete_then_restart(tmp_path: Path) -> None:
     srv = ServerProcess(tmp_path, config=CONFIG, args=["--log-format", "json"])
     post = srv.seeds_dir / "daemon-post.md"
     with srv:
-        assert get_json(srv, "/healthz")["status"] == "ok"
+        assert srv.health()["status"] == "ok"
 
         # add: served within scan_interval + a rebuild (the watcher usually makes it ~0.1 s)
         started = time.monotonic()
@@ -81,17 +81,17 @@ def test_add_edit_break_fix_move_delete_then_restart(tmp_path: Path) -> None:
 
         # break: the last good version stays served, the error shows in /healthz
         post.write_text(BROKEN, encoding="utf-8")
-        errors = wait_for(lambda: [e for e in get_json(srv, "/healthz")["errors"] if e["path"] == post.name],
+        errors = wait_for(lambda: [e for e in srv.health()["errors"] if e["path"] == post.name],
                           10, "the error in /healthz")
         assert errors[0]["message"] and errors[0]["line"]
-        assert get_json(srv, "/healthz")["status"] == "degraded"
+        assert srv.health()["status"] == "degraded"
         assert titled(srv, "Daemon two") == edited
 
         # fix: the error is gone, the new version is served under the same id
         post.write_text(POST.format(title="Daemon three"), encoding="utf-8")
         fixed = wait_for(lambda: titled(srv, "Daemon three"), 5, "the fix")
         assert fixed["id"] == added["id"]
-        wait_for(lambda: get_json(srv, "/healthz")["status"] == "ok", 5, "healthz ok")
+        wait_for(lambda: srv.health()["status"] == "ok", 5, "healthz ok")
 
         # move a post whose id comes from its path: the id and `updated` stay
         old = srv.seeds_dir / "002_4daa3943c2b2dbc1.txt"
@@ -170,11 +170,11 @@ def test_kill_9_mid_rebuild_then_restart_is_consistent(tmp_path: Path) -> None:
     again = ServerProcess(tmp_path, config=CONFIG, port=srv.port)
     with again:
         # it serves the whole files at once, then the catch-up pass makes them current
-        wait_for(lambda: get_json(again, "/healthz")["status"] != "starting", 20, "the catch-up pass")
+        wait_for(lambda: again.health()["status"] != "starting", 20, "the catch-up pass")
         titles = [i["title"] for i in get_json(again, "/all.json")["items"]]
         assert any(t.startswith("Second ") for t in titles)
         assert not any(t.startswith("First ") for t in titles)
-        assert get_json(again, "/healthz")["status"] == "ok"
+        assert again.health()["status"] == "ok"
         assert not list(again.feeds_dir.rglob(".*.tmp"))
     assert again.proc.returncode == 0
 
@@ -222,5 +222,5 @@ def test_a_second_serve_on_the_same_feeds_exits(tmp_path: Path) -> None:
         assert second.returncode == 2 and len(lines) == 1, err
         assert f"pid {srv.proc.pid}" in lines[0] and str(srv.feeds_dir) in lines[0], lines[0]
         assert srv.request("GET", "/.syndicator.lock")[0] == 404  # the lock file is not served
-        assert get_json(srv, "/healthz")["status"] == "ok"
+        assert srv.health()["status"] == "ok"
     assert srv.proc.returncode == 0

@@ -20,7 +20,7 @@ from lxml import html as lxml_html
 
 from tests.chromium import chromium, dump_dom
 from tests.conftest import FEED_VARY, TYPES
-from tests.serverproc import ServerProcess, nginx_binary, nginx_in_front
+from tests.serverproc import ServerProcess
 
 FEEDS = ["/all.rss", "/all.atom", "/all.json", "/topics/ai.atom"]
 #: What feedparser and newsboat read (neither reads JSON Feed).
@@ -32,20 +32,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with ServerProcess(tmp_path_factory.mktemp("serve")) as server:
         yield server
     assert server.proc is not None and server.proc.returncode == 0, server.log()
-
-
-@pytest.fixture(scope="module")
-def ngx(srv: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    if nginx_binary() is None:
-        pytest.skip("nginx is not installed")
-    with nginx_in_front(srv, tmp_path_factory.mktemp("nginx")) as client:
-        yield client
-
-
-@pytest.fixture(params=["serve", "nginx"])
-def server(request: pytest.FixtureRequest, srv: ServerProcess) -> ServerProcess:
-    """Each test runs against syndicator serve and against nginx in front of it."""
-    return srv if request.param == "serve" else request.getfixturevalue("ngx")
 
 
 def feed_titles(srv: ServerProcess, path: str) -> list[str]:

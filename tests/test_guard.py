@@ -27,7 +27,7 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def healthz(srv: ServerProcess) -> dict[str, object]:
-    return get_json(srv, "/healthz")
+    return srv.health()
 
 
 def held(srv: ServerProcess, words: str) -> dict[str, object] | None:

@@ -13,13 +13,15 @@ from __future__ import annotations
 import json
 import re
 import string
+import time
+import tracemalloc
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import PurePosixPath
 
 import lxml.html
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings, target
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -346,3 +348,70 @@ def test_rfc3339_is_utc_to_the_second_with_a_four_digit_year(value: datetime) ->
     assert datetime.fromisoformat(written.replace("Z", "+00:00")) == utc.replace(microsecond=0)
     if utc.year >= 1000:
         assert written == utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---- cost: what one post takes to read grows with its size, and no faster --------------------
+# A drawn unit repeated n and 4n times in one place of a post. Reading it (the pipeline above)
+# may cost a fixed amount (the reading budget lets aliases expand a header to 1 MiB of text) plus
+# so much per byte, and 4 times the input may cost at most 8 times as much (twice linear):
+# aliases, backtracking patterns and quadratic loops show up as one or the other.
+
+#: Where the repeated unit `{u}` goes; `{long}` is a long string the unit may alias as `*a`.
+_COST_PLACES = [
+    "---\ntitle: T\ndate: 2022-05-26\nanchor: &a \"{long}\"\nexcerpt: [{u}*a]\n---\nb\n",
+    "---\ntitle: T\ndate: 2022-05-26\nanchor: &a \"{long}\"\n{u}\n---\nb\n",
+    "---\ntitle: {u}\ndate: 2022-05-26\nanchor: &a \"{long}\"\n---\nb\n",
+    "---\ntitle: T\ndate: 2022-05-26\nanchor: &a \"{long}\"\ntags: [{u}]\n---\nb\n",
+    "---\ntitle: T\ndate: 2022-05-26\n---\n{u}\n",
+    "+++\ntitle = \"T\"\ndate = 2022-05-26\n{u}\n+++\nb\n",
+]
+_COST_UNITS = st.sampled_from(["*a, ", "[*a, *a], ", "k: *a\n", "- *a\n", "{b: *a}, ", "? *a\n"]) | st.sampled_from([
+    "[", "{", "a: ", "- ", "  ", "\t", "x: y: z\n", "? ", "<div>", "<b><i>", "</p>", "**", "_a ", "`", "[a](",
+    "](", "{% if x %}", "{% raw %}", "{{ ", "{::", "{: .c}\n", "&#x", "&amp;", "<!--", "<![CDATA[", "\\", "'",
+    '"', ": ", "# ", "*", "> ", "    ",
+]) | st.text(alphabet=_YAML_CHARS + "<>/*_`()%", min_size=1, max_size=8)
+#: Reading may cost this much whatever the input, and this much more per input byte.
+COST_BASE = 48 * 1024 * 1024
+COST_PER_BYTE = 400
+#: Below these the ratios are noise.
+_COST_FLOOR_BYTES, _COST_FLOOR_SECONDS = 8 * 1024 * 1024, 0.5
+
+
+def _cost(text: str) -> tuple[int, float]:
+    """Peak traced memory (bytes) and CPU seconds of reading, normalising and rendering `text`."""
+    tracemalloc.start()
+    started = time.process_time()
+    try:
+        run_pipeline(text.encode("utf-8", "surrogatepass"), "post.md")
+        return tracemalloc.get_traced_memory()[1], time.process_time() - started
+    finally:
+        tracemalloc.stop()
+
+
+def prop_cost(place: str, unit: str, long: int, size: int) -> None:
+    n = size // len(unit) + 1
+    small, big = (place.format(u=unit * times, long="x" * long) for times in (n, 4 * n))
+    (memory, seconds), (memory4, seconds4) = _cost(small), _cost(big)
+    if memory4 > COST_BASE + COST_PER_BYTE * len(big) or seconds4 > 8 * seconds + 0.1:
+        # not the first run's one-off costs (modules loaded, patterns compiled, a busy machine)
+        (memory, seconds), (memory4, seconds4) = _cost(small), _cost(big)
+    target(memory4 / len(big), label="peak bytes per input byte")
+    target(memory4 / max(memory, 1), label="memory growth, 4x the input")
+    target(seconds4 / max(seconds, 1e-3), label="time growth, 4x the input")
+    assert memory4 <= COST_BASE + COST_PER_BYTE * len(big), f"{memory4:,} bytes for {len(big):,}"
+    if memory4 > _COST_FLOOR_BYTES:
+        assert memory4 <= 8 * memory, f"{memory:,} -> {memory4:,} bytes for 4x the input"
+    if seconds4 > _COST_FLOOR_SECONDS:
+        assert seconds4 <= 8 * seconds + 0.1, f"{seconds:.2f} -> {seconds4:.2f} s for 4x the input"
+
+
+STRATEGIES["cost"] = (prop_cost, dict(place=st.sampled_from(_COST_PLACES), unit=_COST_UNITS,
+                                      long=st.integers(1, 50_000), size=st.integers(200, 20_000)))
+_BODY = _COST_PLACES[4]
+test_cost = settings(PROPERTY_SETTINGS, max_examples=30)(
+    example(place=_COST_PLACES[0], unit="*a, ", long=40_000, size=4_000)(  # 760 MB before the budget
+    example(place=_COST_PLACES[1], unit="? *a\n", long=25_000, size=3_000)(  # each duplicate-key warning held the key
+    example(place=_BODY, unit="{", long=1, size=8_000)(  # Liquid's scans for `}}`: quadratic
+    example(place=_BODY, unit="{:.", long=1, size=20_000)(  # kramdown's for an attribute list's `}`
+    example(place=_BODY, unit="{::nomarkdown}", long=1, size=20_000)(
+        given(**STRATEGIES["cost"][1])(prop_cost)))))))

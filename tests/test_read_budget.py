@@ -117,3 +117,15 @@ def test_build_under_an_address_space_limit_publishes_the_rest(tmp_path: Path) -
     assert "bomb.md: error: YAML expands to more than 1,048,576 characters, the reading budget of one file" in done.stderr
     items = json.loads((feeds / "all.json").read_text("utf-8"))["items"]
     assert items and all("Aliases" not in item.get("title", "") for item in items)
+
+
+def test_a_long_key_repeated_by_aliases_is_not_copied_into_each_warning() -> None:
+    text = f"---\ntitle: T\ndate: 2022-05-26\nanchor: &a \"{'k' * 25_000}\"\n" + "? *a\n" * 2_500 + "---\n"
+    tracemalloc.start()
+    try:
+        post = sources.parse(text.encode(), "keys.md")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024, f"peak {peak:,} bytes"  # 65 MB when each warning held the key
+    assert post.warnings and all(len(message) < 200 for message, _ in post.warnings)

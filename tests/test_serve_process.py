@@ -147,7 +147,8 @@ def test_raw_nul_and_garbage_request_lines(srv: ServerProcess) -> None:
 
 def test_healthz(srv: ServerProcess) -> None:
     status, h, body = srv.request("GET", "/healthz")
-    assert status == 200 and h["Content-Type"].startswith("application/json")
+    assert status == 503 and h["Retry-After"].isdigit()  # degraded: not 200, which only ok gets
+    assert h["Content-Type"].startswith("application/json")
     assert h["Cache-Control"] == "no-store"
     doc = json.loads(body)
     assert doc["status"] == "degraded"  # the bad post

@@ -272,7 +272,7 @@ def test_state_files_are_private(settings: Settings) -> None:
     """Drafts are in the state: its folder is 0700, the database, its -wal/-shm and the lock 0600."""
     import stat
 
-    from syndicator.daemon import LOCK_NAME, lock
+    from syndicator.store.local import LOCK_NAME, lock
 
     umask = os.umask(0o022)  # the usual one: files readable to all unless made otherwise
     try:

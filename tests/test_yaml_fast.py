@@ -235,11 +235,21 @@ def test_risky_float_screen_is_the_original(text: str) -> None:
     assert bool(yaml_fast._RISKY_FLOAT.search(text)) == bool(ORIGINAL_RISKY_FLOAT.search(text))
 
 
+NUMBER_WORD = re.compile(r"[0-9a-fA-FxXoO_+\-.:inINfFnNaA]*")
+
+
 def original_ints_unusual(text: str) -> bool:
-    text = "\n" + text
-    if re.search(r"[ \[,{\n][-+]?[0_]", text):
-        for m in yaml_fast._LEADING_ZERO.finditer(text):
-            if m.group(0)[0] != "," or yaml_fast._FLOW.search(text):
+    """A leading zero or underscore where a node may start: in a flow collection (`, 0`, `[0`;
+    a `,` only on a line where one starts), or a plain word that may be a number (`: 012`, not
+    `: 01Net`)."""
+    for line in text.split("\n"):
+        line = "\n" + line
+        for m in yaml_fast._LEADING_ZERO.finditer(line):
+            kind = m.group(0)[0]
+            if kind == ",":
+                if yaml_fast._FLOW.search(line):
+                    return True
+            elif kind in "[{" or NUMBER_WORD.fullmatch(line[m.end():].split(" ", 1)[0]):
                 return True
     return False
 
@@ -260,6 +270,8 @@ def test_int_screen_is_the_original(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", [
+    "name: 01Net\nn: 1\n", "name: 01:30\nn: 1\n", "name: 0x1F\nn: 1\n", "a: 012 # c\nn: 1\n",
+    "a: [1, 2]\nb: 'x 1,000'\nn: 1\n", "a: [1,012]\nn: 1\n", "a: -_1x\nn: 1\n", "- 0_1\n- 2\n",
     "date: 2022-05-26 12:19:14 +0800\nn: 012\n", "date: 2022-05-26 12:19:14 +0800\nn: [1, _2]\n",
     "a: x +01\nb: -007\nc: 1\n", "a: 1,000\nb: 10,000\n", "a: 1,_0\nb: [1]\n", "a: +0800\n", "- 0o17\n",
     "a:\n  - 1\n  -   +0_1\n", "{a: 1, b: 02}\n", "012\n", "_1\n", "a: 0\nb: 0.5\nc: 10\n",
@@ -270,12 +282,75 @@ def test_int_screen_cases(text: str) -> None:
 
 
 @settings(max_examples=800, deadline=None)
-@given(st.lists(st.sampled_from(["a: ", ": ", "'", "\n", " ", "x", "2021-01-27", "2021-01-27T04:31:22Z"]), max_size=8),
-       st.sampled_from(["2021-01-27", "2021-01-27T04:31:22Z"]))
-def test_plain_value_is_no_looser_than_counting(pieces: list[str], value: str) -> None:
-    text = "".join(pieces)
-    if yaml_fast._Checker(text)._plain_value(value):
-        assert "\\" not in text and text.count(value) == (text + "\n").count(f": {value}\n")
+@given(st.lists(st.sampled_from(["a: ", "b: ", ": ", "'", '"', "\\", "\\x32", "\n", "\n  ", " ", "x", "# ",
+                                 "2021-01-27", "021-01-27", "2021-01-27T04:31:22Z"]), max_size=10))
+def test_timestamps_with_quotes_and_escapes_load_the_same_both_ways(pieces: list[str]) -> None:
+    check_both("".join(pieces))
+
+
+ESCAPED_STAMPS = [
+    # escapes elsewhere in the header no longer send plain timestamps to PyYAML
+    'a: "say \\"hi\\"\\r\\n"\nb: 2021-01-27T04:31:22Z\nc:\n  - d: 2021-01-27T04:31:22Z\n',
+    # but a quoted value that is a timestamp's text only through an escape stays text
+    'a: 2021-01-27\nb: "\\x32021-01-27"\n', 'a: 2021-01-27\nb: "2021-01-\\x327"\nc: "\\""\n',
+    # ... and so does a quoted string over several lines that holds a `key: date` line
+    'a: 2021-01-27\nb: "x\\"\n  c: 2021-01-27\n  y"\nd: "2021-01-\\x327"\n',
+    # a date written both plain and quoted, with escapes: the quoted one is text
+    'a: 2021-01-27\nb: "2021-01-27"\nc: "\\""\n', 'a: 2021-01-27 # \\"\nb: x: 2021-01-27\n',
+]
+
+
+@pytest.mark.parametrize("text", ESCAPED_STAMPS)
+def test_escaped_headers_with_timestamps(text: str) -> None:
+    check_both(text)
+
+
+def test_escapes_elsewhere_keep_plain_timestamps_on_the_fast_path() -> None:
+    assert yaml_fast.load_fast(ESCAPED_STAMPS[0]) is not None
+    assert yaml_fast.load_fast(ESCAPED_STAMPS[1]) is None
+
+
+QUOTED_MARKS = [
+    # a mark inside a one-line quoted string is text
+    'title: "Windows, & Azure"\n', "title: 'Q, & A: > |'\n", 'list:\n  - "a, !b"\n  - x\n',
+    'a:\n  - t: "x, &y \\"z\\""\n', "a: 'it''s, &x'\n",
+    # real tags, anchors and block scalars beside them still go to PyYAML
+    'title: "a, &b"\nc: &d 1\ne: *d\n', 'title: "a, &b"\nc: |\n  x\n', 'title: "a, &b"\nc: !!str 1\n',
+    # what only looks like one quoted string
+    'a: "x" &y\n', 'a: "x, &y" # z\n', '"a, &b": 1\n', 'a: "x\n  b: &c "\n', "a: 'x\n  b, &c'\n",
+    'a: "x, &y\\x41"\n', 'a: "x, &y\\\n  z"\n', 'a: [1, &x 2]\n', 'a: "b", &c d\n',
+]
+
+
+@pytest.mark.parametrize("text", QUOTED_MARKS)
+def test_marks_inside_quoted_strings(text: str) -> None:
+    check_both(text)
+
+
+def test_marks_inside_quoted_strings_keep_the_fast_path() -> None:
+    for text in QUOTED_MARKS[:5]:
+        assert yaml_fast.load_fast(text) is not None, text
+    for text in QUOTED_MARKS[5:8]:
+        assert yaml_fast.load_fast(text) is None, text
+
+
+def test_a_quoted_string_the_data_does_not_have_sends_the_header_to_pyyaml() -> None:
+    """Second guard behind _QUOTED_LINE: the string each mark was found in was read as one."""
+    yaml_fast._check_quoted({'"x, &y"', "'a, !b'"}, {"t": ["x, &y"], "u": "a, !b"})
+    with pytest.raises(yaml_fast._Unusual):
+        yaml_fast._check_quoted({'"x, &y"'}, {"t": ["x, "], "y": None})
+    with pytest.raises(yaml_fast._Unusual):
+        yaml_fast._check_quoted({'"x, &y\\e"'}, {"t": "x, &y\x1b"})
+
+
+def test_the_real_header_shapes_take_the_fast_path() -> None:
+    """tests/data/yaml/: the shapes a real news site's headers have (escaped quotes, `, &` in
+    quoted titles, `01Net`, `1,000` beside a flow list, repeated dates in related lists)."""
+    paths = sorted((DATA / "yaml").glob("*.md"))
+    assert paths
+    for path in paths:
+        front = yaml_front(path)
+        assert front is not None and yaml_fast.load_fast(front + "\n") is not None, path
 
 
 def test_words_known_to_be_text_load_the_same_before_and_after() -> None:

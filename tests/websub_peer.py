@@ -74,6 +74,7 @@ def serve(port: int, log: Path, fail: int, verify: str, status: int) -> None:
                 failures[0] -= 1
             self._answer(503 if failing else status)
 
+    ThreadingHTTPServer.request_queue_size = 1024  # a hub's workers connect at once (the default is 5)
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     print("listening", flush=True)

@@ -180,6 +180,15 @@ class DirectoryPublisher:
     def exists(self, rel: str) -> bool:
         return (self.root / rel).is_file()
 
+    def listing(self, folder: str) -> set[str]:
+        if not _safe_rel(folder):
+            return set()
+        try:
+            with os.scandir(self.root / folder) as it:
+                return {entry.name for entry in it}
+        except OSError:
+            return set()
+
     def read(self, rel: str) -> bytes | None:
         """The published bytes of `rel`, None when it is not published."""
         if not _safe_rel(rel):

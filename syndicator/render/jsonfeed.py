@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from syndicator.dates import rfc3339
-from syndicator.model import NO_LINKS, Feed, Links, Post
+from syndicator.model import NO_LINKS, Feed, Links, Post, Related
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
@@ -36,6 +36,15 @@ def _item(post: Post) -> dict[str, Any]:
     return item
 
 
+def _related(item: Related) -> dict[str, Any]:
+    out: dict[str, Any] = {"url": item.url, "title": item.title}
+    if item.source is not None and item.source.name:
+        out["source"] = item.source.name
+    if item.published is not None:
+        out["date_published"] = rfc3339(item.published)
+    return out
+
+
 def render(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
     """JSON Feed pages backwards (`next_url`: older items), so the archive chain is the
     prev-archive chain of RFC 5005; hubs are the spec's `hubs` objects."""
@@ -58,4 +67,9 @@ def render(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
     if links.hubs:
         doc["hubs"] = [{"type": "WebSub", "url": hub} for hub in links.hubs]
     doc["items"] = [_item(p) for p in feed.posts]
+    if feed.coverage:  # a grouped feed: the story's other coverage, in an extension readers skip
+        for item, post in zip(doc["items"], feed.posts, strict=True):
+            others = feed.coverage.get(post.id, ())
+            if others:
+                item["_syndicator"] = {"also_covered_by": [_related(r) for r in others]}
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)

@@ -163,7 +163,8 @@ def _load_yaml_front(split_: Split, fast_path: bool = True) -> FrontMatter:
         data, loader = _load_repaired(front, first, offset, warnings)
     lines = {k: v + offset for k, v in loader.key_lines.items()}
     for key, line in loader.duplicates:
-        warnings.append((f"duplicate key {key!r}: the last one is used", line + offset))
+        shown = repr(key if len(key) <= 60 else key[:60] + "…")  # an alias may repeat a long key
+        warnings.append((f"duplicate key {shown}: the last one is used", line + offset))
     return FrontMatter(data, lines, warnings)
 
 

@@ -10,9 +10,12 @@ disagree, and None otherwise, which sends the header to PyYAML. Cheap screens of
 away, before yaml-rs runs, what only PyYAML's path handles or the two read differently: tags,
 anchors, block scalars, flow collections with `:` or `?` in them or over several lines, tabs
 (repaired there), line breaks 1.1 knows and 1.2 does not, merge keys, directives, several
-documents. Then _Checker walks what yaml-rs built and holds it to YAML 1.1's semantics, refusing:
+documents. A mark that only looks like a tag, anchor or block scalar because it sits inside a
+one-line quoted string (`title: "Windows, & Azure"`) is no reason to leave: the string must then
+be in what yaml-rs built. Then _Checker walks what yaml-rs built and holds it to YAML 1.1's semantics, refusing:
 - a string 1.1 would have read as something else (`yes`, `1:30`, `=`); 1.1 timestamps, which
-  yaml-rs leaves as text, are built as PyYAML builds them when each is a plain `key: value`;
+  yaml-rs leaves as text, are built as PyYAML builds them when each is a plain `key: value`
+  (with escapes in the text, `\"`, also when the plain ones are all there is of that text);
 - a number that 1.1 may have read differently: an int when some node starts with a leading
   zero or underscore (`012`, `0o12`, `-0_1`, `_1`), a float when the text has an exponent,
   a signed `.5` or an underscore beside a digit;
@@ -28,6 +31,7 @@ types, key lines and warnings, or the same error.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -62,7 +66,16 @@ def _not_fast(text: str) -> bool:
             or (not text.isascii() and ("\x85" in text or "\u2028" in text or "\u2029" in text)))
 
 
-_NODE_MARK = re.compile(r"(?:^|[:\-\[{,?]) *[!&|>]", re.M)  # tag, anchor, block scalar
+#: What may start a tag, an anchor or a block scalar: found first, then what precedes is looked at
+#: (a search for the whole `(?:^|[:\-\[{,?]) *[!&|>]` tries a match at every position of the text).
+_MARK = re.compile(r"[!&|>]")
+_BEFORE_NODE = frozenset(":-[{,?\n")
+#: A line that is one quoted scalar, maybe a list item's or a key's value; group 1 is the scalar.
+_QUOTED_LINE = re.compile(r" *(?:- +)*(?:[A-Za-z_][\w-]*: +)?(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\n]|'')*') *")
+_FLOW_OPEN = re.compile(r"[\[{]")
+#: The dash after a date's year (`2020-0`): where a timestamp's text may start, 4 characters before.
+_DATE_DASH = re.compile(r"-(?<=[0-9]{4}-)(?=[0-9])")
+_VALUE_DATE = re.compile(r": ([0-9]{4}-[^\n]*)")
 # Searches that start with a character class try a match at each position of a 2 KB header
 # (~10 µs); these start with a rarer class or one literal and check what precedes by lookbehind.
 _RISKY_FLOAT = re.compile(r"[-+0-9._](?:(?<=[0-9.])[eE_]|(?<=[-+])\.[0-9]|(?<=_)[0-9.])")
@@ -71,6 +84,8 @@ _RISKY_FLOAT = re.compile(r"[-+0-9._](?:(?<=[0-9.])[eE_]|(?<=[-+])\.[0-9]|(?<=_)
 _ZERO = re.compile(r"0(?:(?<![^ \[,{\n]0)|(?<=[-+]0)(?<![^ \[,{\n][-+]0))[0-9oO_]")
 _UNDERSCORE = re.compile(r"_(?:(?<![^ \[,{\n]_)|(?<=[-+]_)(?<![^ \[,{\n][-+]_))")
 _LEADING_ZERO = re.compile(r"(?:^ *|[:\-] +|[\[{,] *)[-+]?(?:0[0-9oO_]|_)", re.M)
+#: Every character of a number in YAML 1.1 or 1.2 (`0x1F`, `0o17`, `1_000`, `1:30`, `.inf`, `.NaN`).
+_NUMBER_CHARS = frozenset("0123456789abcdefABCDEFxXoO_+-.:inINfFnNaA")
 _FLOW = re.compile(r"(?:^ *|[:\-] +)[\[{]([^\n]*)", re.M)
 #: First character of text YAML 1.1 may read as something else -> the longest such text
 #: (a word starting with a letter can only be a bool or null: `false`); only that is matched.
@@ -139,7 +154,8 @@ class _Checker:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._escaped: bool | None = None
+        #: Timestamp text -> how many values of the data have it (each made a timestamp).
+        self._stamps: dict[str, int] = {}
 
     def walk(self, data: Any) -> Any:
         top = type(data)
@@ -150,7 +166,37 @@ class _Checker:
             self._check_ints()
         if floats and _RISKY_FLOAT.search(self.text):
             raise _Unusual
+        if self._stamps:
+            self._check_stamps(data)
         return data if top is dict or top is list else data[0]
+
+    def _check_stamps(self, data: Any) -> None:
+        """Each value made a timestamp was a plain `key: value` line, as 1.1 reads it, and not
+        quoted: every occurrence of its text is such a line, and there are as many as values.
+        With escapes in the text (`\\"`, `\\x32`) a quoted value may have a timestamp's text
+        without that text being written, so the count matters, and a quoted string over several
+        lines may hold a `key: 2020-01-01` line: no string may hold `: ` and the text. One pass
+        over the text for every occurrence of a date (`2020-0`) where a scan for each text took
+        one pass each."""
+        text = self.text
+        stamps = self._stamps
+        sizes = {len(v) for v in stamps}
+        plain = dict.fromkeys(stamps, 0)
+        for m in _DATE_DASH.finditer(text):
+            start = m.start() - 4
+            for size in sizes:
+                v = text[start:start + size]
+                if v in plain:
+                    end = start + size
+                    if not text.endswith(": ", 0, start) or (end != len(text) and text[end] != "\n"):
+                        raise _Unusual
+                    plain[v] += 1
+        if plain != stamps:
+            raise _Unusual
+        if "\\" in text:
+            for m in _VALUE_DATE.finditer("\n".join(_strings(data))):
+                if any(m.group(1)[:size] in stamps for size in sizes):
+                    raise _Unusual
 
     def _values(self, data: dict[Any, Any] | list[Any]) -> tuple[bool, bool]:  # noqa: C901
         """Check every key and value, timestamps built in place; whether there were ints, floats.
@@ -202,8 +248,7 @@ class _Checker:
                 return v
             if m.lastgroup != "ts":
                 raise _Unusual
-        if not self._plain_value(v):
-            raise _Unusual
+        self._stamps[v] = self._stamps.get(v, 0) + 1  # made sure of by _check_stamps
         return _timestamp(v, common)
 
     def _check_ints(self) -> None:
@@ -220,34 +265,89 @@ class _Checker:
                 continue
             lines.add(start)
             end = text.find("\n", at)
-            for m in _LEADING_ZERO.finditer(text, start, len(text) if end == -1 else end):
-                # `10,000` in text is no flow item unless there are flow collections
-                if m.group(0)[0] != "," or _FLOW.search(text):
+            end = len(text) if end == -1 else end
+            for m in _LEADING_ZERO.finditer(text, start, end):
+                if m.group(0)[0] == ",":
+                    # `10,000` in text is no flow item unless a flow collection starts on its
+                    # line (one over several lines never reaches yaml-rs)
+                    if _FLOW.search(text, start, end):
+                        raise _Unusual
+                elif m.group(0)[0] in "[{" or _NUMBER_CHARS.issuperset(text[m.end():end].split(" ", 1)[0]):
                     raise _Unusual
+                # else `name: 01Net`: text for both readers (a letter no number has), checked as such
 
-    def _plain_value(self, v: str) -> bool:
-        """Every occurrence of `v` is a plain `key: v` line (not quoted, escaped or a block).
-        `v` is a timestamp: no `: ` or line break in it, so its occurrences cannot overlap."""
-        if self._escaped is None:
-            self._escaped = "\\" in self.text
-        if self._escaped:
-            return False
-        text = self.text
-        size = len(text)
-        at = text.find(v)
-        while at != -1:  # one pass over the text, where counting `v` and `: v\n` took two
-            end = at + len(v)
-            if not text.endswith(": ", 0, at) or (end != size and text[end] != "\n"):
-                return False
-            at = text.find(v, end)
-        return True
+
+def _starts_node(text: str, at: int) -> tuple[bool, int]:
+    """Whether what is at `at` may start a node (it follows the text's or a line's start, or
+    `:`, `-`, `[`, `{`, `,`, `?`, after spaces), and how many spaces precede it."""
+    i = at - 1
+    while i >= 0 and text[i] == " ":
+        i -= 1
+    return i < 0 or text[i] in _BEFORE_NODE, at - 1 - i
+
+
+def _quoted_marks(text: str) -> set[str] | None:
+    """The one-line quoted strings (as written) that hold every place a tag, anchor or block
+    scalar could start; None when some such place is not in one."""
+    quoted: set[str] = set()
+    for m in _MARK.finditer(text):
+        at = m.start()
+        if not _starts_node(text, at)[0]:
+            continue
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        line = _QUOTED_LINE.fullmatch(text, start, len(text) if end == -1 else end)
+        if line is None or not line.start(1) < at < line.end(1) - 1:
+            return None
+        quoted.add(line.group(1))
+    return quoted
+
+
+def _strings(data: Any) -> list[str]:
+    """Every string value in loaded data (not keys: a key is on one line)."""
+    out = []
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        for v in item.values() if type(item) is dict else item:
+            t = type(v)
+            if t is str:
+                out.append(v)
+            elif t is dict or t is list:
+                stack.append(v)
+    return out
+
+
+def _check_quoted(quoted: set[str], data: Any) -> None:
+    """Each quoted string _quoted_marks found is a string of the data: it was read as one."""
+    strings = set(_strings(data) if type(data) is dict or type(data) is list else [data])
+    for written in quoted:
+        try:
+            value = json.loads(written) if written[0] == '"' else written[1:-1].replace("''", "'")
+        except ValueError:  # an escape JSON does not have (`\\x41`): not worth decoding here
+            raise _Unusual from None
+        if value not in strings:
+            raise _Unusual
 
 
 def _simple_flows(text: str) -> bool:
     """Flow collections on one line with no `:` or `?` in them (`[a, b]`): around those two the
-    readers part ways (`[?x]`, `[:x]`, `[x:]`)."""
-    for m in _FLOW.finditer(text):
-        rest = m.group(1).rstrip()
+    readers part ways (`[?x]`, `[:x]`, `[x:]`). A flow collection starts a line or a value:
+    `^ *[` or `: +[` or `- +[`; only the first one of a line is looked at."""
+    line_end = -1
+    for m in _FLOW_OPEN.finditer(text):
+        at = m.start()
+        if at < line_end:
+            continue
+        i = at - 1
+        while i >= 0 and text[i] == " ":
+            i -= 1
+        if not (i < 0 or text[i] == "\n" or (text[i] in ":-" and i < at - 1)):
+            continue
+        line_end = text.find("\n", at)
+        if line_end == -1:
+            line_end = len(text)
+        rest = text[at + 1:line_end].rstrip()
         if ":" in rest or "?" in rest or not rest.endswith(("]", "}")):
             return False
     return True
@@ -259,12 +359,17 @@ def load_fast(text: str, offset: int = 0) -> tuple[Any, Mapping[str, int]] | Non
         return None
     if _not_fast(text):
         return None
-    if ("!" in text or "&" in text or "|" in text or ">" in text) and _NODE_MARK.search(text):
-        return None
+    quoted = None
+    if "!" in text or "&" in text or "|" in text or ">" in text:
+        quoted = _quoted_marks(text)
+        if quoted is None:
+            return None
     if ("[" in text or "{" in text) and not _simple_flows(text):
         return None
     try:
         data = _Checker(text).walk(yaml_rs.loads(text, parse_datetime=False, alias_limits=_LIMITS))
+        if quoted:
+            _check_quoted(quoted, data)
     except (yaml_rs.YAMLDecodeError, _Unusual, ValueError, TypeError, RecursionError):
         return None
     return data, KeyLines(text, data, offset)

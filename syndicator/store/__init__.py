@@ -2,8 +2,8 @@
 
 The pipeline talks to a `Store` only: what it knows of each post file (a `Record`), the
 fingerprints of the Jekyll site configs it read, and the digest each published output was
-rendered from. `sqlite.SQLiteStore` keeps them in one file for the daemon; `MemoryStore`
-keeps them for one process (the `build` command). No SQL and no file paths outside these
+rendered from. `sqlite.SQLiteStore` keeps them in one file for `serve` and `build` (opened by
+`local.opened`); `MemoryStore` keeps them for one pass (`check`, tests). No SQL and no file paths outside these
 modules.
 """
 

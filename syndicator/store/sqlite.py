@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from syndicator import model, parallel
+from syndicator.errors import StateUnavailable
 from syndicator.model import Problem
 from syndicator.store import Fingerprint, Record, Subscription
 from syndicator.store.codec import Decoder, SchemaError, encode_post
@@ -87,15 +88,24 @@ class SQLiteStore:
         try:
             self._open(key)
         except sqlite3.DatabaseError as e:
+            self._close_quietly()
+            if not _damaged(e):  # locked by another process, read-only, full: the file is fine
+                raise StateUnavailable(f"state database {path}: {e}"
+                                       + (" (another process holds it)" if _locked(e) else "")) from None
             # not a database (or damaged beyond SQLite's own recovery): keep it for a post-mortem
             # and start afresh; everything but `updated` history is rebuilt from seeds/
-            log.error("state file %s unusable (%s); moved aside, starting with an empty one", path, e)
-            with contextlib.suppress(Exception):
-                self.db.close()
+            log.error("state file %s is damaged (%s); set aside as %s.corrupt, starting with an empty one",
+                      path, e, path.name)
             os.replace(path, path.with_name(path.name + ".corrupt"))
             for suffix in ("-wal", "-shm"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
             self._open(key)
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "db", None)
+        if db is not None:
+            with contextlib.suppress(Exception):
+                db.close()
 
     def _open(self, key: str) -> None:
         self._hub_db: sqlite3.Connection | None = None
@@ -128,6 +138,12 @@ class SQLiteStore:
             self.db.execute("UPDATE posts SET size = NULL, mtime_ns = NULL")
             self.db.execute("DELETE FROM outputs")
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?), ('key', ?)", (SCHEMA, key))
+
+    def rekey(self, key: str) -> None:
+        """The settings or code changed while open (a reload): drop what `key` invalidates, as
+        opening with it would."""
+        with self.transaction():
+            self._prepare(key)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -214,6 +230,7 @@ class SQLiteStore:
             if self._hub_db is None:
                 self._hub_db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                 self._hub_db.execute("PRAGMA busy_timeout=5000")
+                self._hub_db.execute("PRAGMA synchronous=NORMAL")  # as `db`: WAL, durable to the last checkpoint
             yield self._hub_db
 
     def subscriptions(self) -> list[Subscription]:
@@ -237,6 +254,19 @@ class SQLiteStore:
     def drop_subscription(self, topic: str, callback: str) -> None:
         with self._hub() as db:
             db.execute("DELETE FROM subscriptions WHERE topic = ? AND callback = ?", (topic, callback))
+
+
+def _damaged(error: sqlite3.DatabaseError) -> bool:
+    """The file is not a database or its pages are broken (not: busy, locked, read-only, full)."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    if name:
+        return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    return not isinstance(error, sqlite3.OperationalError)
+
+
+def _locked(error: sqlite3.DatabaseError) -> bool:
+    name = getattr(error, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
 
 
 def _row(r: Record) -> tuple[Any, ...]:

@@ -23,7 +23,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -34,7 +34,7 @@ from werkzeug.exceptions import HTTPException
 from syndicator import formats, redirects, urls, websub
 from syndicator.config import Settings
 from syndicator.pipeline.catalog import Catalog
-from syndicator.web import conditional, ranges
+from syndicator.web import clients, conditional, ranges
 from syndicator.web.conditional import NotModified, accepts_gzip
 from syndicator.web.custom import CustomFeeds, asks_custom
 from syndicator.web.files import Entry, FileCache, safe_rel
@@ -108,10 +108,15 @@ class Site:
     #: WebSub hubs: feeds (not archive pages) name them and themselves in Link headers
     hubs: tuple[str, ...]
     status: Callable[[], dict[str, Any]] | None
+    #: who sees /healthz's details, and whose X-Forwarded-For names the client
+    status_networks: clients.Networks
+    trusted_proxies: clients.Networks
     #: topic combinations and filters (None: not answered)
     custom: CustomFeeds | None
     #: our own WebSub hub (websub_hubs: [self]), which takes POSTs at /hub
     hub: Hub | None = None
+    #: the `redirects` setting: old path -> path of ours
+    moved: Mapping[str, str] = field(default_factory=dict)
 
 
 #: Bytes of a subscription request at most (a few URLs and a secret).
@@ -137,27 +142,52 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
         base_url=settings.base_url,
         hubs=websub.advertised(settings),
         status=status,
+        status_networks=clients.networks(settings.status_networks),
+        trusted_proxies=clients.networks(settings.trusted_proxies),
         custom=CustomFeeds(settings, catalog, table.slug) if catalog is not None and settings.custom_feeds else None,
+        moved=settings.redirects,
         hub=hub,
     )
     app.register_blueprint(bp)
     return app
 
 
+def reconfigure(app: Flask, fresh: Flask) -> None:
+    """Answer from now on as `fresh` (the same app made with reloaded settings) would."""
+    app.extensions[_EXTENSION] = fresh.extensions[_EXTENSION]
+
+
 def _site() -> Site:
     return cast(Site, current_app.extensions[_EXTENSION])
 
 
+#: Seconds a monitor or load balancer is asked to wait before asking again when not ok.
+RETRY_AFTER = 5
+
+
 @bp.route("/healthz", **_ROUTE)
 def healthz() -> Response:
+    """200 when ok, 503 (with Retry-After) when starting or degraded, so a load balancer or
+    monitor reads the state from the code. The details (reason, errors with their paths,
+    counts) go to clients in `status_networks` only; others get the status alone."""
     site = _site()
     doc = site.status() if site.status else {"status": "ok"}
     if site.custom is not None:
         doc = {**doc, "custom_feeds": site.custom.stats()}
-    resp = Response(json.dumps(doc, ensure_ascii=False, indent=1) + "\n",
+    if not clients.within(clients.parse(client_address(site)), site.status_networks):
+        doc = {"status": doc["status"]}
+    ok = doc["status"] == "ok"
+    resp = Response(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", status=200 if ok else 503,
                     content_type="application/json; charset=utf-8")
     resp.headers["Cache-Control"] = "no-store"
+    if not ok:
+        resp.headers["Retry-After"] = str(RETRY_AFTER)
     return resp
+
+
+def client_address(site: Site) -> str:
+    """The client of this request (see clients.client)."""
+    return clients.client(request.remote_addr or "", request.headers.get("X-Forwarded-For"), site.trusted_proxies)
 
 
 @bp.route("/" + urls.PATHS["hub"], methods=["POST"])
@@ -185,7 +215,8 @@ def files(rel: str) -> Response:
     # the converter already decoded %2F and friends: judge the raw path as sent, too
     safe = safe_rel(request.path)
     if safe is None or safe != rel:
-        return plain(404, "Not found")
+        moved = _elsewhere(_site(), request.path)
+        return moved if moved is not None else plain(404, "Not found")
     return _serve(_site(), safe)
 
 
@@ -194,6 +225,9 @@ FEED_VARY = "Accept-Encoding, Sec-Fetch-Dest"
 #: The WSGI environ key where the app leaves (path, stat key) of the file an answer was made
 #: from (the feed's page for a browser), for the server's replay of answers to check.
 SERVED_FILE = "syndicator.served_file"
+#: Where the app leaves, for an answer made from more than one file (a custom feed), a function
+#: that says whether the answer still stands.
+SERVED_CHECK = "syndicator.served_check"
 
 
 def wants_page(dest: str | None) -> bool:
@@ -218,10 +252,28 @@ def _serve(site: Site, rel: str) -> Response:
         target = site.redirects.target(rel)
         if target is None or site.files.get(target) is None:
             made = _custom(site, rel) if site.custom is not None else None
+            if made is None:
+                made = _elsewhere(site, rel)
             return made if made is not None else plain(404, "Not found")
         return _moved(site, site.base_url + target)
     request.environ[SERVED_FILE] = (rel, entry.key)
     return _answer(site, rel, entry, is_feed)
+
+
+def _elsewhere(site: Site, path: str) -> Response | None:
+    """A 301 for a URL that is not ours but stands for one of our files: the `redirects`
+    setting's, then another feed tool's (`redirects.known`); None when the target is not
+    published (a topic that does not exist here) or `path` is neither."""
+    rel = path.strip("/")
+    target = site.moved.get(rel) or redirects.known(rel)
+    hops = 0
+    while target is not None and target in site.moved and hops < redirects.MAX_HOPS:
+        target, hops = site.moved[target], hops + 1
+    if target is not None and site.files.get(target) is None and target.endswith(formats.FEED_EXTENSIONS):
+        target = site.redirects.target(target)  # a topic's former slug, an alias
+    if target is None or site.files.get(target) is None:
+        return None
+    return _moved(site, site.base_url + target)
 
 
 def _moved(site: Site, location: str) -> Response:
@@ -236,6 +288,8 @@ def _custom(site: Site, rel: str) -> Response | None:
     if made is None:
         return None
     if made.entry is not None:
+        if made.check is not None:
+            request.environ[SERVED_CHECK] = made.check
         return _answer(site, rel, made.entry, False, custom=True)
     if made.location is not None:
         return _moved(site, made.location)
