@@ -146,6 +146,9 @@ class Publishing:
                 self._lead()
             except (Fenced, Unreachable) as e:
                 log.warning("stepping down: %s", e)
+            except Exception:  # noqa: BLE001 - a standby may do better; this one campaigns again
+                log.exception("stepping down after an error")
+                self.stop.wait(CAMPAIGN_INTERVAL * 8)
             finally:
                 self.builder = None
                 self.election.resign()
@@ -233,8 +236,10 @@ def _web(settings: Settings, stop: threading.Event, servers: list[Any]) -> Any:
     from syndicator.server import create_server
     from syndicator.web import create_app
     from syndicator.web.published import PublishedFiles
+    from syndicator.web.purge import Purger
 
-    files = PublishedFiles(settings.state_url).start()
+    purger = Purger(settings.purge_caches) if settings.purge_caches else None
+    files = PublishedFiles(settings.state_url, changed=purger.purge if purger else None).start()
     while not files.loaded.wait(0.5):
         if stop.is_set():
             return files

@@ -95,6 +95,13 @@ def _hubs(value: list[str]) -> tuple[str, ...]:
         raise ValueError(f"must be a list of absolute http(s) hub URLs (or 'self'): {e}") from None
 
 
+def _cache_urls(value: list[str]) -> tuple[str, ...]:
+    for url in value:
+        if not re.match(r"^http://[^/\s]+/?$", url):
+            raise ValueError(f"must be a list of http://host:port/ addresses of caches, not {url!r}")
+    return tuple(url.rstrip("/") for url in value)
+
+
 #: The first bytes of the image types an icon setting accepts.
 _IMAGE_MAGIC = {"PNG": b"\x89PNG\r\n\x1a\n", "ICO": b"\x00\x00\x01\x00"}
 _MAX_ICON_BYTES = 1024 * 1024
@@ -178,6 +185,9 @@ SETTINGS: tuple[Setting, ...] = (
             "What 'serve' does: all (build and serve), builder (build and publish while elected; needs "
             "state_url) or web (serve what the builders published; needs state_url, no posts folder).",
             _choice("all", "builder", "web")),
+    Setting("purge_caches", [], list,
+            "HTTP caches in front of the web nodes (http://host:port/, Varnish as in contrib/varnish.vcl): each web "
+            "node sends them PURGE <path> for every output it has just loaded a new version of.", _cache_urls),
     Setting("items_per_feed", 50, int, "Newest items kept in each feed.", _positive),
     Setting("related_shown", 10, int, "Related items shown under a news item; the rest are counted in an "
             "'and N more' line.", _not_negative),
@@ -276,6 +286,7 @@ class Settings:
     state_dir: Path
     state_url: str
     role: str
+    purge_caches: tuple[str, ...]
     items_per_feed: int
     related_shown: int
     archive_page_size: int

@@ -33,8 +33,10 @@ log = logging.getLogger("syndicator.publish")
 CHANNEL = "syndicator_published"
 #: Payloads longer than this carry the generation alone (PostgreSQL refuses 8000 bytes and more).
 PAYLOAD_MAX = 7000
-#: Rows sent to the server at once.
+#: Rows sent to the server at once, or the rows rendered in this many seconds if fewer: the
+#: transaction must not look idle to the server while outputs render (see cluster.LOCK_IDLE_MS).
 _BATCH = 500
+_BATCH_SECONDS = 0.5
 
 #: Raises when this builder may no longer publish (called inside the pass's transaction).
 Fence = Callable[[Database], None]
@@ -95,6 +97,7 @@ class DatabasePublisher:
     def _write(self, outputs: Outputs, now: float, generation: int, published: dict[str, tuple[str, int]],
                report: PublishReport) -> None:
         rows: list[tuple[Any, ...]] = []
+        sent = time.monotonic()
         for rel in sorted(outputs):
             data = outputs.output(rel).data
             etag = etag_of(data)
@@ -105,9 +108,9 @@ class DatabasePublisher:
             rows.append((rel, data, gzip_bytes(data) if has_twin(rel) else None, etag, mtime, generation))
             published[rel] = (etag, mtime)
             report.written.append(rel)
-            if len(rows) >= _BATCH:
+            if len(rows) >= _BATCH or time.monotonic() - sent > _BATCH_SECONDS:
                 self._upsert(rows)
-                rows = []
+                rows, sent = [], time.monotonic()
         self._upsert(rows)
         if report.written:
             self.db.execute("DELETE FROM taken_down WHERE rel = ANY(%s)", (report.written,))

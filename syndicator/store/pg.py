@@ -97,13 +97,13 @@ class Database:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement; its rows (none for a statement that returns none)."""
         with self._lock, _reached(self.url):
-            cur = self.conn.execute(sql, params)
+            cur = self.conn.execute(sql, params or None)
             return cur.fetchall() if cur.description is not None else []
 
     def rows(self, sql: str, params: Sequence[Any] = (), size: int = 2000) -> Iterator[tuple[Any, ...]]:
         """The rows of a query, fetched `size` at a time (a server-side cursor, in a transaction)."""
         with self.transaction(), self.conn.cursor(name="syndicator_rows") as cur:
-            cur.execute(sql, params)
+            cur.execute(sql, params or None)
             while batch := cur.fetchmany(size):
                 yield from batch
 

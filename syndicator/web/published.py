@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -65,8 +66,11 @@ def applied(snapshot: Snapshot, changes: Changes) -> Snapshot:
 class PublishedFiles:
     """The published outputs of the database at `url`, in memory (see the module's doc)."""
 
-    def __init__(self, url: str, check_interval: float = 1.0) -> None:
+    def __init__(self, url: str, check_interval: float = 1.0,
+                 changed: Callable[[list[str]], None] | None = None) -> None:
         self.url = url
+        #: told the outputs that changed or went with each generation loaded after the first
+        self.changed = changed
         self.check_interval = check_interval
         self.snapshot = Snapshot(None)
         self.loaded = threading.Event()
@@ -146,6 +150,8 @@ class PublishedFiles:
             return False
         changes = changes_since(db, snap.generation)
         self.snapshot = applied(snap, changes)
+        if self.changed is not None and not changes.full:
+            self.changed([*(row.rel for row in changes.rows), *changes.gone])
         self.loaded.set()
         self._reachable()
         log.debug("published generation %d loaded (%d outputs changed, %d taken down)", changes.generation,
