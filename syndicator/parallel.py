@@ -35,6 +35,26 @@ MIN_OUTPUTS = 400
 OUTPUT_CHUNK = 8
 _SIZE = 8  # bytes of the length before each pickled chunk the child writes
 
+#: Told how far the reading or the writing of a pass has come: (step, done, total). Set in a
+#: process that reports its progress (a service's first pass runs in one, see firstpass.py).
+progress: Callable[[str, int, int], None] | None = None
+
+
+def _report(step: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(step, min(done, total), total)
+
+
+def _in_chunks(step: str, items: Sequence[T], size: int, do: Callable[[Sequence[T]], list[Any]]) -> list[Any]:
+    """`do` over `items` a chunk at a time in this process, reporting progress between chunks."""
+    if progress is None:
+        return do(items)
+    out: list[Any] = []
+    for start in range(0, len(items), size):
+        out += do(items[start:start + size])
+        _report(step, start + size, len(items))
+    return out
+
 
 def workers() -> int:
     try:
@@ -85,10 +105,13 @@ class _Ends:
 
 def read_many(items: Sequence[T], read: Callable[[T], Any]) -> list[Any]:
     """`read(item)` for every item, in order; spread over two processes when it pays."""
+    def read_chunk(chunk: Sequence[T]) -> list[Any]:
+        return [read(item) for item in chunk]
+
     if workers() == 0 or len(items) < MIN_FILES or threading.active_count() > 1:
-        return [read(item) for item in items]
+        return _in_chunks("reading", items, CHUNK, read_chunk)
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
-    return [r for done in _both_ends(chunks, lambda chunk: [read(item) for item in chunk]) for r in done]
+    return [r for done in _both_ends(chunks, read_chunk, ("reading", CHUNK, len(items))) for r in done]
 
 
 def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]]) -> list[str]:
@@ -97,21 +120,23 @@ def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]]) -> 
     memory (copy on write), so `work` may be any closure; only its lists of strings come back.
     Falls back to one process when not worth it or when threads run."""
     if workers() == 0 or len(items) < MIN_OUTPUTS or threading.active_count() > 1:
-        return work(items)
+        return _in_chunks("writing", items, OUTPUT_CHUNK * 8, work)
     chunks = [items[i:i + OUTPUT_CHUNK] for i in range(0, len(items), OUTPUT_CHUNK)]
     gc.freeze()  # the child's collections would touch, and so copy, every page of the heap
     try:
-        return [s for done in _both_ends(chunks, work) for s in done]
+        return [s for done in _both_ends(chunks, work, ("writing", OUTPUT_CHUNK, len(items))) for s in done]
     finally:
         gc.unfreeze()
 
 
-def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[Any]]) -> list[list[Any]]:
+def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[Any]],
+               step: tuple[str, int, int] = ("", 1, 0)) -> list[list[Any]]:
     """`do(chunk)` for every chunk, in order: this process from the front, a forked child from
     the back, until the ends meet. The child appends its pickled results to a temporary file
     that this process unpickles between its own chunks, so the work stays balanced to the end.
     A chunk the child never sent (it died) is done here; an error here stops the child after
-    the chunk it is on. Without a shared lock (no /dev/shm) or a temporary file: all here."""
+    the chunk it is on. Without a shared lock (no /dev/shm) or a temporary file: all here.
+    `step`: (name, items a chunk, items) for the progress reports between chunks."""
     try:
         ends = _Ends(len(chunks))
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
@@ -137,13 +162,17 @@ def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[A
             while (i := ends.take(back=False)) is not None:
                 results[i] = do(chunks[i])
                 offset = _collect(fd, offset, results)
+                if progress is not None:
+                    _report(step[0], sum(r is not None for r in results) * step[1], step[2])
         except BaseException:
             ends.stop()
             raise
         finally:
             os.waitpid(pid, 0)
         _collect(fd, offset, results)
-    return [do(chunks[i]) if done is None else done for i, done in enumerate(results)]
+    done = [do(chunks[i]) if made is None else made for i, made in enumerate(results)]
+    _report(step[0], step[2], step[2])
+    return done
 
 
 def _write_all(fd: int, data: bytes) -> None:
