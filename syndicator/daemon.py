@@ -8,10 +8,11 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from syndicator import heal, logs, progress, redirects, reload, websub
+from syndicator import firstpass, heal, logs, progress, redirects, reload, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import CannotListen, ConfigError, StateUnavailable
@@ -172,7 +173,9 @@ class _Service:
 
     A restart over feeds an earlier run finished serves them at once and catches up in the
     background: the files on disk are whole and current unless seeds/ changed while down, and
-    the catch-up pass rewrites only what did. A first start builds before it serves."""
+    the catch-up pass rewrites only what did. A first start serves at once too: the first pass
+    runs in a child process (firstpass.py), /healthz says `starting` with its progress, and a
+    file not written yet answers 503 with Retry-After."""
 
     def __init__(self, settings: Settings, state: Store, publisher: DirectoryPublisher,
                  load: Callable[[], Settings] | None = None, hangup: threading.Event | None = None) -> None:
@@ -181,6 +184,8 @@ class _Service:
         self.publisher = publisher
         self.warm = state.has_posts() and publisher.has_manifest()
         self.ready: list[Builder] = []
+        #: how far the first pass has come (/healthz while starting)
+        self.progress: firstpass.Progress | None = None
         self.build_log = BuildLog(f"syndicator confirm --state {settings.state_dir}")
         self.stop = threading.Event()
         self.watchers: list[Watcher] = []
@@ -204,8 +209,14 @@ class _Service:
         self.ready[:] = [builder]
         return builder
 
+    def starting(self) -> bool:
+        return not self.ready
+
     def status(self) -> dict[str, Any]:
-        doc = status(self.ready[0], self.pinger, self.hub) if self.ready else STARTING
+        if self.ready:
+            doc = status(self.ready[0], self.pinger, self.hub)
+        else:
+            doc = {**STARTING, "progress": self.progress} if self.progress else STARTING
         reason = self.supervised.reason
         return {**doc, "status": "degraded", "reason": reason} if reason else doc
 
@@ -214,7 +225,10 @@ class _Service:
         return self.ready[0].catalog if self.ready else None
 
     def watch(self) -> None:
-        """The start-up thread: the first pass (unless done before serving), then the watcher."""
+        """The start-up thread: the first pass (a child process's over a fresh folder), the
+        pass that catches up from the state, then the watcher."""
+        if not self.warm:
+            self._first_pass()
         if not self.ready and heal.retry(self.start_builder, self.supervised, self.stop) is None:
             return  # stopped before a pass could be made
 
@@ -262,7 +276,20 @@ class _Service:
         redirects.check_targets(settings.redirects, self.publisher.exists)
 
     def _app(self) -> Any:
-        return create_app(self.settings, status=self.status, catalog=self.catalog, hub=self.hub)
+        return create_app(self.settings, status=self.status, catalog=self.catalog, hub=self.hub,
+                          starting=self.starting)
+
+    def _first_pass(self) -> None:
+        started = time.monotonic()
+        result = firstpass.run(self.settings, self.stop, self._progressed)
+        if result is not None:
+            self._passed(result, "build")
+            self.warm = True  # what is left is a restart's catch-up
+            self.progress = {"step": "loading", "done": 0, "total": 0}
+            log.debug("first pass made in %.1f s", time.monotonic() - started)
+
+    def _progressed(self, progress: firstpass.Progress) -> None:
+        self.progress = progress
 
     def _pass(self, work: Callable[[Builder], BuildResult | None]) -> None:
         """One pass under supervision. After a failure, once the backoff allows, a fresh Builder
@@ -296,8 +323,6 @@ class _Service:
     def run(self) -> int:
         s = self.settings
         self.pinger.start()
-        if not self.warm:
-            self.start_builder()
         try:  # (a restart: against the files as the last run left them)
             redirects.check_targets(s.redirects, self.publisher.exists)
         except ConfigError:

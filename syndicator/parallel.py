@@ -35,6 +35,15 @@ MIN_OUTPUTS = 400
 OUTPUT_CHUNK = 8
 _SIZE = 8  # bytes of the length before each pickled chunk the child writes
 
+#: Told how far the reading or the writing of a pass has come: (step, done, total). Set in a
+#: process that reports its progress (a service's first pass runs in one, see firstpass.py).
+on_progress: Callable[[str, int, int], None] | None = None
+
+
+def _report(step: str, done: int, total: int) -> None:
+    if on_progress is not None:
+        on_progress(step, min(done, total), total)
+
 
 def workers() -> int:
     try:
@@ -106,6 +115,7 @@ def _counted(items: Sequence[T], do: Callable[[Sequence[T]], list[Any]], size: i
         for i in range(0, len(items), size):
             out.extend(do(items[i:i + size]))
             done[0] = i + size
+            _report(label, done[0], len(items))
     return out
 
 
@@ -132,7 +142,8 @@ def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[A
     the back, until the ends meet. The child appends its pickled results to a temporary file
     that this process unpickles between its own chunks, so the work stays balanced to the end.
     A chunk the child never sent (it died) is done here; an error here stops the child after
-    the chunk it is on. Without a shared lock (no /dev/shm) or a temporary file: all here."""
+    the chunk it is on. Without a shared lock (no /dev/shm) or a temporary file: all here.
+    `step`: (name, items a chunk, items) for the progress reports between chunks."""
     try:
         ends = _Ends(len(chunks))
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
@@ -159,13 +170,16 @@ def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[A
                 while (i := ends.take(back=False)) is not None:
                     results[i] = do(chunks[i])
                     offset = _collect(fd, offset, results)
+                    _report(label, total * ends.taken() // len(chunks), total)
         except BaseException:
             ends.stop()
             raise
         finally:
             os.waitpid(pid, 0)
         _collect(fd, offset, results)
-    return [do(chunks[i]) if done is None else done for i, done in enumerate(results)]
+    done = [do(chunks[i]) if made is None else made for i, made in enumerate(results)]
+    _report(label, total, total)
+    return done
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -117,6 +117,8 @@ class Site:
     hub: Hub | None = None
     #: the `redirects` setting: old path -> path of ours
     moved: Mapping[str, str] = field(default_factory=dict)
+    #: True while a service's first pass is writing the files: one not there yet is a 503
+    starting: Callable[[], bool] | None = None
 
 
 #: Bytes of a subscription request at most (a few URLs and a secret).
@@ -125,7 +127,8 @@ MAX_HUB_REQUEST = 16 * 1024
 
 def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None = None,
                catalog: Callable[[], Catalog | None] | None = None, hub: Hub | None = None,
-               files: Files | None = None, redirect_table: Callable[[], Mapping[str, str]] | None = None) -> Flask:
+               files: Files | None = None, redirect_table: Callable[[], Mapping[str, str]] | None = None,
+               starting: Callable[[], bool] | None = None) -> Flask:
     """The app serving `settings.feeds_dir` (or `files`, with the persisted redirects from
     `redirect_table`); `status` returns the /healthz document (the daemon passes its own);
     `catalog` the builder's last Catalog, for custom feeds; `hub` answers WebSub subscription
@@ -147,6 +150,7 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
         custom=CustomFeeds(settings, catalog, table.slug) if catalog is not None and settings.custom_feeds else None,
         moved=settings.redirects,
         hub=hub,
+        starting=starting,
     )
     app.register_blueprint(bp)
     return app
@@ -254,10 +258,18 @@ def _serve(site: Site, rel: str) -> Response:
             made = _custom(site, rel) if site.custom is not None else None
             if made is None:
                 made = _elsewhere(site, rel)
-            return made if made is not None else plain(404, "Not found")
+            return made if made is not None else _missing(site)
         return _moved(site, site.base_url + target)
     request.environ[SERVED_FILE] = (rel, entry.key)
     return _answer(site, rel, entry, is_feed)
+
+
+def _missing(site: Site) -> Response:
+    """404; while the first pass writes the files, 503 with Retry-After (it may be next)."""
+    if site.starting is not None and site.starting():
+        return plain(503, "Starting: the feeds are being written; try again shortly",
+                     {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"})
+    return plain(404, "Not found")
 
 
 def _elsewhere(site: Site, path: str) -> Response | None:
