@@ -42,7 +42,7 @@ on_progress: Callable[[str, int, int], None] | None = None
 
 def _report(step: str, done: int, total: int) -> None:
     if on_progress is not None:
-        on_progress(step, min(done, total), total)
+        on_progress(step.split()[0], min(done, total), total)  # "reading posts" → "reading"
 
 
 def workers() -> int:

@@ -159,11 +159,14 @@ def test_a_damaged_state_database_is_set_aside_with_one_line(tmp_path: Path) -> 
 # -- kill -9 during a cold build ----------------------------------------------------------------
 
 def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(c) for c in text.split()]
+    """Every thread's children: the first pass is started from the service's start-up thread."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def _alive(pid: int) -> bool:
