@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from syndicator import links
 from syndicator.errors import ConfigError
 from syndicator.formats import FEED_FORMATS
 from syndicator.sources import yaml_safe
@@ -52,11 +53,14 @@ def _not_negative(value: int) -> int:
 
 
 def _base_url(value: str) -> str:
-    if not value:  # the address serve listens on (see _listening_url)
+    if not value:  # the address serve listens on (see listening_url)
         return value
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError("must be an absolute http(s) URL like https://feeds.example.org/")
-    return value.rstrip("/") + "/"
+    try:
+        return links.web_url(value).rstrip("/") + "/"
+    except links.BadURL as e:
+        raise ValueError(f"must be an absolute http(s) URL like https://feeds.example.org/: {e}") from None
 
 
 def _state_url(value: str) -> str:
@@ -85,7 +89,10 @@ def _hubs(value: list[str]) -> tuple[str, ...]:
     for url in value:
         if url != "self" and not re.match(r"^https?://[^/\s]+", url):
             raise ValueError(f"must be a list of absolute http(s) hub URLs (or 'self'), not {url!r}")
-    return tuple(dict.fromkeys(value))
+    try:
+        return tuple(dict.fromkeys(url if url == "self" else links.web_url(url) for url in value))
+    except links.BadURL as e:
+        raise ValueError(f"must be a list of absolute http(s) hub URLs (or 'self'): {e}") from None
 
 
 #: The first bytes of the image types an icon setting accepts.
@@ -118,6 +125,14 @@ def _networks(value: list[str]) -> tuple[str, ...]:
         except ValueError:
             raise ValueError(f"must be a list of networks like 10.0.0.0/8 or ::1/128, not {net!r}") from None
     return tuple(value)
+
+
+def _access_log(value: str) -> str:
+    if value in ("stderr", "off"):
+        return value
+    if not value or not os.path.isdir(os.path.dirname(os.path.abspath(value))):
+        raise ValueError(f"must be stderr, off or a file in an existing folder, not {value!r}")
+    return value
 
 
 def _redirects(value: Mapping[str, Any]) -> dict[str, str]:
@@ -215,6 +230,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Our own hub: networks (CIDR) a callback may be in besides public addresses; loopback, private, "
             "link-local and multicast callbacks are refused unless listed (127.0.0.0/8 for a local subscriber).",
             _networks),
+    Setting("durable_writes", True, bool,
+            "Sync every file written and its folder before a pass reports it done, so a power cut never "
+            "leaves an empty or missing feed (costs a little on a cold build; off for a RAM disk)."),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
     Setting("custom_feeds", True, bool,
             "Answer topic combinations (topics/ai+azure.rss) and filter parameters (?filter=...) on the feed "
@@ -232,6 +250,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trusted_proxies", ["127.0.0.0/8", "::1"], list,
             "Proxies whose X-Forwarded-For names the client (nginx in front); a request from any other address "
             "is its own client.", _networks),
+    Setting("access_log", "stderr", str,
+            "Where 'serve' writes one line per request (combined log format): stderr, a file path "
+            "(reopened on SIGHUP), or off.", _access_log),
+    Setting("metrics_networks", ["127.0.0.0/8", "::1"], list,
+            "Clients (addresses or networks) /metrics answers with Prometheus metrics; others get 404. "
+            "Empty: /metrics is off.", _networks),
     Setting("log_format", "text", str, "Log line format on stderr.", _choice("text", "json")),
     Setting("log_level", "info", str, "Lowest level logged.", _choice("debug", "info", "warning", "error")),
 )
@@ -274,6 +298,7 @@ class Settings:
     websub_max_subscribers: int
     websub_max_per_host: int
     websub_allow_networks: tuple[str, ...]
+    durable_writes: bool
     cache_max_age: int
     custom_feeds: bool
     custom_cache_entries: int
@@ -285,6 +310,8 @@ class Settings:
     threads: int
     status_networks: tuple[str, ...]
     trusted_proxies: tuple[str, ...]
+    access_log: str
+    metrics_networks: tuple[str, ...]
     log_format: str
     log_level: str
 
@@ -407,11 +434,11 @@ def load_settings(
         values.update(_from_file(DEFAULT_CONFIG_PATH))
     values.update(_from_env(env))
     values.update(_validated({k: v for k, v in (overrides or {}).items() if v is not None}, "command line"))
-    values["base_url"] = values["base_url"] or _listening_url(values["host"], values["port"])
+    values["base_url"] = values["base_url"] or listening_url(values["host"], values["port"])
     return Settings(**values)
 
 
-def _listening_url(host: str, port: int) -> str:
+def listening_url(host: str, port: int) -> str:
     """base_url when none is set: where `serve` listens (a wildcard address: this machine)."""
     host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"

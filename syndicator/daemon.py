@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from syndicator import heal, logs, redirects, websub
+from syndicator import heal, logs, progress, redirects, reload, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import CannotListen, ConfigError, StateUnavailable
+from syndicator.metrics import Metrics
 from syndicator.pipeline import Builder, BuildResult, guard
 from syndicator.pipeline.catalog import Catalog
 from syndicator.publishers.directory import DirectoryPublisher
@@ -21,11 +23,16 @@ from syndicator.server import create_server
 from syndicator.store import MemorySubscriptions, Store, Subscriptions, local
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from syndicator.watch import Watcher
-from syndicator.web import create_app
+from syndicator.web import create_app, reconfigure
+from syndicator.web.observe import Observer
 from syndicator.websub.hub import Hub
 from syndicator.websub.ping import Pinger
 
 log = logging.getLogger("syndicator")
+
+#: Seconds a thread holding the GIL runs before another may take it (Python's default: 0.005).
+SWITCH_INTERVAL = 0.0005
+
 
 def check_port(host: str, port: int) -> None:
     """Fail before any work when `serve` could not listen on host:port (in use, no such
@@ -112,20 +119,25 @@ class BuildLog:
         return held is not None
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, load: Callable[[], Settings] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT; `load` reads the settings again on SIGHUP (None: SIGHUP
+    only rescans)."""
     logs.setup(settings.log_format, settings.log_level)
+    hangup = threading.Event()  # set by SIGHUP from here on: never the default, which ends the process
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: hangup.set())
     if settings.state_url:  # several machines: an elected builder, web nodes
         from syndicator import cluster
 
         return cluster.run(settings)
     # both folders: two services on one feeds/ (each with its own state) would undo each other
-    with local.locked(settings):
+    # a long pass (a cold build of thousands of posts) says how far it is every few seconds
+    with local.locked(settings), progress.reported(log.info, inplace=False):
         check_port(settings.host, settings.port)  # before the first build, which may take a while
-        publisher = DirectoryPublisher(settings.feeds_dir)
+        publisher = DirectoryPublisher(settings.feeds_dir, durable=settings.durable_writes)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
         state = open_state(settings)
         try:
-            return _serve(settings, state, publisher)
+            return _Service(settings, state, publisher, load, hangup).run()
         finally:
             state.close()
 
@@ -162,7 +174,8 @@ class _Service:
     background: the files on disk are whole and current unless seeds/ changed while down, and
     the catch-up pass rewrites only what did. A first start builds before it serves."""
 
-    def __init__(self, settings: Settings, state: Store, publisher: DirectoryPublisher) -> None:
+    def __init__(self, settings: Settings, state: Store, publisher: DirectoryPublisher,
+                 load: Callable[[], Settings] | None = None, hangup: threading.Event | None = None) -> None:
         self.settings = settings
         self.state = state
         self.publisher = publisher
@@ -174,6 +187,12 @@ class _Service:
         #: the passes: a failure is retried with backoff (a fresh Builder from the state) and
         #: reported in /healthz, so no thread dies and the service heals when the cause goes away
         self.supervised = heal.Supervised("rebuild")
+        self.load = load
+        self.hangup = hangup or threading.Event()
+        self.app: Any = None
+        self.metrics = Metrics()
+        self.observer = Observer(settings, self.metrics)  # access log and /metrics
+        self.server: Any = None
         self.pinger = Pinger(websub.external(settings))
         self.hub = Hub(settings, _subscriptions(settings, state), publisher.read) if websub.own_hub(settings) else None
 
@@ -205,9 +224,45 @@ class _Service:
         def on_paths(paths: set[str]) -> None:  # the watcher's events: only these files changed
             self._pass(lambda builder: builder.rebuild_paths(paths))
 
+        self._tick, self._on_paths = tick, on_paths
+        self._watch()
+        while not self.stop.is_set():  # then this thread takes SIGHUPs, one at a time
+            if self.hangup.wait(0.2):
+                self.hangup.clear()
+                self.reload()
+
+    def _watch(self) -> None:
         if not self.stop.is_set():
-            watcher = Watcher(self.settings.seeds_dir, self.settings.scan_interval, tick, on_paths)
+            watcher = Watcher(self.settings.seeds_dir, self.settings.scan_interval, self._tick, self._on_paths)
             self.watchers.append(watcher.start())
+
+    def reload(self) -> None:
+        """SIGHUP: the settings read again and taken on (the web app's, the log's, the next
+        passes'), then a full pass; settings that do not load are logged and change nothing."""
+        fresh = reload.reread(self.load, self.settings, self._check) if self.load else self.settings
+        if fresh is None:
+            return
+        for watcher in self.watchers:
+            watcher.stop()  # waits for a running pass: the next one is made with the new settings
+        self.watchers.clear()
+        if (fresh.log_format, fresh.log_level) != (self.settings.log_format, self.settings.log_level):
+            logs.setup(fresh.log_format, fresh.log_level)
+        if isinstance(self.state, SQLiteStore) and local.cache_key(fresh) != local.cache_key(self.settings):
+            self.state.rekey(local.cache_key(fresh))  # reads and renders made with the old ones are dropped
+        self.settings = fresh
+        self.publisher.durable = fresh.durable_writes
+        self.observer.configure(fresh)
+        if self.app is not None:
+            reconfigure(self.app, self._app())
+            self.server.forget()
+        self.supervised.attempt(self.start_builder)
+        self._watch()
+
+    def _check(self, settings: Settings) -> None:
+        redirects.check_targets(settings.redirects, self.publisher.exists)
+
+    def _app(self) -> Any:
+        return create_app(self.settings, status=self.status, catalog=self.catalog, hub=self.hub)
 
     def _pass(self, work: Callable[[Builder], BuildResult | None]) -> None:
         """One pass under supervision. After a failure, once the backoff allows, a fresh Builder
@@ -221,6 +276,8 @@ class _Service:
         ok, result = self.supervised.attempt(lambda: work(self.ready[0]))
         if ok:
             self._log(result)
+        else:
+            self.metrics.failed()
 
     def _log(self, result: BuildResult | None) -> None:
         if result is not None:
@@ -229,6 +286,7 @@ class _Service:
     def _passed(self, result: BuildResult, event: str = "rebuild") -> None:
         """After each pass: its log line, then the hubs are told which feeds changed."""
         self.build_log(result, event)
+        self.metrics.passed(result)
         base = self.settings.base_url
         topics = websub.topics(result.written)
         self.pinger.publish(base + rel for rel in topics)
@@ -247,8 +305,14 @@ class _Service:
             raise
         if self.hub is not None:
             self.hub.start()  # sends what changed while the service was down
-        app = create_app(s, status=self.status, catalog=self.catalog, hub=self.hub)
-        server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir)
+        self.app = app = self._app()
+        if s.custom_feeds:
+            # a custom feed's render holds the GIL for tens of milliseconds: let the threads that
+            # answer from memory in between every half millisecond rather than every five
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        self.server = server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir,
+                                             outer=self.observer.around)
+        self.metrics.replay.set_function(server.cache_bytes)
         starter = threading.Thread(target=self.watch, name="syndicator-start", daemon=True)
         starter.start()
 

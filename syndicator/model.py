@@ -207,6 +207,8 @@ class Feed:
     topic: Topic | None = None
     #: the feed's square icon (Atom <icon>, RSS <image>, JSON Feed icon); empty: none
     icon_url: str = ""
+    #: a grouped feed's other coverage of each item's story, by the item's id (see stories.py)
+    coverage: Mapping[str, tuple[Related, ...]] = field(default_factory=lambda: EMPTY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from syndicator import dates, kramdown, liquid, markup, plaintext, slugs, urls
+from syndicator import dates, kramdown, links, liquid, markup, plaintext, slugs, urls
 from syndicator.config import Settings
 from syndicator.errors import PostError
+from syndicator.links import clean_url
 from syndicator.model import EMPTY, Image, Post, Problem, RawPost, Related, Source, Topic
 from syndicator.sources import jekyll
 
@@ -322,28 +323,6 @@ def _url(ctx: Context, value: Any, name: str) -> str | None:
     return url
 
 
-#: An absolute http(s) URL made only of characters quote() leaves alone: nothing to clean.
-_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:[/?#][A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*)?")
-
-
-def clean_url(value: str, base: str) -> str | None:
-    """Trim, resolve relative and scheme-less URLs, percent-encode spaces and non-ASCII;
-    anything but http(s) (javascript:, data:, …) is refused."""
-    if _PLAIN_URL.fullmatch(value):  # the common case, ~20 per news item
-        return value
-    value = plaintext.strip_illegal(value).strip()
-    if not value or value.startswith("#"):
-        return None
-    try:
-        url = urljoin(base, value)
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
-
-
 def _clean_id(value: Any) -> str:
     return quote(plaintext.strip_illegal(str(value)).strip(), safe=":/?#[]@!$&'()*+,;=%~")
 
@@ -409,7 +388,8 @@ def _permalink_url(ctx: Context, published: datetime, categories: list[str]) -> 
         pattern = raw.site.get("permalink") if name == "posts" else jekyll.COLLECTION_PERMALINK
     inside = raw.path.split(f"_{name}/", 1)[-1]
     path = jekyll.permalink(str(own or pattern or ""), local, categories, slug, name, os.path.splitext(inside)[0])
-    return ctx.base.rstrip("/") + path
+    url = ctx.base.rstrip("/") + path
+    return links.clean_url(url, ctx.base) or ctx.base  # the site's URL is checked: only its path may need encoding
 
 
 def _is_html_file(path: str) -> bool:

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from granian._futures import _new_cbscheduler
 from granian._granian import MetricsAggregator, SocketHolder, WorkerSignal, WSGIWorker
@@ -37,7 +37,7 @@ from granian.http import HTTP1Settings
 from granian.wsgi import _callback_wrapper
 
 from syndicator import urls
-from syndicator.web.app import SERVED_FILE
+from syndicator.web.app import SERVED_CHECK, SERVED_FILE
 
 log = logging.getLogger("syndicator.server")
 # the bindings log "Started/Stopping worker-1" at INFO: the daemon's own lines say it better
@@ -116,6 +116,18 @@ _HOP_BY_HOP = frozenset({"HTTP_CONNECTION", "HTTP_KEEP_ALIVE", "HTTP_TE", "HTTP_
 _StatKey = tuple[int, int, int, int]
 
 
+class _Kept(NamedTuple):
+    """A kept answer, and what it was made from: a file as it was (`path`, `stat`), or what
+    the app's `check` says (True while the answer stands)."""
+
+    path: str
+    stat: _StatKey | None
+    check: Callable[[], bool] | None
+    status: str
+    headers: list[tuple[str, str]]
+    data: bytes
+
+
 class Replay:
     """Replay the app's 200 and 304 answers for files under `root`.
 
@@ -137,7 +149,7 @@ class Replay:
         self._key = key
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._answers: dict[tuple[Any, ...], tuple[str, _StatKey, str, list[tuple[str, str]], bytes]] = {}
+        self._answers: dict[tuple[Any, ...], _Kept] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -153,15 +165,14 @@ class Replay:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
-        if ((method != "GET" and method != "HEAD") or environ.get("CONTENT_LENGTH", "0") not in ("", "0")
-                or environ.get("QUERY_STRING")):  # a custom feed's answer depends on more than a file
+        if (method != "GET" and method != "HEAD") or environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
             return self.app(environ, start_response)
         key = (method, path, environ.get("QUERY_STRING", ""),
                *[item for item in environ.items() if item[0][:5] == "HTTP_" and item[0] not in _HOP_BY_HOP])
         kept = self._answers.get(key)
-        if kept is not None and self._stat(kept[0]) == kept[1]:
-            start_response(kept[2], kept[3])
-            return [kept[4]]
+        if kept is not None and (kept.check() if kept.check is not None else self._stat(kept.path) == kept.stat):
+            start_response(kept.status, kept.headers)
+            return [kept.data]
         stat = self._stat(path)
 
         answer: list[Any] = []
@@ -171,7 +182,8 @@ class Replay:
             return start_response(status, headers, exc_info)
 
         body = self.app(environ, capture)
-        if (stat is None or not answer or answer[0][:3] not in ("200", "304")
+        check = environ.get(SERVED_CHECK)
+        if ((stat is None and check is None) or not answer or answer[0][:3] not in ("200", "304")
                 or not any(k.lower() == "etag" for k, _ in answer[1])
                 or any(k.lower() == "set-cookie" for k, _ in answer[1])):
             return body
@@ -181,24 +193,34 @@ class Replay:
             close = getattr(body, "close", None)
             if close is not None:
                 close()
+        if check is not None:  # an answer made from more than a file (a custom feed): the app's test
+            if check():
+                self._keep(key, _Kept(path, None, check, answer[0], list(answer[1]), data))
+            return [data]
         served = environ.get(SERVED_FILE)
         if served is not None:  # the app's own word: this file, as it was when it was read
             path, stat = "/" + served[0], served[1]
         if self._stat(path) == stat:
-            self._keep(key, (path, stat, answer[0], list(answer[1]), data))
+            self._keep(key, _Kept(path, stat, None, answer[0], list(answer[1]), data))
         return [data]
 
-    def _keep(self, key: tuple[Any, ...], entry: tuple[str, _StatKey, str, list[tuple[str, str]], bytes]) -> None:
+    def forget(self) -> None:
+        """Drop every kept answer (the app's settings changed: a reload)."""
+        with self._lock:
+            self._answers.clear()
+            self._bytes = 0
+
+    def _keep(self, key: tuple[Any, ...], entry: _Kept) -> None:
         with self._lock:
             old = self._answers.pop(key, None)
             if old is not None:
-                self._bytes -= len(old[4])
+                self._bytes -= len(old.data)
             # oldest first out: a replaced file's answers stop being asked for and age out
             while self._answers and (len(self._answers) >= self.max_entries
-                                     or self._bytes + len(entry[4]) > self.max_bytes):
-                self._bytes -= len(self._answers.pop(next(iter(self._answers)))[4])
+                                     or self._bytes + len(entry.data) > self.max_bytes):
+                self._bytes -= len(self._answers.pop(next(iter(self._answers))).data)
             self._answers[key] = entry
-            self._bytes += len(entry[4])
+            self._bytes += len(entry.data)
 
 
 class Server:
@@ -217,6 +239,10 @@ class Server:
         self._closing = False
         self._closed_at: float | None = None
         self._started = False
+        #: drops the answers kept for replay (create_server sets it)
+        self.forget: Callable[[], None] = lambda: None
+        #: bytes of the answers kept for replay (create_server sets it)
+        self.cache_bytes: Callable[[], int] = lambda: 0
 
     def run(self) -> None:
         if self._closing:
@@ -270,13 +296,20 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def create_server(app: WSGIApp, host: str, port: int, threads: int, root: Path,
-                  key: Callable[[str], _StatKey | None] | None = None) -> Server:
+                  key: Callable[[str], _StatKey | None] | None = None,
+                  outer: Callable[[WSGIApp], WSGIApp] | None = None) -> Server:
     """The server for `app` on host:port (0: any free port, see `effective_port`); raises
-    OSError when the address cannot be bound. `key`: see Replay."""
+    OSError when the address cannot be bound. `key`: see Replay. `outer`: a layer in front of
+    all (the access log and metrics), which sees replayed answers too."""
     max_connections = min(MAX_CONNECTIONS, max(64, raise_fd_limit() - _RESERVED_FDS))
     sock = _bind(host, port)
     try:
-        return Server(refuse_ambiguous(Replay(app, root, key=key)), sock, threads, max_connections)
+        replay = Replay(app, root, key=key)
+        front = refuse_ambiguous(replay)
+        server = Server(outer(front) if outer else front, sock, threads, max_connections)
+        server.forget = replay.forget
+        server.cache_bytes = lambda: replay._bytes
+        return server
     except BaseException:
         sock.close()
         raise

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -21,6 +22,8 @@ from syndicator import urls
 from syndicator.config import Settings, load_settings
 from syndicator.errors import ConfigError
 from syndicator.pipeline import Builder, build
+from syndicator.pipeline.plan import OutputPlanner
+from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from tests import feedcheck
 from tests.serverproc import ROOT, ServerProcess
 
@@ -230,6 +233,57 @@ def test_pages_keep_their_bytes_and_bounds(tmp_path: Path) -> None:
         "seeds_dir", "items_per_feed", "archive_page_size", "base_url")}, "feeds_dir": other,
         "state_dir": tmp_path / "var2"}), clock=lambda: CLOCK)
     assert _pages(other) == after
+
+
+def test_a_restart_checks_pages_as_a_whole_and_still_catches_every_change(tmp_path: Path) -> None:
+    """A restart over the state looks at a feed's pages through one digest of all of them: when
+    it holds, no page is planned; an edit while down, a page file gone, and an edit made while
+    running then undone while down are each caught (the page has what its posts say)."""
+    settings = _settings(tmp_path)
+    seeds, feeds = settings.seeds_dir, settings.feeds_dir
+    seeds.mkdir()
+    for i in range(30):
+        _write(seeds, i)
+
+    def restart() -> tuple[Builder, set[str]]:
+        state = SQLiteStore(settings.state_dir / FILE_NAME, "test")
+        builder = Builder(settings, clock=lambda: CLOCK, state=state)
+        return builder, {rel.rsplit(".", 1)[0] for rel in builder.build().written if "/archive/" in rel}
+
+    first, _ = restart()
+    planned: list[str] = []
+    real = OutputPlanner._plan_archive_page
+
+    def spy(self: OutputPlanner, plan: Any, feed: Any, page_stem: str, *args: Any) -> None:
+        planned.append(page_stem)
+        real(self, plan, feed, page_stem, *args)
+
+    OutputPlanner._plan_archive_page = spy  # type: ignore[method-assign]
+    try:
+        assert restart()[1] == set() and planned == []  # nothing changed: no page even planned
+
+        _write(seeds, 6, title="Post 6, edited while down")
+        assert restart()[1] == {"all/archive/3", "topics/red/archive/2", "topics/blue/archive/1"}
+        assert b"Post 6, edited while down" in (feeds / "all/archive/3.rss").read_bytes()
+
+        (feeds / "topics/red/archive/1.json").unlink()
+        planned.clear()
+        assert restart()[1] == {"topics/red/archive/1"} and "topics/blue/archive/1" not in planned
+
+        running, _ = restart()
+        _write(seeds, 29, title="Post 29, edited while running")  # only the feeds show it
+        running.rebuild_paths([str(seeds / "p029.md")])
+        planned.clear()
+        assert restart()[1] == set() and planned == []
+
+        _write(seeds, 6, title="Post 6, edited while running")
+        running.rebuild_paths([str(seeds / "p006.md")])
+        assert b"while running" in (feeds / "all/archive/3.rss").read_bytes()
+        _write(seeds, 6, title="Post 6, edited while down")  # back to what the last start saw
+        assert restart()[1] == {"all/archive/3", "topics/red/archive/2", "topics/blue/archive/1"}
+        assert b"Post 6, edited while down" in (feeds / "all/archive/3.rss").read_bytes()
+    finally:
+        OutputPlanner._plan_archive_page = real  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize("size", [1, 2, 5, 50])

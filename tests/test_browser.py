@@ -43,3 +43,17 @@ def test_autodiscovery_in_headless_chromium(tmp_path: Path) -> None:
             assert status == 200, href
             assert headers["Content-Type"] == f"{media}; charset=utf-8", href
             assert body
+
+
+def test_feed_and_post_pages_lead_to_their_own_feeds(tmp_path: Path) -> None:
+    """A topic's page (and the page Chromium shows for its feed's URL) names that topic's three
+    feeds and no other; a post page names all posts' feeds; each page names its icon."""
+    with ServerProcess(tmp_path / "srv") as srv:
+        for path, stem in (("/topics/ai.html", "topics/ai"), ("/topics/azure.rss", "topics/azure"),
+                           ("/all.html", "all"), ("/posts/002-4daa3943c2b2dbc1.html", "all")):
+            doc = lxml_html.fromstring(dump_dom(srv.url(path), tmp_path / "profile"))
+            found = {(el.get("type"), el.get("href")) for el in doc.xpath("//head/link[@rel='alternate']")}
+            assert found == {(TYPES[fmt], srv.url(f"/{stem}.{fmt}")) for fmt in TYPES}, path
+            assert doc.xpath("//head/link[@rel='icon']/@href") == [srv.url("/favicon.ico")], path
+        status, headers, body = srv.request("GET", "/favicon.ico")
+        assert status == 200 and headers["Content-Type"] == "image/x-icon" and body[:4] == b"\x00\x00\x01\x00"

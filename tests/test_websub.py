@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,8 +18,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import feedparser
+import pytest
 
-from tests.serverproc import ServerProcess, free_port
+from tests.serverproc import ROOT, ServerProcess, free_port
 from tests.websub_peer import Peer, Record
 
 FEED_SUFFIXES = (".rss", ".atom", ".json")
@@ -289,3 +293,58 @@ def test_own_hub_retries_ends_leases_and_honours_gone(tmp_path: Path) -> None:
             _until(lambda: _hub_status(srv)["subscriptions"] == 1)
             log = srv.log()
             assert "failed (HTTP 503); retry 1 of 5 in 1 s" in log and "410 Gone" in log and "lease of" in log
+
+
+def test_slow_subscribers_delay_neither_the_pass_nor_the_others(tmp_path: Path) -> None:
+    """Subscribers that take 30 s to answer hold the hub's workers, not the pass, and not a
+    prompt subscriber: its delivery still comes within a second of the save."""
+    with Peer(tmp_path / "slow", hang=30) as slow, Peer(tmp_path / "prompt") as prompt:
+        srv = _own_hub(tmp_path)
+        with srv:
+            topic = srv.url("topics/red.rss")
+            for i in range(12):  # more than the hub has workers
+                assert _hub_post(srv, mode="subscribe", callback=slow.url(f"/cb/{i}"), topic=topic)[0] == 202
+            assert _hub_post(srv, mode="subscribe", callback=prompt.url("/cb"), topic=topic)[0] == 202
+            _until(lambda: _hub_status(srv)["subscriptions"] == 13)
+            saved = time.time()
+            _post(srv.seeds_dir, 20, ["Red"])
+            records = prompt.wait(lambda rs: len(_deliveries(rs)) == 1)
+            assert _deliveries(records)[0]["time"] - saved < 1.0
+            assert len(_deliveries(slow.wait(lambda rs: len(_deliveries(rs)) >= 8, timeout=5))) >= 8
+            saved = time.time()
+            _post(srv.seeds_dir, 21, ["Blue"])  # the pass itself, with every worker still waiting
+            _until(lambda: b"Post 21" in (srv.feeds_dir / "all.rss").read_bytes(), timeout=2)
+            assert time.time() - saved < 2
+        assert srv.stop() == 0
+
+
+def test_nginx_passes_subscription_requests_to_the_hub(tmp_path: Path) -> None:
+    """contrib/nginx.conf hands POST /hub to syndicator and still refuses every other POST."""
+    spec = importlib.util.spec_from_file_location("serve_bench", ROOT / "bench" / "serve_bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    if bench.nginx_binary() is None:
+        pytest.skip("nginx is not installed")
+    with Peer(tmp_path / "sub") as sub:
+        srv = _own_hub(tmp_path)
+        with srv:
+            user = "user root;" if os.geteuid() == 0 else ""
+            started = bench.start_nginx(tmp_path / "nginx", srv.feeds_dir, srv.port, main_extra=user)
+            assert started is not None
+            proc, port = started
+            try:
+                ngx = ServerProcess(tmp_path / "client", seeds=None, port=port)
+                form = urlencode({"hub.mode": "subscribe", "hub.callback": sub.url("/cb"),
+                                  "hub.topic": srv.url("all.atom")}).encode()
+                status, _, text = ngx.request("POST", "/hub", {"Content-Type": "application/x-www-form-urlencoded"}, form)
+                assert status == 202, text
+                _until(lambda: _hub_status(srv)["subscriptions"] == 1)
+                status, _, text = ngx.request("POST", "/hub", {"Content-Type": "application/x-www-form-urlencoded"},
+                                              b"hub.mode=publish")
+                assert status == 400 and b"hub.mode" in text
+                status, headers, _ = ngx.request("POST", "/all.rss", body=b"x")
+                assert status == 405 and headers["Allow"] == "GET, HEAD"
+            finally:
+                proc.send_signal(signal.SIGQUIT)
+                proc.wait(10)

@@ -76,6 +76,9 @@ class Archives:
         self.dirty = False
         return {stem: [list(k) for k in tops] for stem, tops in sorted(self.tops.items())}
 
+    def feeds_with_pages(self) -> int:
+        return sum(1 for tops in self.tops.values() if tops)
+
     def count(self, stem: str) -> int:
         return len(self.tops.get(stem, ()))
 

@@ -35,6 +35,7 @@ from syndicator.pipeline.track import Change, Tracker
 from syndicator.publishers import Publisher, PublishReport
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.store import Fingerprint, MemoryStore, Record, Store
+from syndicator.stories import Stories
 
 log = logging.getLogger("syndicator.build")
 
@@ -86,7 +87,8 @@ class Builder:
                  state: Store | None = None, settle: bool = False,
                  publisher: Publisher | None = None, confirmations: Confirmations | None = None,
                  keep_catalog: bool = False) -> None:
-        self.publisher: Publisher = publisher or DirectoryPublisher(settings.feeds_dir)
+        self.publisher: Publisher = publisher or DirectoryPublisher(settings.feeds_dir,
+                                                                    durable=settings.durable_writes)
         #: what the last pass recorded about the published site (see Publisher.site_record)
         self._site = self.publisher.site_record()
         self.settings = settings = pin_ids(settings, self._site)
@@ -106,6 +108,8 @@ class Builder:
         self.last: BuildResult | None = None
         #: every feed's posts after the last pass, for custom feeds (`serve` keeps it)
         self.catalog: Catalog | None = Catalog() if keep_catalog else None
+        #: every published post's story, for grouped feeds (kept with the catalog)
+        self.stories: Stories | None = Stories() if keep_catalog else None
         #: One pass at a time: the scheduler's tick and shutdown take turns.
         self.lock = threading.Lock()
 
@@ -169,7 +173,7 @@ class Builder:
                     self._collected = False  # what was kept may be half updated: start afresh
                     raise
             result.written, result.removed = report.written, report.removed
-            result.unchanged = len(self.outputs.known) + 2 - len(report.written)
+            result.unchanged = self.outputs.files_known() + 2 - len(report.written)
             result.duration_ms = (time.perf_counter() - started) * 1000
             self._record_site(result)
             self.confirmations.passed(None)
@@ -282,7 +286,11 @@ class Builder:
     def _advance_catalog(self, stems: set[str], delta: Delta) -> None:
         if self.catalog is not None:
             changed = stems if delta.removed or delta.added else set()
-            self.catalog = self.catalog.advance(self.planner, changed, full=delta.full)
+            if delta.full or self.stories is None:
+                self.stories = Stories()
+            self.stories.update(delta.removed, delta.added)
+            self.catalog = self.catalog.advance(self.planner, changed, delta.full, delta.removed, delta.added,
+                                                self.stories)
 
     def _hand_over(self, plan: Plan, full: bool) -> PublishReport:
         # Whatever a pass no longer produces goes at once, errors or not: a broken post is

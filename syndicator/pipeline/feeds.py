@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -180,6 +180,10 @@ class Planner:
 
     def posts_of(self, entries: Iterable[Entry]) -> tuple[Post, ...]:
         return tuple(self._posts[e] for e in entries)
+
+    def by_entry(self) -> Mapping[Entry, Post]:
+        """Every post by its entry (the same in every feed it is in)."""
+        return self._posts
 
     def has_topic(self, slug: str) -> bool:
         return slug in self._names

@@ -8,6 +8,7 @@ digest is unchanged and which is still published is not rendered at all.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 from collections import defaultdict
@@ -21,7 +22,7 @@ from syndicator.formats import FEED_FORMATS, FORMATS
 from syndicator.model import NO_LINKS, Feed, Links, Post
 from syndicator.pipeline import feeds as feedplan
 from syndicator.pipeline.archive import Archives
-from syndicator.pipeline.feeds import Key, Planner, sort_key
+from syndicator.pipeline.feeds import Entry, Key, Planner, sort_key
 from syndicator.publishers import Outputs, Publisher
 from syndicator.render import RENDERERS, pages, site
 
@@ -69,8 +70,15 @@ class OutputPlanner:
         self._items_memo: tuple[Feed | None, bytes] = (None, b"")
         #: post digests of this pass, by the post's identity (a post is in several feeds' pages)
         self._digests: dict[int, tuple[Post, str]] = {}
+        #: a full pass's post digests by feed entry (see _archive_digest)
+        self._entry_digests: dict[Entry, str] | None = None
         #: stem -> what its archive pages share with the feed, as last planned (see _head)
         self._heads: dict[str, str] = {}
+
+    def files_known(self) -> int:
+        """How many published files the known digests are of (each feed with archive pages
+        also has one digest of all of them)."""
+        return len(self.known) - self.archives.feeds_with_pages()
 
     def plan(self, planner: Planner, scope: Scope) -> Plan:
         plan = Plan()
@@ -80,7 +88,6 @@ class OutputPlanner:
             feed = planner.feed(stem)
             links = self._archive(plan, planner, stem, feed, None if scope.full else changed.get(stem, []))
             self._plan_feed(plan, stem, feed, links)
-        self._digests.clear()
         feeds_changed = plan.gone or any(self.known.get(rel) != d for rel, d in plan.digests.items())
         if scope.full or feeds_changed:
             self._plan_lists(plan, feeds)
@@ -91,6 +98,8 @@ class OutputPlanner:
             rel = urls.post_page(post.page_slug) if post.page_slug else None
             if rel and rel not in plan.digests and rel in self.known:
                 plan.gone.append(rel)
+        self._digests.clear()
+        self._entry_digests = None
         return plan
 
     def _add(self, plan: Plan, rel: str, digest: str, render: Callable[[], bytes]) -> None:
@@ -138,8 +147,19 @@ class OutputPlanner:
         if count == 0:
             return Links(complete=True, hubs=hubs)
         head = self._head(feed)
-        if changed is None or self._heads.get(stem) != head:
+        base = self.settings.base_url
+        own = Links(prev_archive=base + urls.archive_stem(stem, count), hubs=hubs)
+        if changed is None:
+            # a full pass (a start): one digest over all of the feed's pages, so that pages
+            # which are what they were are neither planned nor looked at one by one
+            whole = self._archive_digest(planner, stem, entries, head)
+            plan.digests[urls.archive_prefix(stem)] = whole
+            if self.known.get(urls.archive_prefix(stem)) == whole and self._keep_pages(plan, stem, count):
+                self._heads[stem] = head
+                return own
             pages: Iterable[int] = range(1, count + 1)
+        elif self._heads.get(stem) != head:
+            pages = range(1, count + 1)
         else:
             touched = archives.pages_of(stem, changed)
             if touched:  # said aloud: a reader who cached the page keeps the old version
@@ -147,14 +167,41 @@ class OutputPlanner:
                          ", ".join(str(n) for n in sorted(touched)))
             pages = touched | (set(range(max(before, 1), count + 1)) if count > before else set())
         self._heads[stem] = head
-        base = self.settings.base_url
         for n in sorted(pages):
             posts = planner.posts_of(archives.page(stem, entries, n))
             links = Links(archive=True, current=base + stem,
                           prev_archive=base + urls.archive_stem(stem, n - 1) if n > 1 else None,
                           next_archive=base + (urls.archive_stem(stem, n + 1) if n < count else stem))
             self._plan_archive_page(plan, feed, urls.archive_stem(stem, n), posts, links, head)
-        return Links(prev_archive=base + urls.archive_stem(stem, count), hubs=hubs)
+        if pages and changed is not None and urls.archive_prefix(stem) in self.known:
+            plan.gone.append(urls.archive_prefix(stem))  # pages planned one by one: the whole's digest is off
+        return own
+
+    def _archive_digest(self, planner: Planner, stem: str, entries: list[Entry], head: str) -> str:
+        """What every archive page of `stem` is made of: the feed's head, the pages' bounds and
+        the digests of the archived posts."""
+        tops = self.archives.tops[stem]
+        if self._entry_digests is None:  # each post's digest once, for all the feeds it is in
+            self._entry_digests = {e: self._post_digest(post) for e, post in planner.by_entry().items()}
+        archived = entries[bisect.bisect_left(entries, (tops[-1],)):]
+        h = hashlib.sha256(repr((head, tops)).encode())
+        h.update("".join(map(self._entry_digests.__getitem__, archived)).encode())
+        return h.hexdigest()
+
+    def _keep_pages(self, plan: Plan, stem: str, count: int) -> bool:
+        """Take the known digests of the `count` pages of `stem` as this pass's, if every page
+        is published (one listing of the folder, not a look per file)."""
+        present = self.publisher.listing(urls.archive_prefix(stem))
+        kept = {}
+        for n in range(1, count + 1):
+            for fmt in FEED_FORMATS:
+                rel = urls.feed_path(urls.archive_stem(stem, n), fmt)
+                digest = self.known.get(rel)
+                if digest is None or rel.rpartition("/")[2] not in present:
+                    return False
+                kept[rel] = digest
+        plan.digests.update(kept)
+        return True
 
     def _plan_archive_page(self, plan: Plan, feed: Feed, page_stem: str, posts: tuple[Post, ...], links: Links,
                    head: str) -> None:
@@ -202,7 +249,8 @@ class OutputPlanner:
         urls_of_post = {t.slug: topic_urls[t.slug] for t in post.topics if t.slug in topic_urls}
         links = "|".join(urls_of_post.get(t.slug, "") for t in post.topics)
         s = self.settings
-        self._add(plan, urls.post_page(post.page_slug), self.post_digest(post, links),
+        page_digest = hashlib.sha256(f"{self._post_digest(post)}|{links}".encode()).hexdigest()
+        self._add(plan, urls.post_page(post.page_slug), page_digest,
                   lambda: pages.post_page(s, post, urls_of_post, FEED_LINKS))
 
     def remember(self, plan: Plan, full: bool, removed: Iterable[str]) -> tuple[dict[str, str], list[str]]:
@@ -219,11 +267,11 @@ class OutputPlanner:
             self.known.pop(rel, None)
         return changed, gone
 
-    def post_digest(self, post: Post, extra: str = "") -> str:
+    def post_digest(self, post: Post) -> str:
         # the post is a function of its bytes (hash) and the settings and code (the Store's
         # key); id, updated and the page slug are what tracking may have changed since
         source = self.source_hash(post) or repr(post)
-        key = f"{source}|{post.id}|{post.updated.isoformat()}|{post.link}|{post.page_slug}|{extra}"
+        key = f"{source}|{post.id}|{post.updated.isoformat()}|{post.link}|{post.page_slug}"
         return hashlib.sha256(key.encode()).hexdigest()
 
     def _feed_digest(self, feed: Feed, fmt: str, links: Links) -> str:

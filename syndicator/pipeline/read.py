@@ -56,10 +56,32 @@ def read_one(root: Path, rel: str, fingerprint: Fingerprint, settings: Settings,
                           digest=digest)
 
 
-def scan(seeds_dir: Path) -> dict[str, Fingerprint]:
+class Scanned(dict[str, Fingerprint]):
+    """A full scan's fingerprints; and the paths whose names are not UTF-8 (shown with their
+    bytes escaped, `caf\\xe9.md`), which no post can be made of: its path could go neither into
+    a feed nor into the state. Each is reported as an error instead."""
+
+    not_utf8: tuple[str, ...] = ()
+
+
+NOT_UTF8 = "file name is not UTF-8 (a name saved in another encoding): rename it to publish it"
+
+
+def scan(seeds_dir: Path) -> Scanned:
     """Fingerprints of every post file and every Jekyll _config.yml."""
-    found = sources.scan(seeds_dir, site_configs=True)
-    return {rel: (st.st_size, st.st_mtime_ns) for rel, st in found}
+    out, bad = Scanned(), []
+    for rel, st in sources.scan(seeds_dir, site_configs=True):
+        if is_utf8(rel):
+            out[rel] = (st.st_size, st.st_mtime_ns)
+        else:
+            bad.append(rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+    out.not_utf8 = tuple(bad)
+    return out
+
+
+def is_utf8(name: str) -> bool:
+    """Whether a name read from the file system (undecodable bytes as surrogates) was UTF-8."""
+    return name.isascii() or not any("\udc80" <= ch <= "\udcff" for ch in name)
 
 
 def split_sites(scanned: dict[str, Fingerprint]) -> tuple[dict[str, Fingerprint], dict[str, Fingerprint]]:
@@ -81,6 +103,8 @@ def stat_paths(seeds_dir: Path, paths: Iterable[str]) -> tuple[dict[str, Fingerp
         rel = os.path.relpath(full, root).replace(os.sep, "/")
         if rel in (".", "..") or rel.startswith("../"):
             continue
+        if not is_utf8(rel):
+            return None  # reported by the full scan
         if sources.is_site_config(rel):
             return None
         parts = rel.split("/")

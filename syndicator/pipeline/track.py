@@ -19,7 +19,7 @@ from syndicator import parallel, sources
 from syndicator.config import Settings
 from syndicator.model import Problem
 from syndicator.normalize import minted_alike
-from syndicator.pipeline.read import ReadResult, read_one, split_sites
+from syndicator.pipeline.read import NOT_UTF8, ReadResult, read_one, split_sites
 from syndicator.render import shown
 from syndicator.store import Fingerprint, Record, Store
 
@@ -53,6 +53,8 @@ class Tracker:
         #: fingerprints of the Jekyll _config.yml files the records were read with
         self.site_fps: dict[str, Fingerprint] = store.site_configs()
         self.site_problems: list[Problem] = []
+        #: paths of the last full scan whose names are not UTF-8
+        self.name_problems: list[Problem] = []
 
     def pending(self, scanned: dict[str, Fingerprint]) -> bool:
         """True when a refresh would change something: a file added, changed or deleted, a
@@ -91,6 +93,10 @@ class Tracker:
             change.moved.append((old, new))
         self._commit([self._advance(rel, read, moves.get(rel), now) for rel, read in fresh.items()], gone)
         self._read_site_configs(sites, site_fps)
+        if touched is None:
+            self.name_problems = [Problem(name, NOT_UTF8, None, "error")
+                                  for name in getattr(scanned, "not_utf8", ())]
+        self.site_problems += self.name_problems
         return change
 
     def _read_changed(self, posts: dict[str, Fingerprint], stale: set[str], sites: sources.SiteConfigs,
@@ -98,7 +104,7 @@ class Tracker:
         root, settings = self.settings.seeds_dir, self.settings
         to_read = [(rel, fp) for rel, fp in posts.items() if rel in stale or rel in self.tentative
                    or (known := self.records.get(rel)) is None or known.fingerprint != fp]
-        reads = parallel.read_many(to_read, lambda item: read_one(root, *item, settings, sites))
+        reads = parallel.read_many(to_read, lambda item: read_one(root, *item, settings, sites), "reading posts")
         fresh: dict[str, ReadResult] = {}
         for (rel, _), read in zip(to_read, reads, strict=True):
             if settle and self._defer(rel, read):

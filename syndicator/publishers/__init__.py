@@ -49,6 +49,10 @@ class Publisher(Protocol):
         only when it is)."""
         ...
 
+    def listing(self, folder: str) -> set[str]:
+        """The names of the files published in `folder` (a path ending in `/`)."""
+        ...
+
     def publish(self, outputs: Outputs, remove: Iterable[str],
                 produced: AbstractSet[str] | None = None) -> PublishReport:
         """Write `outputs` (skipping bytes already published) and take down `remove`.

@@ -59,6 +59,10 @@ class DatabasePublisher:
     def exists(self, rel: str) -> bool:
         return rel in self._published
 
+    def listing(self, folder: str) -> set[str]:
+        return {rel[len(folder):] for rel in self._published
+                if rel.startswith(folder) and "/" not in rel[len(folder):]}
+
     def has_manifest(self) -> bool:
         return bool(self._published)
 

@@ -29,11 +29,11 @@ from typing import Any, cast
 
 import feedgen.entry
 import feedgen.feed
-from feedgen.ext.base import BaseExtension
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 
 from syndicator import __version__
-from syndicator.model import NO_LINKS, Feed, Links, Post
+from syndicator.model import NO_LINKS, Feed, Links, Post, Related
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 #: RFC 5005's namespace (fh:complete, fh:archive)
@@ -89,6 +89,25 @@ class _LinksExtension(BaseExtension):  # type: ignore[misc]
             parent.insert(at + offset, element)
 
 
+class _NoFeedExtension(BaseExtension):  # type: ignore[misc]
+    """(feedgen loads an extension for the feed with each one for entries)"""
+
+
+class _RelatedEntry(BaseEntryExtension):  # type: ignore[misc]
+    """An Atom entry's other coverage of its story as `rel="related"` links, which readers
+    that do not know them pass over (feedgen's own entry links lose their `rel`)."""
+
+    related: tuple[Related, ...] = ()
+
+    def extend_atom(self, entry: Any) -> Any:
+        for item in self.related:
+            attrs = {"rel": "related", "href": item.url, "type": "text/html"}
+            if item.title:
+                attrs["title"] = item.title
+            entry.append(entry.makeelement("link", attrs))
+        return entry
+
+
 def _after(parent: Any, tag: str) -> int:
     """The index just after the last child `tag` of `parent` (its first child's if none)."""
     last = 0
@@ -120,7 +139,7 @@ def _generator(feed: Feed, self_url: str, media_type: str, links: Links, extensi
     return fg
 
 
-def _entry(fg: FeedGenerator, post: Post, atom: bool) -> None:
+def _entry(fg: FeedGenerator, post: Post, atom: bool) -> Any:
     fe = fg.add_entry(order="append")
     fe.id(post.id)
     fe.guid(post.id, permalink=_is_url(post.id) and post.id == post.link)
@@ -138,17 +157,22 @@ def _entry(fg: FeedGenerator, post: Post, atom: bool) -> None:
         fe.content(content, type="html" if atom else None)
     if post.topics:  # one call: each call re-derives the RSS list from all categories so far
         fe.category([{"term": t.slug if atom else t.name, "label": t.name} for t in post.topics])
+    # each entry names its author, the site's when the post names none: RSS has no feed-level
+    # author, and the Atom one that entries inherit is not shown by newsboat, feedparser or
+    # reader (bench/readers.py)
+    authors = list(post.authors) or [fg.author()[0]["name"]]
     if atom:
-        for name in post.authors:
+        for name in authors:
             fe.author({"name": name})
-    else:  # RSS has no feed-level author to fall back on, as Atom entries do
-        fe.dc.dc_creator(list(post.authors) or [fg.author()[0]["name"]])
+    else:
+        fe.dc.dc_creator(authors)
     for image in post.images:
         attrs = {"url": image.url, "medium": "image"}
         attrs.update({k: str(v) for k, v in (("width", image.width), ("height", image.height)) if v})
         fe.media.content(attrs, group=None)  # a lone item in a media:group is invalid
     if post.images:
         fe.media.thumbnail({"url": post.images[0].url}, group=None)
+    return fe
 
 
 def render_rss(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
@@ -182,6 +206,10 @@ def _distinct_updates(posts: tuple[Post, ...]) -> list[Post]:
 
 def render_atom(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
     fg = _generator(feed, self_url, "application/atom+xml", links, ".atom")
+    if feed.coverage:
+        fg.register_extension("syndicator_related", _NoFeedExtension, _RelatedEntry, atom=True, rss=False)
     for post in _distinct_updates(feed.posts):
-        _entry(fg, post, atom=True)
+        entry = _entry(fg, post, atom=True)
+        if feed.coverage:
+            entry.syndicator_related.related = feed.coverage.get(post.id, ())
     return cast(bytes, fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True))

@@ -2,7 +2,9 @@
 
 A post copied from a Jekyll site takes its base URL, time zone, language and permalink style
 from there, so each folder's settings are those of its own config over its parent's. Each
-config is read once, and a broken one is reported in `errors` without failing its posts.
+config is read once, and a broken one is reported in `errors` without failing its posts; so is
+one whose `url` is no http(s) URL or whose `baseurl` is no path (links.py), which would make
+every item of the site a script link.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from syndicator.errors import PostError
+from syndicator.links import BadURL, site_path, web_url
 from syndicator.model import EMPTY
 from syndicator.sources.yaml_safe import YAMLSyntaxError, load_yaml
 
@@ -60,4 +63,18 @@ class SiteConfigs:
             return EMPTY
         if not isinstance(data, Mapping):
             return EMPTY
-        return {k: data[k] for k in _KEYS if data.get(k) is not None}
+        site = {k: data[k] for k in _KEYS if data.get(k) is not None}
+        try:
+            return _checked_urls(site)
+        except BadURL as e:  # every item of the site would carry it: the config is refused
+            self.errors.append(PostError(rel, f"site config not used: {e}"))
+            return EMPTY
+
+
+def _checked_urls(site: dict[str, Any]) -> dict[str, Any]:
+    """`url` an absolute http(s) URL and `baseurl` a path, both encoded as URIs must be."""
+    if "url" in site:
+        site["url"] = web_url(str(site["url"]))
+    if "baseurl" in site:
+        site["baseurl"] = site_path(str(site["baseurl"]))
+    return site

@@ -139,6 +139,12 @@ class SQLiteStore:
             self.db.execute("DELETE FROM outputs")
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?), ('key', ?)", (SCHEMA, key))
 
+    def rekey(self, key: str) -> None:
+        """The settings or code changed while open (a reload): drop what `key` invalidates, as
+        opening with it would."""
+        with self.transaction():
+            self._prepare(key)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.db.execute("BEGIN IMMEDIATE")
@@ -224,6 +230,7 @@ class SQLiteStore:
             if self._hub_db is None:
                 self._hub_db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                 self._hub_db.execute("PRAGMA busy_timeout=5000")
+                self._hub_db.execute("PRAGMA synchronous=NORMAL")  # as `db`: WAL, durable to the last checkpoint
             yield self._hub_db
 
     def subscriptions(self) -> list[Subscription]:

@@ -10,6 +10,6 @@ Flask), so `syndicator serve` answers as nginx does in front of the same tree.
 The HTTP server in front of it is `syndicator/server.py`.
 """
 
-from syndicator.web.app import create_app
+from syndicator.web.app import create_app, reconfigure
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "reconfigure"]

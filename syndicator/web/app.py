@@ -152,6 +152,11 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
     return app
 
 
+def reconfigure(app: Flask, fresh: Flask) -> None:
+    """Answer from now on as `fresh` (the same app made with reloaded settings) would."""
+    app.extensions[_EXTENSION] = fresh.extensions[_EXTENSION]
+
+
 def _site() -> Site:
     return cast(Site, current_app.extensions[_EXTENSION])
 
@@ -220,6 +225,9 @@ FEED_VARY = "Accept-Encoding, Sec-Fetch-Dest"
 #: The WSGI environ key where the app leaves (path, stat key) of the file an answer was made
 #: from (the feed's page for a browser), for the server's replay of answers to check.
 SERVED_FILE = "syndicator.served_file"
+#: Where the app leaves, for an answer made from more than one file (a custom feed), a function
+#: that says whether the answer still stands.
+SERVED_CHECK = "syndicator.served_check"
 
 
 def wants_page(dest: str | None) -> bool:
@@ -276,10 +284,13 @@ def _custom(site: Site, rel: str) -> Response | None:
     """A custom feed's answer (see web/custom.py), None when `rel` names none."""
     assert site.custom is not None
     args = request.args.to_dict(flat=False)
-    made = site.custom.answer(rel, args, len(request.query_string), lambda r: site.files.get(r) is not None)
+    made = site.custom.answer(rel, args, request.query_string.decode("latin-1"),
+                              lambda r: site.files.get(r) is not None)
     if made is None:
         return None
     if made.entry is not None:
+        if made.check is not None:
+            request.environ[SERVED_CHECK] = made.check
         return _answer(site, rel, made.entry, False, custom=True)
     if made.location is not None:
         return _moved(site, made.location)

@@ -5,9 +5,8 @@ Catalog.
 Each is rendered on its first request and kept, bytes and gzip bytes with their validators, in
 a cache bounded in entries and bytes (least recently used out first). Keys are normalised (the
 canonical expression; parameters sorted, defaults left out), so equal feeds share one entry;
-a pass drops only the entries made from feeds it changed. Renders run on at most half the
-server's threads at once: a flood of distinct queries gets `503` with `Retry-After` rather
-than the threads that serve the files.
+a pass drops only the entries made from feeds it changed. One render runs at a time: a flood
+of distinct queries gets `503` with `Retry-After` rather than the threads that serve files.
 """
 
 from __future__ import annotations
@@ -16,12 +15,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from syndicator import filters, topicexpr, urls
 from syndicator.compress import gzip_bytes
 from syndicator.config import Settings
 from syndicator.formats import FEED_FORMATS
+from syndicator.model import Related
 from syndicator.pipeline import feeds
 from syndicator.pipeline.catalog import Catalog
 from syndicator.render import RENDERERS
@@ -30,6 +30,9 @@ from syndicator.web.files import Entry, entry_of
 
 #: Longest query string read (a filter is at most filter_max_length per parameter anyway).
 MAX_QUERY = 4096
+#: Custom feeds rendered at once: renders are Python work that holds the GIL, so one at a time
+#: (with the short switch interval `serve` sets) leaves the other threads to the files.
+RENDERS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,8 @@ class Answer:
     location: str | None = None
     message: str = ""
     retry_after: int | None = None
+    #: True while `entry` is still the answer (the server replays it until then)
+    check: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +72,9 @@ class CustomFeeds:
         self._bytes = 0
         self._synced = 0
         self._lock = threading.Lock()
-        self._renders = threading.BoundedSemaphore(max(1, settings.threads // 2))
+        self._renders = threading.BoundedSemaphore(RENDERS)
 
-    def answer(self, rel: str, args: Mapping[str, Sequence[str]], query_length: int,
+    def answer(self, rel: str, args: Mapping[str, Sequence[str]], query: str,
                is_file: Callable[[str], bool]) -> Answer | None:
         """The answer for a feed path `rel` with query `args`; None when `rel` names no custom
         feed (not a feed format, or a plain file's path without filters)."""
@@ -77,7 +82,7 @@ class CustomFeeds:
         spelled = urls.topic_of_stem(stem)
         if not dot or fmt not in FEED_FORMATS or (stem != urls.ALL_STEM and (spelled is None or "/" in spelled)):
             return None
-        asked = self._read(args, query_length, spelled)
+        asked = self._read(args, len(query), spelled)
         if isinstance(asked, Answer):
             return asked
         expression, wanted = asked
@@ -95,7 +100,7 @@ class CustomFeeds:
             return Answer(503, message="Starting: the feeds are being built", retry_after=5)
         if expression is not None and catalog.unknown(expression):
             return Answer(404, message="Not found: no topic " + ", ".join(catalog.unknown(expression)))
-        if canonical != stem:
+        if canonical != stem or query != wanted.query:  # one URL a feed: its self link
             return Answer(301, location=self._url(canonical, fmt, wanted))
         return self._cached(catalog, expression, canonical, fmt, wanted)
 
@@ -124,7 +129,7 @@ class CustomFeeds:
             kept = self._kept.get(key)
             if kept is not None:
                 self._kept.move_to_end(key)
-                return Answer(200, kept.entry)
+                return Answer(200, kept.entry, check=self._still(key, kept, wanted))
         if not self._renders.acquire(blocking=False):
             return Answer(503, message="Busy: too many custom feeds are being made; try again", retry_after=1)
         try:
@@ -133,19 +138,42 @@ class CustomFeeds:
             self._renders.release()
         with self._lock:
             self._sync(self._catalog() or catalog)
-            if self._synced == catalog.generation:  # nothing changed meanwhile: keep it
-                self._keep(key, _Kept(entry, Catalog.depends_on(expression), len(entry.data) + len(entry.gz)))
-        return Answer(200, entry)
+            if self._synced != catalog.generation:  # a pass changed the posts meanwhile: keep nothing
+                return Answer(200, entry)
+            kept = _Kept(entry, Catalog.depends_on(expression, wanted.group), len(entry.data) + len(entry.gz))
+            self._keep(key, kept)
+        return Answer(200, entry, check=self._still(key, kept, wanted))
+
+    def _still(self, key: tuple[str, ...], kept: _Kept, wanted: filters.Filters) -> Callable[[], bool]:
+        """True while `kept` is the cache's answer for `key`: no pass dropped it, no eviction,
+        and the filter_time cut is the same."""
+        cut = key[3]
+
+        def check() -> bool:
+            catalog = self._catalog()
+            if catalog is None:
+                return False
+            if catalog.generation != self._synced:
+                with self._lock:
+                    self._sync(catalog)
+            return self._kept.get(key) is kept and (wanted.within is None or str(wanted.time_key()) == cut)
+
+        return check
 
     def _render(self, catalog: Catalog, expression: Expression | None, stem: str, fmt: str,
                 wanted: filters.Filters, now: float) -> Entry:
         s = self.settings
-        posts = catalog.select(expression, wanted.matcher(now), wanted.limit or s.items_per_feed)
+        limit = wanted.limit or s.items_per_feed
+        coverage: dict[str, tuple[Related, ...]] = {}
+        if wanted.group:
+            posts, coverage = catalog.select_stories(expression, wanted.matcher(now), limit, wanted)
+        else:
+            posts = catalog.select(expression, wanted.matcher(now), limit, wanted)
         label = "All posts" if expression is None else expression.label(lambda slug: catalog.names.get(slug, slug))
         if wanted:
             label += f" ({wanted.describe()})"
         home = urls.feed_page_url(s.base_url, stem) if expression is not None and expression.single else s.base_url
-        feed = feeds.custom(s, stem, label, tuple(posts), home)
+        feed = replace(feeds.custom(s, stem, label, tuple(posts), home), coverage=coverage)
         data = RENDERERS[fmt].render(feed, self._url(stem, fmt, wanted))
         return entry_of(data, gzip_bytes(data), feed.updated.timestamp(), "." + fmt)
 

@@ -1,0 +1,327 @@
+"""Stories: posts from several sources that report the same news, grouped as one.
+
+A post's **names** are what it is about that two scripts can share: words of its title and
+summary (Latin script, lower case, stop words out, a plural's `s` off), tickers (`MSFT.US`,
+`(NASDAQ: MSFT)`) and the companies of a small table of names in Chinese, each read as the
+English name (`微软` and `MSFT` are `microsoft`; `Facebook` and `FB` are `meta`). A name counts
+by how rare it is among the posts: `log((N + 1) / (posts with it + 1))`.
+
+Two posts are the same story when they were published within WINDOW of each other, share
+at least MIN_SHARED names, and the rarity of the names they share adds up to THRESHOLD or
+more. A story is anchored on its first post (the first seen; a cold build sees posts in the
+order they were published): a later post joins the story whose anchor it matches best, and
+only the anchor is compared with, so no chain of near matches can merge two stories. The
+thresholds are set on the labelled pairs in tests/data/stories/ (precision first: a false
+merge hides news).
+
+`Stories` is kept current post by post, as the planner is: a pass adds and removes what
+changed, at a cost that follows the change.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from syndicator.model import Post, Related, Source
+
+WINDOW = timedelta(days=4)
+THRESHOLD = 13.0
+MIN_SHARED = 3
+MIN_IN_TITLES = 3
+#: A name weighs at least this when at most ~1 in 100 posts (past PRIOR) have it.
+RARE = 4.5
+#: Two posts of one source are one story only when their titles share this much.
+SAME_SOURCE_OVERLAP = 0.8
+#: Posts assumed beside those of the site, none with the name: on a small site a name shared by
+#: a few posts is still rare.
+PRIOR = 1000
+#: Names in more than this share of the posts are too common to find candidates by.
+COMMON = 0.02
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)*")
+_TICKER = re.compile(r"\b([A-Z]{1,5})\.(?:US|HK|O|N)\b|\((?:NASDAQ|NYSE|Nasdaq|NYSE American)\s*:\s*([A-Z]{1,5})\)")
+_STOP = frozenset("""
+a about above after again against all also am an and any are as at be because been before being below between
+both but by can could did do does doing down during each few for from further had has have having he her here
+hers him his how i if in into is it its itself just let me more most my new no nor not now of off on once only
+or other our ours out over own same she should so some such than that the their them then there these they
+this those through to too under until up very was we were what when where which while who whom why will with
+would you your yours via per say says said one two three first last next year years day days week today
+now how get gets use used using make makes made way well like many much may might must need needs news
+according announced announce announces including include includes inc ltd co corp company companies
+""".split())
+#: Names in Chinese (and tickers) read as their English name; `facebook` is `meta`.
+ALIASES: dict[str, str] = {
+    "微软": "microsoft", "msft": "microsoft", "脸书": "meta", "fb": "meta", "facebook": "meta",
+    "英伟达": "nvidia", "nvda": "nvidia", "谷歌": "google", "googl": "google", "goog": "google",
+    "亚马逊": "amazon", "amzn": "amazon", "苹果": "apple", "aapl": "apple", "特斯拉": "tesla", "tsla": "tesla",
+    "阿里巴巴": "alibaba", "阿里": "alibaba", "baba": "alibaba", "腾讯": "tencent", "百度": "baidu",
+    "bidu": "baidu", "华为": "huawei", "英特尔": "intel", "intc": "intel", "甲骨文": "oracle", "orcl": "oracle",
+    "高通": "qualcomm", "qcom": "qualcomm", "三星": "samsung", "台积电": "tsmc", "tsm": "tsmc",
+    "字节跳动": "bytedance", "推特": "twitter", "twtr": "twitter", "奈飞": "netflix", "nflx": "netflix",
+    "超威": "amd", "国际商业机器": "ibm", "思科": "cisco", "csco": "cisco", "赛富时": "salesforce",
+    "crm": "salesforce", "京东": "jd", "拼多多": "pinduoduo", "小米": "xiaomi", "联想": "lenovo",
+    "alphabet": "google", "meta": "meta", "microsoft": "microsoft", "nvidia": "nvidia", "google": "google",
+    "amazon": "amazon", "apple": "apple", "intel": "intel", "amd": "amd", "ibm": "ibm", "oracle": "oracle",
+    "qualcomm": "qualcomm", "samsung": "samsung", "tesla": "tesla", "openai": "openai", "salesforce": "salesforce",
+}
+_CJK_NAMES = re.compile("|".join(sorted((k for k in ALIASES if not k.isascii()), key=len, reverse=True)))
+
+
+def _read(text: str, entities: set[str] | None = None) -> set[str]:
+    """The names in `text`; those that look like names of things (a capital after the first
+    letter, a digit, a ticker, a company of the table: `MySQL`, `A100`, `HSM`, `MSFT.US`,
+    `微软`) go into `entities` too."""
+    found = set()
+    tickers = [t for pair in _TICKER.findall(text) for t in pair if t]
+    for word in _WORD.findall(_TICKER.sub(" ", text)):
+        low = word.lower().rstrip(".")
+        if low.endswith("'s"):
+            low = low[:-2]
+        if len(low) > 4 and low.endswith("s") and not low.endswith("ss"):
+            low = low[:-1]
+        if len(low) < 2 or low in _STOP or low.isdigit():
+            continue
+        name = ALIASES.get(low, low)
+        found.add(name)
+        if entities is not None and (low in ALIASES or any(c.isupper() for c in word[1:]) or "." in low
+                                     or any(c.isdigit() for c in word)):
+            entities.add(name)
+    more = {ALIASES.get(t.lower(), t.lower()) for t in tickers}
+    more.update(ALIASES[m] for m in _CJK_NAMES.findall(text))
+    found |= more
+    if entities is not None:
+        entities |= more
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """What a post is about: the names of its title and summary, those of its title alone, and
+    the title's names of things."""
+
+    all: frozenset[str]
+    title: frozenset[str]
+    entities: frozenset[str]
+
+
+def names(post: Post) -> Names:
+    entities: set[str] = set()
+    title = _read(post.title, entities)
+    summary = _read(post.summary)
+    # a word written with a capital inside a sentence of the summary names a thing (`Wipro`,
+    # `Elastic`), even in a title that capitalises every word
+    proper = {ALIASES.get(w.lower(), w.lower()) for w in _INNER_CAPITAL.findall(post.summary)}
+    return Names(frozenset(title | summary), frozenset(title), frozenset(entities | (title & proper)))
+
+
+#: A capitalised word that does not start a sentence.
+_INNER_CAPITAL = re.compile(r"(?<=[A-Za-z0-9,;:)] )[A-Z][A-Za-z0-9]+|(?<=[\u3400-\u9fff，、：（(])[A-Z][A-Za-z0-9]+")
+
+
+def _address(link: str) -> str:
+    """A link without what varies between copies of one page: scheme, `www.`, AMP, `/`."""
+    address = re.sub(r"^https?://(www\.)?", "", link.split("#")[0]).rstrip("/")
+    return address.removesuffix("?amp").removesuffix("/amp")
+
+
+def _source(post: Post) -> str:
+    source = post.source
+    return (source.domain or source.name).lower() if source is not None else ""
+
+
+@dataclass
+class Story:
+    #: the path of the post the story is anchored on (its first)
+    anchor: str
+    #: paths of every post in it, in the order they joined
+    members: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Why two posts are (or are not) one story: the names they share and what they weigh."""
+
+    shared: tuple[str, ...]
+    #: the names both titles have
+    in_titles: tuple[str, ...]
+    #: names of things in each title that the other post never mentions (both: two stories)
+    conflict: tuple[tuple[str, ...], tuple[str, ...]]
+    weight: float
+    hours_apart: float
+    #: both link the same address (a story reported twice); both come from one source
+    same_link: bool = False
+    same_source: bool = False
+    #: the share of the longer title's names that both titles have
+    title_overlap: float = 0.0
+
+    @property
+    def same(self) -> bool:
+        if self.same_link:
+            return True
+        # one source tells one story once: two of its posts are one only when retitled
+        return ((not self.same_source or self.title_overlap >= SAME_SOURCE_OVERLAP)
+                and self.hours_apart <= WINDOW.total_seconds() / 3600 and len(self.shared) >= MIN_SHARED
+                and len(self.in_titles) >= MIN_IN_TITLES and self.weight >= THRESHOLD
+                and not (self.conflict[0] and self.conflict[1]))
+
+
+class Stories:
+    """Every published post's story, kept current one post at a time (`update`)."""
+
+    def __init__(self) -> None:
+        self.posts: dict[str, Post] = {}
+        self._names: dict[str, Names] = {}
+        self._df: Counter[str] = Counter()
+        self.story_of: dict[str, Story] = {}
+        #: name -> paths of anchors with it (only anchors are compared with)
+        self._anchors: dict[str, set[str]] = {}
+        #: readers (the web app) take it while they look; `update` holds it while it changes
+        self.lock = threading.Lock()
+
+    def update(self, removed: Iterable[Post], added: Iterable[Post]) -> None:
+        """Apply a pass: `added` in the order they were published, so a cold build anchors each
+        story on its earliest post. A post edited in place keeps its story."""
+        added = sorted(added, key=lambda p: (p.published, p.id))
+        kept = {p.path for p in added} & {p.path for p in removed}
+        with self.lock:
+            for post in removed:
+                self._forget(post, keep_story=post.path in kept)
+            for post in added:
+                self._learn(post)
+            for post in added:
+                if post.path in kept and post.path in self.story_of:
+                    continue
+                self._assign(post)
+
+    def weight(self, name: str) -> float:
+        return math.log((len(self.posts) + PRIOR) / (self._df[name] + 1))
+
+    def match(self, a: Post, b: Post) -> Match:
+        """How `a` and `b` compare (see the module docstring)."""
+        na = self._names.get(a.path) or names(a)
+        nb = self._names.get(b.path) or names(b)
+        shared = na.all & nb.all
+        hours = abs((a.published - b.published).total_seconds()) / 3600
+        return Match(tuple(sorted(shared)), tuple(sorted(na.title & nb.title)),
+                     (self._rare(na.entities - nb.all), self._rare(nb.entities - na.all)),
+                     sum(self.weight(n) for n in shared), hours, _address(a.link) == _address(b.link),
+                     _source(a) != "" and _source(a) == _source(b),
+                     len(na.title & nb.title) / max(1, len(na.title), len(nb.title)))
+
+    def _rare(self, found: Iterable[str]) -> tuple[str, ...]:
+        """The names that few posts have (`AI` in a title says little about which story)."""
+        return tuple(sorted(n for n in found if self.weight(n) >= RARE))
+
+    def members(self, post: Post) -> list[Post]:
+        """The posts of `post`'s story, first the anchor (just `post` when it is alone)."""
+        story = self.story_of.get(post.path)
+        if story is None:
+            return [post]
+        return [self.posts[p] for p in story.members if p in self.posts]
+
+    def _learn(self, post: Post) -> None:
+        found = names(post)
+        self.posts[post.path] = post
+        self._names[post.path] = found
+        self._df.update(found.all)
+
+    def _assign(self, post: Post) -> None:
+        found = self._names[post.path].all
+        common = max(50, COMMON * len(self.posts))
+        candidates: set[str] = set()
+        for name in found:
+            if self._df[name] <= common:
+                candidates |= self._anchors.get(name, set())
+        best: tuple[int, float, str] | None = None
+        for path in candidates:
+            other = self.posts.get(path)
+            if other is None or path == post.path:
+                continue
+            m = self.match(post, other)
+            # the story whose anchor's title is most like this one's, then the weightiest
+            if m.same and (best is None or (len(m.in_titles), m.weight, path) > best):
+                best = (len(m.in_titles), m.weight, path)
+        if best is None:
+            story = Story(post.path, [post.path])
+            for name in found:
+                self._anchors.setdefault(name, set()).add(post.path)
+        else:
+            story = self.story_of[best[2]]
+            story.members.append(post.path)
+        self.story_of[post.path] = story
+
+    def _forget(self, post: Post, keep_story: bool) -> None:
+        known = self._names.pop(post.path, None)
+        found = known.all if known is not None else frozenset()
+        self._df.subtract(found)
+        self.posts.pop(post.path, None)
+        if keep_story:
+            return
+        story = self.story_of.pop(post.path, None)
+        if story is None:
+            return
+        story.members.remove(post.path)
+        if story.anchor == post.path:
+            for name in found:
+                anchors = self._anchors.get(name)
+                if anchors is not None:
+                    anchors.discard(post.path)
+            if story.members:  # the next post that joined anchors it now
+                story.anchor = story.members[0]
+                anchor = self._names.get(story.anchor)
+                for name in anchor.all if anchor is not None else ():
+                    self._anchors.setdefault(name, set()).add(story.anchor)
+
+
+def grouped(stream: Iterable[Post], index: Stories, admits: Callable[[Post], bool],
+            limit: int) -> tuple[list[Post], dict[str, tuple[Related, ...]]]:
+    """A grouped feed's items, one per story, from `stream` (the feed's posts, newest first),
+    and each item's other coverage by its id. An item is its story's anchor when the feed has
+    it (`admits`), else the first post of the story the feed has: coverage that arrives later
+    never changes an item's id. It shows the other posts of the story (those of other feeds too)
+    under "Also covered by", and its `updated` is the story's latest."""
+    items: list[Post] = []
+    coverage: dict[str, tuple[Related, ...]] = {}
+    seen: set[str] = set()
+    with index.lock:
+        for post in stream:
+            story = index.story_of.get(post.path)
+            key = story.anchor if story is not None else post.path
+            if key in seen:
+                continue
+            seen.add(key)
+            members = index.members(post) if story is not None else [post]
+            lead = next((m for m in members if admits(m)), post)
+            others = [m for m in members if m is not lead]
+            if others:
+                also = tuple(Related(m.title, m.link, m.published, m.source or Source(_host(m.link))) for m in others)
+                coverage[lead.id] = also
+                lead = replace(lead, body_html=lead.content_html + _also_covered(also),
+                               updated=max(m.updated for m in members))
+            items.append(lead)
+            if len(items) >= limit:
+                break
+    return items, coverage
+
+
+def _host(link: str) -> str:
+    return urlsplit(link).hostname or link
+
+
+def _also_covered(also: tuple[Related, ...]) -> str:
+    esc = html.escape
+    rows = []
+    for r in also:
+        bits = [b for b in (r.source.name if r.source else "", r.published.strftime("%Y-%m-%d") if r.published else "")
+                if b]
+        rows.append(f'<li><a href="{esc(r.url)}">{esc(r.title)}</a>{" — " + esc(", ".join(bits)) if bits else ""}</li>')
+    return f"<h3>Also covered by</h3><ul>{''.join(rows)}</ul>"
