@@ -72,6 +72,16 @@ def _config_option(f: Any) -> Any:
                         callback=remember, is_eager=True, help="Settings file.")(f)
 
 
+def _quiet_option(f: Any) -> Any:
+    # accepted after the subcommand too: `syndicator build -q`
+    def remember(ctx: click.Context, _param: Any, value: bool) -> None:
+        if value:
+            ctx.ensure_object(dict)["quiet"] = True
+
+    return click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=remember, is_eager=True,
+                        help="No progress and no summary (build); warnings and errors only in the log (serve).")(f)
+
+
 def _report_problems(problems: list[Any]) -> None:
     for problem in problems:
         click.echo(str(problem), err=True)
@@ -88,6 +98,7 @@ def _stop_if_held(ctx: click.Context, held: guard.Hold | None, confirm: str | No
 
 @cli.command()
 @_config_option
+@_quiet_option
 @click.option("--seeds", type=PATH, help="Folder of posts (overrides seeds_dir).")
 @click.option("--out", type=PATH, help="Output folder (overrides feeds_dir).")
 @click.option("--base-url", help="Public URL the feeds are served under (overrides base_url).")
@@ -261,6 +272,7 @@ def show_config(ctx: click.Context) -> None:
 
 @cli.command()
 @_config_option
+@_quiet_option
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
 @click.option("--base-url", help="Public URL the feeds are served under (default: http://<host>:<port>/).")

@@ -242,6 +242,7 @@ class _Service:
         fresh = reload.reread(self.load, self.settings, self._check) if self.load else self.settings
         if fresh is None:
             return
+        self.observer.configure(fresh)  # (the access log opened again: after a rotation)
         for watcher in self.watchers:
             watcher.stop()  # waits for a running pass: the next one is made with the new settings
         self.watchers.clear()
@@ -251,7 +252,6 @@ class _Service:
             self.state.rekey(local.cache_key(fresh))  # reads and renders made with the old ones are dropped
         self.settings = fresh
         self.publisher.durable = fresh.durable_writes
-        self.observer.configure(fresh)
         if self.app is not None:
             reconfigure(self.app, self._app())
             self.server.forget()

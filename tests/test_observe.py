@@ -4,6 +4,7 @@ process over real HTTP (the counts include answers the server replays without th
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 
 from tests.serverproc import ServerProcess
@@ -83,6 +84,11 @@ def test_access_log_to_a_file_or_off(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "a", config={**CONFIG, "access_log": str(path)}, env=BASE) as srv:
         srv.request("GET", "/all.rss")
         wait_for(lambda: path.exists() and "GET /all.rss" in path.read_text(), 5, "the line in the file")
+        path.rename(tmp_path / "access.log.1")  # logrotate moves it away, then sends SIGHUP
+        assert srv.proc is not None
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: srv.request("GET", "/all.json")[0] == 200 and path.exists()
+                 and "GET /all.json" in path.read_text(), 10, "lines in a new file")
     assert not access_lines(srv.log())
     with ServerProcess(tmp_path / "b", config={**CONFIG, "access_log": "off"}, env=BASE) as quiet:
         quiet.request("GET", "/all.rss")

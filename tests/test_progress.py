@@ -22,8 +22,8 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return seeds
 
 
-def build(seeds: Path, out: Path, *flags: str, tty: bool) -> str:
-    cmd = [sys.executable, "-m", "syndicator", *flags, "build", "--seeds", str(seeds), "--out", str(out / "feeds"),
+def build(seeds: Path, out: Path, *flags: str, tty: bool, after: tuple[str, ...] = ()) -> str:
+    cmd = [sys.executable, "-m", "syndicator", *flags, "build", *after, "--seeds", str(seeds), "--out", str(out / "feeds"),
            "--state", str(out / "var")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
     if not tty:
@@ -61,3 +61,5 @@ def test_a_pipe_gets_the_summary_alone_and_q_not_even_that(many: Path, tmp_path:
     assert "\r" not in piped and piped.strip().startswith("2500 posts read")
     (tmp_path / "b").mkdir()
     assert build(many, tmp_path / "b", "-q", tty=True).strip() == ""
+    (tmp_path / "c").mkdir()
+    assert build(many, tmp_path / "c", tty=True, after=("-q",)).strip() == ""  # after the command too
