@@ -127,6 +127,14 @@ def _networks(value: list[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _access_log(value: str) -> str:
+    if value in ("stderr", "off"):
+        return value
+    if not value or not os.path.isdir(os.path.dirname(os.path.abspath(value))):
+        raise ValueError(f"must be stderr, off or a file in an existing folder, not {value!r}")
+    return value
+
+
 def _redirects(value: Mapping[str, Any]) -> dict[str, str]:
     from syndicator import redirects  # (its slugs import pypinyin: only when the setting is used)
 
@@ -242,6 +250,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trusted_proxies", ["127.0.0.0/8", "::1"], list,
             "Proxies whose X-Forwarded-For names the client (nginx in front); a request from any other address "
             "is its own client.", _networks),
+    Setting("access_log", "stderr", str,
+            "Where 'serve' writes one line per request (combined log format): stderr, a file path "
+            "(reopened on SIGHUP), or off.", _access_log),
+    Setting("metrics_networks", ["127.0.0.0/8", "::1"], list,
+            "Clients (addresses or networks) /metrics answers with Prometheus metrics; others get 404. "
+            "Empty: /metrics is off.", _networks),
     Setting("log_format", "text", str, "Log line format on stderr.", _choice("text", "json")),
     Setting("log_level", "info", str, "Lowest level logged.", _choice("debug", "info", "warning", "error")),
 )
@@ -296,6 +310,8 @@ class Settings:
     threads: int
     status_networks: tuple[str, ...]
     trusted_proxies: tuple[str, ...]
+    access_log: str
+    metrics_networks: tuple[str, ...]
     log_format: str
     log_level: str
 

@@ -278,7 +278,8 @@ class Builder:
         if changed or gone:
             self.state.save_outputs(changed, gone)
         table = redirects.updated(self.publisher.redirects(), self.settings.topic_aliases,
-                                  [f.stem for f in result.feeds], [f.topic.name for f in result.feeds if f.topic])
+                                  [f.stem for f in result.feeds],
+                                  [(f.topic.name, f.topic.slug) for f in result.feeds if f.topic])
         self.publisher.save_redirects(table)
         return report
 

@@ -305,7 +305,7 @@ class DirectoryPublisher:
         def work(rels: Sequence[str]) -> list[str]:
             return [rel for rel in rels if write_file(root, rel, outputs.output(rel), now, self.durable)]
 
-        return sorted(parallel.fork_split(sorted(outputs), work))
+        return sorted(parallel.fork_split(sorted(outputs), work, "writing files"))
 
     def _write_manifest(self, files: Iterable[str]) -> None:
         manifest = json.dumps({"files": sorted(files)}, indent=0).encode()
