@@ -12,13 +12,14 @@ page: every feed says fh:complete). In this process:
               does after a restart: state loaded, then the catch-up pass; nothing changed)
   one edit    Builder.rebuild_paths([EDIT_FILE]) after editing its title (bench/edit_post.py)
 
-Restarts and edits alternate between the variants, --rounds times each, so that load from
-other processes falls on both alike; wall and CPU (process) seconds are both reported, as
-medians, with the ratios archives / none. Peak RSS is not separated (one process).
+Restarts (each followed by one edit) alternate between the variants, --rounds times each, so
+that load from other processes falls on both alike, with one Builder in memory at a time; wall
+and CPU (process) seconds are both reported, as medians, with the ratios archives / none.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         builder = Builder(s, state=SQLiteStore(s.state_dir / FILE_NAME, "bench"), settle=True)
         cold, wall, _ = timed(builder.build)
         builder.state.close()
+        del builder
         rows[v] = {"variant": v, "posts": cold.posts_published, "cold_s": round(wall, 2),
                    "files": sum(1 for p in (work / v / "feeds").rglob("*") if p.is_file()),
                    "restart": [], "edit": []}
@@ -86,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         for v in VARIANTS:
             use(v)
             s = settings[v]
-            if v in builders:
-                builders[v].state.close()
+            for b in builders.values():
+                b.state.close()
+            builders.clear()
+            gc.collect()  # one Builder in memory at a time, as in `serve`
 
             def restart(s: Settings = s) -> tuple[Builder, int]:
                 b = Builder(s, state=SQLiteStore(s.state_dir / FILE_NAME, "bench"), settle=True)
@@ -96,14 +100,13 @@ def main(argv: list[str] | None = None) -> int:
             (builders[v], written), wall, cpu = timed(restart)
             rows[v]["restart"].append((wall, cpu))
             rows[v]["restart_written"] = max(rows[v].get("restart_written", 0), written)
-        for v in VARIANTS:
-            use(v)
             time.sleep(0.05)
             edit_post.edit(a.edit_file)
             _, wall, cpu = timed(lambda v=v: builders[v].rebuild_paths([rel]))
             rows[v]["edit"].append((wall, cpu))
+    for b in builders.values():
+        b.state.close()
     for v in VARIANTS:
-        builders[v].state.close()
         for what in ("restart", "edit"):
             runs = rows[v].pop(what)
             rows[v][f"{what}_wall_s"] = round(statistics.median(w for w, _ in runs), 4)

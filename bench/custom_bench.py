@@ -89,7 +89,7 @@ request = function()
   if a == b then b = "-" .. topics[(math.random(#topics))] end
   if a > b then a, b = b, a end
   local path = "/topics/" .. a .. "," .. b .. ".rss?filter=" .. words[math.random(#words)] .. math.random(100000)
-               .. "|e&limit=" .. math.random(1, 50)
+               .. "%%7Ce&limit=" .. math.random(1, 50)
   return wrk.format("GET", path, {["Accept-Encoding"] = "gzip"})
 end
 """
@@ -107,25 +107,42 @@ def cache_stats(srv: ServerProcess) -> dict[str, int]:
 
 
 def catalog_cost(seeds: Path, work: Path) -> None:
+    from dataclasses import replace
+
     from syndicator import urls
     from syndicator.config import load_settings
     from syndicator.pipeline.build import Builder
+    from syndicator.stories import Stories
 
     settings = load_settings(env={}, overrides={"seeds_dir": seeds, "feeds_dir": work / "feeds-inproc"})
     builder = Builder(settings, keep_catalog=True)
     started = time.perf_counter()
     builder.build()
-    print(f"in process: cold build with the catalog {time.perf_counter() - started:.1f} s")
+    cold = time.perf_counter() - started
     assert builder.catalog is not None
-    post = next(iter(builder.collection.published.values()))
+    posts = list(builder.collection.published.values())
+    started = time.perf_counter()
+    stories = Stories()
+    stories.update([], posts)
+    grouping = time.perf_counter() - started
+    multi = sum(1 for p in posts
+                if stories.story_of[p.path].anchor == p.path and len(stories.story_of[p.path].members) > 1)
+    print(f"in process: cold build with the catalog and stories {cold:.1f} s; grouping {len(posts):,} posts "
+          f"alone {grouping:.2f} s ({grouping / cold:.0%} of the build), {multi:,} stories of more than one post")
+    post = posts[len(posts) // 2]
+    edited = replace(post, title=post.title + " (updated)")
     changed = {urls.ALL_STEM, *(urls.topic_stem(t.slug) for t in post.topics)}
-    runs = []
+    advance, group = [], []
     for _ in range(20):
         started = time.perf_counter()
-        builder.catalog.advance(builder.planner, changed)
-        runs.append((time.perf_counter() - started) * 1000)
-    print(f"catalog for one edit ({len(changed)} feeds, all of them {len(builder.catalog.lists[urls.ALL_STEM])} "
-          f"posts): median {statistics.median(runs):.2f} ms")
+        builder.catalog.advance(builder.planner, changed, False, [post], [post])
+        advance.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        stories.update([post], [edited])
+        stories.update([edited], [post])
+        group.append((time.perf_counter() - started) * 500)
+    print(f"one edit ({len(changed)} feeds, all of them {len(builder.catalog.lists[urls.ALL_STEM]):,} posts): "
+          f"catalog {statistics.median(advance):.2f} ms, stories {statistics.median(group):.2f} ms (medians of 20)")
 
 
 def main() -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from syndicator import __version__, config, folders, parallel, redirects, sources, websub
+from syndicator import __version__, config, folders, parallel, progress, redirects, sources, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
@@ -50,13 +50,16 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 @click.option("--config", "config_path", type=PATH, default=None,
               help="Settings file (default: config/syndicator.yaml if present; or $SYNDICATOR_CONFIG).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the traceback of an error.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress and no summary (build); only warnings and errors in the log (serve).")
 @click.version_option(__version__, prog_name="syndicator")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
+def cli(ctx: click.Context, config_path: Path | None, verbose: bool, quiet: bool) -> None:
     """Turn a folder of front-matter posts into per-topic RSS, Atom and JSON feeds."""
     ctx.ensure_object(dict)
     ctx.obj["config"] = config_path
     ctx.obj["verbose"] = verbose
+    ctx.obj["quiet"] = quiet
 
 
 def _config_option(f: Any) -> Any:
@@ -67,6 +70,16 @@ def _config_option(f: Any) -> Any:
 
     return click.option("--config", type=PATH, expose_value=False,
                         callback=remember, is_eager=True, help="Settings file.")(f)
+
+
+def _quiet_option(f: Any) -> Any:
+    # accepted after the subcommand too: `syndicator build -q`
+    def remember(ctx: click.Context, _param: Any, value: bool) -> None:
+        if value:
+            ctx.ensure_object(dict)["quiet"] = True
+
+    return click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=remember, is_eager=True,
+                        help="No progress and no summary (build); warnings and errors only in the log (serve).")(f)
 
 
 def _report_problems(problems: list[Any]) -> None:
@@ -85,6 +98,7 @@ def _stop_if_held(ctx: click.Context, held: guard.Hold | None, confirm: str | No
 
 @cli.command()
 @_config_option
+@_quiet_option
 @click.option("--seeds", type=PATH, help="Folder of posts (overrides seeds_dir).")
 @click.option("--out", type=PATH, help="Output folder (overrides feeds_dir).")
 @click.option("--base-url", help="Public URL the feeds are served under (overrides base_url).")
@@ -102,12 +116,29 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: st
     folders.writable(settings.feeds_dir, "output")
     folders.writable(settings.state_dir, "state")
     with local.opened(settings) as store:
-        publisher = DirectoryPublisher(settings.feeds_dir)
+        publisher = DirectoryPublisher(settings.feeds_dir, durable=settings.durable_writes)
         publisher.remove_temp_files()  # both folders are ours: no writer of ours is running
-        result = Builder(settings, state=store, publisher=publisher).build()
+        with progress.reported(_progress_line, sys.stderr.isatty(), when=not ctx.obj.get("quiet")):
+            result = Builder(settings, state=store, publisher=publisher).build()
     _stop_if_held(ctx, result.held, "syndicator build --confirm-removals")
     ctx.obj[_LARGE] = result.posts_read >= parallel.MIN_FILES  # the size whose first pass pauses GC
     _report_problems(result.problems)
+    errors = len(result.errors)
+    if not ctx.obj.get("quiet"):
+        _summary(result, settings)
+    redirects.check_targets(settings.redirects, DirectoryPublisher(settings.feeds_dir).exists)
+    _ping(settings, result.written)
+    if strict and errors:
+        ctx.exit(EXIT_BAD_INPUT)
+
+
+def _progress_line(text: str) -> None:
+    """Progress of a long build on stderr: rewritten in place on a terminal, else a line."""
+    sys.stderr.write(text if text.startswith("\r") else text + "\n")
+    sys.stderr.flush()
+
+
+def _summary(result: Any, settings: Settings) -> None:
     errors = len(result.errors)
     click.echo(
         f"{result.posts_read} posts read, {result.posts_published} published, "
@@ -116,10 +147,6 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: st
         f"({len(result.written)} files written, {result.unchanged} unchanged) "
         f"in {result.duration_ms:.0f} ms → {settings.feeds_dir}"
     )
-    redirects.check_targets(settings.redirects, DirectoryPublisher(settings.feeds_dir).exists)
-    _ping(settings, result.written)
-    if strict and errors:
-        ctx.exit(EXIT_BAD_INPUT)
 
 
 def _ping(settings: Settings, written: list[str]) -> None:
@@ -245,6 +272,7 @@ def show_config(ctx: click.Context) -> None:
 
 @cli.command()
 @_config_option
+@_quiet_option
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
 @click.option("--base-url", help="Public URL the feeds are served under (default: http://<host>:<port>/).")
@@ -262,6 +290,8 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
     """Build, then serve feeds/ over HTTP and keep it current while seeds/ changes."""
     renames = {"seeds": "seeds_dir", "out": "feeds_dir", "state": "state_dir"}
     overrides = {renames.get(k, k): v for k, v in options.items()}
+    if ctx.obj.get("quiet") and overrides.get("log_level") is None:
+        overrides["log_level"] = "warning"
     settings = _settings(ctx, **overrides)
     if settings.role != "all" and not settings.state_url:
         click.echo(f"syndicator: role {settings.role} needs state_url (the PostgreSQL database the builders and "

@@ -134,6 +134,14 @@ def _networks(value: list[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _access_log(value: str) -> str:
+    if value in ("stderr", "off"):
+        return value
+    if not value or not os.path.isdir(os.path.dirname(os.path.abspath(value))):
+        raise ValueError(f"must be stderr, off or a file in an existing folder, not {value!r}")
+    return value
+
+
 def _redirects(value: Mapping[str, Any]) -> dict[str, str]:
     from syndicator import redirects  # (its slugs import pypinyin: only when the setting is used)
 
@@ -232,6 +240,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Our own hub: networks (CIDR) a callback may be in besides public addresses; loopback, private, "
             "link-local and multicast callbacks are refused unless listed (127.0.0.0/8 for a local subscriber).",
             _networks),
+    Setting("durable_writes", True, bool,
+            "Sync every file written and its folder before a pass reports it done, so a power cut never "
+            "leaves an empty or missing feed (costs a little on a cold build; off for a RAM disk)."),
     Setting("cache_max_age", 300, int, "Seconds in Cache-Control: max-age for served files.", _positive),
     Setting("custom_feeds", True, bool,
             "Answer topic combinations (topics/ai+azure.rss) and filter parameters (?filter=...) on the feed "
@@ -249,6 +260,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trusted_proxies", ["127.0.0.0/8", "::1"], list,
             "Proxies whose X-Forwarded-For names the client (nginx in front); a request from any other address "
             "is its own client.", _networks),
+    Setting("access_log", "stderr", str,
+            "Where 'serve' writes one line per request (combined log format): stderr, a file path "
+            "(reopened on SIGHUP), or off.", _access_log),
+    Setting("metrics_networks", ["127.0.0.0/8", "::1"], list,
+            "Clients (addresses or networks) /metrics answers with Prometheus metrics; others get 404. "
+            "Empty: /metrics is off.", _networks),
     Setting("log_format", "text", str, "Log line format on stderr.", _choice("text", "json")),
     Setting("log_level", "info", str, "Lowest level logged.", _choice("debug", "info", "warning", "error")),
 )
@@ -292,6 +309,7 @@ class Settings:
     websub_max_subscribers: int
     websub_max_per_host: int
     websub_allow_networks: tuple[str, ...]
+    durable_writes: bool
     cache_max_age: int
     custom_feeds: bool
     custom_cache_entries: int
@@ -303,6 +321,8 @@ class Settings:
     threads: int
     status_networks: tuple[str, ...]
     trusted_proxies: tuple[str, ...]
+    access_log: str
+    metrics_networks: tuple[str, ...]
     log_format: str
     log_level: str
 

@@ -11,10 +11,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from syndicator import heal, logs, redirects, reload, websub
+from syndicator import heal, logs, progress, redirects, reload, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import CannotListen, ConfigError, StateUnavailable
+from syndicator.metrics import Metrics
 from syndicator.pipeline import Builder, BuildResult, guard
 from syndicator.pipeline.catalog import Catalog
 from syndicator.publishers.directory import DirectoryPublisher
@@ -23,6 +24,7 @@ from syndicator.store import MemorySubscriptions, Store, Subscriptions, local
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from syndicator.watch import Watcher
 from syndicator.web import create_app, reconfigure
+from syndicator.web.observe import Observer
 from syndicator.websub.hub import Hub
 from syndicator.websub.ping import Pinger
 
@@ -128,9 +130,10 @@ def run(settings: Settings, load: Callable[[], Settings] | None = None) -> int:
 
         return cluster.run(settings)
     # both folders: two services on one feeds/ (each with its own state) would undo each other
-    with local.locked(settings):
+    # a long pass (a cold build of thousands of posts) says how far it is every few seconds
+    with local.locked(settings), progress.reported(log.info, inplace=False):
         check_port(settings.host, settings.port)  # before the first build, which may take a while
-        publisher = DirectoryPublisher(settings.feeds_dir)
+        publisher = DirectoryPublisher(settings.feeds_dir, durable=settings.durable_writes)
         publisher.remove_temp_files()  # we hold the lock: no writer of ours is running
         state = open_state(settings)
         try:
@@ -187,6 +190,8 @@ class _Service:
         self.load = load
         self.hangup = hangup or threading.Event()
         self.app: Any = None
+        self.metrics = Metrics()
+        self.observer = Observer(settings, self.metrics)  # access log and /metrics
         self.server: Any = None
         self.pinger = Pinger(websub.external(settings))
         self.hub = Hub(settings, _subscriptions(settings, state), publisher.read) if websub.own_hub(settings) else None
@@ -237,6 +242,7 @@ class _Service:
         fresh = reload.reread(self.load, self.settings, self._check) if self.load else self.settings
         if fresh is None:
             return
+        self.observer.configure(fresh)  # (the access log opened again: after a rotation)
         for watcher in self.watchers:
             watcher.stop()  # waits for a running pass: the next one is made with the new settings
         self.watchers.clear()
@@ -245,6 +251,7 @@ class _Service:
         if isinstance(self.state, SQLiteStore) and local.cache_key(fresh) != local.cache_key(self.settings):
             self.state.rekey(local.cache_key(fresh))  # reads and renders made with the old ones are dropped
         self.settings = fresh
+        self.publisher.durable = fresh.durable_writes
         if self.app is not None:
             reconfigure(self.app, self._app())
             self.server.forget()
@@ -269,6 +276,8 @@ class _Service:
         ok, result = self.supervised.attempt(lambda: work(self.ready[0]))
         if ok:
             self._log(result)
+        else:
+            self.metrics.failed()
 
     def _log(self, result: BuildResult | None) -> None:
         if result is not None:
@@ -277,6 +286,7 @@ class _Service:
     def _passed(self, result: BuildResult, event: str = "rebuild") -> None:
         """After each pass: its log line, then the hubs are told which feeds changed."""
         self.build_log(result, event)
+        self.metrics.passed(result)
         base = self.settings.base_url
         topics = websub.topics(result.written)
         self.pinger.publish(base + rel for rel in topics)
@@ -300,7 +310,9 @@ class _Service:
             # a custom feed's render holds the GIL for tens of milliseconds: let the threads that
             # answer from memory in between every half millisecond rather than every five
             sys.setswitchinterval(SWITCH_INTERVAL)
-        self.server = server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir)
+        self.server = server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir,
+                                             outer=self.observer.around)
+        self.metrics.replay.set_function(server.cache_bytes)
         starter = threading.Thread(target=self.watch, name="syndicator-start", daemon=True)
         starter.start()
 

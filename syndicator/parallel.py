@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from multiprocessing import get_context
 from typing import Any, TypeVar
 
-from syndicator import heal
+from syndicator import heal, progress
 
 T = TypeVar("T")
 
@@ -65,6 +65,11 @@ class _Ends:
         ctx = get_context("fork")
         self._lock = ctx.Lock()
         self._next = ctx.RawArray("q", [0, count])  # [front, back): chunks nobody took yet
+        self._count = count
+
+    def taken(self) -> int:
+        """Chunks either process has taken (read without the lock: a signal handler asks)."""
+        return int(self._next[0]) + self._count - int(self._next[1])
 
     def take(self, back: bool) -> int | None:
         with self._lock:
@@ -83,30 +88,46 @@ class _Ends:
             self._next[0] = self._next[1]
 
 
-def read_many(items: Sequence[T], read: Callable[[T], Any]) -> list[Any]:
-    """`read(item)` for every item, in order; spread over two processes when it pays."""
+def read_many(items: Sequence[T], read: Callable[[T], Any], label: str = "reading") -> list[Any]:
+    """`read(item)` for every item, in order; spread over two processes when it pays. `label`
+    names the work for progress.current()."""
     if workers() == 0 or len(items) < MIN_FILES or threading.active_count() > 1:
-        return [read(item) for item in items]
+        return _counted(items, lambda chunk: [read(item) for item in chunk], CHUNK, label)
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
-    return [r for done in _both_ends(chunks, lambda chunk: [read(item) for item in chunk]) for r in done]
+    return [r for done in _both_ends(chunks, lambda chunk: [read(item) for item in chunk], label, len(items))
+            for r in done]
 
 
-def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]]) -> list[str]:
+def _counted(items: Sequence[T], do: Callable[[Sequence[T]], list[Any]], size: int, label: str) -> list[Any]:
+    """`do` over `items` in chunks of `size` in this process, counted for progress.current()."""
+    done = [0]
+    out: list[Any] = []
+    with progress.working(label, len(items), lambda: done[0]):
+        for i in range(0, len(items), size):
+            out.extend(do(items[i:i + size]))
+            done[0] = i + size
+    return out
+
+
+def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]], label: str = "writing") -> list[str]:
     """`work` over every item, in chunks taken from both ends by this process and a forked
     child: the writer's render-and-write of thousands of outputs. The child shares the parent's
     memory (copy on write), so `work` may be any closure; only its lists of strings come back.
     Falls back to one process when not worth it or when threads run."""
-    if workers() == 0 or len(items) < MIN_OUTPUTS or threading.active_count() > 1:
+    if len(items) < MIN_OUTPUTS:
         return work(items)
+    if workers() == 0 or threading.active_count() > 1:
+        return _counted(items, work, OUTPUT_CHUNK, label)
     chunks = [items[i:i + OUTPUT_CHUNK] for i in range(0, len(items), OUTPUT_CHUNK)]
     gc.freeze()  # the child's collections would touch, and so copy, every page of the heap
     try:
-        return [s for done in _both_ends(chunks, work) for s in done]
+        return [s for done in _both_ends(chunks, work, label, len(items)) for s in done]
     finally:
         gc.unfreeze()
 
 
-def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[Any]]) -> list[list[Any]]:
+def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[Any]], label: str = "",
+               total: int = 0) -> list[list[Any]]:
     """`do(chunk)` for every chunk, in order: this process from the front, a forked child from
     the back, until the ends meet. The child appends its pickled results to a temporary file
     that this process unpickles between its own chunks, so the work stays balanced to the end.
@@ -134,9 +155,10 @@ def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[A
                 os._exit(status)
         offset = 0
         try:
-            while (i := ends.take(back=False)) is not None:
-                results[i] = do(chunks[i])
-                offset = _collect(fd, offset, results)
+            with progress.working(label, total, lambda: total * ends.taken() // len(chunks)):
+                while (i := ends.take(back=False)) is not None:
+                    results[i] = do(chunks[i])
+                    offset = _collect(fd, offset, results)
         except BaseException:
             ends.stop()
             raise

@@ -42,12 +42,14 @@ def from_aliases(aliases: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def from_renamed(topics: Iterable[str]) -> dict[str, str]:
-    """Topics whose slug earlier versions spelled otherwise (Chinese read per character, now per
-    word: `广告` was `yan-gao`, is `guang-gao`): the old feed URLs keep answering, with a 301."""
+def from_renamed(topics: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Topics (name, slug) whose slug earlier versions spelled otherwise (Chinese read per
+    character, now per word: `广告` was `yan-gao`, is `guang-gao`): the old feed URLs keep
+    answering, with a 301. (The slug as the topic has it: made again here, it would load the
+    phrase tables on every pass.)"""
     out = {}
-    for name in topics:
-        old, new = legacy_slug(name), slug(name)
+    for name, new in topics:
+        old = legacy_slug(name)
         if old != new:
             out[urls.topic_stem(old)] = urls.topic_stem(new)
     return out
@@ -90,9 +92,9 @@ def resolve(table: Mapping[str, str], stem: str) -> str | None:
 
 
 def updated(table: Mapping[str, str], aliases: Mapping[str, str], current_stems: Iterable[str],
-            topics: Iterable[str] = ()) -> dict[str, str]:
+            topics: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
     """After a build: `table` with the alias and renamed-slug redirects added (`topics`: the names
-    of the topics built) and the entries whose old stem is a real feed again dropped (a slug
+    and slugs of the topics built) and the entries whose old stem is a real feed again dropped (a slug
     reused by a live topic wins).
 
     `current_stems` are the stems of the feeds just built (`all`, `topics/ai`, ...)."""

@@ -241,6 +241,8 @@ class Server:
         self._started = False
         #: drops the answers kept for replay (create_server sets it)
         self.forget: Callable[[], None] = lambda: None
+        #: bytes of the answers kept for replay (create_server sets it)
+        self.cache_bytes: Callable[[], int] = lambda: 0
 
     def run(self) -> None:
         if self._closing:
@@ -294,15 +296,19 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def create_server(app: WSGIApp, host: str, port: int, threads: int, root: Path,
-                  key: Callable[[str], _StatKey | None] | None = None) -> Server:
+                  key: Callable[[str], _StatKey | None] | None = None,
+                  outer: Callable[[WSGIApp], WSGIApp] | None = None) -> Server:
     """The server for `app` on host:port (0: any free port, see `effective_port`); raises
-    OSError when the address cannot be bound. `key`: see Replay."""
+    OSError when the address cannot be bound. `key`: see Replay. `outer`: a layer in front of
+    all (the access log and metrics), which sees replayed answers too."""
     max_connections = min(MAX_CONNECTIONS, max(64, raise_fd_limit() - _RESERVED_FDS))
     sock = _bind(host, port)
     try:
         replay = Replay(app, root, key=key)
-        server = Server(refuse_ambiguous(replay), sock, threads, max_connections)
+        front = refuse_ambiguous(replay)
+        server = Server(outer(front) if outer else front, sock, threads, max_connections)
         server.forget = replay.forget
+        server.cache_bytes = lambda: replay._bytes
         return server
     except BaseException:
         sock.close()

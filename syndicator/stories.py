@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import math
 import re
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -106,11 +107,12 @@ def _read(text: str, entities: set[str] | None = None) -> set[str]:
 @dataclass(frozen=True, slots=True)
 class Names:
     """What a post is about: the names of its title and summary, those of its title alone, and
-    the title's names of things."""
+    the title's names of things. Kept for every post, so as tuples of interned strings (a
+    tenth of the memory of sets of fresh ones) and made sets when two posts are compared."""
 
-    all: frozenset[str]
-    title: frozenset[str]
-    entities: frozenset[str]
+    all: tuple[str, ...]
+    title: tuple[str, ...]
+    entities: tuple[str, ...]
 
 
 def names(post: Post) -> Names:
@@ -120,7 +122,8 @@ def names(post: Post) -> Names:
     # a word written with a capital inside a sentence of the summary names a thing (`Wipro`,
     # `Elastic`), even in a title that capitalises every word
     proper = {ALIASES.get(w.lower(), w.lower()) for w in _INNER_CAPITAL.findall(post.summary)}
-    return Names(frozenset(title | summary), frozenset(title), frozenset(entities | (title & proper)))
+    return Names(tuple(map(sys.intern, title | summary)), tuple(map(sys.intern, title)),
+                 tuple(map(sys.intern, entities | (title & proper))))
 
 
 #: A capitalised word that does not start a sentence.
@@ -209,13 +212,14 @@ class Stories:
         """How `a` and `b` compare (see the module docstring)."""
         na = self._names.get(a.path) or names(a)
         nb = self._names.get(b.path) or names(b)
-        shared = na.all & nb.all
+        all_a, all_b, title_a, title_b = set(na.all), set(nb.all), set(na.title), set(nb.title)
+        shared = all_a & all_b
         hours = abs((a.published - b.published).total_seconds()) / 3600
-        return Match(tuple(sorted(shared)), tuple(sorted(na.title & nb.title)),
-                     (self._rare(na.entities - nb.all), self._rare(nb.entities - na.all)),
+        return Match(tuple(sorted(shared)), tuple(sorted(title_a & title_b)),
+                     (self._rare(set(na.entities) - all_b), self._rare(set(nb.entities) - all_a)),
                      sum(self.weight(n) for n in shared), hours, _address(a.link) == _address(b.link),
                      _source(a) != "" and _source(a) == _source(b),
-                     len(na.title & nb.title) / max(1, len(na.title), len(nb.title)))
+                     len(title_a & title_b) / max(1, len(title_a), len(title_b)))
 
     def _rare(self, found: Iterable[str]) -> tuple[str, ...]:
         """The names that few posts have (`AI` in a title says little about which story)."""
@@ -234,13 +238,18 @@ class Stories:
         self._names[post.path] = found
         self._df.update(found.all)
 
+    def _keys(self, post: Post) -> list[str]:
+        """What an anchor is found by: its title's names (a story needs MIN_IN_TITLES of them in
+        common) and its link's address."""
+        known = self._names.get(post.path)
+        return [*(known.title if known is not None else ()), "\0" + _address(post.link)]
+
     def _assign(self, post: Post) -> None:
-        found = self._names[post.path].all
         common = max(50, COMMON * len(self.posts))
         candidates: set[str] = set()
-        for name in found:
-            if self._df[name] <= common:
-                candidates |= self._anchors.get(name, set())
+        for key in self._keys(post):
+            if key[0] == "\0" or self._df[key] <= common:
+                candidates |= self._anchors.get(key, set())
         best: tuple[int, float, str] | None = None
         for path in candidates:
             other = self.posts.get(path)
@@ -252,17 +261,17 @@ class Stories:
                 best = (len(m.in_titles), m.weight, path)
         if best is None:
             story = Story(post.path, [post.path])
-            for name in found:
-                self._anchors.setdefault(name, set()).add(post.path)
+            for key in self._keys(post):
+                self._anchors.setdefault(key, set()).add(post.path)
         else:
             story = self.story_of[best[2]]
             story.members.append(post.path)
         self.story_of[post.path] = story
 
     def _forget(self, post: Post, keep_story: bool) -> None:
+        keys = self._keys(post)
         known = self._names.pop(post.path, None)
-        found = known.all if known is not None else frozenset()
-        self._df.subtract(found)
+        self._df.subtract(known.all if known is not None else ())
         self.posts.pop(post.path, None)
         if keep_story:
             return
@@ -271,15 +280,16 @@ class Stories:
             return
         story.members.remove(post.path)
         if story.anchor == post.path:
-            for name in found:
-                anchors = self._anchors.get(name)
+            for key in keys:
+                anchors = self._anchors.get(key)
                 if anchors is not None:
                     anchors.discard(post.path)
+                    if not anchors:
+                        del self._anchors[key]
             if story.members:  # the next post that joined anchors it now
                 story.anchor = story.members[0]
-                anchor = self._names.get(story.anchor)
-                for name in anchor.all if anchor is not None else ():
-                    self._anchors.setdefault(name, set()).add(story.anchor)
+                for key in self._keys(self.posts[story.anchor]):
+                    self._anchors.setdefault(key, set()).add(story.anchor)
 
 
 def grouped(stream: Iterable[Post], index: Stories, admits: Callable[[Post], bool],

@@ -30,9 +30,14 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield server
 
 
-def get(srv: ServerProcess, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+def get(srv: ServerProcess, path: str, follow: bool = False, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """One GET; `follow`: through a 301 to the feed's one spelling of its query."""
     status, h, body = srv.request("GET", path, {k.replace("_", "-"): v for k, v in headers.items()})
-    return status, {k.lower(): v for k, v in h.items()}, body
+    found = {k.lower(): v for k, v in h.items()}
+    if follow and status == 301:
+        assert found["location"].startswith(srv.base_url)
+        return get(srv, "/" + found["location"][len(srv.base_url):], **headers)
+    return status, found, body
 
 
 def ids(srv: ServerProcess, path: str) -> list[str]:
@@ -112,7 +117,7 @@ def test_malformed_or_unknown_is_404(srv: ServerProcess, path: str) -> None:
 def test_custom_feeds_are_valid_in_every_format(srv: ServerProcess) -> None:
     for path in ("topics/ai,azure", "topics/-azure", "all"):
         query = "?filter_case_sensitive=false&filter=azure" if path == "all" else ""
-        rss, atom, js = (get(srv, f"/{path}.{fmt}{query}")[2] for fmt in ("rss", "atom", "json"))
+        rss, atom, js = (get(srv, f"/{path}.{fmt}{query}", follow=True)[2] for fmt in ("rss", "atom", "json"))
         q = query.replace("filter_case_sensitive=false&filter=azure", "filter=azure&filter_case_sensitive=false")
         check_rss(rss, srv.url(f"/{path}.rss{q}"), srv.base_url)
         check_atom(atom, srv.url(f"/{path}.atom{q}"), srv.base_url)
@@ -144,7 +149,9 @@ def test_validators_304_gzip_and_caching_headers(srv: ServerProcess) -> None:
 
 
 def test_equal_queries_share_one_answer(srv: ServerProcess) -> None:
-    a = get(srv, "/all.rss?limit=2&filter=Azure&utm_source=x")
+    status, headers, _ = get(srv, "/all.rss?limit=2&filter=Azure&utm_source=x")
+    assert status == 301 and headers["location"] == srv.url("/all.rss?filter=Azure&limit=2")  # one URL a feed
+    a = get(srv, "/all.rss?limit=2&filter=Azure&utm_source=x", follow=True)
     b = get(srv, "/all.rss?filter=Azure&limit=2")
     assert a[0] == b[0] == 200 and a[2] == b[2] and a[1]["etag"] == b[1]["etag"]
     # limit at its default is no limit: the same feed as the file
@@ -155,7 +162,7 @@ def test_equal_queries_share_one_answer(srv: ServerProcess) -> None:
 # -- filters --------------------------------------------------------------------------------------
 
 def entries(srv: ServerProcess, path: str) -> list[dict[str, str]]:
-    status, _, body = get(srv, path)
+    status, _, body = get(srv, path, follow=True)
     assert status == 200, (path, body)
     return json.loads(body)["items"]
 
@@ -217,7 +224,7 @@ def test_hostile_patterns_answer_at_once(srv: ServerProcess) -> None:
     """Patterns that make a backtracking engine run for ages are linear on RE2."""
     for pattern in ("(a+)+$", "(a|aa)+b", "(.*a){20}", "(x+x+)+y", "^(\\w+\\s?)*$"):
         started = time.monotonic()
-        status, _, _ = get(srv, "/all.rss?filter=" + urllib.parse.quote(pattern))
+        status, _, _ = get(srv, "/all.rss?filter=" + urllib.parse.quote(pattern), follow=True)
         assert status == 200 and time.monotonic() - started < 2, pattern
     assert get(srv, "/all.rss?filter=" + urllib.parse.quote("a{1000}{1000}"))[0] == 400  # too big a program
 
@@ -274,7 +281,7 @@ def test_a_rebuild_drops_only_what_it_changed(tmp_path: Path) -> None:
 def test_cache_is_bounded(tmp_path: Path) -> None:
     with ServerProcess(tmp_path, config={"custom_cache_entries": 5}) as srv:
         for n in range(1, 31):
-            assert get(srv, f"/all.rss?limit={n % 50 + 1}&filter=a{n}|e")[0] == 200
+            assert get(srv, f"/all.rss?limit={n % 50 + 1}&filter=a{n}|e", follow=True)[0] == 200
         stats = json.loads(srv.request("GET", "/healthz")[2])["custom_feeds"]
         assert stats["entries"] == 5 and 0 < stats["bytes"] < 5 * 200_000
 

@@ -295,6 +295,29 @@ def test_own_hub_retries_ends_leases_and_honours_gone(tmp_path: Path) -> None:
             assert "failed (HTTP 503); retry 1 of 5 in 1 s" in log and "410 Gone" in log and "lease of" in log
 
 
+def test_slow_subscribers_delay_neither_the_pass_nor_the_others(tmp_path: Path) -> None:
+    """Subscribers that take 30 s to answer hold the hub's workers, not the pass, and not a
+    prompt subscriber: its delivery still comes within a second of the save."""
+    with Peer(tmp_path / "slow", hang=30) as slow, Peer(tmp_path / "prompt") as prompt:
+        srv = _own_hub(tmp_path)
+        with srv:
+            topic = srv.url("topics/red.rss")
+            for i in range(12):  # more than the hub has workers
+                assert _hub_post(srv, mode="subscribe", callback=slow.url(f"/cb/{i}"), topic=topic)[0] == 202
+            assert _hub_post(srv, mode="subscribe", callback=prompt.url("/cb"), topic=topic)[0] == 202
+            _until(lambda: _hub_status(srv)["subscriptions"] == 13)
+            saved = time.time()
+            _post(srv.seeds_dir, 20, ["Red"])
+            records = prompt.wait(lambda rs: len(_deliveries(rs)) == 1)
+            assert _deliveries(records)[0]["time"] - saved < 1.0
+            assert len(_deliveries(slow.wait(lambda rs: len(_deliveries(rs)) >= 8, timeout=5))) >= 8
+            saved = time.time()
+            _post(srv.seeds_dir, 21, ["Blue"])  # the pass itself, with every worker still waiting
+            _until(lambda: b"Post 21" in (srv.feeds_dir / "all.rss").read_bytes(), timeout=2)
+            assert time.time() - saved < 2
+        assert srv.stop() == 0
+
+
 def test_nginx_passes_subscription_requests_to_the_hub(tmp_path: Path) -> None:
     """contrib/nginx.conf hands POST /hub to syndicator and still refuses every other POST."""
     spec = importlib.util.spec_from_file_location("serve_bench", ROOT / "bench" / "serve_bench.py")

@@ -2,9 +2,9 @@
 that records publish pings, or a subscriber that answers intent verifications and records
 deliveries. Every request is appended to a JSON-lines file as it arrives.
 
-    python -m tests.websub_peer --port P --log FILE [--fail N] [--verify echo|refuse|wrong] [--status 204]
+    python -m tests.websub_peer --port P --log FILE [--fail N] [--verify echo|refuse|wrong] [--status 204] [--hang S]
 
-`--fail N`: the first N POSTs are answered 503. `--verify`: a GET with hub.challenge is answered
+`--fail N`: the first N POSTs are answered 503; `--hang S`: each POST is answered S seconds late. `--verify`: a GET with hub.challenge is answered
 with the challenge (echo), 404 (refuse) or another text (wrong). `--status`: the answer to a POST.
 
     with Peer(tmp_path) as hub:          # starts the process on a free port, waits until it listens
@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 Record = dict[str, Any]
 
 
-def serve(port: int, log: Path, fail: int, verify: str, status: int) -> None:
+def serve(port: int, log: Path, fail: int, verify: str, status: int, hang: float = 0.0) -> None:
     lock = threading.Lock()
     failures = [fail]
     out = open(log, "a", encoding="utf-8")
@@ -69,6 +69,7 @@ def serve(port: int, log: Path, fail: int, verify: str, status: int) -> None:
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._record(body)
+            time.sleep(hang)
             with lock:
                 failing = failures[0] > 0
                 failures[0] -= 1
@@ -85,7 +86,7 @@ class Peer:
     """The peer as a child process."""
 
     def __init__(self, workdir: Path, *, fail: int = 0, verify: str = "echo", status: int = 204,
-                 port: int | None = None) -> None:
+                 port: int | None = None, hang: float = 0.0) -> None:
         from tests.serverproc import free_port
 
         self.workdir = Path(workdir)
@@ -93,7 +94,7 @@ class Peer:
         self.port = port or free_port()
         self.log = self.workdir / f"peer-{self.port}.jsonl"
         self.log.touch()
-        self.args = ["--fail", str(fail), "--verify", verify, "--status", str(status)]
+        self.args = ["--fail", str(fail), "--verify", verify, "--status", str(status), "--hang", str(hang)]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def url(self, path: str = "/") -> str:
@@ -139,8 +140,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fail", type=int, default=0)
     parser.add_argument("--verify", choices=["echo", "refuse", "wrong"], default="echo")
     parser.add_argument("--status", type=int, default=204)
+    parser.add_argument("--hang", type=float, default=0.0)
     args = parser.parse_args(argv)
-    serve(args.port, args.log, args.fail, args.verify, args.status)
+    serve(args.port, args.log, args.fail, args.verify, args.status, args.hang)
 
 
 if __name__ == "__main__":

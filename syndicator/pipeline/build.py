@@ -87,7 +87,8 @@ class Builder:
                  state: Store | None = None, settle: bool = False,
                  publisher: Publisher | None = None, confirmations: Confirmations | None = None,
                  keep_catalog: bool = False) -> None:
-        self.publisher: Publisher = publisher or DirectoryPublisher(settings.feeds_dir)
+        self.publisher: Publisher = publisher or DirectoryPublisher(settings.feeds_dir,
+                                                                    durable=settings.durable_writes)
         #: what the last pass recorded about the published site (see Publisher.site_record)
         self._site = self.publisher.site_record()
         self.settings = settings = pin_ids(settings, self._site)
@@ -277,7 +278,8 @@ class Builder:
         if changed or gone:
             self.state.save_outputs(changed, gone)
         table = redirects.updated(self.publisher.redirects(), self.settings.topic_aliases,
-                                  [f.stem for f in result.feeds], [f.topic.name for f in result.feeds if f.topic])
+                                  [f.stem for f in result.feeds],
+                                  [(f.topic.name, f.topic.slug) for f in result.feeds if f.topic])
         self.publisher.save_redirects(table)
         return report
 

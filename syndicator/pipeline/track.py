@@ -104,7 +104,7 @@ class Tracker:
         root, settings = self.settings.seeds_dir, self.settings
         to_read = [(rel, fp) for rel, fp in posts.items() if rel in stale or rel in self.tentative
                    or (known := self.records.get(rel)) is None or known.fingerprint != fp]
-        reads = parallel.read_many(to_read, lambda item: read_one(root, *item, settings, sites))
+        reads = parallel.read_many(to_read, lambda item: read_one(root, *item, settings, sites), "reading posts")
         fresh: dict[str, ReadResult] = {}
         for (rel, _), read in zip(to_read, reads, strict=True):
             if settle and self._defer(rel, read):

@@ -52,18 +52,39 @@ AHEAD_NS = 2 * _SECOND
 log = logging.getLogger("syndicator.publish")
 
 
-def atomic_write(path: Path, data: bytes, mtime_ns: int | None = None) -> None:
+def atomic_write(path: Path, data: bytes, mtime_ns: int | None = None, durable: bool = False) -> None:
+    """`data` into `path` by a rename, so no reader sees it half written. `durable`: the bytes
+    are on the disk before the rename (the rename itself is once its folder is synced, see
+    `sync_folders`), so a power cut leaves the old file or the new one, never an empty one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with _create(tmp) as f:
             f.write(data)
-            if mtime_ns is not None:
+            if mtime_ns is not None or durable:
                 f.flush()  # a write after utime would set the mtime again
+            if mtime_ns is not None:
                 os.utime(f.fileno(), ns=(mtime_ns, mtime_ns))
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def sync_folders(root: Path, rels: Iterable[str]) -> None:
+    """fsync the folders of `rels` (and `root`): the renames and removals in them are on the
+    disk once this returns. One call per folder, however many files a pass wrote into it."""
+    folders = {os.path.dirname(rel) for rel in rels} | {""}
+    for folder in sorted(folders):
+        try:
+            fd = os.open(os.path.join(root, folder), os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            continue  # (a folder whose last file was taken down)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _create(path: Path) -> BinaryIO:
@@ -106,7 +127,7 @@ def stamp(previous_ns: int | None, now: float) -> int:
     return second
 
 
-def write_file(root: Path, rel: str, out: Output, now: float) -> bool:
+def write_file(root: Path, rel: str, out: Output, now: float, durable: bool = False) -> bool:
     """Write one output (and its .gz) published at `now`; False when the bytes on disk are
     already these (their twin is repaired if it disagrees)."""
     path = root / rel
@@ -114,7 +135,7 @@ def write_file(root: Path, rel: str, out: Output, now: float) -> bool:
     twin = has_twin(rel)
     if same_bytes(path, out.data):
         if twin:
-            repair_twin(path, out.data)
+            repair_twin(path, out.data, durable)
         return False
     try:
         previous: int | None = path.stat().st_mtime_ns
@@ -122,14 +143,14 @@ def write_file(root: Path, rel: str, out: Output, now: float) -> bool:
         previous = None
     mtime = stamp(previous, now)
     if twin:
-        atomic_write(gz, gzip_bytes(out.data), mtime)
+        atomic_write(gz, gzip_bytes(out.data), mtime, durable)
     else:
         gz.unlink(missing_ok=True)  # an older build's twin would be served instead
-    atomic_write(path, out.data, mtime)
+    atomic_write(path, out.data, mtime, durable)
     return True
 
 
-def repair_twin(path: Path, data: bytes) -> bool:
+def repair_twin(path: Path, data: bytes, durable: bool = False) -> bool:
     """Write the twin of `path` (whose bytes are `data`) again unless it holds these bytes
     with the file's mtime (nginx answers gzip clients with the twin's own Last-Modified and
     ETag). True when it was written."""
@@ -146,7 +167,7 @@ def repair_twin(path: Path, data: bytes) -> bool:
                     return False
     except FileNotFoundError:
         pass
-    atomic_write(gz, gzip_bytes(data), mtime)
+    atomic_write(gz, gzip_bytes(data), mtime, durable)
     return True
 
 
@@ -168,11 +189,15 @@ def _safe_rel(rel: str) -> bool:
 
 class DirectoryPublisher:
     """Publishes into `root`. Remembers what the manifest lists (`files`). `clock`: the publish
-    time (seconds since the epoch), which new files are stamped with."""
+    time (seconds since the epoch), which new files are stamped with. `durable` (the
+    `durable_writes` setting): what a pass reports written is on the disk, there to stay
+    through a power cut (each file synced before its rename, each folder before the pass
+    returns)."""
 
-    def __init__(self, root: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, root: Path, clock: Callable[[], float] = time.time, durable: bool = False) -> None:
         self.root = root
         self.clock = clock
+        self.durable = durable
         self._files: set[str] | None = None  # read from the manifest on first use
         self._checked = False
         self._last_publish = 0.0
@@ -221,7 +246,8 @@ class DirectoryPublisher:
         files.update(outputs)
         remove -= outputs.keys()
         changed |= self._take_down(remove & files, files, report)
-        if not self._checked:  # twins of what this pass did not hand over (writing checked the rest)
+        first = not self._checked
+        if first:  # twins of what this pass did not hand over (writing checked the rest)
             self._check_files(files, files - outputs.keys(), now)
             self._checked = True
         elif now < self._last_publish - 1:  # the clock went back: earlier stamps are ahead of it
@@ -229,6 +255,8 @@ class DirectoryPublisher:
         self._last_publish = now
         if changed or full:
             self._write_manifest(files)
+        if self.durable:  # (the first pass may have repaired twins anywhere: every folder)
+            sync_folders(self.root, files if first else [*report.written, *report.removed])
         self._files = files
         return report
 
@@ -257,7 +285,8 @@ class DirectoryPublisher:
                 if late:
                     os.utime(path, ns=(second, second))
                     pulled_back.append(rel)
-                if (late or rel in twins) and has_twin(rel) and repair_twin(Path(path), Path(path).read_bytes()):
+                if (late or rel in twins) and has_twin(rel) \
+                        and repair_twin(Path(path), Path(path).read_bytes(), self.durable):
                     repaired.append(rel)
             except OSError:
                 continue  # gone: the manifest is tidied when it is taken down
@@ -274,14 +303,14 @@ class DirectoryPublisher:
         root = self.root
 
         def work(rels: Sequence[str]) -> list[str]:
-            return [rel for rel in rels if write_file(root, rel, outputs.output(rel), now)]
+            return [rel for rel in rels if write_file(root, rel, outputs.output(rel), now, self.durable)]
 
-        return sorted(parallel.fork_split(sorted(outputs), work))
+        return sorted(parallel.fork_split(sorted(outputs), work, "writing files"))
 
     def _write_manifest(self, files: Iterable[str]) -> None:
         manifest = json.dumps({"files": sorted(files)}, indent=0).encode()
         if not same_bytes(self.root / MANIFEST, manifest):
-            atomic_write(self.root / MANIFEST, manifest)
+            atomic_write(self.root / MANIFEST, manifest, durable=self.durable)
 
     def redirects(self) -> dict[str, str]:
         return redirects.load(self.root)
@@ -290,7 +319,7 @@ class DirectoryPublisher:
         path = self.root / redirects.REDIRECTS
         data = redirects.dump(table)
         if (table or path.exists()) and not same_bytes(path, data):
-            atomic_write(path, data)
+            self._write_record(path, data)
 
     def site_record(self) -> dict[str, Any]:
         try:
@@ -302,4 +331,9 @@ class DirectoryPublisher:
     def save_site_record(self, record: Mapping[str, Any]) -> None:
         data = json.dumps(dict(record), sort_keys=True, indent=0).encode()
         if not same_bytes(self.root / SITE_RECORD, data):
-            atomic_write(self.root / SITE_RECORD, data)
+            self._write_record(self.root / SITE_RECORD, data)
+
+    def _write_record(self, path: Path, data: bytes) -> None:
+        atomic_write(path, data, durable=self.durable)
+        if self.durable:
+            sync_folders(self.root, [])

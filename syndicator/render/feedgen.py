@@ -157,11 +157,15 @@ def _entry(fg: FeedGenerator, post: Post, atom: bool) -> Any:
         fe.content(content, type="html" if atom else None)
     if post.topics:  # one call: each call re-derives the RSS list from all categories so far
         fe.category([{"term": t.slug if atom else t.name, "label": t.name} for t in post.topics])
+    # each entry names its author, the site's when the post names none: RSS has no feed-level
+    # author, and the Atom one that entries inherit is not shown by newsboat, feedparser or
+    # reader (bench/readers.py)
+    authors = list(post.authors) or [fg.author()[0]["name"]]
     if atom:
-        for name in post.authors:
+        for name in authors:
             fe.author({"name": name})
-    else:  # RSS has no feed-level author to fall back on, as Atom entries do
-        fe.dc.dc_creator(list(post.authors) or [fg.author()[0]["name"]])
+    else:
+        fe.dc.dc_creator(authors)
     for image in post.images:
         attrs = {"url": image.url, "medium": "image"}
         attrs.update({k: str(v) for k, v in (("width", image.width), ("height", image.height)) if v})

@@ -16,7 +16,7 @@ from syndicator.model import NO_LINKS, Feed, Links, Post, Related
 VERSION = "https://jsonfeed.org/version/1.1"
 
 
-def _item(post: Post) -> dict[str, Any]:
+def _item(post: Post, author: str) -> dict[str, Any]:
     item: dict[str, Any] = {"id": post.id, "url": post.link, "title": post.title}
     if post.content_html:
         item["content_html"] = post.content_html
@@ -28,8 +28,8 @@ def _item(post: Post) -> dict[str, Any]:
         item["image"] = post.images[0].url
     item["date_published"] = rfc3339(post.published)
     item["date_modified"] = rfc3339(post.updated)
-    if post.authors:
-        item["authors"] = [{"name": name} for name in post.authors]
+    # named on every item: reader does not apply the feed's authors to items (bench/readers.py)
+    item["authors"] = [{"name": name} for name in post.authors or (author,)]
     if post.topics:
         item["tags"] = [t.name for t in post.topics]
     item["language"] = post.language
@@ -66,7 +66,7 @@ def render(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
             ("current", links.current), ("next_archive", links.next_archive)) if url is not None}}
     if links.hubs:
         doc["hubs"] = [{"type": "WebSub", "url": hub} for hub in links.hubs]
-    doc["items"] = [_item(p) for p in feed.posts]
+    doc["items"] = [_item(p, feed.author) for p in feed.posts]
     if feed.coverage:  # a grouped feed: the story's other coverage, in an extension readers skip
         for item, post in zip(doc["items"], feed.posts, strict=True):
             others = feed.coverage.get(post.id, ())

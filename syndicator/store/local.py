@@ -28,7 +28,8 @@ _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_int
                  "state_url", "role", "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
                  "custom_cache_entries", "custom_cache_mb", "filter_max_length",
                  "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks",
-                 "status_networks", "trusted_proxies", "purge_caches"}
+                 "status_networks", "trusted_proxies", "durable_writes",
+                 "access_log", "metrics_networks", "purge_caches"}
 
 
 @contextmanager

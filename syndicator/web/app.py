@@ -284,7 +284,8 @@ def _custom(site: Site, rel: str) -> Response | None:
     """A custom feed's answer (see web/custom.py), None when `rel` names none."""
     assert site.custom is not None
     args = request.args.to_dict(flat=False)
-    made = site.custom.answer(rel, args, len(request.query_string), lambda r: site.files.get(r) is not None)
+    made = site.custom.answer(rel, args, request.query_string.decode("latin-1"),
+                              lambda r: site.files.get(r) is not None)
     if made is None:
         return None
     if made.entry is not None:

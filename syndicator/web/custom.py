@@ -74,7 +74,7 @@ class CustomFeeds:
         self._lock = threading.Lock()
         self._renders = threading.BoundedSemaphore(RENDERS)
 
-    def answer(self, rel: str, args: Mapping[str, Sequence[str]], query_length: int,
+    def answer(self, rel: str, args: Mapping[str, Sequence[str]], query: str,
                is_file: Callable[[str], bool]) -> Answer | None:
         """The answer for a feed path `rel` with query `args`; None when `rel` names no custom
         feed (not a feed format, or a plain file's path without filters)."""
@@ -82,7 +82,7 @@ class CustomFeeds:
         spelled = urls.topic_of_stem(stem)
         if not dot or fmt not in FEED_FORMATS or (stem != urls.ALL_STEM and (spelled is None or "/" in spelled)):
             return None
-        asked = self._read(args, query_length, spelled)
+        asked = self._read(args, len(query), spelled)
         if isinstance(asked, Answer):
             return asked
         expression, wanted = asked
@@ -100,7 +100,7 @@ class CustomFeeds:
             return Answer(503, message="Starting: the feeds are being built", retry_after=5)
         if expression is not None and catalog.unknown(expression):
             return Answer(404, message="Not found: no topic " + ", ".join(catalog.unknown(expression)))
-        if canonical != stem:
+        if canonical != stem or query != wanted.query:  # one URL a feed: its self link
             return Answer(301, location=self._url(canonical, fmt, wanted))
         return self._cached(catalog, expression, canonical, fmt, wanted)
 

@@ -20,9 +20,9 @@ of the W3C WebSub Recommendation for the feeds of this site.
   network: the address judged is the one connected to (see http.py), so a callback cannot
   reach the service's own machine or network (SSRF).
 
-Requests, verifications and deliveries run on WORKERS threads of their own: a slow or dead
-subscriber never delays a pass or another subscriber beyond holding one thread for at most
-http.TIMEOUT per try.
+Verifications and deliveries run on threads of their own, WORKERS of them, more (up to
+MAX_WORKERS) while all are waiting on slow callbacks: a slow or dead subscriber holds one
+thread for at most http.TIMEOUT per try, and delays neither a pass nor another subscriber.
 """
 
 from __future__ import annotations
@@ -58,6 +58,13 @@ MAX_CALLBACK = 2048
 #: Verifications waiting at most; further requests are answered 503.
 MAX_PENDING = 1000
 WORKERS = 8
+#: Workers at most: more are started while every one is waiting on a slow callback, so a slow
+#: or dead subscriber holds a thread (for http.TIMEOUT per try), never the others' deliveries.
+MAX_WORKERS = 256
+#: Seconds `close()` waits for deliveries in progress (their subscribers get them after a restart).
+CLOSE_SECONDS = 2.0
+#: Seconds an extra worker waits for work before it ends.
+IDLE_SECONDS = 30.0
 #: Seconds before each retry of a failed delivery (then that version is dropped).
 RETRY_DELAYS = (1.0, 4.0, 16.0, 64.0, 256.0)
 
@@ -132,6 +139,9 @@ class Hub:
         self._cond = threading.Condition()
         self._closed = False
         self._threads: list[threading.Thread] = []
+        self._names = itertools.count()
+        self._alive = 0
+        self._idle = 0
         self.delivered = 0
         self.failed = 0
 
@@ -148,18 +158,18 @@ class Hub:
         with self._cond:
             for key in self._subs:
                 self._queue_delivery(key)
-        for i in range(self._workers):
-            thread = threading.Thread(target=self._work, name=f"syndicator-websub-{i}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        with self._cond:
+            for _ in range(self._workers):
+                self._spawn()
         return self
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        for thread in self._threads:
-            thread.join(timeout=http.TIMEOUT + 1)
+        deadline = time.monotonic() + CLOSE_SECONDS  # a delivery still waiting is left to the exit
+        for thread in list(self._threads):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def status(self) -> dict[str, Any]:
         with self._cond:
@@ -250,6 +260,8 @@ class Hub:
 
     def _push(self, delay: float, kind: str, key: Key, intent: Intent | None) -> None:
         heapq.heappush(self._jobs, (time.monotonic() + delay, next(self._seq), kind, key, intent))
+        if delay <= 0 and not self._idle and self._threads and self._alive < MAX_WORKERS:
+            self._spawn()  # every worker is busy (slow callbacks): another takes this one
         self._cond.notify()
 
     def _expire(self, key: Key) -> None:
@@ -260,17 +272,47 @@ class Hub:
 
     # -- the workers ---------------------------------------------------------------------------
 
+    def _spawn(self) -> None:
+        """One more worker (called holding the lock)."""
+        self._alive += 1
+        thread = threading.Thread(target=self._work, name=f"syndicator-websub-{next(self._names)}", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _due(self) -> bool:
+        return bool(self._jobs) and self._jobs[0][0] <= time.monotonic()
+
+    def _take(self) -> tuple[str, Key, Intent | None] | None:
+        """The next due job, waiting for it; None when this worker is to end (called holding
+        the lock). Workers beyond the first ones end after IDLE_SECONDS without work."""
+        self._idle += 1
+        try:
+            while not self._closed and not self._due():
+                wait = self._jobs[0][0] - time.monotonic() if self._jobs else IDLE_SECONDS
+                if not self._cond.wait(min(wait, IDLE_SECONDS)) and not self._due() \
+                        and self._alive > self._workers:
+                    break
+            else:
+                if not self._closed:
+                    _, _, kind, key, intent = heapq.heappop(self._jobs)
+                    return kind, key, intent
+            self._alive -= 1
+            return None
+        finally:
+            self._idle -= 1
+
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and (not self._jobs or self._jobs[0][0] > time.monotonic()):
-                    self._cond.wait(self._jobs[0][0] - time.monotonic() if self._jobs else None)
-                if self._closed:
+                job = self._take()
+                if job is None:
                     return
-                _, _, kind, key, intent = heapq.heappop(self._jobs)
+                kind, key, intent = job
                 if kind == "deliver":
                     self._queued.discard(key)
                     self._running.add(key)
+                if self._due() and not self._idle and self._alive < MAX_WORKERS:
+                    self._spawn()  # every worker is busy (slow callbacks): another takes what is due
             try:
                 if intent is not None:
                     self._verify(intent)

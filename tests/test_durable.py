@@ -1,0 +1,60 @@
+"""durable_writes: a real `syndicator build` under strace, which records every fsync and rename
+it makes; each file it publishes is synced before its rename, and each folder after the last
+rename into it, before the command reports the pass."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SEEDS
+
+pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+
+CALL = re.compile(r'^\d+\s+(fsync|rename|renameat2?)\((?:-?\d+<([^>]*)>|(?:AT_FDCWD, )?"([^"]*)")'
+                  r'(?:, (?:AT_FDCWD, )?"([^"]*)")?')
+
+
+def traced_build(tmp_path: Path, durable: bool) -> tuple[Path, list[tuple[str, str, str]]]:
+    seeds, out, trace = tmp_path / "seeds", tmp_path / "feeds", tmp_path / "trace.txt"
+    shutil.copytree(SEEDS, seeds)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
+    env["SYNDICATOR_DURABLE_WRITES"] = "true" if durable else "false"
+    subprocess.run(["strace", "-f", "-y", "-qq", "-o", str(trace), "-e", "trace=fsync,rename,renameat,renameat2",
+                    sys.executable, "-m", "syndicator", "build", "--seeds", str(seeds), "--out", str(out),
+                    "--state", str(tmp_path / "var")], check=True, cwd=tmp_path, env=env, capture_output=True)
+    calls = []
+    for line in trace.read_text().splitlines():
+        m = CALL.match(line)
+        if m and "= 0" in line:
+            calls.append((m.group(1), m.group(2) or m.group(3), m.group(4) or ""))
+    return out, calls
+
+
+def test_each_file_is_synced_before_its_rename_and_each_folder_before_the_end(tmp_path: Path) -> None:
+    out, calls = traced_build(tmp_path, durable=True)
+    root = str(out.resolve())
+    published = [p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+    assert len(published) > 30
+    synced_at = {path: i for i, (call, path, _) in enumerate(calls) if call == "fsync"}
+    renamed_at = {os.path.abspath(os.path.join(tmp_path, dest)): (i, os.path.abspath(os.path.join(tmp_path, src)))
+                  for i, (call, src, dest) in enumerate(calls) if call.startswith("rename")}
+    for path in published:
+        i, tmp = renamed_at[str(path.resolve())]
+        assert tmp in synced_at and synced_at[tmp] < i, f"{path} renamed before its bytes were synced"
+        folder = str(path.parent.resolve())
+        assert synced_at.get(folder, -1) > i, f"{folder} not synced after {path.name} was renamed into it"
+    assert root in synced_at
+
+
+def test_without_durable_writes_nothing_is_synced(tmp_path: Path) -> None:
+    out, calls = traced_build(tmp_path, durable=False)
+    root = str(out.resolve())
+    assert any(call.startswith("rename") for call, _, _ in calls)  # (the trace works)
+    assert not [path for call, path, _ in calls if call == "fsync" and path.startswith(root)]
