@@ -182,6 +182,8 @@ class Hub:
         """A subscriber's POST: (status, text of the answer)."""
         try:
             intent = self._intent(form)
+            if intent.mode == "subscribe":
+                self._check_address(intent.callback)  # (a DNS look-up: not while holding the lock)
             with self._cond:
                 self._admit(intent)
                 self._pending[intent.topic, intent.callback] = intent
@@ -220,7 +222,7 @@ class Hub:
             raise Refused(400, "hub.lease_seconds must be a number of seconds") from None
 
     def _admit(self, intent: Intent) -> None:
-        """Limits and the callback's address (called holding the lock)."""
+        """The limits (called holding the lock)."""
         key = (intent.topic, intent.callback)
         if len(self._pending) >= MAX_PENDING and key not in self._pending:
             raise Refused(503, "too many verifications waiting; try again later")
@@ -232,9 +234,11 @@ class Hub:
         host = urlsplit(intent.callback).hostname
         if sum(1 for _, cb in keys if urlsplit(cb).hostname == host) >= self.settings.websub_max_per_host:
             raise Refused(403, f"{host} has as many subscriptions as it may have")
-        parts = urlsplit(intent.callback)
+
+    def _check_address(self, callback: str) -> None:
+        parts = urlsplit(callback)
         try:
-            http.addresses(parts.hostname or "", parts.port or 80, self.allow)
+            http.addresses(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80), self.allow)
         except http.RequestFailed as e:
             raise Refused(403, f"hub.callback: {e}") from None
 
