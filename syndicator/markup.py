@@ -190,7 +190,50 @@ def _cleaner(base: str | None) -> nh3.Cleaner:
 def _clean(html: str, base: str | None) -> str:
     """nh3 with our allow-list; with a base, URLs come out absolute and `style`/`hidden` are
     left only on hidden elements."""
-    return _cleaner(base).clean(html)
+    return _cleaner(base).clean(_flatten_deep(html))
+
+
+#: Raw nesting beyond this is flattened before the parser sees it: html5ever looks through the
+#: whole stack of open elements for each new one, so 20,000 nested `<div>`s took 8 s and a
+#: 1 MiB post of them would take minutes. Far beyond MAX_DEPTH, so what comes out is the same.
+MAX_RAW_DEPTH = 4 * MAX_DEPTH
+_RAW_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)(?:\s[^<>]*)?/?>")
+#: Elements the parser closes on its own (a new `<p>` ends the last one), and the void ones:
+#: never counted as open.
+_SELF_ENDING = _VOID | frozenset("p li dt dd option optgroup tr td th thead tbody tfoot rb rt rp colgroup "
+                                 "caption head body html".split())
+
+
+def _flatten_deep(html: str) -> str:
+    """The tags of elements opened deeper than MAX_RAW_DEPTH removed, their text kept. Depth is
+    counted as the parser does for well-nested markup; an end tag closes up to the nearest open
+    element of its name, or nothing."""
+    if html.count("<") <= MAX_RAW_DEPTH:
+        return html
+    out: list[str] = []
+    stack: list[tuple[str, bool]] = []  # (name, tag kept) of each open element
+    open_count: dict[str, int] = {}  # so an end tag with nothing to close looks at no stack
+    pos = 0
+    for m in _RAW_TAG.finditer(html):
+        name = m.group(2).lower()
+        if name in _SELF_ENDING:
+            continue
+        keep = True
+        if not m.group(1):
+            keep = len(stack) < MAX_RAW_DEPTH
+            stack.append((name, keep))
+            open_count[name] = open_count.get(name, 0) + 1
+        elif open_count.get(name):
+            at = next(i for i in range(len(stack) - 1, -1, -1) if stack[i][0] == name)
+            keep = stack[at][1]
+            for closed, _ in stack[at:]:  # each element is closed once: linear overall
+                open_count[closed] -= 1
+            del stack[at:]
+        if not keep:
+            out.append(html[pos:m.start()])
+            pos = m.end()
+    out.append(html[pos:])
+    return "".join(out)
 
 
 def _element_end(html: str, start: int) -> int:

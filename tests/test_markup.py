@@ -475,3 +475,30 @@ def test_text_that_a_table_moves_is_not_read_from_a_prefix() -> None:
     stray = "<table><tbody><tr><td>" + "cell words " * 20 + "</td></tr>stray words</tbody></table>" + "more " * 200
     assert markup.to_text(stray).startswith("stray words")
     assert markup.summary_text(stray, 40) == plaintext.truncate(markup.to_text(stray), 40)
+
+
+# ---- deep raw nesting: flattened before the parser, with the same result ---------------------
+
+_DEEP = {
+    "divs": "<div>" * 3000 + "deep text" + "</div>" * 3000,
+    "mixed": "<div><span><b>" * 1000 + "x" + "</b></span></div>" * 1000,
+    "unclosed": "<div>a<span>b" * 1500,
+    "stray ends": "<div>" * 2000 + "</span>" * 2000 + "t" + "</div>" * 2000,
+    "paragraphs": "<div>" + "<p>para <em>x</em>" * 2000 + "</div>",
+    "list": "<ul>" + "<li>item <a href='/a'>l</a>" * 2000 + "</ul>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_DEEP))
+def test_deep_raw_nesting_is_flattened_with_the_same_result(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    html = _DEEP[name]
+    flattened = markup.sanitize(html, "https://example.org/")
+    monkeypatch.setattr(markup, "MAX_RAW_DEPTH", 10**9)  # the parser alone
+    assert flattened == markup.sanitize(html, "https://example.org/")
+
+
+def test_the_parser_never_sees_more_than_max_raw_depth_open_elements() -> None:
+    html = "<section>" * 50_000 + "<div>" * 50_000 + "x"
+    flat = markup._flatten_deep(html)
+    assert flat.count("<section>") + flat.count("<div>") == markup.MAX_RAW_DEPTH
+    assert flat.endswith("x")

@@ -414,4 +414,5 @@ test_cost = settings(PROPERTY_SETTINGS, max_examples=30)(
     example(place=_BODY, unit="{", long=1, size=8_000)(  # Liquid's scans for `}}`: quadratic
     example(place=_BODY, unit="{:.", long=1, size=20_000)(  # kramdown's for an attribute list's `}`
     example(place=_BODY, unit="{::nomarkdown}", long=1, size=20_000)(
-        given(**STRATEGIES["cost"][1])(prop_cost)))))))
+    example(place=_BODY, unit="<div>", long=1, size=20_000)(  # html5ever's scans of open elements
+        given(**STRATEGIES["cost"][1])(prop_cost))))))))
