@@ -71,12 +71,20 @@ class Proxy:
         self._lock = threading.Lock()
 
     def __enter__(self) -> Proxy:
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.cut()
+        # close() alone leaves accept() blocked (and the thread alive, which keeps later tests
+        # in this process from forking: parallel.py forks only while it is the one thread)
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
+        self.acceptor.join(5)
 
     def cut(self) -> None:
         self.down.set()
