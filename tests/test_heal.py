@@ -191,9 +191,11 @@ def test_kill_9_during_a_cold_build_leaves_no_child_holding_the_lock(tmp_path: P
     srv.proc = subprocess.Popen(srv.command(), cwd=srv.workdir, env=srv.environment(), stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
-    child = wait_for(lambda: next(iter(_children(srv.proc.pid)), None), 60, "the forked helper of the cold build")
-    os.kill(srv.proc.pid, signal.SIGKILL)
-    srv.proc.wait(5)
+    try:
+        child = wait_for(lambda: next(iter(_children(srv.proc.pid)), None), 60, "the forked helper of the cold build")
+    finally:
+        os.kill(srv.proc.pid, signal.SIGKILL)  # also when no helper was seen: no service left behind
+        srv.proc.wait(5)
     wait_for(lambda: not _alive(child), 2, "the helper to end with its parent")
     with ServerProcess(tmp_path, seeds=None, config=CONFIG, env=BASE, startup_timeout=120) as again:
         assert again.health()["posts"] == 6000
