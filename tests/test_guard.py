@@ -59,23 +59,27 @@ def test_serve_keeps_the_last_good_feeds_while_the_folder_is_missing(tmp_path: P
 def test_serve_holds_an_emptied_folder_and_mass_removals_until_confirmed(tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
-    for i in range(12):
-        (seeds / f"p{i:02d}.md").write_text(POST.format(i=i, day=i + 1), encoding="utf-8")
+    # each removal below is one rename of a folder, so the watcher sees it whole: files renamed one
+    # by one could be seen a few at a time, each pass under the hold's threshold
+    batches = {"few": range(2), "most": range(2, 9), "rest": range(9, 12)}
+    for batch, numbers in batches.items():
+        (seeds / batch).mkdir()
+        for i in numbers:
+            (seeds / batch / f"p{i:02d}.md").write_text(POST.format(i=i, day=i + 1), encoding="utf-8")
     aside = tmp_path / "aside"
     aside.mkdir()
 
-    def remove(*names: str) -> None:
-        for name in names:
-            (seeds / name).rename(aside / name)
+    def remove(batch: str) -> None:
+        (seeds / batch).rename(aside / batch)
 
     srv = ServerProcess(tmp_path, seeds=None, config=CONFIG, env=BASE)
     with srv:
         assert healthz(srv)["posts"] == 12
-        remove("p00.md", "p01.md")  # a few: published at once
+        remove("few")  # a few: published at once
         wait_for(lambda: healthz(srv)["posts"] == 10, 10, "two posts gone")
         before = feed_files(srv.feeds_dir)
 
-        remove(*(f"p{i:02d}.md" for i in range(2, 9)))  # 7 of 10: more than half and more than 5
+        remove("most")  # 7 of 10: more than half and more than 5
         doc = wait_for(lambda: held(srv, "7 of the 10 published posts are gone"), 10, "the hold")
         assert str(seeds) in str(doc["reason"]) and doc["posts"] == 10
         assert len(get_json(srv, "/all.json")["items"]) == 10
@@ -92,12 +96,11 @@ def test_serve_holds_an_emptied_folder_and_mass_removals_until_confirmed(tmp_pat
         assert cli("confirm", "--state", str(again.state_dir), cwd=tmp_path).returncode == 1  # used up
 
         published = feed_files(again.feeds_dir)
-        remove("p09.md", "p10.md", "p11.md")  # an unmounted share: an empty folder
+        remove("rest")  # an unmounted share: an empty folder
         doc = wait_for(lambda: held(again, str(seeds)), 10, "the hold")
         reason = str(doc["reason"])
         assert "is empty but 3 posts are published" in reason or "all 3 published posts are gone" in reason
-        for name in ("p09.md", "p10.md", "p11.md"):
-            (aside / name).rename(seeds / name)  # mounted again
+        (aside / "rest").rename(seeds / "rest")  # mounted again
         wait_for(lambda: healthz(again)["status"] == "ok", 10, "the folder back")
         assert feed_files(again.feeds_dir) == published
 

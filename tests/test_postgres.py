@@ -120,8 +120,9 @@ def test_same_records_as_the_sqlite_store(pg_url: str, settings: Settings) -> No
     """Both stores give back what the pipeline saved, field for field."""
     upgraded(pg_url)
     (settings.seeds_dir / "broken.md").write_text("---\ntitle: [oops\n---\n", encoding="utf-8")
-    Builder(settings, state=open_store(pg_url)).build()
-    Builder(settings, state=SQLiteStore(settings.state_dir / FILE_NAME, "k")).build()
+    clock = Clock()  # one injected clock: both builds see the same times, whatever second the wall is in
+    Builder(settings, clock=clock, state=open_store(pg_url)).build()
+    Builder(settings, clock=clock, state=SQLiteStore(settings.state_dir / FILE_NAME, "k")).build()
     from_pg, from_sqlite = open_store(pg_url), SQLiteStore(settings.state_dir / FILE_NAME, "k")
     records = from_pg.load()
     assert len(records) > 4 and any(r.problems for r in records.values())
