@@ -297,7 +297,7 @@ def serve(ctx: click.Context, /, **options: Any) -> None:
         click.echo(f"syndicator: role {settings.role} needs state_url (the PostgreSQL database the builders and "
                    "web nodes share)", err=True)
         ctx.exit(EXIT_BAD_CONFIG)
-    if not settings.state_url:
+    if settings.role == "all":  # (with state_url too: the published site is written to feeds/ for nginx)
         folders.writable(settings.feeds_dir, "output")
     if settings.role != "web":
         folders.writable(settings.state_dir, "state")

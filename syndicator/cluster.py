@@ -19,6 +19,7 @@ did not publish is published now.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -210,22 +211,25 @@ def run(settings: Settings) -> int:
     web = settings.role in ("web", "all")
     if web:
         daemon.check_port(settings.host, settings.port)
-    publishing = None
-    if settings.role in ("builder", "all"):
-        publishing = Publishing(settings, local.cache_key(settings), daemon.BuildLog()).start()
-    files = None
-    try:
-        if web:
-            files = _web(settings, stop, servers)
-        else:
-            log.info("building %s into PostgreSQL (role builder)", settings.seeds_dir)
-            stop.wait()
-    finally:
-        stop.set()
-        if publishing is not None:
-            publishing.close()
-        if files is not None:
-            files.stop()
+    with contextlib.ExitStack() as held:
+        if settings.role == "all":  # feeds/ is written too: one writer per folder
+            held.enter_context(local.lock(settings.feeds_dir, local.FEEDS_LOCK_NAME, private=False))
+        publishing = None
+        if settings.role in ("builder", "all"):
+            publishing = Publishing(settings, local.cache_key(settings), daemon.BuildLog()).start()
+        files = None
+        try:
+            if web:
+                files = _web(settings, stop, servers)
+            else:
+                log.info("building %s into PostgreSQL (role builder)", settings.seeds_dir)
+                stop.wait()
+        finally:
+            stop.set()
+            if publishing is not None:
+                publishing.close()
+            if files is not None:
+                files.stop()
     log.info("stopped")
     return 0
 
@@ -235,11 +239,17 @@ def _web(settings: Settings, stop: threading.Event, servers: list[Any]) -> Any:
     handler to close); the node's copy of it."""
     from syndicator.server import create_server
     from syndicator.web import create_app
-    from syndicator.web.published import PublishedFiles
+    from syndicator.web.published import FolderCopy, PublishedFiles
     from syndicator.web.purge import Purger
 
     purger = Purger(settings.purge_caches) if settings.purge_caches else None
-    files = PublishedFiles(settings.state_url, changed=purger.purge if purger else None).start()
+    copy: FolderCopy | None = None
+    files = PublishedFiles(settings.state_url, changed=purger.purge if purger else None,
+                           loaded_hook=lambda: copy.wake.set() if copy is not None else None)
+    if settings.role == "all":  # the published site in feeds/ as well, for nginx
+        copy = FolderCopy(settings.feeds_dir, lambda: files.snapshot, durable=settings.durable_writes).start()
+        files.stopped.append(copy.stop)
+    files.start()
     while not files.loaded.wait(0.5):
         if stop.is_set():
             return files

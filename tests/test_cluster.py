@@ -31,7 +31,7 @@ from syndicator.web.purge import request_paths
 
 from . import pgserver
 from .conftest import ALIASES, BAD_POST, SEEDS, site_settings
-from .serverproc import ServerProcess, free_port
+from .serverproc import ServerProcess, free_port, nginx_binary, nginx_in_front
 
 ROOT = Path(__file__).resolve().parent.parent
 pg_url = pgserver.pg_url  # the fixture: a database of the test's own
@@ -358,6 +358,66 @@ def test_a_builder_and_two_web_nodes(pg_url: str, tmp_path: Path) -> None:
         for node in nodes:
             assert node.stop() == 0, node.log()
         assert builder.stop() == 0, builder.log()
+        db.close()
+
+
+# -- role all: the published site in feeds/ too, for nginx ---------------------------------------
+
+
+def folder_matches_database(feeds: Path, db: Database) -> bool:
+    """feeds/ holds exactly what is published: bytes, .gz twins, mtimes (Last-Modified)."""
+    rows = {rel: (bytes(data), gz and bytes(gz), mtime) for rel, data, gz, mtime in
+            db.execute("SELECT rel, data, gz, mtime_ns FROM published")}
+    if published_files(feeds) != {rel: data for rel, (data, _, _) in rows.items()}:
+        return False
+    manifest = json.loads((feeds / ".manifest.json").read_text(encoding="utf-8"))["files"]
+    for rel, (data, gz, mtime) in rows.items():
+        path, twin = feeds / rel, feeds / (rel + ".gz")
+        if path.stat().st_mtime_ns != mtime or twin.exists() != (gz is not None):
+            return False
+        if gz is not None and (gzip.decompress(twin.read_bytes()) != data or twin.stat().st_mtime_ns != mtime):
+            return False
+    return sorted(manifest) == sorted(rows)
+
+
+def test_role_all_on_postgresql_also_writes_feeds_for_nginx(pg_url: str, tmp_path: Path) -> None:
+    db = upgraded(pg_url)
+    srv = ServerProcess(tmp_path / "site", env={"SYNDICATOR_STATE_URL": pg_url})
+    srv.start()
+    try:
+        wait_for(lambda: generation(db) > 0 and folder_matches_database(srv.feeds_dir, db), 30,
+                 "feeds/ written as published")
+        assert len(published_files(srv.feeds_dir)) > 20
+        assert (srv.feeds_dir / ".syndicator.lock").read_text().strip() == str(srv.proc.pid)  # type: ignore[union-attr]
+        rows = database_site(db)
+        if nginx_binary() is not None:  # contrib/nginx.conf over that folder, syndicator behind it
+            with nginx_in_front(srv, tmp_path / "nginx") as nginx:
+                for rel in ("all.rss", "all.atom", "index.html", "feeds.opml"):
+                    assert nginx.request("GET", "/" + rel)[2] == srv.request("GET", "/" + rel)[2] == rows[rel][0]
+                status, headers, body = nginx.request("GET", "/all.rss", {"Accept-Encoding": "gzip"})
+                assert headers.get("Content-Encoding") == "gzip" and gzip.decompress(body) == rows["all.rss"][0]
+
+        post = retitle(srv.workdir, "Mirrored")
+        wait_for(lambda: b"Mirrored " in (srv.feeds_dir / "all.rss").read_bytes(), 15, "the edit in feeds/")
+        wait_for(lambda: folder_matches_database(srv.feeds_dir, db), 15, "feeds/ as published after the edit")
+        before = published_files(srv.feeds_dir)
+        post.unlink()
+        wait_for(lambda: published_files(srv.feeds_dir).keys() < before.keys()
+                 and folder_matches_database(srv.feeds_dir, db), 15, "the post's page taken down from feeds/")
+        assert srv.stop() == 0, srv.log()
+
+        # while stopped: a file deleted by hand, a stray one the manifest lists: put right at the next start
+        (srv.feeds_dir / "all.atom").unlink()
+        (srv.feeds_dir / "gone.rss").write_bytes(b"<rss/>")
+        manifest = srv.feeds_dir / ".manifest.json"
+        manifest.write_text(json.dumps({"files": [*json.loads(manifest.read_text())["files"], "gone.rss"]}))
+        unchanged = (srv.feeds_dir / "all.rss").stat().st_mtime_ns
+        srv.start()
+        wait_for(lambda: folder_matches_database(srv.feeds_dir, db), 30, "feeds/ put right after a restart")
+        assert not (srv.feeds_dir / "gone.rss").exists()
+        assert (srv.feeds_dir / "all.rss").stat().st_mtime_ns == unchanged
+    finally:
+        assert srv.stop() == 0, srv.log()
         db.close()
 
 
