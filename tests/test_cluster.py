@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -516,6 +517,40 @@ def test_a_standby_takes_over_when_the_leader_dies(pg_url: str, tmp_path: Path) 
         assert epochs_in_order(db)
     finally:
         assert node.stop() == 0, node.log()
+        for builder in builders:
+            builder.stop()
+        db.close()
+
+
+def test_a_standby_keeps_its_read_of_the_posts_warm(pg_url: str, tmp_path: Path) -> None:
+    """The standby's copy of the posts has other mtimes than the leader's (another machine's
+    clone): the records in PostgreSQL name every file as changed to it. It reads its copy while
+    standing by, follows an edit, and takes over reading at most the file edited at the kill."""
+    db = upgraded(pg_url)
+    builders = [Builder_(tmp_path / "a", pg_url)]
+    node = None
+    try:
+        wait_for(lambda: generation(db) > 0, 60, "a first generation published")
+        shutil.copytree(SEEDS, tmp_path / "b" / "seeds", copy_function=shutil.copyfile)  # mtimes: now
+        posts = len(list((tmp_path / "b" / "seeds").rglob("*.*")))
+        builders.append(Builder_(tmp_path / "b", pg_url))
+        standby = builders[1]
+        wait_for(lambda: "kept warm" in standby.log(), 30, "the standby's warm read")
+        node = web_node(tmp_path / "web", pg_url).start()
+        retitle_everywhere(builders, "Followed")
+        wait_for(lambda: served(node, b"Followed "), 10, "the edit served")
+        wait_for(lambda: standby.log().count("kept warm") >= 2, 10, "the standby reading the edit")
+        assert leader_of(db, builders) is builders[0]
+        builders[0].proc.kill()
+        retitle_everywhere(builders, "Killed")
+        wait_for(lambda: served(node, b"Killed "), 10, "the edit served after the kill")
+        wait_for(lambda: "looked at again" in standby.log(), 10, "the takeover logged")
+        [line] = [line for line in standby.log().splitlines() if "looked at again" in line]
+        looked, warm, now = (int(n) for n in re.findall(r"(\d+) (?:files looked|of them|read now)", line))
+        assert looked >= posts - 1 and now <= 1 and warm == looked - now, line
+    finally:
+        if node is not None:
+            assert node.stop() == 0, node.log()
         for builder in builders:
             builder.stop()
         db.close()
