@@ -85,7 +85,7 @@ class PostgresStore:
         with parallel.no_cycle_collection():  # every record lives on: a collection would find nothing
             for row in self.db.rows(f"SELECT {_COLUMNS} FROM posts"):
                 try:
-                    record = _record(list(row), decoder)
+                    record = _record(list(row), decoder.post)
                 except SchemaError as e:
                     dropped.append((row[0], e))
                     continue
