@@ -82,6 +82,13 @@ class Store(Protocol):
 
     def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None: ...
 
+    def outputs_current(self) -> bool:
+        """Whether the outputs were last made from the records as stored (no record saved since
+        `mark_outputs_current`): a start may then take what they show as published."""
+        ...
+
+    def mark_outputs_current(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -120,6 +127,12 @@ class MemoryStore:
         return {}
 
     def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None:
+        pass
+
+    def outputs_current(self) -> bool:
+        return False
+
+    def mark_outputs_current(self) -> None:
         pass
 
     def close(self) -> None:

@@ -59,6 +59,8 @@ _TABLES = (
 #: Subscriptions of our own WebSub hub: kept through a schema change (nothing else has them).
 _SUBSCRIPTIONS = ("CREATE TABLE IF NOT EXISTS subscriptions (topic TEXT NOT NULL, callback TEXT NOT NULL, "
                   "secret TEXT, expires TEXT NOT NULL, delivered TEXT, PRIMARY KEY (topic, callback))")
+#: Every save of records clears the mark that the outputs were made from the stored records.
+_NOT_CURRENT = "DELETE FROM meta WHERE key = 'outputs_current'"
 _COLUMNS = "path, size, mtime_ns, hash, problems, not_a_post, current, id, own_id, good, good_hash, first_seen, changed"
 #: `good` holds a post's light line, `heavy` (last, so that a load of the others never reads its
 #: pages) its heavy line (see codec.py).
@@ -144,6 +146,7 @@ class SQLiteStore:
         if meta.get("key") != key:
             self.db.execute("UPDATE posts SET size = NULL, mtime_ns = NULL")
             self.db.execute("DELETE FROM outputs")
+            self.db.execute(_NOT_CURRENT)
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?), ('key', ?)", (SCHEMA, key))
 
     def rekey(self, key: str) -> None:
@@ -209,6 +212,7 @@ class SQLiteStore:
     def save(self, records: Iterable[Record], gone: Iterable[str]) -> None:
         """Store changed records and forget deleted paths, in one transaction."""
         with self.transaction():
+            self.db.execute(_NOT_CURRENT)
             self.db.executemany("DELETE FROM posts WHERE path = ?", [(p,) for p in gone])
             self.db.executemany(
                 "INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -260,6 +264,12 @@ class SQLiteStore:
             self.db.executemany("DELETE FROM outputs WHERE rel = ?", [(r,) for r in removed])
             self.db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?)", list(digests.items()))
 
+
+    def outputs_current(self) -> bool:
+        return self.db.execute("SELECT 1 FROM meta WHERE key = 'outputs_current'").fetchone() is not None
+
+    def mark_outputs_current(self) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('outputs_current', '1')")
 
     # -- subscriptions of our own hub ----------------------------------------------------------
     # Their own connection and lock: the hub's threads write while a pass holds `db`.
