@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -96,6 +96,11 @@ class Subscriptions(Protocol):
 
     def drop_subscription(self, topic: str, callback: str) -> None: ...
 
+    def mark_delivered(self, topic: str, callback: str, delivered: str) -> None:
+        """The subscriber now has the feed bytes of this digest; nothing when the subscription
+        is gone (another process may have ended it meanwhile)."""
+        ...
+
 
 class MemoryStore:
     """A Store that forgets when the process ends: one `build` remembers nothing to the next
@@ -144,3 +149,9 @@ class MemorySubscriptions:
     def drop_subscription(self, topic: str, callback: str) -> None:
         with self._lock:
             self._subs.pop((topic, callback), None)
+
+    def mark_delivered(self, topic: str, callback: str, delivered: str) -> None:
+        with self._lock:
+            sub = self._subs.get((topic, callback))
+            if sub is not None:
+                self._subs[topic, callback] = replace(sub, delivered=delivered)

@@ -255,6 +255,11 @@ class SQLiteStore:
         with self._hub() as db:
             db.execute("DELETE FROM subscriptions WHERE topic = ? AND callback = ?", (topic, callback))
 
+    def mark_delivered(self, topic: str, callback: str, delivered: str) -> None:
+        with self._hub() as db:
+            db.execute("UPDATE subscriptions SET delivered = ? WHERE topic = ? AND callback = ?",
+                       (delivered, topic, callback))
+
 
 def _damaged(error: sqlite3.DatabaseError) -> bool:
     """The file is not a database or its pages are broken (not: busy, locked, read-only, full)."""
