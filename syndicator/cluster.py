@@ -19,16 +19,19 @@ did not publish is published now.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from syndicator.config import Settings
 from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.pipeline import Builder, BuildResult, guard
+from syndicator.pipeline.warm import WarmReads
 from syndicator.publishers.database import DatabasePublisher
 from syndicator.store import local
 from syndicator.store.pg import Database, Unreachable, require_current
@@ -62,12 +65,16 @@ class Election:
         self._db: Database | None = None
         self._complained = False
 
-    def campaign(self, stop: threading.Event) -> bool:
-        """Wait until elected (True) or told to stop (False)."""
+    def campaign(self, stop: threading.Event, standing_by: Callable[[], object] | None = None) -> bool:
+        """Wait until elected (True) or told to stop (False). `standing_by` is called once
+        another builder is seen to hold the lock."""
         while not stop.is_set():
             try:
                 if self._try():
                     return True
+                if standing_by is not None:
+                    standing_by()
+                    standing_by = None
             except Unreachable as e:
                 self._close()
                 if not self._complained:
@@ -124,6 +131,9 @@ class Publishing:
         self.stop = threading.Event()
         self.election = Election(settings.state_url, f"{socket.gethostname()}:{os.getpid()}")
         self.builder: Builder | None = None
+        #: this builder's reads of its posts, kept current while it stands by (see pipeline/warm.py)
+        self.warm = WarmReads(settings)
+        self._warming: Watcher | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> Publishing:
@@ -138,9 +148,16 @@ class Publishing:
             self._thread.join(timeout=30)
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._warm_no_more()
+
+    def _run(self) -> None:
         while not self.stop.is_set():
-            if not self.election.campaign(self.stop):
+            if not self.election.campaign(self.stop, self._stand_by):
                 break
+            self._warm_no_more()
             log.info("elected publisher (epoch %d)", self.election.epoch)
             try:
                 self._lead()
@@ -153,6 +170,22 @@ class Publishing:
                 self.builder = None
                 self.election.resign()
 
+    def _stand_by(self) -> None:
+        """Another builder publishes: keep a read of the posts warm for when this one takes over."""
+        if self._warming is None:
+            log.info("standing by; keeping a read of %s warm (%d files read so far)", self.settings.seeds_dir,
+                     len(self.warm.reads))
+            self.warm.halt.clear()
+            self._warming = Watcher(self.settings.seeds_dir, self.settings.scan_interval, self.warm.refresh,
+                                    self.warm.refresh_paths).start()
+            self._warming.nudge(None)  # the first look now, not an interval later
+
+    def _warm_no_more(self) -> None:
+        if self._warming is not None:
+            self.warm.halt.set()  # a warm-up in progress stops at its next chunk
+            self._warming.stop()
+            self._warming = None
+
     def _lead(self) -> None:
         s = self.settings
         db = Database(s.state_url, server=_DATA_SESSION, watched=True)
@@ -160,8 +193,12 @@ class Publishing:
             fence = self.election.fence
             self.builder = builder = Builder(s, state=PostgresStore(db, self.key, fence=fence), settle=True,
                                              publisher=DatabasePublisher(db, fence=fence),
-                                             confirmations=guard.Confirmations(s, s.state_dir))
-            self.report(builder.build(), "takeover")
+                                             confirmations=guard.Confirmations(s, s.state_dir), warm=self.warm)
+            result = builder.build()
+            read, warm = builder.tracker.read_counts
+            log.info("taking over: %d files looked at again, %d of them from the warm read, %d read now",
+                     read, warm, read - warm)
+            self.report(result, "takeover")
             watcher = Watcher(s.seeds_dir, s.scan_interval, lambda: self._pass(builder.rebuild_if_changed),
                               lambda paths: self._pass(lambda: builder.rebuild_paths(paths))).start()
             try:
@@ -210,22 +247,25 @@ def run(settings: Settings) -> int:
     web = settings.role in ("web", "all")
     if web:
         daemon.check_port(settings.host, settings.port)
-    publishing = None
-    if settings.role in ("builder", "all"):
-        publishing = Publishing(settings, local.cache_key(settings), daemon.BuildLog()).start()
-    files = None
-    try:
-        if web:
-            files = _web(settings, stop, servers)
-        else:
-            log.info("building %s into PostgreSQL (role builder)", settings.seeds_dir)
-            stop.wait()
-    finally:
-        stop.set()
-        if publishing is not None:
-            publishing.close()
-        if files is not None:
-            files.stop()
+    with contextlib.ExitStack() as held:
+        if settings.role == "all":  # feeds/ is written too: one writer per folder
+            held.enter_context(local.lock(settings.feeds_dir, local.FEEDS_LOCK_NAME, private=False))
+        publishing = None
+        if settings.role in ("builder", "all"):
+            publishing = Publishing(settings, local.cache_key(settings), daemon.BuildLog()).start()
+        files = None
+        try:
+            if web:
+                files = _web(settings, stop, servers)
+            else:
+                log.info("building %s into PostgreSQL (role builder)", settings.seeds_dir)
+                stop.wait()
+        finally:
+            stop.set()
+            if publishing is not None:
+                publishing.close()
+            if files is not None:
+                files.stop()
     log.info("stopped")
     return 0
 
@@ -235,11 +275,17 @@ def _web(settings: Settings, stop: threading.Event, servers: list[Any]) -> Any:
     handler to close); the node's copy of it."""
     from syndicator.server import create_server
     from syndicator.web import create_app
-    from syndicator.web.published import PublishedFiles
+    from syndicator.web.published import FolderCopy, PublishedFiles
     from syndicator.web.purge import Purger
 
     purger = Purger(settings.purge_caches) if settings.purge_caches else None
-    files = PublishedFiles(settings.state_url, changed=purger.purge if purger else None).start()
+    copy: FolderCopy | None = None
+    files = PublishedFiles(settings.state_url, changed=purger.purge if purger else None,
+                           loaded_hook=lambda: copy.wake.set() if copy is not None else None)
+    if settings.role == "all":  # the published site in feeds/ as well, for nginx
+        copy = FolderCopy(settings.feeds_dir, lambda: files.snapshot, durable=settings.durable_writes).start()
+        files.stopped.append(copy.stop)
+    files.start()
     while not files.loaded.wait(0.5):
         if stop.is_set():
             return files

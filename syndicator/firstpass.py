@@ -18,15 +18,19 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syndicator.config import Settings
-from syndicator.pipeline import BuildResult
+
+if TYPE_CHECKING:
+    from syndicator.pipeline import BuildResult
 
 log = logging.getLogger("syndicator")
 
 #: What /healthz shows of a first pass under way: step (`reading`, `writing`), done, total.
 Progress = dict[str, Any]
+#: How often the child sends how far it has come.
+PROGRESS_EVERY_S = 0.05
 
 
 def run(settings: Settings, stop: threading.Event, progressed: Callable[[Progress], None]) -> BuildResult | None:
@@ -71,7 +75,7 @@ def _follow(child: Any, ours: Connection, stop: threading.Event,
 
 def _child(settings: Settings, parent: int, conn: Connection) -> None:
     """The child: one pass, as `syndicator build` makes it, with its progress sent as it goes."""
-    from syndicator import heal, logs, parallel
+    from syndicator import heal, logs, progress
     from syndicator.pipeline import Builder, guard
     from syndicator.publishers.directory import DirectoryPublisher
     from syndicator.store.local import cache_key
@@ -79,13 +83,17 @@ def _child(settings: Settings, parent: int, conn: Connection) -> None:
 
     heal.die_with_parent(parent)
     logs.setup(settings.log_format, settings.log_level)
-    parallel.on_progress = lambda step, done, total: conn.send(("progress", {"step": step, "done": done,
-                                                                          "total": total}))
+
+    def send(snapshot: tuple[str, int, int]) -> None:
+        label, done, total = snapshot  # "reading posts" → "reading", as /healthz names the steps
+        conn.send(("progress", {"step": label.split()[0], "done": done, "total": total}))
+
     try:
         state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
         try:
-            result = Builder(settings, state=state, publisher=DirectoryPublisher(settings.feeds_dir),
-                             confirmations=guard.Confirmations(settings, settings.state_dir)).build()
+            with progress.ticking(send, PROGRESS_EVERY_S):
+                result = Builder(settings, state=state, publisher=DirectoryPublisher(settings.feeds_dir),
+                                 confirmations=guard.Confirmations(settings, settings.state_dir)).build()
         finally:
             state.close()
         # what the build log and the hubs need: not the posts and feeds themselves

@@ -35,16 +35,6 @@ MIN_OUTPUTS = 400
 OUTPUT_CHUNK = 8
 _SIZE = 8  # bytes of the length before each pickled chunk the child writes
 
-#: Told how far the reading or the writing of a pass has come: (step, done, total). Set in a
-#: process that reports its progress (a service's first pass runs in one, see firstpass.py).
-on_progress: Callable[[str, int, int], None] | None = None
-
-
-def _report(step: str, done: int, total: int) -> None:
-    if on_progress is not None:
-        on_progress(step.split()[0], min(done, total), total)  # "reading posts" → "reading"
-
-
 def workers() -> int:
     try:
         return max(0, len(os.sched_getaffinity(0)) - 1)
@@ -115,7 +105,6 @@ def _counted(items: Sequence[T], do: Callable[[Sequence[T]], list[Any]], size: i
         for i in range(0, len(items), size):
             out.extend(do(items[i:i + size]))
             done[0] = i + size
-            _report(label, done[0], len(items))
     return out
 
 
@@ -170,7 +159,6 @@ def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[A
                 while (i := ends.take(back=False)) is not None:
                     results[i] = do(chunks[i])
                     offset = _collect(fd, offset, results)
-                    _report(label, total * ends.taken() // len(chunks), total)
         except BaseException:
             ends.stop()
             raise
@@ -178,7 +166,6 @@ def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[A
             os.waitpid(pid, 0)
         _collect(fd, offset, results)
     done = [do(chunks[i]) if made is None else made for i, made in enumerate(results)]
-    _report(label, total, total)
     return done
 
 

@@ -66,7 +66,7 @@ def test_a_fresh_service_answers_while_its_first_pass_runs(tmp_path: Path) -> No
             time.sleep(0.02)
         assert seen, "the first answer came after the first pass"
         steps = [d["progress"] for d in seen if d.get("progress")]
-        assert any(p["step"] == "reading" and p["total"] == POSTS and 0 < p["done"] <= POSTS for p in steps), seen
+        assert any(p["step"] == "reading" and p["total"] == POSTS and 0 < p["done"] <= POSTS for p in steps), steps
         assert early_feed is not None
         code, headers, _ = early_feed
         assert code == 200 or (code == 503 and headers["retry-after"] and headers["cache-control"] == "no-store")
