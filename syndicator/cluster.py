@@ -32,6 +32,7 @@ from syndicator import websub
 from syndicator.config import Settings
 from syndicator.errors import SyndicatorError
 from syndicator.pipeline import Builder, BuildResult, guard
+from syndicator.pipeline.warm import WarmReads
 from syndicator.publishers.database import DatabasePublisher
 from syndicator.store import local
 from syndicator.store.pg import Database, Unreachable, require_current
@@ -67,12 +68,16 @@ class Election:
         self._db: Database | None = None
         self._complained = False
 
-    def campaign(self, stop: threading.Event) -> bool:
-        """Wait until elected (True) or told to stop (False)."""
+    def campaign(self, stop: threading.Event, standing_by: Callable[[], object] | None = None) -> bool:
+        """Wait until elected (True) or told to stop (False). `standing_by` is called once
+        another builder is seen to hold the lock."""
         while not stop.is_set():
             try:
                 if self._try():
                     return True
+                if standing_by is not None:
+                    standing_by()
+                    standing_by = None
             except Unreachable as e:
                 self._close()
                 if not self._complained:
@@ -129,6 +134,9 @@ class Publishing:
         self.stop = threading.Event()
         self.election = Election(settings.state_url, f"{socket.gethostname()}:{os.getpid()}")
         self.builder: Builder | None = None
+        #: this builder's reads of its posts, kept current while it stands by (see pipeline/warm.py)
+        self.warm = WarmReads(settings)
+        self._warming: Watcher | None = None
         self._thread: threading.Thread | None = None
         #: WebSub: external hubs pinged, and our own hub's deliveries, by the elected builder only
         self.pinger = Pinger(websub.external(settings))
@@ -148,9 +156,16 @@ class Publishing:
         self.pinger.close()
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._warm_no_more()
+
+    def _run(self) -> None:
         while not self.stop.is_set():
-            if not self.election.campaign(self.stop):
+            if not self.election.campaign(self.stop, self._stand_by):
                 break
+            self._warm_no_more()
             log.info("elected publisher (epoch %d)", self.election.epoch)
             try:
                 self._lead()
@@ -163,6 +178,22 @@ class Publishing:
                 self.builder = None
                 self.election.resign()
 
+    def _stand_by(self) -> None:
+        """Another builder publishes: keep a read of the posts warm for when this one takes over."""
+        if self._warming is None:
+            log.info("standing by; keeping a read of %s warm (%d files read so far)", self.settings.seeds_dir,
+                     len(self.warm.reads))
+            self.warm.halt.clear()
+            self._warming = Watcher(self.settings.seeds_dir, self.settings.scan_interval, self.warm.refresh,
+                                    self.warm.refresh_paths).start()
+            self._warming.nudge(None)  # the first look now, not an interval later
+
+    def _warm_no_more(self) -> None:
+        if self._warming is not None:
+            self.warm.halt.set()  # a warm-up in progress stops at its next chunk
+            self._warming.stop()
+            self._warming = None
+
     def _lead(self) -> None:
         s = self.settings
         db = Database(s.state_url, server=_DATA_SESSION, watched=True)
@@ -171,8 +202,12 @@ class Publishing:
             publisher = DatabasePublisher(db, fence=fence)
             self.builder = builder = Builder(s, state=PostgresStore(db, self.key, fence=fence), settle=True,
                                              publisher=publisher,
-                                             confirmations=guard.Confirmations(s, s.state_dir))
-            self._published(builder.build(), "takeover")
+                                             confirmations=guard.Confirmations(s, s.state_dir), warm=self.warm)
+            result = builder.build()
+            read, warm = builder.tracker.read_counts
+            log.info("taking over: %d files looked at again, %d of them from the warm read, %d read now",
+                     read, warm, read - warm)
+            self._published(result, "takeover")
             if websub.own_hub(s):  # sends each subscriber what it has not had, then each change
                 subscriptions = PostgresSubscriptions(s.state_url)
                 self.hub = Hub(s, subscriptions, publisher.read, shared=True).start()

@@ -72,7 +72,11 @@ class Store(Protocol):
 
     def has_posts(self) -> bool: ...
 
-    def save(self, records: Iterable[Record], gone: Iterable[str]) -> None: ...
+    def save(self, records: Iterable[Record], gone: Iterable[str], restamped: Iterable[Record] = ()) -> None:
+        """Store changed records and forget deleted paths, in one transaction. `restamped`:
+        records whose file was read again and found the same, so only their fingerprint
+        changed (a standby taking over over its own copy of the posts: thousands at once)."""
+        ...
 
     def site_configs(self) -> dict[str, Fingerprint]: ...
 
@@ -112,7 +116,7 @@ class MemoryStore:
     def has_posts(self) -> bool:
         return False
 
-    def save(self, records: Iterable[Record], gone: Iterable[str]) -> None:
+    def save(self, records: Iterable[Record], gone: Iterable[str], restamped: Iterable[Record] = ()) -> None:
         pass
 
     def site_configs(self) -> dict[str, Fingerprint]:

@@ -22,7 +22,7 @@ from syndicator import parallel
 from syndicator.store import Fingerprint, Record, Subscription
 from syndicator.store.codec import Decoder, SchemaError
 from syndicator.store.pg import Database, Unreachable, require_current
-from syndicator.store.sqlite import SCHEMA, _record, _row
+from syndicator.store.sqlite import RESTAMPED, SCHEMA, _record, _row, restamp
 
 log = logging.getLogger("syndicator.state")
 
@@ -100,11 +100,13 @@ class PostgresStore:
                 self.db.many("DELETE FROM posts WHERE path = %s", [(p,) for p, _ in dropped])
         return records
 
-    def save(self, records: Iterable[Record], gone: Iterable[str]) -> None:
+    def save(self, records: Iterable[Record], gone: Iterable[str], restamped: Iterable[Record] = ()) -> None:
         """Store changed records and forget deleted paths, in one transaction."""
         with self._writing():
             self.db.many("DELETE FROM posts WHERE path = %s", [(p,) for p in gone])
             self.db.many(_UPSERT, (_row(r) for r in records))
+            self.db.many("UPDATE posts SET size = %s, mtime_ns = %s WHERE " + RESTAMPED.replace("?", "%s"),
+                         [restamp(r) for r in restamped])
 
     # -- Jekyll _config.yml files -----------------------------------------------------------------
 

@@ -186,7 +186,7 @@ class SQLiteStore:
                 self.db.executemany("DELETE FROM posts WHERE rowid = ?", [(rowid,) for rowid, _, _ in dropped])
         return records
 
-    def save(self, records: Iterable[Record], gone: Iterable[str]) -> None:
+    def save(self, records: Iterable[Record], gone: Iterable[str], restamped: Iterable[Record] = ()) -> None:
         """Store changed records and forget deleted paths, in one transaction."""
         with self.transaction():
             self.db.executemany("DELETE FROM posts WHERE path = ?", [(p,) for p in gone])
@@ -194,6 +194,8 @@ class SQLiteStore:
                 "INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (_row(r) for r in records),  # one row at a time: a cold start saves them all
             )
+            self.db.executemany(f"UPDATE posts SET size = ?, mtime_ns = ? WHERE {RESTAMPED}",
+                                [restamp(r) for r in restamped])
 
     # -- Jekyll _config.yml files -----------------------------------------------------------------
 
@@ -272,6 +274,17 @@ def _damaged(error: sqlite3.DatabaseError) -> bool:
 def _locked(error: sqlite3.DatabaseError) -> bool:
     name = getattr(error, "sqlite_errorname", "") or ""
     return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
+#: The rows `restamp` gives new fingerprints: a last good version that could not be stored keeps
+#: no fingerprint (so a restart reads the file again), and is not given one here either.
+RESTAMPED = "path = ? AND (good IS NOT NULL) = ?"
+
+
+def restamp(r: Record) -> tuple[Any, ...]:
+    """Parameters of the UPDATE of a record whose fingerprint alone changed (see RESTAMPED)."""
+    size, mtime = r.fingerprint if r.fingerprint else (None, None)
+    return size, mtime, r.path, r.good is not None
 
 
 def _row(r: Record) -> tuple[Any, ...]:
