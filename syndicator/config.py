@@ -182,8 +182,9 @@ SETTINGS: tuple[Setting, ...] = (
             "PostgreSQL URL of the shared state (postgresql://user@host:5432/db) for running on several machines; "
             "empty: the SQLite file in state_dir. Create its schema with 'syndicator db upgrade'.", _state_url),
     Setting("role", "all", str,
-            "What 'serve' does: all (build and serve), builder (build and publish while elected; needs "
-            "state_url) or web (serve what the builders published; needs state_url, no posts folder).",
+            "What 'serve' does: all (build and serve; with state_url also writes feeds_dir for nginx), "
+            "builder (build and publish while elected; needs state_url) or web (serve what the builders "
+            "published; needs state_url, no posts folder).",
             _choice("all", "builder", "web")),
     Setting("purge_caches", [], list,
             "HTTP caches in front of the web nodes (http://host:port/, Varnish as in contrib/varnish.vcl): each web "

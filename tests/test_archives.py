@@ -4,11 +4,8 @@ come, go or change elsewhere, and are cached for good once a newer page exists."
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import shutil
-import signal
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -21,11 +18,11 @@ from lxml import etree
 from syndicator import urls
 from syndicator.config import Settings, load_settings
 from syndicator.errors import ConfigError
-from syndicator.pipeline import Builder, build
+from syndicator.pipeline.build import Builder, build
 from syndicator.pipeline.plan import OutputPlanner
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from tests import feedcheck
-from tests.serverproc import ROOT, ServerProcess
+from tests.serverproc import ServerProcess, nginx_binary, nginx_in_front
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 FH = "{http://purl.org/syndication/history/1.0}"
@@ -306,36 +303,24 @@ def test_every_page_size_covers_the_history(tmp_path: Path, size: int) -> None:
 def test_nginx_passes_the_archive_cache_headers_through(tmp_path: Path) -> None:
     """contrib/nginx.conf hands archive pages to syndicator, which alone knows which are final:
     one Cache-Control, the same as syndicator's."""
-    spec = importlib.util.spec_from_file_location("serve_bench", ROOT / "bench" / "serve_bench.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    if bench.nginx_binary() is None:
+    if nginx_binary() is None:
         pytest.skip("nginx is not installed")
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     for i in range(20):
         _write(seeds, i)
     with ServerProcess(tmp_path / "srv", seeds=seeds, config={"items_per_feed": SHOWN,
-                                                             "archive_page_size": PAGE}) as srv:
-        user = "user root;" if os.geteuid() == 0 else ""
-        started = bench.start_nginx(tmp_path / "nginx", srv.feeds_dir, srv.port, main_extra=user)
-        assert started is not None
-        proc, port = started
-        try:
-            ngx = ServerProcess(tmp_path / "client", seeds=None, port=port)
-            seen = set()
-            for page in ("/all/archive/1.atom", "/all/archive/5.json", "/topics/red/archive/1.rss"):
-                status, theirs, body = ngx.request("GET", page)
-                _, ours, own = srv.request("GET", page)
-                assert status == 200 and body == own
-                assert theirs.get_all("Cache-Control") == [ours["Cache-Control"]], page
-                assert theirs["X-Content-Type-Options"] == "nosniff"
-                seen.add(ours["Cache-Control"])
-            assert seen == {"public, max-age=31536000, immutable", "public, max-age=300"}
-        finally:
-            proc.send_signal(signal.SIGQUIT)
-            proc.wait(10)
+                                                             "archive_page_size": PAGE}) as srv, \
+            nginx_in_front(srv, tmp_path) as ngx:
+        seen = set()
+        for page in ("/all/archive/1.atom", "/all/archive/5.json", "/topics/red/archive/1.rss"):
+            status, theirs, body = ngx.request("GET", page)
+            _, ours, own = srv.request("GET", page)
+            assert status == 200 and body == own
+            assert theirs.get_all("Cache-Control") == [ours["Cache-Control"]], page
+            assert theirs["X-Content-Type-Options"] == "nosniff"
+            seen.add(ours["Cache-Control"])
+        assert seen == {"public, max-age=31536000, immutable", "public, max-age=300"}
 
 
 # ---- WebSub: advertised hubs ------------------------------------------------------------------

@@ -8,12 +8,10 @@ does as well as what we do.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import threading
@@ -24,20 +22,13 @@ from typing import Any
 
 import pytest
 
-from tests.serverproc import ROOT, ServerProcess
+from tests.serverproc import ServerProcess, nginx_in_front
 
 pytestmark = pytest.mark.skipif(not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()),
                                 reason="nginx is not installed")
 
 CROWD = 1000  # idle or slow-loris connections held open while a new client asks
 ANSWER_WITHIN = 0.100  # seconds
-
-
-def _bench() -> Any:
-    spec = importlib.util.spec_from_file_location("serve_bench", ROOT / "bench" / "serve_bench.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +40,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard), hard))
     work = tmp_path_factory.mktemp("http")
     srv = ServerProcess(work / "syndicator", env={"SYNDICATOR_LOG_LEVEL": "warning"})
-    user = "user root;" if os.geteuid() == 0 else ""  # pytest's temp folders are private
-    with srv:
-        proc, port = _bench().start_nginx(work / "nginx", srv.feeds_dir, srv.port, main_extra=user,
-                                          connections=4 * CROWD)
-        try:
-            yield {"syndicator": srv.port, "nginx": port}
-        finally:
-            proc.send_signal(signal.SIGQUIT)
-            proc.wait(10)
+    with srv, nginx_in_front(srv, work, connections=4 * CROWD) as ngx:
+        yield {"syndicator": srv.port, "nginx": ngx.port}
     assert srv.proc is not None and srv.proc.returncode == 0, srv.log()
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 

@@ -10,15 +10,13 @@ cache_max_age 123; the restart test starts its own.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
-import importlib.util
 import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +25,7 @@ import feedparser
 import pytest
 
 from tests.conftest import ALIASES, BAD_POST, SECRET, TYPES, VARY
-from tests.serverproc import ROOT, ServerProcess, nginx_in_front
+from tests.serverproc import ServerProcess, nginx_binary, nginx_in_front
 
 HAVE_NGINX = bool(shutil.which("nginx") or Path("/usr/sbin/nginx").exists())
 
@@ -286,54 +284,35 @@ def test_if_modified_since_alone_sees_every_change(tmp_path: Path, case: str) ->
     and from nginx on the same files."""
     server = ServerProcess(tmp_path, config={"scan_interval": 0.5})
     seeds = server.seeds_dir
-    with server:
+    with server, contextlib.ExitStack() as fronts:
         clients = [server]
-        nginx = _nginx(server, tmp_path)
-        if nginx is not None:
-            clients.append(nginx[1])
-        try:
-            def titles() -> set[str]:
-                return {i["title"] for i in json.loads(server.request("GET", "/all.json")[2])["items"]}
+        if nginx_binary() is not None:
+            clients.append(fronts.enter_context(nginx_in_front(server, tmp_path)))
+        def titles() -> set[str]:
+            return {i["title"] for i in json.loads(server.request("GET", "/all.json")[2])["items"]}
 
-            def change(edit, done) -> None:  # type: ignore[no-untyped-def]
-                seen = {c.port: c.request("GET", "/all.rss")[1]["Last-Modified"] for c in clients}
-                etag = server.request("GET", "/all.rss")[1]["ETag"]
-                time.sleep(1.05)  # a new second: Last-Modified is whole seconds, the stamp then is now
-                edit()
-                deadline = time.monotonic() + 10
-                # the pass has written all.rss too (it writes one file after another)
-                while not done(titles()) or server.request("GET", "/all.rss")[1]["ETag"] == etag:
-                    assert time.monotonic() < deadline, "the change was not published"
-                    time.sleep(0.05)
-                for c in clients:
-                    status, h, _ = c.request("GET", "/all.rss", {"If-Modified-Since": seen[c.port]})
-                    assert status == 200, (c.port, seen[c.port], h["Last-Modified"])
-                    last_modified = email.utils.parsedate_to_datetime(h["Last-Modified"]).timestamp()
-                    assert last_modified <= email.utils.parsedate_to_datetime(h["Date"]).timestamp() <= time.time()
-                    assert c.request("GET", "/all.rss", {"If-Modified-Since": h["Last-Modified"]})[0] == 304
+        def change(edit, done) -> None:  # type: ignore[no-untyped-def]
+            seen = {c.port: c.request("GET", "/all.rss")[1]["Last-Modified"] for c in clients}
+            etag = server.request("GET", "/all.rss")[1]["ETag"]
+            time.sleep(1.05)  # a new second: Last-Modified is whole seconds, the stamp then is now
+            edit()
+            deadline = time.monotonic() + 10
+            # the pass has written all.rss too (it writes one file after another)
+            while not done(titles()) or server.request("GET", "/all.rss")[1]["ETag"] == etag:
+                assert time.monotonic() < deadline, "the change was not published"
+                time.sleep(0.05)
+            for c in clients:
+                status, h, _ = c.request("GET", "/all.rss", {"If-Modified-Since": seen[c.port]})
+                assert status == 200, (c.port, seen[c.port], h["Last-Modified"])
+                last_modified = email.utils.parsedate_to_datetime(h["Last-Modified"]).timestamp()
+                assert last_modified <= email.utils.parsedate_to_datetime(h["Date"]).timestamp() <= time.time()
+                assert c.request("GET", "/all.rss", {"If-Modified-Since": h["Last-Modified"]})[0] == 304
 
-            if case == "delete":  # the feed's newest date stays, its bytes do not
-                gone = next(t for t in titles() if t.startswith("Meta Taps"))
-                change(lambda: (seeds / "000_7e8a7cf94ba4d3cc.txt").unlink(), lambda t: gone not in t)
-            elif case == "backdated":
-                change(lambda: (seeds / "old.md").write_text(OLD_POST, encoding="utf-8"), lambda t: "Backdated" in t)
-            else:
-                change(lambda: (seeds / "ahead.md").write_text(AHEAD_POST, encoding="utf-8"), lambda t: "Ahead" in t)
-                change(lambda: (seeds / "ahead.md").unlink(), lambda t: "Ahead" not in t)
-        finally:
-            if nginx is not None:
-                nginx[0].send_signal(signal.SIGQUIT)
-                nginx[0].wait(10)
-
-
-def _nginx(srv: ServerProcess, tmp_path: Path) -> tuple[subprocess.Popen[bytes], ServerProcess] | None:
-    """contrib/nginx.conf on the same feeds/ (None when nginx is not installed)."""
-    spec = importlib.util.spec_from_file_location("serve_bench", ROOT / "bench" / "serve_bench.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    user = "user root;" if os.geteuid() == 0 else ""  # pytest's temp folders are private
-    started = bench.start_nginx(tmp_path / "nginx", srv.feeds_dir, srv.port, main_extra=user)
-    if started is None:
-        return None
-    proc, port = started
-    return proc, ServerProcess(tmp_path / "client", seeds=None, port=port)  # only used as an HTTP client
+        if case == "delete":  # the feed's newest date stays, its bytes do not
+            gone = next(t for t in titles() if t.startswith("Meta Taps"))
+            change(lambda: (seeds / "000_7e8a7cf94ba4d3cc.txt").unlink(), lambda t: gone not in t)
+        elif case == "backdated":
+            change(lambda: (seeds / "old.md").write_text(OLD_POST, encoding="utf-8"), lambda t: "Backdated" in t)
+        else:
+            change(lambda: (seeds / "ahead.md").write_text(AHEAD_POST, encoding="utf-8"), lambda t: "Ahead" in t)
+            change(lambda: (seeds / "ahead.md").unlink(), lambda t: "Ahead" not in t)

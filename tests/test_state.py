@@ -144,7 +144,7 @@ def test_unreadable_state_file_is_moved_aside(settings: Settings) -> None:
 
 
 def test_cli_build_needs_no_state(settings: Settings) -> None:
-    from syndicator.pipeline import build
+    from syndicator.pipeline.build import build
 
     assert build(settings).posts_published == 4
     assert not settings.state_dir.exists()

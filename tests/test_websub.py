@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +17,7 @@ from urllib.parse import parse_qs, urlencode
 import feedparser
 import pytest
 
-from tests.serverproc import ROOT, ServerProcess, free_port
+from tests.serverproc import ServerProcess, free_port, nginx_binary, nginx_in_front
 from tests.websub_peer import Peer, Record
 
 FEED_SUFFIXES = (".rss", ".atom", ".json")
@@ -320,31 +317,18 @@ def test_slow_subscribers_delay_neither_the_pass_nor_the_others(tmp_path: Path) 
 
 def test_nginx_passes_subscription_requests_to_the_hub(tmp_path: Path) -> None:
     """contrib/nginx.conf hands POST /hub to syndicator and still refuses every other POST."""
-    spec = importlib.util.spec_from_file_location("serve_bench", ROOT / "bench" / "serve_bench.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    if bench.nginx_binary() is None:
+    if nginx_binary() is None:
         pytest.skip("nginx is not installed")
     with Peer(tmp_path / "sub") as sub:
         srv = _own_hub(tmp_path)
-        with srv:
-            user = "user root;" if os.geteuid() == 0 else ""
-            started = bench.start_nginx(tmp_path / "nginx", srv.feeds_dir, srv.port, main_extra=user)
-            assert started is not None
-            proc, port = started
-            try:
-                ngx = ServerProcess(tmp_path / "client", seeds=None, port=port)
-                form = urlencode({"hub.mode": "subscribe", "hub.callback": sub.url("/cb"),
-                                  "hub.topic": srv.url("all.atom")}).encode()
-                status, _, text = ngx.request("POST", "/hub", {"Content-Type": "application/x-www-form-urlencoded"}, form)
-                assert status == 202, text
-                _until(lambda: _hub_status(srv)["subscriptions"] == 1)
-                status, _, text = ngx.request("POST", "/hub", {"Content-Type": "application/x-www-form-urlencoded"},
-                                              b"hub.mode=publish")
-                assert status == 400 and b"hub.mode" in text
-                status, headers, _ = ngx.request("POST", "/all.rss", body=b"x")
-                assert status == 405 and headers["Allow"] == "GET, HEAD"
-            finally:
-                proc.send_signal(signal.SIGQUIT)
-                proc.wait(10)
+        with srv, nginx_in_front(srv, tmp_path) as ngx:
+            form = urlencode({"hub.mode": "subscribe", "hub.callback": sub.url("/cb"),
+                              "hub.topic": srv.url("all.atom")}).encode()
+            status, _, text = ngx.request("POST", "/hub", {"Content-Type": "application/x-www-form-urlencoded"}, form)
+            assert status == 202, text
+            _until(lambda: _hub_status(srv)["subscriptions"] == 1)
+            status, _, text = ngx.request("POST", "/hub", {"Content-Type": "application/x-www-form-urlencoded"},
+                                          b"hub.mode=publish")
+            assert status == 400 and b"hub.mode" in text
+            status, headers, _ = ngx.request("POST", "/all.rss", body=b"x")
+            assert status == 405 and headers["Allow"] == "GET, HEAD"

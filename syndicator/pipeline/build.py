@@ -32,6 +32,7 @@ from syndicator.pipeline.feeds import Planner
 from syndicator.pipeline.guard import Confirmations, Hold
 from syndicator.pipeline.plan import OutputPlanner, Plan, Scope
 from syndicator.pipeline.track import Change, Tracker
+from syndicator.pipeline.warm import WarmReads
 from syndicator.publishers import Publisher, PublishReport
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.store import Fingerprint, MemoryStore, Record, Store
@@ -86,7 +87,8 @@ class Builder:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None,
                  state: Store | None = None, settle: bool = False,
                  publisher: Publisher | None = None, confirmations: Confirmations | None = None,
-                 keep_catalog: bool = False) -> None:
+                 keep_catalog: bool = False, warm: WarmReads | None = None) -> None:
+        """`warm`: a standby's reads of seeds/ (see warm.py), used instead of reading again."""
         self.publisher: Publisher = publisher or DirectoryPublisher(settings.feeds_dir,
                                                                     durable=settings.durable_writes)
         #: what the last pass recorded about the published site (see Publisher.site_record)
@@ -98,7 +100,7 @@ class Builder:
         #: counts (an editor or a copy may still be writing the file).
         self.settle = settle
         self.confirmations = confirmations or Confirmations(settings)
-        self.tracker = Tracker(settings, self.state)
+        self.tracker = Tracker(settings, self.state, warm)
         self.collection = Collection(settings)
         self.planner = Planner(settings)
         self.outputs = OutputPlanner(settings, self.state.output_digests(), self._source_hash, self.publisher,

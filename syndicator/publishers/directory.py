@@ -254,7 +254,7 @@ class DirectoryPublisher:
             self._check_files(files, set(), now)
         self._last_publish = now
         if changed or full:
-            self._write_manifest(files)
+            self.write_manifest(files)
         if self.durable:  # (the first pass may have repaired twins anywhere: every folder)
             sync_folders(self.root, files if first else [*report.written, *report.removed])
         self._files = files
@@ -307,7 +307,7 @@ class DirectoryPublisher:
 
         return sorted(parallel.fork_split(sorted(outputs), work, "writing files"))
 
-    def _write_manifest(self, files: Iterable[str]) -> None:
+    def write_manifest(self, files: Iterable[str]) -> None:
         manifest = json.dumps({"files": sorted(files)}, indent=0).encode()
         if not same_bytes(self.root / MANIFEST, manifest):
             atomic_write(self.root / MANIFEST, manifest, durable=self.durable)

@@ -209,7 +209,7 @@ class SQLiteStore:
                 self.db.executemany("DELETE FROM posts WHERE rowid = ?", [(rowid,) for rowid, _, _ in dropped])
         return records
 
-    def save(self, records: Iterable[Record], gone: Iterable[str]) -> None:
+    def save(self, records: Iterable[Record], gone: Iterable[str], restamped: Iterable[Record] = ()) -> None:
         """Store changed records and forget deleted paths, in one transaction."""
         with self.transaction():
             self.db.execute(_NOT_CURRENT)
@@ -218,6 +218,8 @@ class SQLiteStore:
                 "INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (_split_row(_row(r)) for r in records),  # one row at a time: a cold start saves them all
             )
+            self.db.executemany(f"UPDATE posts SET size = ?, mtime_ns = ? WHERE {RESTAMPED}",
+                                [restamp(r) for r in restamped])
 
     def _heavy(self, post: Post) -> tuple[Any, ...]:
         """The heavy fields of a post loaded from this file (see `load`)."""
@@ -305,6 +307,11 @@ class SQLiteStore:
         with self._hub() as db:
             db.execute("DELETE FROM subscriptions WHERE topic = ? AND callback = ?", (topic, callback))
 
+    def mark_delivered(self, topic: str, callback: str, delivered: str) -> None:
+        with self._hub() as db:
+            db.execute("UPDATE subscriptions SET delivered = ? WHERE topic = ? AND callback = ?",
+                       (delivered, topic, callback))
+
 
 def _damaged(error: sqlite3.DatabaseError) -> bool:
     """The file is not a database or its pages are broken (not: busy, locked, read-only, full)."""
@@ -317,6 +324,17 @@ def _damaged(error: sqlite3.DatabaseError) -> bool:
 def _locked(error: sqlite3.DatabaseError) -> bool:
     name = getattr(error, "sqlite_errorname", "") or ""
     return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
+#: The rows `restamp` gives new fingerprints: a last good version that could not be stored keeps
+#: no fingerprint (so a restart reads the file again), and is not given one here either.
+RESTAMPED = "path = ? AND (good IS NOT NULL) = ?"
+
+
+def restamp(r: Record) -> tuple[Any, ...]:
+    """Parameters of the UPDATE of a record whose fingerprint alone changed (see RESTAMPED)."""
+    size, mtime = r.fingerprint if r.fingerprint else (None, None)
+    return size, mtime, r.path, r.good is not None
 
 
 def _row(r: Record) -> tuple[Any, ...]:

@@ -19,12 +19,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 
 from syndicator.compress import gzip_bytes
 from syndicator.dates import rfc3339
 from syndicator.formats import FEED_EXTENSIONS
 from syndicator.publishers.database import CHANNEL, Changes, Row, changes_since, current_generation
+from syndicator.publishers.directory import (
+    DirectoryPublisher,
+    atomic_write,
+    has_twin,
+    read_manifest,
+    repair_twin,
+    same_bytes,
+    sync_folders,
+)
 from syndicator.store.pg import Database, Unreachable
 from syndicator.web.files import CONTENT_TYPES, Entry
 
@@ -67,16 +77,21 @@ class PublishedFiles:
     """The published outputs of the database at `url`, in memory (see the module's doc)."""
 
     def __init__(self, url: str, check_interval: float = 1.0,
-                 changed: Callable[[list[str]], None] | None = None) -> None:
+                 changed: Callable[[list[str]], None] | None = None,
+                 loaded_hook: Callable[[], None] | None = None) -> None:
         self.url = url
         #: told the outputs that changed or went with each generation loaded after the first
         self.changed = changed
+        #: called (with nothing: it must not take long) after each generation is loaded
+        self.loaded_hook = loaded_hook
         self.check_interval = check_interval
         self.snapshot = Snapshot(None)
         self.loaded = threading.Event()
         self.stopping = threading.Event()
         #: why the database cannot be reached (None: it can), and since when
         self.trouble: tuple[str, float] | None = None
+        #: called once the node stops following the database (what follows its snapshot)
+        self.stopped: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
 
     # -- what the web app asks -----------------------------------------------------------------
@@ -121,6 +136,8 @@ class PublishedFiles:
         self.stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=self.check_interval + 5)
+        for then in self.stopped:
+            then()
 
     def _run(self) -> None:
         while not self.stopping.is_set():
@@ -153,6 +170,8 @@ class PublishedFiles:
         if self.changed is not None and not changes.full:
             self.changed([*(row.rel for row in changes.rows), *changes.gone])
         self.loaded.set()
+        if self.loaded_hook is not None:
+            self.loaded_hook()
         self._reachable()
         log.debug("published generation %d loaded (%d outputs changed, %d taken down)", changes.generation,
                   len(changes.rows), len(changes.gone))
@@ -167,6 +186,99 @@ class PublishedFiles:
         if self.trouble is None:
             log.warning("%s; serving the last generation loaded (%s)", why, self.snapshot.generation)
             self.trouble = (why, time.time())
+
+
+class FolderCopy:
+    """The published site written to a folder as well (role `all`: `feeds/` for nginx), kept
+    equal to a `PublishedFiles`' snapshot by a thread of its own: the bytes, the `.gz` twins of
+    the outputs that have one, mtimes equal to the published Last-Modified, a manifest, the
+    redirects table and the site record, as `DirectoryPublisher` writes them. Every file is
+    replaced by a rename, so nginx never serves a half-written one; a pass of the builder
+    reaches the folder file by file, as with `serve` over `feeds/`. Outputs taken down go, and
+    so does anything an earlier run listed in the manifest that is no longer published."""
+
+    def __init__(self, root: Path, source: Callable[[], Snapshot], durable: bool = False) -> None:
+        self.root = root
+        self.source = source
+        self.durable = durable
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        #: the entries written so far (an Entry object is replaced when its bytes are)
+        self._written: dict[str, Entry] | None = None
+        self._thread: threading.Thread | None = None
+        #: the generation last written in full
+        self.generation: int | None = None
+
+    def start(self) -> FolderCopy:
+        self._thread = threading.Thread(target=self._run, name="syndicator-folder-copy", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.wait()
+            self.wake.clear()
+            if self.stopping.is_set():
+                return
+            try:
+                self.sync()
+            except OSError as e:  # a full disk, a folder made read-only: try again at the next generation
+                log.error("writing the published site to %s failed: %s", self.root, e)
+                self._written = None
+
+    def sync(self) -> list[str]:
+        """Write what the snapshot has that the folder has not; the paths written or removed."""
+        snap = self.source()
+        if snap.generation is None:
+            return []
+        publisher = DirectoryPublisher(self.root, durable=self.durable)
+        known = self._written if self._written is not None else {}
+        listed = set(known) if self._written is not None else set(read_manifest(self.root))
+        done = [rel for rel, made in sorted(snap.entries.items()) if known.get(rel) is not made
+                and self._write(rel, made)]
+        gone = sorted(listed - snap.entries.keys())
+        for rel in gone:
+            if ".." not in rel.split("/") and not rel.startswith("/"):
+                for path in (self.root / rel, self.root / (rel + ".gz")):
+                    path.unlink(missing_ok=True)
+        if gone or not listed.issuperset(snap.entries) or self._written is None:
+            publisher.write_manifest(snap.entries)
+        publisher.save_redirects(snap.redirects)
+        publisher.save_site_record(snap.site)
+        if self.durable:
+            sync_folders(self.root, [*done, *gone])
+        self._written = dict(snap.entries)
+        self.generation = snap.generation
+        if done or gone:
+            log.debug("generation %s written to %s (%d files, %d taken down)", snap.generation, self.root,
+                      len(done), len(gone))
+        return [*done, *gone]
+
+    def _write(self, rel: str, made: Entry) -> bool:
+        """One output, with its twin; False when the folder already holds it."""
+        path = self.root / rel
+        mtime = made.mtime * 1_000_000_000
+        twin = has_twin(rel)
+        try:
+            if path.stat().st_mtime_ns == mtime and same_bytes(path, made.data):
+                if twin:
+                    repair_twin(path, made.data, self.durable)
+                return False
+        except OSError:
+            pass
+        gz = path.with_name(path.name + ".gz")
+        if twin:
+            atomic_write(gz, made.gz, mtime, self.durable)
+        else:
+            gz.unlink(missing_ok=True)
+        atomic_write(path, made.data, mtime, self.durable)
+        return True
 
 
 def rfc3339_or_none(when: float) -> str | None:
