@@ -165,12 +165,15 @@ def cluster(work: Path, builders: int = 1, nodes: int = 1, corpus: Path | None =
 
 
 def _newest_post(node: ServerProcess, seeds: Path) -> str:
-    """The file of the first post in /all.rss (its id ends with the path it was minted from)."""
-    first = json.loads(node.request("GET", "/all.json")[2])["items"][0]
-    rel = str(first["id"]).rsplit(":", 1)[-1]
-    if (seeds / rel).is_file() and 'title: "' in (seeds / rel).read_text(encoding="utf-8"):
-        return rel
-    raise SystemExit(f"cannot tell the file of the newest post ({first['id']}): give its posts minted ids")
+    """The file of the first post in /all.rss: the one its id was minted from (the id ends with
+    the path), or the one that gives its id (a URL in the file)."""
+    post_id = str(json.loads(node.request("GET", "/all.json")[2])["items"][0]["id"])
+    minted = post_id.rsplit(":", 1)[-1]
+    for path in [seeds / minted] if (seeds / minted).is_file() else sorted(seeds.rglob("*.*")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if (path.name == minted or f'"{post_id}"' in text) and 'title: "' in text:
+            return path.relative_to(seeds).as_posix()
+    raise SystemExit(f"cannot tell the file of the newest post ({post_id})")
 
 
 def _corpus(args: argparse.Namespace, work: Path) -> Path | None:
