@@ -279,7 +279,7 @@ def test_a_web_node_serves_stale_but_whole_while_postgresql_is_away(pg_url: str,
 class Builder_:
     """`syndicator serve --role builder` in its own folder (with its own copy of the posts)."""
 
-    def __init__(self, workdir: Path, url: str) -> None:
+    def __init__(self, workdir: Path, url: str, extra: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.seeds = workdir / "seeds"
         if not self.seeds.exists():
@@ -287,6 +287,7 @@ class Builder_:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
         env.update(SYNDICATOR_STATE_URL=url, SYNDICATOR_BASE_URL="http://feeds.example.org/",
                    SYNDICATOR_SCAN_INTERVAL="0.5", PYTHONUNBUFFERED="1")
+        env.update(extra or {})
         self.log_path = workdir / "builder.log"
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "syndicator", "serve", "--role", "builder",
@@ -309,9 +310,10 @@ class Builder_:
         return self.proc.returncode
 
 
-def web_node(workdir: Path, url: str) -> ServerProcess:
+def web_node(workdir: Path, url: str, extra: dict[str, str] | None = None) -> ServerProcess:
     return ServerProcess(workdir, seeds=None, args=["--role", "web"],
-                         env={"SYNDICATOR_STATE_URL": url, "SYNDICATOR_BASE_URL": "http://feeds.example.org/"})
+                         env={"SYNDICATOR_STATE_URL": url, "SYNDICATOR_BASE_URL": "http://feeds.example.org/",
+                              **(extra or {})})
 
 
 def wait_for(check, timeout: float, what: str):  # noqa: ANN001, ANN201

@@ -168,6 +168,9 @@ class Builder:
             if hold is not None:
                 return self._held(hold, result)
             with parallel.no_cycle_collection(len(scanned) - len(self.records) >= parallel.MIN_FILES):
+                first = self.last is None
+                if first and not self._collected:
+                    self._prime()
                 change = self._track(scanned, touched)
                 try:
                     report = self._publish(change, result)
@@ -178,6 +181,8 @@ class Builder:
             result.unchanged = self.outputs.files_known() + 2 - len(report.written)
             result.duration_ms = (time.perf_counter() - started) * 1000
             self._record_site(result)
+            if first or change.paths:
+                self.state.mark_outputs_current()
             self.confirmations.passed(None)
             self.last = result
             return result
@@ -222,6 +227,23 @@ class Builder:
         drafts = self.settings.include_drafts
         return {rel for rel, r in self.records.items()
                 if r.good is not None and not r.not_a_post and (drafts or not r.good.draft)}
+
+    def _prime(self) -> None:
+        """A start over a state whose outputs were made from its records (see
+        Store.outputs_current), with every output it knows still published: collect and plan
+        those records as the published site, so that the pass renders only what changed since,
+        as a pass of a running service does, instead of planning every feed and page again. Archive
+        pages gone from the folder are planned again; any other output gone, and it is a full pass."""
+        if not self.records or not self.state.outputs_current():
+            return
+        gone = [urls.archive_page(rel) for rel in self.outputs.missing()]
+        if None in gone:  # a feed, a page, the index: the full pass looks at every one
+            return
+        delta = self._collect(Change())
+        stems = self.planner.update(delta.removed, delta.added)
+        self._advance_catalog(stems, delta)
+        self.outputs.primed(self.planner)
+        self.outputs.repair((stem, n) for stem, n, _ in filter(None, gone))
 
     def _held(self, hold: Hold, result: BuildResult) -> BuildResult:
         """A held pass publishes nothing: its result says why and what is still published."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -86,6 +86,13 @@ class Store(Protocol):
 
     def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None: ...
 
+    def outputs_current(self) -> bool:
+        """Whether the outputs were last made from the records as stored (no record saved since
+        `mark_outputs_current`): a start may then take what they show as published."""
+        ...
+
+    def mark_outputs_current(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -99,6 +106,11 @@ class Subscriptions(Protocol):
         ...
 
     def drop_subscription(self, topic: str, callback: str) -> None: ...
+
+    def mark_delivered(self, topic: str, callback: str, delivered: str) -> None:
+        """The subscriber now has the feed bytes of this digest; nothing when the subscription
+        is gone (another process may have ended it meanwhile)."""
+        ...
 
 
 class MemoryStore:
@@ -126,6 +138,12 @@ class MemoryStore:
     def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None:
         pass
 
+    def outputs_current(self) -> bool:
+        return False
+
+    def mark_outputs_current(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -148,3 +166,9 @@ class MemorySubscriptions:
     def drop_subscription(self, topic: str, callback: str) -> None:
         with self._lock:
             self._subs.pop((topic, callback), None)
+
+    def mark_delivered(self, topic: str, callback: str, delivered: str) -> None:
+        with self._lock:
+            sub = self._subs.get((topic, callback))
+            if sub is not None:
+                self._subs[topic, callback] = replace(sub, delivered=delivered)
