@@ -12,12 +12,13 @@ from typing import Any
 
 import click
 
-from syndicator import __version__, config, folders, parallel, progress, redirects, sources, websub
+# `pipeline` loads its stages on first use: `serve` listens first
+from syndicator import __version__, config, folders, parallel, pipeline, progress, redirects, sources, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import ConfigError, SyndicatorError
 from syndicator.model import Post
-from syndicator.pipeline import Builder, guard, pin_ids, read_one
+from syndicator.pipeline import guard
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.store import local
 from syndicator.websub.ping import Pinger
@@ -119,7 +120,7 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: st
         publisher = DirectoryPublisher(settings.feeds_dir, durable=settings.durable_writes)
         publisher.remove_temp_files()  # both folders are ours: no writer of ours is running
         with progress.reported(_progress_line, sys.stderr.isatty(), when=not ctx.obj.get("quiet")):
-            result = Builder(settings, state=store, publisher=publisher).build()
+            result = pipeline.Builder(settings, state=store, publisher=publisher).build()
     _stop_if_held(ctx, result.held, "syndicator build --confirm-removals")
     ctx.obj[_LARGE] = result.posts_read >= parallel.MIN_FILES  # the size whose first pass pauses GC
     _report_problems(result.problems)
@@ -200,12 +201,12 @@ def post_json(post: Post) -> dict[str, Any]:
 def normalize(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
     """Show the common model of each FILE, as the service sees it."""
     settings = _settings(ctx)
-    settings = pin_ids(settings, DirectoryPublisher(settings.feeds_dir).site_record())
+    settings = pipeline.pin_ids(settings, DirectoryPublisher(settings.feeds_dir).site_record())
     failed = False
     for path in files:
         root, rel = _root_and_rel(settings, path)
         sites = sources.SiteConfigs(root)
-        read = read_one(root, rel, (0, 0), settings, sites)
+        read = pipeline.read_one(root, rel, (0, 0), settings, sites)
         _report_problems(list(read.problems))
         if read.post is None:
             failed = failed or not read.not_a_post
@@ -233,7 +234,7 @@ def _root_and_rel(settings: Settings, path: Path) -> tuple[Path, str]:
 def check(ctx: click.Context, seeds: Path | None) -> None:
     """Validate every post without writing anything; exit 1 if any has an error."""
     settings = _settings(ctx, seeds_dir=seeds)
-    builder = Builder(settings)
+    builder = pipeline.Builder(settings)
     result = builder.check()
     _stop_if_held(ctx, result.held)
     _report_problems(result.problems)

@@ -25,16 +25,21 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
+from syndicator import websub
 from syndicator.config import Settings
-from syndicator.errors import ConfigError, SyndicatorError
+from syndicator.errors import SyndicatorError
 from syndicator.pipeline import Builder, BuildResult, guard
+from syndicator.pipeline.warm import WarmReads
 from syndicator.publishers.database import DatabasePublisher
 from syndicator.store import local
 from syndicator.store.pg import Database, Unreachable, require_current
-from syndicator.store.postgres import PostgresStore
+from syndicator.store.postgres import PostgresStore, PostgresSubscriptions
 from syndicator.watch import Watcher
+from syndicator.websub.hub import Hub
+from syndicator.websub.ping import Pinger
 
 log = logging.getLogger("syndicator.cluster")
 
@@ -63,12 +68,16 @@ class Election:
         self._db: Database | None = None
         self._complained = False
 
-    def campaign(self, stop: threading.Event) -> bool:
-        """Wait until elected (True) or told to stop (False)."""
+    def campaign(self, stop: threading.Event, standing_by: Callable[[], object] | None = None) -> bool:
+        """Wait until elected (True) or told to stop (False). `standing_by` is called once
+        another builder is seen to hold the lock."""
         while not stop.is_set():
             try:
                 if self._try():
                     return True
+                if standing_by is not None:
+                    standing_by()
+                    standing_by = None
             except Unreachable as e:
                 self._close()
                 if not self._complained:
@@ -125,9 +134,16 @@ class Publishing:
         self.stop = threading.Event()
         self.election = Election(settings.state_url, f"{socket.gethostname()}:{os.getpid()}")
         self.builder: Builder | None = None
+        #: this builder's reads of its posts, kept current while it stands by (see pipeline/warm.py)
+        self.warm = WarmReads(settings)
+        self._warming: threading.Thread | None = None
         self._thread: threading.Thread | None = None
+        #: WebSub: external hubs pinged, and our own hub's deliveries, by the elected builder only
+        self.pinger = Pinger(websub.external(settings))
+        self.hub: Hub | None = None
 
     def start(self) -> Publishing:
+        self.pinger.start()
         self._thread = threading.Thread(target=self.run, name="syndicator-publishing", daemon=True)
         self._thread.start()
         return self
@@ -137,11 +153,19 @@ class Publishing:
         self.stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.pinger.close()
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._warm_no_more()
+
+    def _run(self) -> None:
         while not self.stop.is_set():
-            if not self.election.campaign(self.stop):
+            if not self.election.campaign(self.stop, self._stand_by):
                 break
+            self._warm_no_more()
             log.info("elected publisher (epoch %d)", self.election.epoch)
             try:
                 self._lead()
@@ -154,15 +178,51 @@ class Publishing:
                 self.builder = None
                 self.election.resign()
 
+    def _stand_by(self) -> None:
+        """Another builder publishes: keep a read of the posts warm for when this one takes over."""
+        if self._warming is None:
+            log.info("standing by; keeping a read of %s warm (%d files read so far)", self.settings.seeds_dir,
+                     len(self.warm.reads))
+            self.warm.halt.clear()
+            self._warming = threading.Thread(target=self._keep_warm, name="syndicator-warm", daemon=True)
+            self._warming.start()
+
+    def _keep_warm(self) -> None:
+        """The whole folder once, then what the watcher sees, until `warm.halt`."""
+        try:
+            self.warm.refresh()
+        except Exception:  # noqa: BLE001 - the watcher's scans try again
+            log.exception("reading %s while standing by failed", self.settings.seeds_dir)
+        if self.warm.halt.is_set():
+            return
+        watcher = Watcher(self.settings.seeds_dir, self.settings.scan_interval, self.warm.refresh,
+                          self.warm.refresh_paths).start()
+        self.warm.halt.wait()
+        watcher.stop()
+
+    def _warm_no_more(self) -> None:
+        if self._warming is not None:
+            self.warm.halt.set()  # a warm-up in progress stops at its next chunk
+            self._warming.join()
+            self._warming = None
+
     def _lead(self) -> None:
         s = self.settings
         db = Database(s.state_url, server=_DATA_SESSION, watched=True)
         try:
             fence = self.election.fence
+            publisher = DatabasePublisher(db, fence=fence)
             self.builder = builder = Builder(s, state=PostgresStore(db, self.key, fence=fence), settle=True,
-                                             publisher=DatabasePublisher(db, fence=fence),
-                                             confirmations=guard.Confirmations(s, s.state_dir))
-            self.report(builder.build(), "takeover")
+                                             publisher=publisher,
+                                             confirmations=guard.Confirmations(s, s.state_dir), warm=self.warm)
+            result = builder.build()
+            read, warm = builder.tracker.read_counts
+            log.info("taking over: %d files looked at again, %d of them from the warm read, %d read now",
+                     read, warm, read - warm)
+            self._published(result, "takeover")
+            if websub.own_hub(s):  # sends each subscriber what it has not had, then each change
+                subscriptions = PostgresSubscriptions(s.state_url)
+                self.hub = Hub(s, subscriptions, publisher.read, shared=True).start()
             watcher = Watcher(s.seeds_dir, s.scan_interval, lambda: self._pass(builder.rebuild_if_changed),
                               lambda paths: self._pass(lambda: builder.rebuild_paths(paths))).start()
             try:
@@ -171,6 +231,10 @@ class Publishing:
             finally:
                 watcher.stop()
         finally:
+            if self.hub is not None:
+                self.hub.close()
+                self.hub = None
+                subscriptions.close()
             db.close()
 
     def _pass(self, run: Any) -> None:
@@ -181,16 +245,21 @@ class Publishing:
             self.election.lost.set()
             return
         if result is not None:
-            self.report(result)
+            self._published(result)
+
+    def _published(self, result: BuildResult, event: str = "rebuild") -> None:
+        """After each pass: its log line, then the hubs are told which feeds changed."""
+        self.report(result, event)
+        topics = websub.topics(result.written)
+        self.pinger.publish(self.settings.base_url + rel for rel in topics)
+        if self.hub is not None:
+            self.hub.changed(topics)
 
 
 def run(settings: Settings) -> int:
     """`serve` with state_url: the role's parts, until SIGTERM or SIGINT."""
-    from syndicator import daemon, websub  # (daemon imports this module when state_url is set)
+    from syndicator import daemon  # (daemon imports this module when state_url is set)
 
-    if websub.own_hub(settings):
-        raise ConfigError("websub_hubs: 'self' keeps its subscriptions in the SQLite state in state_dir; "
-                          "it cannot run with state_url set")
     first = Database(settings.state_url)  # unreachable, or not at this schema: one line, exit 2
     try:
         require_current(first)
@@ -234,6 +303,16 @@ def run(settings: Settings) -> int:
     return 0
 
 
+def _bytes_of(files: Any) -> Callable[[str], bytes | None]:
+    """A web node's published bytes of a path (what a hub topic must be)."""
+
+    def read(rel: str) -> bytes | None:
+        entry = files.get(rel)
+        return None if entry is None else bytes(entry.data)
+
+    return read
+
+
 def _web(settings: Settings, stop: threading.Event, servers: list[Any]) -> Any:
     """Serve the published site until `stop` (the server is put in `servers` for the signal
     handler to close); the node's copy of it."""
@@ -253,7 +332,17 @@ def _web(settings: Settings, stop: threading.Event, servers: list[Any]) -> Any:
     while not files.loaded.wait(0.5):
         if stop.is_set():
             return files
-    app = create_app(settings, status=files.status, files=files, redirect_table=files.redirects)
+    hub = None
+    if websub.own_hub(settings):  # requests taken and verified here; the elected builder delivers
+        subscriptions = PostgresSubscriptions(settings.state_url)
+        hub = Hub(settings, subscriptions, _bytes_of(files), deliver=False, shared=True).start()
+        files.stopped.extend([hub.close, subscriptions.close])
+
+    def status() -> dict[str, Any]:
+        doc = files.status()
+        return doc if hub is None else {**doc, "websub_hub": hub.status()}
+
+    app = create_app(settings, status=status, files=files, redirect_table=files.redirects, hub=hub)
     server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
                            root=settings.feeds_dir, key=files.key)
     servers.append(server)

@@ -10,14 +10,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from syndicator import firstpass, heal, logs, progress, redirects, reload, websub
+# `pipeline` loads its stages on first use: the server listens first
+from syndicator import firstpass, heal, logs, pipeline, progress, redirects, reload, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import CannotListen, ConfigError, StateUnavailable
 from syndicator.metrics import Metrics
-from syndicator.pipeline import Builder, BuildResult, guard
+from syndicator.pipeline import guard
 from syndicator.pipeline.catalog import Catalog
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.server import create_server
@@ -28,6 +29,9 @@ from syndicator.web import create_app, reconfigure
 from syndicator.web.observe import Observer
 from syndicator.websub.hub import Hub
 from syndicator.websub.ping import Pinger
+
+if TYPE_CHECKING:
+    from syndicator.pipeline import Builder, BuildResult
 
 log = logging.getLogger("syndicator")
 
@@ -203,7 +207,7 @@ class _Service:
 
     def start_builder(self) -> Builder:
         s = self.settings
-        builder = Builder(s, state=self.state, settle=True, publisher=self.publisher,
+        builder = pipeline.Builder(s, state=self.state, settle=True, publisher=self.publisher,
                           confirmations=guard.Confirmations(s, s.state_dir), keep_catalog=s.custom_feeds)
         self._passed(builder.build(), "catch-up" if self.warm or self.ready else "build")
         self.ready[:] = [builder]

@@ -18,10 +18,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syndicator.config import Settings
-from syndicator.pipeline import BuildResult
+
+if TYPE_CHECKING:
+    from syndicator.pipeline import BuildResult
 
 log = logging.getLogger("syndicator")
 

@@ -126,6 +126,81 @@ class Post:
         return self.body_html if self.body_html is not None else news_body(self)
 
 
+#: The fields of a post that only rendering reads (its body, images, related coverage, the keys
+#: kept aside): the bulk of a post, and of most posts of a large site no output needs them.
+HEAVY_FIELDS = ("body_html", "images", "related", "extra")
+_set = object.__setattr__
+
+
+class LazyPost(Post):
+    """A post whose HEAVY_FIELDS are read on first use, by `load` (a post loaded from the
+    state: the state has them). Everything else about it is a Post's: it equals, hashes,
+    pickles and prints as the Post it stands for, which it becomes field by field once read."""
+
+    __slots__ = ("_load",)
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for a slot not yet set: a heavy field before its first use
+        if name not in HEAVY_FIELDS:
+            raise AttributeError(name)
+        values = object.__getattribute__(self, "_load")(self)
+        for key, value in zip(HEAVY_FIELDS, values, strict=True):
+            _set(self, key, value)
+        return getattr(self, name)
+
+    def loaded(self) -> bool:
+        try:
+            object.__getattribute__(self, "body_html")
+        except AttributeError:
+            return False
+        return True
+
+    def unload(self) -> None:
+        """Drop the heavy fields (read again on next use)."""
+        if self.loaded():
+            for key in HEAVY_FIELDS:
+                object.__delattr__(self, key)
+
+    def full(self) -> Post:
+        return Post(*(getattr(self, f.name) for f in fields(Post)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Post):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(Post) if f.compare)
+
+    __hash__ = Post.__hash__
+
+    def __repr__(self) -> str:
+        return repr(self.full())
+
+
+def lazy_post(load: Any, id: str, title: str, link: str, summary: str, published: datetime, updated: datetime,
+              topics: tuple[Topic, ...], source: Source | None, authors: tuple[str, ...], language: str,
+              related_more: int, draft: bool, quality: int | None, heat: int | None, path: str,
+              page_slug: str | None) -> LazyPost:
+    """A LazyPost of these fields; `load(post)` gives the HEAVY_FIELDS' values, in that order."""
+    post = object.__new__(LazyPost)
+    _set(post, "_load", load)
+    _set(post, "id", id)
+    _set(post, "title", title)
+    _set(post, "link", link)
+    _set(post, "summary", summary)
+    _set(post, "published", published)
+    _set(post, "updated", updated)
+    _set(post, "topics", topics)
+    _set(post, "source", source)
+    _set(post, "authors", authors)
+    _set(post, "language", language)
+    _set(post, "related_more", related_more)
+    _set(post, "draft", draft)
+    _set(post, "quality", quality)
+    _set(post, "heat", heat)
+    _set(post, "path", path)
+    _set(post, "page_slug", page_slug)
+    return post
+
+
 #: The last news bodies built, by the identity of their post: a feed shows each item in three
 #: formats. (Keyed by equality, a lookup hashed every field of the post, related items and all.)
 _BODIES: OrderedDict[int, tuple[Post, str]] = OrderedDict()

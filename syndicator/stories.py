@@ -46,6 +46,8 @@ SAME_SOURCE_OVERLAP = 0.8
 PRIOR = 1000
 #: Names in more than this share of the posts are too common to find candidates by.
 COMMON = 0.02
+#: Anchors compared with at most, per post.
+CANDIDATES = 64
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)*")
 _TICKER = re.compile(r"\b([A-Z]{1,5})\.(?:US|HK|O|N)\b|\((?:NASDAQ|NYSE|Nasdaq|NYSE American)\s*:\s*([A-Z]{1,5})\)")
@@ -77,31 +79,54 @@ ALIASES: dict[str, str] = {
 _CJK_NAMES = re.compile("|".join(sorted((k for k in ALIASES if not k.isascii()), key=len, reverse=True)))
 
 
+#: Each word of a text as a name (None: not one), and the words that name a thing. Words repeat
+#: across posts (a vocabulary of tens of thousands), so each is worked out once.
+_WORDS: dict[str, str | None] = {}
+_THINGS: set[str] = set()
+#: Words remembered at most; past that the table starts afresh (a long-running service).
+WORDS_KEPT = 500_000
+
+
+def _word(word: str) -> str | None:
+    """`word` as a name (lower case, a plural's `s` off, through ALIASES), None when it is not
+    one; remembered, with whether it names a thing, in _WORDS and _THINGS."""
+    low = word.lower().rstrip(".")
+    if low.endswith("'s"):
+        low = low[:-2]
+    if len(low) > 4 and low.endswith("s") and not low.endswith("ss"):
+        low = low[:-1]
+    name = None
+    if not (len(low) < 2 or low in _STOP or low.isdigit()):
+        name = sys.intern(ALIASES.get(low, low))
+        if low in ALIASES or any(c.isupper() for c in word[1:]) or "." in low or any(c.isdigit() for c in word):
+            _THINGS.add(word)
+    if len(_WORDS) >= WORDS_KEPT:
+        _WORDS.clear()
+        _THINGS.clear()
+    _WORDS[word] = name
+    return name
+
+
 def _read(text: str, entities: set[str] | None = None) -> set[str]:
     """The names in `text`; those that look like names of things (a capital after the first
     letter, a digit, a ticker, a company of the table: `MySQL`, `A100`, `HSM`, `MSFT.US`,
     `微软`) go into `entities` too."""
-    found = set()
-    tickers = [t for pair in _TICKER.findall(text) for t in pair if t]
-    for word in _WORD.findall(_TICKER.sub(" ", text)):
-        low = word.lower().rstrip(".")
-        if low.endswith("'s"):
-            low = low[:-2]
-        if len(low) > 4 and low.endswith("s") and not low.endswith("ss"):
-            low = low[:-1]
-        if len(low) < 2 or low in _STOP or low.isdigit():
-            continue
-        name = ALIASES.get(low, low)
-        found.add(name)
-        if entities is not None and (low in ALIASES or any(c.isupper() for c in word[1:]) or "." in low
-                                     or any(c.isdigit() for c in word)):
-            entities.add(name)
-    more = {ALIASES.get(t.lower(), t.lower()) for t in tickers}
-    more.update(ALIASES[m] for m in _CJK_NAMES.findall(text))
-    found |= more
+    tickers = _TICKER.findall(text) if ("." in text or "(" in text) else ()
+    if tickers:
+        text = _TICKER.sub(" ", text)
+    words = _WORD.findall(text)
+    known = _WORDS
+    found = {known[w] if w in known else _word(w) for w in words}
+    found.discard(None)
     if entities is not None:
-        entities |= more
-    return found
+        entities.update(n for w in words if w in _THINGS and (n := known.get(w)) is not None)
+    if tickers or not text.isascii():
+        more = {ALIASES.get(t.lower(), t.lower()) for pair in tickers for t in pair if t}
+        more.update(ALIASES[m] for m in _CJK_NAMES.findall(text))
+        found |= more
+        if entities is not None:
+            entities |= more
+    return found  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +138,8 @@ class Names:
     all: tuple[str, ...]
     title: tuple[str, ...]
     entities: tuple[str, ...]
+    #: the post's link without what varies between copies of one page
+    address: str = ""
 
 
 def names(post: Post) -> Names:
@@ -122,8 +149,9 @@ def names(post: Post) -> Names:
     # a word written with a capital inside a sentence of the summary names a thing (`Wipro`,
     # `Elastic`), even in a title that capitalises every word
     proper = {ALIASES.get(w.lower(), w.lower()) for w in _INNER_CAPITAL.findall(post.summary)}
-    return Names(tuple(map(sys.intern, title | summary)), tuple(map(sys.intern, title)),
-                 tuple(map(sys.intern, entities | (title & proper))))
+    intern = sys.intern
+    return Names(tuple(map(intern, title | summary)), tuple(map(intern, title)),
+                 tuple(map(intern, entities | (title & proper))), _address(post.link))
 
 
 #: A capitalised word that does not start a sentence.
@@ -132,8 +160,12 @@ _INNER_CAPITAL = re.compile(r"(?<=[A-Za-z0-9,;:)] )[A-Z][A-Za-z0-9]+|(?<=[\u3400
 
 def _address(link: str) -> str:
     """A link without what varies between copies of one page: scheme, `www.`, AMP, `/`."""
-    address = re.sub(r"^https?://(www\.)?", "", link.split("#")[0]).rstrip("/")
-    return address.removesuffix("?amp").removesuffix("/amp")
+    address = link.split("#", 1)[0]
+    for scheme in ("https://", "http://"):
+        if address.startswith(scheme):
+            address = address[len(scheme):].removeprefix("www.")
+            break
+    return address.rstrip("/").removesuffix("?amp").removesuffix("/amp")
 
 
 def _source(post: Post) -> str:
@@ -178,17 +210,33 @@ class Match:
 
 
 class Stories:
-    """Every published post's story, kept current one post at a time (`update`)."""
+    """Every published post's story, kept current one post at a time (`update`).
 
-    def __init__(self) -> None:
+    Only anchors that can be the same story are compared with (blocking): anchors are indexed
+    by each name of their title and the WINDOW-wide stretch of time they were published in, and
+    by their link's address. A post looks up its title's names in its stretch and the two
+    beside it (names in more than COMMON of the posts skipped), counts how many of its title's
+    names each anchor found has, and compares only those that have MIN_IN_TITLES of them (names
+    skipped as common counted as shared) or its link, at most CANDIDATES of them, most shared
+    first. So a post costs what its neighbours in time are, not the size of the site, and the
+    outcome is the one comparing every anchor would give (but for the cap, which a real site
+    does not reach)."""
+
+    def __init__(self, exhaustive: bool = False) -> None:
+        #: compare every post with every anchor (no blocking): what the blocking must agree with
+        self.exhaustive = exhaustive
         self.posts: dict[str, Post] = {}
         self._names: dict[str, Names] = {}
         self._df: Counter[str] = Counter()
         self.story_of: dict[str, Story] = {}
-        #: name -> paths of anchors with it (only anchors are compared with)
-        self._anchors: dict[str, set[str]] = {}
+        #: (name, stretch of time) or "\0" + link address -> paths of anchors with it
+        self._anchors: dict[str | tuple[str, int], set[str]] = {}
+        #: anchor path -> the keys it is indexed under
+        self._indexed: dict[str, list[str | tuple[str, int]]] = {}
         #: readers (the web app) take it while they look; `update` holds it while it changes
         self.lock = threading.Lock()
+        #: pairs of posts compared (for benchmarks)
+        self.compared = 0
 
     def update(self, removed: Iterable[Post], added: Iterable[Post]) -> None:
         """Apply a pass: `added` in the order they were published, so a cold build anchors each
@@ -202,6 +250,10 @@ class Stories:
                 self._learn(post)
             for post in added:
                 if post.path in kept and post.path in self.story_of:
+                    story = self.story_of[post.path]
+                    if story.anchor == post.path:  # its title or date may have changed
+                        self._unindex(post.path)
+                        self._index(post)
                     continue
                 self._assign(post)
 
@@ -217,7 +269,7 @@ class Stories:
         hours = abs((a.published - b.published).total_seconds()) / 3600
         return Match(tuple(sorted(shared)), tuple(sorted(title_a & title_b)),
                      (self._rare(set(na.entities) - all_b), self._rare(set(nb.entities) - all_a)),
-                     sum(self.weight(n) for n in shared), hours, _address(a.link) == _address(b.link),
+                     sum(self.weight(n) for n in shared), hours, na.address == nb.address,
                      _source(a) != "" and _source(a) == _source(b),
                      len(title_a & title_b) / max(1, len(title_a), len(title_b)))
 
@@ -238,38 +290,74 @@ class Stories:
         self._names[post.path] = found
         self._df.update(found.all)
 
-    def _keys(self, post: Post) -> list[str]:
-        """What an anchor is found by: its title's names (a story needs MIN_IN_TITLES of them in
-        common) and its link's address."""
+    def _keys(self, post: Post) -> list[str | tuple[str, int]]:
+        """What an anchor is found by: each name of its title in its stretch of time (a story
+        needs MIN_IN_TITLES of them in common, within WINDOW), and its link's address."""
         known = self._names.get(post.path)
-        return [*(known.title if known is not None else ()), "\0" + _address(post.link)]
+        stretch = _stretch(post)
+        return [*((n, stretch) for n in (known.title if known is not None else ())),
+                "\0" + (known.address if known is not None else _address(post.link))]
+
+    def _index(self, post: Post) -> None:
+        keys = self._keys(post)
+        for key in keys:
+            self._anchors.setdefault(key, set()).add(post.path)
+        self._indexed[post.path] = keys
+
+    def _unindex(self, path: str) -> None:
+        for key in self._indexed.pop(path, ()):
+            anchors = self._anchors.get(key)
+            if anchors is not None:
+                anchors.discard(path)
+                if not anchors:
+                    del self._anchors[key]
+
+    def candidates(self, post: Post) -> list[str]:
+        """The anchors `post` may be the same story as (see the class docstring), most title
+        names in common first."""
+        if self.exhaustive:
+            return sorted({path for anchors in self._anchors.values() for path in anchors} - {post.path})
+        known = self._names.get(post.path) or names(post)
+        title = known.title
+        common = max(50, COMMON * len(self.posts))
+        stretch = _stretch(post)
+        hits: Counter[str] = Counter()
+        skipped = 0
+        for name in title:
+            if self._df[name] > common:
+                skipped += 1
+                continue
+            for near in (stretch - 1, stretch, stretch + 1):
+                found = self._anchors.get((name, near))
+                if found:
+                    hits.update(found)
+        need = MIN_IN_TITLES - skipped
+        picked = [path for path, n in hits.items() if n >= need and path != post.path]
+        linked = self._anchors.get("\0" + known.address, ())
+        picked.extend(path for path in linked if path != post.path and hits[path] < need)
+        picked.sort(key=lambda path: (-hits[path], path))
+        return picked[:CANDIDATES]
 
     def _assign(self, post: Post) -> None:
-        common = max(50, COMMON * len(self.posts))
-        candidates: set[str] = set()
-        for key in self._keys(post):
-            if key[0] == "\0" or self._df[key] <= common:
-                candidates |= self._anchors.get(key, set())
         best: tuple[int, float, str] | None = None
-        for path in candidates:
+        for path in self.candidates(post):
             other = self.posts.get(path)
-            if other is None or path == post.path:
+            if other is None:
                 continue
+            self.compared += 1
             m = self.match(post, other)
             # the story whose anchor's title is most like this one's, then the weightiest
             if m.same and (best is None or (len(m.in_titles), m.weight, path) > best):
                 best = (len(m.in_titles), m.weight, path)
         if best is None:
             story = Story(post.path, [post.path])
-            for key in self._keys(post):
-                self._anchors.setdefault(key, set()).add(post.path)
+            self._index(post)
         else:
             story = self.story_of[best[2]]
             story.members.append(post.path)
         self.story_of[post.path] = story
 
     def _forget(self, post: Post, keep_story: bool) -> None:
-        keys = self._keys(post)
         known = self._names.pop(post.path, None)
         self._df.subtract(known.all if known is not None else ())
         self.posts.pop(post.path, None)
@@ -280,16 +368,16 @@ class Stories:
             return
         story.members.remove(post.path)
         if story.anchor == post.path:
-            for key in keys:
-                anchors = self._anchors.get(key)
-                if anchors is not None:
-                    anchors.discard(post.path)
-                    if not anchors:
-                        del self._anchors[key]
+            self._unindex(post.path)
             if story.members:  # the next post that joined anchors it now
                 story.anchor = story.members[0]
-                for key in self._keys(self.posts[story.anchor]):
-                    self._anchors.setdefault(key, set()).add(story.anchor)
+                self._index(self.posts[story.anchor])
+
+
+def _stretch(post: Post) -> int:
+    """The WINDOW-wide stretch of time `post` was published in: a post within WINDOW of it is
+    in the same stretch or one beside it."""
+    return int(post.published.timestamp() // WINDOW.total_seconds())
 
 
 def grouped(stream: Iterable[Post], index: Stories, admits: Callable[[Post], bool],

@@ -86,7 +86,7 @@ def site_settings(site: Path) -> Settings:
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with seeds/ and the feeds/ one build made of it (built once; tests get copies)."""
-    from syndicator.pipeline import build
+    from syndicator.pipeline.build import build
 
     site = tmp_path_factory.mktemp("site")
     shutil.copytree(SEEDS, site / "seeds")

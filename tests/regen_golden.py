@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from syndicator.config import Settings, load_settings
-from syndicator.pipeline import build
+from syndicator.pipeline.build import build
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -18,7 +18,7 @@ from lxml import etree
 from syndicator import urls
 from syndicator.config import Settings, load_settings
 from syndicator.errors import ConfigError
-from syndicator.pipeline import Builder, build
+from syndicator.pipeline.build import Builder, build
 from syndicator.pipeline.plan import OutputPlanner
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from tests import feedcheck

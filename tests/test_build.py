@@ -16,7 +16,7 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from syndicator.compress import gunzip, gzip_bytes
-from syndicator.pipeline import build
+from syndicator.pipeline.build import build
 from tests import feedcheck
 from tests.regen_golden import ARCHIVED, GOLDEN, GOLDEN_ARCHIVED, build_seeds, golden_files, golden_settings
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from syndicator.config import load_settings
-from syndicator.pipeline import build
+from syndicator.pipeline.build import build
 from tests.conftest import SEEDS
 
 POST = b"---\ntitle: Caf\xc3\xa9\ndate: 2024-01-01\n---\nbody\n"

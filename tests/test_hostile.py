@@ -33,7 +33,8 @@ from lxml import etree
 from syndicator import sources, urls
 from syndicator.cli import post_json
 from syndicator.config import Settings, load_settings
-from syndicator.pipeline import Builder, build, read_one
+from syndicator.pipeline import Builder, read_one
+from syndicator.pipeline.build import build
 from tests.conftest import ROOT, SEEDS
 from tests.test_properties import check_safe_html
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from syndicator.config import load_settings
-from syndicator.pipeline import Builder, build
 from syndicator.pipeline import feeds as feedplan
+from syndicator.pipeline.build import Builder, build
 from syndicator.pipeline.guard import Confirmations, Hold
 
 TOPICS = ["AI", "ai", "Cloud", "Rust", "Go lang", "Security", "all"]

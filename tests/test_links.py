@@ -17,7 +17,7 @@ from lxml import html as lxml_html
 from syndicator.config import load_settings
 from syndicator.errors import ConfigError
 from syndicator.links import BadURL, clean_url, site_path, web_url
-from syndicator.pipeline import build
+from syndicator.pipeline.build import build
 from tests.conftest import SEEDS
 from tests.feedcheck import check_tree
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from click.testing import CliRunner
 from syndicator.cli import cli
 from syndicator.config import Settings
 from syndicator.pipeline import Builder
+from syndicator.pipeline.warm import WarmReads
 from syndicator.store import pg
 from syndicator.store.migrations import MIGRATIONS
 from syndicator.store.pg import Database, SchemaOutdated, Unreachable
@@ -207,3 +210,46 @@ def test_serve_keeps_its_state_in_postgresql(pg_url: str, tmp_path: Path) -> Non
         db.close()
         assert published >= 4
     assert not (srv.state_dir / FILE_NAME).exists()  # no SQLite file beside it
+
+
+def test_another_copy_of_the_posts_restamps_the_records(pg_url: str, settings: Settings, tmp_path: Path) -> None:
+    """A builder over another copy of the posts (other mtimes, same bytes), with and without a
+    warm read of it: every record keeps its id and times and takes the copy's fingerprints,
+    so the next pass over that copy reads nothing."""
+    upgraded(pg_url)
+    clock = Clock()
+    (settings.seeds_dir / "broken.md").write_text("---\ntitle: [oops\n---\n", encoding="utf-8")
+    store = open_store(pg_url)
+    Builder(settings, clock=clock, state=store).build()
+    first = store.load()
+    store.close()
+    for warmed in (False, True):
+        copy = tmp_path / f"copy-{warmed}"
+        shutil.copytree(settings.seeds_dir, copy, copy_function=shutil.copyfile)  # mtimes: now
+        there = replace(settings, seeds_dir=copy)
+        warm = None
+        if warmed:
+            warm = WarmReads(there)
+            assert warm.refresh() == len(first)
+        store = open_store(pg_url)
+        builder = Builder(there, clock=clock, state=store, warm=warm)
+        result = builder.build()
+        assert builder.tracker.read_counts == (len(first), len(first) if warmed else 0)
+        assert result.written == []
+        records = store.load()
+        assert {p: replace(r, fingerprint=None) for p, r in records.items()} == \
+            {p: replace(r, fingerprint=None) for p, r in first.items()}
+        assert all(r.fingerprint == (os.stat(copy / p).st_size, os.stat(copy / p).st_mtime_ns)
+                   for p, r in records.items())
+        store.close()
+        store = open_store(pg_url)
+        again = Builder(there, clock=clock, state=store)
+        assert again.build().changed_paths == [] and again.tracker.read_counts == (0, 0)
+        store.close()
+    sqlite = SQLiteStore(settings.state_dir / FILE_NAME, "k")  # the same on the SQLite store
+    Builder(settings, clock=clock, state=sqlite).build()
+    copy = tmp_path / "copy-sqlite"
+    shutil.copytree(settings.seeds_dir, copy, copy_function=shutil.copyfile)
+    Builder(replace(settings, seeds_dir=copy), clock=clock, state=sqlite).build()
+    assert Builder(replace(settings, seeds_dir=copy), clock=clock, state=sqlite).build().changed_paths == []
+    sqlite.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from syndicator.compress import gunzip, gzip_bytes
 from syndicator.config import Settings, load_settings
-from syndicator.pipeline import Builder, build
+from syndicator.pipeline.build import Builder, build
 from syndicator.publishers.directory import AHEAD_NS, DirectoryPublisher, stamp
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 

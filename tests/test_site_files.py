@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from syndicator import icons
 from syndicator.config import Settings, load_settings
 from syndicator.errors import ConfigError
-from syndicator.pipeline import build
+from syndicator.pipeline.build import build
 from tests.conftest import BASE_URL, TYPES
 
 TEMPLATES = Path(icons.__file__).parent / "templates"

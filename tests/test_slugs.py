@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from syndicator.config import load_settings
-from syndicator.pipeline import build
+from syndicator.pipeline.build import build
 from syndicator.slugs import legacy_slug, slug
 from syndicator.web import create_app
 

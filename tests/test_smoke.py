@@ -1,4 +1,4 @@
-from syndicator.pipeline import build
+from syndicator.pipeline.build import build
 
 
 def test_seed_build_counts(settings):

@@ -12,7 +12,7 @@ import orjson
 
 from syndicator.config import Settings
 from syndicator.pipeline import Builder
-from syndicator.store.codec import POST_FIELDS, decode_post, encode_post
+from syndicator.store.codec import LIGHT_FIELDS, POST_FIELDS, decode_post, encode_post, split
 from syndicator.store.sqlite import FILE_NAME
 from syndicator.store.sqlite import SQLiteStore as State
 
@@ -144,7 +144,7 @@ def test_unreadable_state_file_is_moved_aside(settings: Settings) -> None:
 
 
 def test_cli_build_needs_no_state(settings: Settings) -> None:
-    from syndicator.pipeline import build
+    from syndicator.pipeline.build import build
 
     assert build(settings).posts_published == 4
     assert not settings.state_dir.exists()
@@ -213,16 +213,22 @@ def test_rows_of_another_shape_are_dropped(settings: Settings, caplog) -> None:
     paths = sorted(rel for rel, r in first.records.items() if r.good is not None)
     page = next(rel for rel in paths if first.records[rel].good.page_slug)
     topical = next(rel for rel in paths if first.records[rel].good.topics)
-    good = {rel: orjson.loads(encode_post(first.records[rel].good)) for rel in paths}
-    page_slug, topics, published = (POST_FIELDS.index(f) for f in ("page_slug", "topics", "published"))
+    stored = {rel: split(encode_post(first.records[rel].good)) for rel in paths}
+    good = {rel: orjson.loads(light) for rel, (light, _) in stored.items()}
+
+    def blob(rel: str, fields: list[object]) -> bytes:  # the light line (the heavy one is a column of its own)
+        return orjson.dumps(fields)
+
+    page_slug, topics, published = (LIGHT_FIELDS.index(f) for f in ("page_slug", "topics", "published"))
     bad = {
-        page: ("good", orjson.dumps(good[page][:page_slug] + ["../../../etc/cron.d/x"] + good[page][page_slug + 1:])),
-        topical: ("good", orjson.dumps(good[topical][:topics] + [[["x", "../x"]]] + good[topical][topics + 1:])),
+        page: ("good", blob(page, good[page][:page_slug] + ["../../../etc/cron.d/x"] + good[page][page_slug + 1:])),
+        topical: ("good", blob(topical, good[topical][:topics] + [[["x", "../x"]]] + good[topical][topics + 1:])),
     }
     rest = [rel for rel in paths if rel not in bad]
-    bad[rest[0]] = ("good", orjson.dumps(good[rest[0]][:published] + ["2024-03-01T10:00:00"]
-                                         + good[rest[0]][published + 1:]))  # no offset
+    bad[rest[0]] = ("good", blob(rest[0], good[rest[0]][:published] + ["2024-03-01T10:00:00"]
+                                 + good[rest[0]][published + 1:]))  # no offset
     bad[rest[1]] = ("first_seen", 12)
+    bad[rest[2]] = ("good", encode_post(first.records[rest[2]].good))  # both lines: not what this version writes
     with sqlite3.connect(settings.state_dir / FILE_NAME) as db:
         for rel, (column, value) in bad.items():
             db.execute(f"UPDATE posts SET {column} = ? WHERE path = ?", (value, rel))

@@ -32,6 +32,7 @@ from syndicator.pipeline.feeds import Planner
 from syndicator.pipeline.guard import Confirmations, Hold
 from syndicator.pipeline.plan import OutputPlanner, Plan, Scope
 from syndicator.pipeline.track import Change, Tracker
+from syndicator.pipeline.warm import WarmReads
 from syndicator.publishers import Publisher, PublishReport
 from syndicator.publishers.directory import DirectoryPublisher
 from syndicator.store import Fingerprint, MemoryStore, Record, Store
@@ -86,7 +87,8 @@ class Builder:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None,
                  state: Store | None = None, settle: bool = False,
                  publisher: Publisher | None = None, confirmations: Confirmations | None = None,
-                 keep_catalog: bool = False) -> None:
+                 keep_catalog: bool = False, warm: WarmReads | None = None) -> None:
+        """`warm`: a standby's reads of seeds/ (see warm.py), used instead of reading again."""
         self.publisher: Publisher = publisher or DirectoryPublisher(settings.feeds_dir,
                                                                     durable=settings.durable_writes)
         #: what the last pass recorded about the published site (see Publisher.site_record)
@@ -98,7 +100,7 @@ class Builder:
         #: counts (an editor or a copy may still be writing the file).
         self.settle = settle
         self.confirmations = confirmations or Confirmations(settings)
-        self.tracker = Tracker(settings, self.state)
+        self.tracker = Tracker(settings, self.state, warm)
         self.collection = Collection(settings)
         self.planner = Planner(settings)
         self.outputs = OutputPlanner(settings, self.state.output_digests(), self._source_hash, self.publisher,
@@ -166,6 +168,9 @@ class Builder:
             if hold is not None:
                 return self._held(hold, result)
             with parallel.no_cycle_collection(len(scanned) - len(self.records) >= parallel.MIN_FILES):
+                first = self.last is None
+                if first and not self._collected:
+                    self._prime()
                 change = self._track(scanned, touched)
                 try:
                     report = self._publish(change, result)
@@ -176,6 +181,8 @@ class Builder:
             result.unchanged = self.outputs.files_known() + 2 - len(report.written)
             result.duration_ms = (time.perf_counter() - started) * 1000
             self._record_site(result)
+            if first or change.paths:
+                self.state.mark_outputs_current()
             self.confirmations.passed(None)
             self.last = result
             return result
@@ -220,6 +227,23 @@ class Builder:
         drafts = self.settings.include_drafts
         return {rel for rel, r in self.records.items()
                 if r.good is not None and not r.not_a_post and (drafts or not r.good.draft)}
+
+    def _prime(self) -> None:
+        """A start over a state whose outputs were made from its records (see
+        Store.outputs_current), with every output it knows still published: collect and plan
+        those records as the published site, so that the pass renders only what changed since,
+        as a pass of a running service does, instead of planning every feed and page again. Archive
+        pages gone from the folder are planned again; any other output gone, and it is a full pass."""
+        if not self.records or not self.state.outputs_current():
+            return
+        gone = [urls.archive_page(rel) for rel in self.outputs.missing()]
+        if None in gone:  # a feed, a page, the index: the full pass looks at every one
+            return
+        delta = self._collect(Change())
+        stems = self.planner.update(delta.removed, delta.added)
+        self._advance_catalog(stems, delta)
+        self.outputs.primed(self.planner)
+        self.outputs.repair((stem, n) for stem, n, _ in filter(None, gone))
 
     def _held(self, hold: Hold, result: BuildResult) -> BuildResult:
         """A held pass publishes nothing: its result says why and what is still published."""

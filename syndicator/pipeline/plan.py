@@ -74,17 +74,48 @@ class OutputPlanner:
         self._entry_digests: dict[Entry, str] | None = None
         #: stem -> what its archive pages share with the feed, as last planned (see _head)
         self._heads: dict[str, str] = {}
+        #: stem -> archive pages the next pass plans whatever changed (published pages gone)
+        self._repair: dict[str, set[int]] = {}
 
     def files_known(self) -> int:
         """How many published files the known digests are of (each feed with archive pages
         also has one digest of all of them)."""
         return len(self.known) - self.archives.feeds_with_pages()
 
+    def missing(self) -> list[str]:
+        """The outputs with a known digest, and the index and OPML list, that are not published
+        (one listing a folder)."""
+        listings: dict[str, set[str]] = {}
+        gone = []
+        for rel in (*self.known, urls.INDEX, urls.OPML):
+            folder, _, name = rel.rpartition("/")
+            if not name:
+                continue  # a digest of every archive page of a feed, no file
+            present = listings.get(folder)
+            if present is None:
+                present = listings[folder] = self.publisher.listing(folder + "/" if folder else "")
+            if name not in present:
+                gone.append(rel)
+        return gone
+
+    def repair(self, pages: Iterable[tuple[str, int]]) -> None:
+        """Plan these archive pages (stem, number) on the next pass, whatever changed."""
+        for stem, n in pages:
+            self._repair.setdefault(stem, set()).add(n)
+
+    def primed(self, planner: Planner) -> None:
+        """The planner holds what the known outputs were made from (see Builder._prime): what
+        each feed's archive pages took from the feed is as the feed is now."""
+        for stem in planner.stems():
+            feed = planner.feed(stem)
+            if feed is not None:
+                self._heads[stem] = self._head(feed)
+
     def plan(self, planner: Planner, scope: Scope) -> Plan:
         plan = Plan()
         feeds = planner.feeds()
         changed = _keys_by_stem(scope) if not scope.full else {}
-        for stem in sorted(scope.stems):
+        for stem in sorted({*scope.stems, *self._repair}):
             feed = planner.feed(stem)
             links = self._archive(plan, planner, stem, feed, None if scope.full else changed.get(stem, []))
             self._plan_feed(plan, stem, feed, links)
@@ -100,6 +131,7 @@ class OutputPlanner:
                 plan.gone.append(rel)
         self._digests.clear()
         self._entry_digests = None
+        self._repair.clear()
         return plan
 
     def _add(self, plan: Plan, rel: str, digest: str, render: Callable[[], bytes]) -> None:
@@ -166,6 +198,7 @@ class OutputPlanner:
                 log.info("archive pages of %s rewritten for changed items: %s", stem,
                          ", ".join(str(n) for n in sorted(touched)))
             pages = touched | (set(range(max(before, 1), count + 1)) if count > before else set())
+            pages |= {n for n in self._repair.get(stem, ()) if n <= count}
         self._heads[stem] = head
         for n in sorted(pages):
             posts = planner.posts_of(archives.page(stem, entries, n))

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from syndicator import parallel, sources
 from syndicator.config import Settings
@@ -22,6 +23,9 @@ from syndicator.normalize import minted_alike
 from syndicator.pipeline.read import NOT_UTF8, ReadResult, read_one, split_sites
 from syndicator.render import shown
 from syndicator.store import Fingerprint, Record, Store
+
+if TYPE_CHECKING:
+    from syndicator.pipeline.warm import WarmReads
 
 log = logging.getLogger("syndicator.build")
 
@@ -43,9 +47,13 @@ class Change:
 class Tracker:
     """Every known file's record, kept current scan by scan."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, warm: WarmReads | None = None) -> None:
         self.settings = settings
         self.store = store
+        #: a standby's reads of the folder, used by full passes instead of reading again
+        self.warm = warm
+        #: files the last refresh read, and those of them the warm reads gave
+        self.read_counts = (0, 0)
         self.records: dict[str, Record] = store.load()
         #: path -> fingerprint of an error read that waits for its retry (daemon mode), and
         #: when (time.monotonic_ns) that version was first read.
@@ -81,7 +89,8 @@ class Tracker:
         if touched is not None:
             site_fps = self.site_fps
         sites = sources.SiteConfigs(self.settings.seeds_dir)
-        fresh = self._read_changed(posts, self._stale_under_sites(site_fps), sites, settle)
+        fresh = self._read_changed(posts, self._stale_under_sites(site_fps), sites, settle,
+                                   None if touched is not None else site_fps)
         for rel in [r for r in self.tentative if r not in posts and (touched is None or r in touched)]:
             del self.tentative[rel]
         gone = [rel for rel in (self.records if touched is None else sorted(touched))
@@ -100,11 +109,18 @@ class Tracker:
         return change
 
     def _read_changed(self, posts: dict[str, Fingerprint], stale: set[str], sites: sources.SiteConfigs,
-                      settle: bool) -> dict[str, ReadResult]:
+                      settle: bool, site_fps: dict[str, Fingerprint] | None = None) -> dict[str, ReadResult]:
+        """`site_fps`: the site configs of a full scan (warm reads made under them are used)."""
         root, settings = self.settings.seeds_dir, self.settings
         to_read = [(rel, fp) for rel, fp in posts.items() if rel in stale or rel in self.tentative
                    or (known := self.records.get(rel)) is None or known.fingerprint != fp]
-        reads = parallel.read_many(to_read, lambda item: read_one(root, *item, settings, sites), "reading posts")
+        warm: dict[str, ReadResult] = {}
+        if self.warm is not None and site_fps is not None:
+            warm = {rel: found for rel, fp in to_read if (found := self.warm.get(rel, fp, site_fps)) is not None}
+        reading = [item for item in to_read if item[0] not in warm]
+        done = iter(parallel.read_many(reading, lambda item: read_one(root, *item, settings, sites), "reading posts"))
+        reads = [warm[rel] if rel in warm else next(done) for rel, _ in to_read]
+        self.read_counts = (len(to_read), len(warm))
         fresh: dict[str, ReadResult] = {}
         for (rel, _), read in zip(to_read, reads, strict=True):
             if settle and self._defer(rel, read):
@@ -114,12 +130,19 @@ class Tracker:
         return fresh
 
     def _commit(self, changed: list[Record], gone: list[str]) -> None:
+        # a file read again and found the same (another copy of the posts, a touch): its
+        # fingerprint is all the store has to learn
+        restamped = [r for r in changed if (prev := self.records.get(r.path)) is not None
+                     and prev.fingerprint != r.fingerprint and replace(r, fingerprint=prev.fingerprint) == prev]
+        if restamped:
+            same = {r.path for r in restamped}
+            changed = [r for r in changed if r.path not in same]
         for rel in gone:
             del self.records[rel]
-        for record in changed:
+        for record in [*changed, *restamped]:
             self.records[record.path] = record
-        if changed or gone:
-            self.store.save(changed, gone)
+        if changed or gone or restamped:
+            self.store.save(changed, gone, restamped)
 
     def _read_site_configs(self, sites: sources.SiteConfigs, site_fps: dict[str, Fingerprint]) -> None:
         for rel in site_fps:  # read every config, so a broken one is reported on every pass

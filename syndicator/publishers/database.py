@@ -68,6 +68,13 @@ class DatabasePublisher:
     def has_manifest(self) -> bool:
         return bool(self._published)
 
+    def read(self, rel: str) -> bytes | None:
+        """The published bytes of `rel`, None when it is not published (our own hub's deliveries)."""
+        if rel not in self._published:
+            return None
+        rows = self.db.execute("SELECT data FROM published WHERE rel = %s", (rel,))
+        return bytes(rows[0][0]) if rows else None
+
     def publish(self, outputs: Outputs, remove: Iterable[str],
                 produced: AbstractSet[str] | None = None) -> PublishReport:
         now = self.clock()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -72,7 +72,11 @@ class Store(Protocol):
 
     def has_posts(self) -> bool: ...
 
-    def save(self, records: Iterable[Record], gone: Iterable[str]) -> None: ...
+    def save(self, records: Iterable[Record], gone: Iterable[str], restamped: Iterable[Record] = ()) -> None:
+        """Store changed records and forget deleted paths, in one transaction. `restamped`:
+        records whose file was read again and found the same, so only their fingerprint
+        changed (a standby taking over over its own copy of the posts: thousands at once)."""
+        ...
 
     def site_configs(self) -> dict[str, Fingerprint]: ...
 
@@ -81,6 +85,13 @@ class Store(Protocol):
     def output_digests(self) -> dict[str, str]: ...
 
     def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None: ...
+
+    def outputs_current(self) -> bool:
+        """Whether the outputs were last made from the records as stored (no record saved since
+        `mark_outputs_current`): a start may then take what they show as published."""
+        ...
+
+    def mark_outputs_current(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -96,6 +107,11 @@ class Subscriptions(Protocol):
 
     def drop_subscription(self, topic: str, callback: str) -> None: ...
 
+    def mark_delivered(self, topic: str, callback: str, delivered: str) -> None:
+        """The subscriber now has the feed bytes of this digest; nothing when the subscription
+        is gone (another process may have ended it meanwhile)."""
+        ...
+
 
 class MemoryStore:
     """A Store that forgets when the process ends: one `build` remembers nothing to the next
@@ -107,7 +123,7 @@ class MemoryStore:
     def has_posts(self) -> bool:
         return False
 
-    def save(self, records: Iterable[Record], gone: Iterable[str]) -> None:
+    def save(self, records: Iterable[Record], gone: Iterable[str], restamped: Iterable[Record] = ()) -> None:
         pass
 
     def site_configs(self) -> dict[str, Fingerprint]:
@@ -120,6 +136,12 @@ class MemoryStore:
         return {}
 
     def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None:
+        pass
+
+    def outputs_current(self) -> bool:
+        return False
+
+    def mark_outputs_current(self) -> None:
         pass
 
     def close(self) -> None:
@@ -144,3 +166,9 @@ class MemorySubscriptions:
     def drop_subscription(self, topic: str, callback: str) -> None:
         with self._lock:
             self._subs.pop((topic, callback), None)
+
+    def mark_delivered(self, topic: str, callback: str, delivered: str) -> None:
+        with self._lock:
+            sub = self._subs.get((topic, callback))
+            if sub is not None:
+                self._subs[topic, callback] = replace(sub, delivered=delivered)

@@ -18,13 +18,18 @@ from typing import Any
 
 import orjson
 
-from syndicator.model import EMPTY, Image, Post, Related, Source, Topic
+from syndicator.model import EMPTY, HEAVY_FIELDS, Image, LazyPost, Post, Related, Source, Topic, lazy_post
 
-#: The model's fields in the order a post array holds them (tests/test_state.py keeps it in
-#: step with model.Post).
+#: The model's fields (tests/test_state.py keeps it in step with model.Post).
 POST_FIELDS = ("id", "title", "link", "summary", "body_html", "published", "updated", "topics", "source",
                "authors", "language", "images", "related", "related_more", "draft", "quality", "heat", "path",
                "page_slug", "extra")
+#: A stored post is two JSON arrays on two lines: these fields, which every pass uses (ids,
+#: order, topics, what custom feeds filter on), then model.HEAVY_FIELDS, which only rendering
+#: reads. A load reads the first line; the second is read when a post is rendered.
+LIGHT_FIELDS = ("id", "title", "link", "summary", "published", "updated", "topics", "source", "authors",
+                "language", "related_more", "draft", "quality", "heat", "path", "page_slug")
+assert sorted((*LIGHT_FIELDS, *HEAVY_FIELDS)) == sorted(POST_FIELDS)
 #: What slugify makes: one path segment, no dots.
 _SLUG = re.compile(r"[a-z0-9-]{1,200}\Z")
 _ZERO = timedelta(0)
@@ -41,14 +46,28 @@ class SchemaError(ValueError):
 
 
 def encode_post(post: Post) -> bytes:
-    return orjson.dumps([
-        post.id, post.title, post.link, post.summary, post.body_html, post.published, post.updated,
-        [[t.name, t.slug] for t in post.topics], _source(post.source), post.authors, post.language,
-        [[i.url, i.width, i.height, i.title] for i in post.images],
-        [[r.title, r.url, r.published, _source(r.source)] for r in post.related], post.related_more,
-        post.draft, post.quality, post.heat, post.path, post.page_slug,
+    """The light line, a newline, the heavy line (orjson writes no newline inside a document)."""
+    return encode_light(post) + b"\n" + orjson.dumps([
+        post.body_html, [[i.url, i.width, i.height, i.title] for i in post.images],
+        [[r.title, r.url, r.published, _source(r.source)] for r in post.related],
         _plain(post.extra, 0) if post.extra else None,
     ])
+
+
+def encode_light(post: Post) -> bytes:
+    return orjson.dumps([
+        post.id, post.title, post.link, post.summary, post.published, post.updated,
+        [[t.name, t.slug] for t in post.topics], _source(post.source), post.authors, post.language,
+        post.related_more, post.draft, post.quality, post.heat, post.path, post.page_slug,
+    ])
+
+
+def split(blob: bytes) -> tuple[bytes, bytes]:
+    """(light line, heavy line) of a stored post; SchemaError when it is not two lines."""
+    light, newline, heavy = bytes(blob).partition(b"\n")
+    if not newline:
+        raise SchemaError("not a post (one line)")
+    return light, heavy
 
 
 def _source(source: Source | None) -> list[str] | None:
@@ -98,24 +117,41 @@ class Decoder:
 
     def post(self, blob: bytes | str) -> Post:
         """The post `blob` encodes; SchemaError for anything else."""
+        light, heavy = split(blob.encode() if isinstance(blob, str) else blob)
+        return self.light(light, lambda _post: self.heavy(heavy)).full()
+
+    def light(self, line: bytes, load: Callable[[Post], tuple[Any, ...]]) -> LazyPost:
+        """The post whose light line is `line`; `load(post)` gives its heavy fields (see `heavy`)."""
         try:
-            fields = orjson.loads(blob)
-            if type(fields) is not list or len(fields) != len(POST_FIELDS):
+            fields = orjson.loads(line)
+            if type(fields) is not list or len(fields) != len(LIGHT_FIELDS):
                 raise SchemaError("not a post")
-            return self._post(*fields)
+            return self._light(load, *fields)
         except SchemaError:
             raise
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as e:
             raise SchemaError(f"not a post ({type(e).__name__}: {e})") from None
 
-    def _post(self, id: Any, title: Any, link: Any, summary: Any, body_html: Any, published: Any,
-              updated: Any, topics: Any, source: Any, authors: Any, language: Any, images: Any,
-              related: Any, related_more: Any, draft: Any, quality: Any, heat: Any, path: Any, page_slug: Any,
-              extra: Any) -> Post:
+    def heavy(self, line: bytes) -> tuple[Any, ...]:
+        """The values of model.HEAVY_FIELDS a heavy line holds; SchemaError for anything else."""
+        try:
+            fields = orjson.loads(line)
+            if type(fields) is not list or len(fields) != len(HEAVY_FIELDS):
+                raise SchemaError("not a post's heavy fields")
+            body_html, images, related, extra = fields
+            if body_html is not None and type(body_html) is not str:
+                raise SchemaError("body_html is not text")
+            return (body_html, _images(images), self._related(related), EMPTY if extra is None else _mapping(extra))
+        except SchemaError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as e:
+            raise SchemaError(f"not a post ({type(e).__name__}: {e})") from None
+
+    def _light(self, load: Callable[[Post], tuple[Any, ...]], id: Any, title: Any, link: Any, summary: Any,
+               published: Any, updated: Any, topics: Any, source: Any, authors: Any, language: Any,
+               related_more: Any, draft: Any, quality: Any, heat: Any, path: Any, page_slug: Any) -> LazyPost:
         if (type(id), type(title), type(link), type(summary), type(language), type(path)) != _SIX_STR:
             raise SchemaError("a text field is not text")
-        if body_html is not None and type(body_html) is not str:
-            raise SchemaError("body_html is not text")
         if type(draft) is not bool or not _opt_int(quality) or not _opt_int(heat):
             raise SchemaError("draft, quality or heat of the wrong type")
         if type(related_more) is not int or related_more < 0:
@@ -124,15 +160,9 @@ class Decoder:
             raise SchemaError(f"page slug {page_slug!r} is not a slug")
         if type(authors) is not list or any(type(a) is not str for a in authors):
             raise SchemaError("authors is not a list of text")
-        return Post(
-            id=id, title=title, link=link, summary=summary, body_html=body_html,
-            published=_utc(published), updated=_utc(updated), topics=self._topic_list(topics),
-            source=self._source(source), authors=tuple(authors), language=language,
-            images=_images(images), related=self._related(related),
-            related_more=related_more, draft=draft, quality=quality,
-            heat=heat, path=path, page_slug=page_slug,
-            extra=EMPTY if extra is None else _mapping(extra),
-        )
+        return lazy_post(load, id, title, link, summary, _utc(published), _utc(updated), self._topic_list(topics),
+                         self._source(source), tuple(authors), language, related_more, draft, quality, heat, path,
+                         page_slug)
 
     def _topic_list(self, value: Any) -> tuple[Topic, ...]:
         if type(value) is not list:

@@ -45,4 +45,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX taken_down_by_generation ON taken_down (generation)",
         "CREATE TABLE site (key text PRIMARY KEY, value text NOT NULL)",
     )),
+    # Our own WebSub hub on several machines: web nodes take the requests and verify them, the
+    # elected builder delivers; both read and write the subscriptions here (as in SQLite).
+    Migration(3, "subscriptions of our own WebSub hub", (
+        "CREATE TABLE subscriptions (topic text NOT NULL, callback text NOT NULL, secret text,"
+        " expires timestamptz NOT NULL, delivered text, PRIMARY KEY (topic, callback))",
+    )),
 )

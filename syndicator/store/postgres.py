@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC
 
 from syndicator import parallel
-from syndicator.store import Fingerprint, Record
+from syndicator.store import Fingerprint, Record, Subscription
 from syndicator.store.codec import Decoder, SchemaError
-from syndicator.store.pg import Database, require_current
-from syndicator.store.sqlite import SCHEMA, _record, _row
+from syndicator.store.pg import Database, Unreachable, require_current
+from syndicator.store.sqlite import RESTAMPED, SCHEMA, _record, _row, restamp
 
 log = logging.getLogger("syndicator.state")
 
@@ -85,7 +87,7 @@ class PostgresStore:
         with parallel.no_cycle_collection():  # every record lives on: a collection would find nothing
             for row in self.db.rows(f"SELECT {_COLUMNS} FROM posts"):
                 try:
-                    record = _record(list(row), decoder)
+                    record = _record(list(row), decoder.post)
                 except SchemaError as e:
                     dropped.append((row[0], e))
                     continue
@@ -98,11 +100,13 @@ class PostgresStore:
                 self.db.many("DELETE FROM posts WHERE path = %s", [(p,) for p, _ in dropped])
         return records
 
-    def save(self, records: Iterable[Record], gone: Iterable[str]) -> None:
+    def save(self, records: Iterable[Record], gone: Iterable[str], restamped: Iterable[Record] = ()) -> None:
         """Store changed records and forget deleted paths, in one transaction."""
         with self._writing():
             self.db.many("DELETE FROM posts WHERE path = %s", [(p,) for p in gone])
             self.db.many(_UPSERT, (_row(r) for r in records))
+            self.db.many("UPDATE posts SET size = %s, mtime_ns = %s WHERE " + RESTAMPED.replace("?", "%s"),
+                         [restamp(r) for r in restamped])
 
     # -- Jekyll _config.yml files -----------------------------------------------------------------
 
@@ -122,8 +126,65 @@ class PostgresStore:
     def output_digests(self) -> dict[str, str]:
         return {rel: digest for rel, digest in self.db.execute("SELECT rel, digest FROM output_digests")}
 
+    def outputs_current(self) -> bool:
+        return False  # several builders take turns: each start looks at everything
+
+    def mark_outputs_current(self) -> None:
+        pass
+
     def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None:
         with self._writing():
             self.db.many("DELETE FROM output_digests WHERE rel = %s", [(r,) for r in removed])
             self.db.many("INSERT INTO output_digests VALUES (%s, %s) "
                          "ON CONFLICT (rel) DO UPDATE SET digest = excluded.digest", list(digests.items()))
+
+
+class PostgresSubscriptions:
+    """The subscriptions of our own WebSub hub in PostgreSQL, shared by the web nodes (which
+    take the requests) and the elected builder (which delivers). A connection of its own, made
+    again after PostgreSQL was away: the hub's threads call it while passes use theirs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._db: Database | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _conn(self) -> Iterator[Database]:
+        with self._lock:
+            if self._db is None or self._db.closed:
+                self._db = Database(self.url, watched=True)
+            try:
+                yield self._db
+            except Unreachable:
+                self._db.close()
+                self._db = None  # the next call connects again
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def subscriptions(self) -> list[Subscription]:
+        with self._conn() as db:
+            rows = db.execute("SELECT topic, callback, secret, expires, delivered FROM subscriptions")
+        return [Subscription(topic, callback, secret, expires.astimezone(UTC), delivered)
+                for topic, callback, secret, expires, delivered in rows]
+
+    def save_subscription(self, subscription: Subscription) -> None:
+        s = subscription
+        with self._conn() as db:
+            db.execute("INSERT INTO subscriptions VALUES (%s, %s, %s, %s, %s) ON CONFLICT (topic, callback) "
+                       "DO UPDATE SET secret = excluded.secret, expires = excluded.expires, "
+                       "delivered = excluded.delivered", (s.topic, s.callback, s.secret, s.expires, s.delivered))
+
+    def drop_subscription(self, topic: str, callback: str) -> None:
+        with self._conn() as db:
+            db.execute("DELETE FROM subscriptions WHERE topic = %s AND callback = %s", (topic, callback))
+
+    def mark_delivered(self, topic: str, callback: str, delivered: str) -> None:
+        with self._conn() as db:
+            db.execute("UPDATE subscriptions SET delivered = %s WHERE topic = %s AND callback = %s",
+                       (delivered, topic, callback))

@@ -20,7 +20,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
@@ -31,15 +31,16 @@ import orjson
 
 from syndicator import model, parallel
 from syndicator.errors import StateUnavailable
-from syndicator.model import Problem
+from syndicator.model import Post, Problem
 from syndicator.store import Fingerprint, Record, Subscription
-from syndicator.store.codec import Decoder, SchemaError, encode_post
+from syndicator.store.codec import Decoder, SchemaError, encode_light, encode_post, split
 
 #: Bump when the tables or the post encoding change: an older file is discarded, not migrated
 #: (everything in it can be rebuilt from seeds/, only `updated` history is lost). Version 3
 #: stores posts as JSON; the pickles of versions 1 and 2 are dropped unread. Version 4: posts
-#: carry `related_more` (related lists capped by the `related_shown` setting).
-SCHEMA_VERSION = 4
+#: carry `related_more` (related lists capped by the `related_shown` setting). Version 5: a post is
+#: two lines, the fields every pass uses and those only rendering reads (see codec.py).
+SCHEMA_VERSION = 5
 FILE_NAME = "state.sqlite3"
 
 log = logging.getLogger("syndicator.state")
@@ -47,17 +48,22 @@ log = logging.getLogger("syndicator.state")
 #: Columns of `posts`: the fingerprint (size, mtime_ns) and sha256 of the last confirmed read,
 #: NULL fingerprint meaning "re-read"; its problems as JSON [[message, line, severity]];
 #: `current` = `good` is what those bytes gave; the stable id and the id normalize gave (to tell
-#: an author's id change from a move); the last good post and its bytes' hash.
+#: an author's id change from a move); the last good post (light line in `good`, heavy line in
+#: `heavy`) and its bytes' hash.
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS posts (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, hash TEXT,"
     " problems TEXT NOT NULL, not_a_post INTEGER NOT NULL, current INTEGER NOT NULL, id TEXT, own_id TEXT,"
-    " good BLOB, good_hash TEXT, first_seen TEXT NOT NULL, changed TEXT NOT NULL)",
+    " good BLOB, good_hash TEXT, first_seen TEXT NOT NULL, changed TEXT NOT NULL, heavy BLOB)",
     "CREATE TABLE IF NOT EXISTS outputs (rel TEXT PRIMARY KEY, digest TEXT NOT NULL)",
 )
 #: Subscriptions of our own WebSub hub: kept through a schema change (nothing else has them).
 _SUBSCRIPTIONS = ("CREATE TABLE IF NOT EXISTS subscriptions (topic TEXT NOT NULL, callback TEXT NOT NULL, "
                   "secret TEXT, expires TEXT NOT NULL, delivered TEXT, PRIMARY KEY (topic, callback))")
+#: Every save of records clears the mark that the outputs were made from the stored records.
+_NOT_CURRENT = "DELETE FROM meta WHERE key = 'outputs_current'"
 _COLUMNS = "path, size, mtime_ns, hash, problems, not_a_post, current, id, own_id, good, good_hash, first_seen, changed"
+#: `good` holds a post's light line, `heavy` (last, so that a load of the others never reads its
+#: pages) its heavy line (see codec.py).
 
 
 # -- post encoding: JSON, read back field by field (see codec.py) -------------------------------
@@ -110,6 +116,9 @@ class SQLiteStore:
     def _open(self, key: str) -> None:
         self._hub_db: sqlite3.Connection | None = None
         self._hub_lock = threading.Lock()
+        #: the connection that reads posts' heavy fields (any thread; a forked child opens its own)
+        self._reader: tuple[int, sqlite3.Connection] | None = None
+        self._reader_lock = threading.Lock()
         path = self.path
         _private(path)
         # check_same_thread=False: the scheduler thread and the start-up thread take turns,
@@ -137,6 +146,7 @@ class SQLiteStore:
         if meta.get("key") != key:
             self.db.execute("UPDATE posts SET size = NULL, mtime_ns = NULL")
             self.db.execute("DELETE FROM outputs")
+            self.db.execute(_NOT_CURRENT)
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?), ('key', ?)", (SCHEMA, key))
 
     def rekey(self, key: str) -> None:
@@ -160,6 +170,10 @@ class SQLiteStore:
         self.db.close()
         if self._hub_db is not None:
             self._hub_db.close()
+        with self._reader_lock:
+            if self._reader is not None and self._reader[0] == os.getpid():
+                self._reader[1].close()
+            self._reader = None
 
     # -- posts ---------------------------------------------------------------------------------
 
@@ -167,13 +181,22 @@ class SQLiteStore:
         return self.db.execute("SELECT 1 FROM posts LIMIT 1").fetchone() is not None
 
     def load(self) -> dict[str, Record]:
+        """Every record; each post with its light fields only (the rest is read on first use,
+        from this file: of a large site, most posts are in no feed and never rendered again)."""
         records: dict[str, Record] = {}
         dropped: list[tuple[int, object, SchemaError]] = []
         decoder = Decoder()
+        heavy = self._heavy
+
+        def good(light: bytes | str) -> Post:
+            if type(light) is not bytes:
+                raise SchemaError("a post is not a blob")
+            return decoder.light(light, heavy)
+
         with parallel.no_cycle_collection():  # every record lives on: a collection would find nothing
             for rowid, *row in self.db.execute(f"SELECT rowid, {_COLUMNS} FROM posts"):
                 try:
-                    record = _record(row, decoder)
+                    record = _record(row, good)
                 except SchemaError as e:
                     dropped.append((rowid, row[0], e))
                     continue
@@ -186,14 +209,37 @@ class SQLiteStore:
                 self.db.executemany("DELETE FROM posts WHERE rowid = ?", [(rowid,) for rowid, _, _ in dropped])
         return records
 
-    def save(self, records: Iterable[Record], gone: Iterable[str]) -> None:
+    def save(self, records: Iterable[Record], gone: Iterable[str], restamped: Iterable[Record] = ()) -> None:
         """Store changed records and forget deleted paths, in one transaction."""
         with self.transaction():
+            self.db.execute(_NOT_CURRENT)
             self.db.executemany("DELETE FROM posts WHERE path = ?", [(p,) for p in gone])
             self.db.executemany(
-                "INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (_row(r) for r in records),  # one row at a time: a cold start saves them all
+                "INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (_split_row(_row(r)) for r in records),  # one row at a time: a cold start saves them all
             )
+            self.db.executemany(f"UPDATE posts SET size = ?, mtime_ns = ? WHERE {RESTAMPED}",
+                                [restamp(r) for r in restamped])
+
+    def _heavy(self, post: Post) -> tuple[Any, ...]:
+        """The heavy fields of a post loaded from this file (see `load`)."""
+        with self._reader_lock:
+            if self._reader is None or self._reader[0] != os.getpid():
+                db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA busy_timeout=5000")
+                self._reader = (os.getpid(), db)
+            row = self._reader[1].execute("SELECT good, heavy FROM posts WHERE path = ?", (post.path,)).fetchone()
+        try:
+            if row is None or type(row[0]) is not bytes or type(row[1]) is not bytes:
+                raise SchemaError("gone")
+            light, heavy = row
+            if light != encode_light(post):
+                raise SchemaError("another post since")
+            return Decoder().heavy(heavy)
+        except SchemaError as e:
+            # only a change of the file by another hand gets here: what was loaded is not there
+            raise StateUnavailable(f"state database {self.path}: the stored version of {post.path} changed "
+                                   f"while in use ({e}); restart to read it again") from None
 
     # -- Jekyll _config.yml files -----------------------------------------------------------------
 
@@ -220,6 +266,12 @@ class SQLiteStore:
             self.db.executemany("DELETE FROM outputs WHERE rel = ?", [(r,) for r in removed])
             self.db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?)", list(digests.items()))
 
+
+    def outputs_current(self) -> bool:
+        return self.db.execute("SELECT 1 FROM meta WHERE key = 'outputs_current'").fetchone() is not None
+
+    def mark_outputs_current(self) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('outputs_current', '1')")
 
     # -- subscriptions of our own hub ----------------------------------------------------------
     # Their own connection and lock: the hub's threads write while a pass holds `db`.
@@ -255,6 +307,11 @@ class SQLiteStore:
         with self._hub() as db:
             db.execute("DELETE FROM subscriptions WHERE topic = ? AND callback = ?", (topic, callback))
 
+    def mark_delivered(self, topic: str, callback: str, delivered: str) -> None:
+        with self._hub() as db:
+            db.execute("UPDATE subscriptions SET delivered = ? WHERE topic = ? AND callback = ?",
+                       (delivered, topic, callback))
+
 
 def _damaged(error: sqlite3.DatabaseError) -> bool:
     """The file is not a database or its pages are broken (not: busy, locked, read-only, full)."""
@@ -267,6 +324,17 @@ def _damaged(error: sqlite3.DatabaseError) -> bool:
 def _locked(error: sqlite3.DatabaseError) -> bool:
     name = getattr(error, "sqlite_errorname", "") or ""
     return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
+#: The rows `restamp` gives new fingerprints: a last good version that could not be stored keeps
+#: no fingerprint (so a restart reads the file again), and is not given one here either.
+RESTAMPED = "path = ? AND (good IS NOT NULL) = ?"
+
+
+def restamp(r: Record) -> tuple[Any, ...]:
+    """Parameters of the UPDATE of a record whose fingerprint alone changed (see RESTAMPED)."""
+    size, mtime = r.fingerprint if r.fingerprint else (None, None)
+    return size, mtime, r.path, r.good is not None
 
 
 def _row(r: Record) -> tuple[Any, ...]:
@@ -283,8 +351,15 @@ def _row(r: Record) -> tuple[Any, ...]:
     )
 
 
-def _record(row: list[Any], decoder: Decoder) -> Record:
-    """The record a row holds; SchemaError for a row this code did not write."""
+def _split_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row of `_row` as this file's table holds it: `good` split into its two lines."""
+    good = row[9]
+    light, heavy = split(good) if good is not None else (None, None)
+    return (*row[:9], light, *row[10:], heavy)
+
+
+def _record(row: list[Any], decode: Callable[[Any], Post]) -> Record:
+    """The record a row holds (`decode` reads its post); SchemaError for a row this code did not write."""
     (path, size, mtime, digest, problems, not_a_post, current, post_id, own_id, good, good_hash,
      first_seen, changed) = row
     if type(path) is not str or not all(v is None or type(v) is str for v in (digest, post_id, own_id, good_hash)):
@@ -302,7 +377,7 @@ def _record(row: list[Any], decoder: Decoder) -> Record:
             current=bool(current),
             id=post_id,
             own_id=own_id,
-            good=decoder.post(good) if good is not None else None,
+            good=decode(good) if good is not None else None,
             good_hash=good_hash,
             first_seen=_aware(first_seen),
             changed=_aware(changed),

@@ -20,6 +20,10 @@ of the W3C WebSub Recommendation for the feeds of this site.
   network: the address judged is the one connected to (see http.py), so a callback cannot
   reach the service's own machine or network (SSRF).
 
+On several machines (`state_url`) the subscriptions are in PostgreSQL: each web node runs a hub
+that takes requests and verifies them (`deliver=False`), and the elected builder runs one that
+only delivers; both read the table again before they act on it (`shared`).
+
 Verifications and deliveries run on threads of their own, WORKERS of them, more (up to
 MAX_WORKERS) while all are waiting on slow callbacks: a slow or dead subscriber holds one
 thread for at most http.TIMEOUT per try, and delays neither a pass nor another subscriber.
@@ -44,6 +48,7 @@ from urllib.parse import urlencode, urlsplit
 
 from syndicator import urls, websub
 from syndicator.config import Settings
+from syndicator.errors import SyndicatorError
 from syndicator.formats import CONTENT_TYPES, FEED_EXTENSIONS
 from syndicator.store import Subscription, Subscriptions
 from syndicator.websub import http
@@ -116,8 +121,13 @@ class Hub:
 
     def __init__(self, settings: Settings, store: Subscriptions, read: Callable[[str], bytes | None],
                  send: Send = http.request, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 workers: int = WORKERS, delays: tuple[float, ...] = RETRY_DELAYS) -> None:
+                 workers: int = WORKERS, delays: tuple[float, ...] = RETRY_DELAYS,
+                 deliver: bool = True, shared: bool = False) -> None:
+        """`deliver`: send changed feeds to subscribers (False: take requests only); `shared`:
+        other processes change `store` too, so it is read again before it is acted on."""
         self.settings = settings
+        self.delivers = deliver
+        self.shared = shared
         self.base_url = settings.base_url
         self.url = urls.hub_url(settings.base_url)
         self.hubs = websub.advertised(settings)
@@ -149,19 +159,27 @@ class Hub:
 
     def start(self) -> Hub:
         """Load the subscriptions and send each one what changed while the service was down."""
-        now = self._clock()
-        for sub in self._store.subscriptions():
-            if sub.expires <= now:
-                self._store.drop_subscription(sub.topic, sub.callback)
-            else:
-                self._subs[sub.topic, sub.callback] = sub
-        with self._cond:
-            for key in self._subs:
-                self._queue_delivery(key)
+        self._reload()
+        if self.delivers:
+            with self._cond:
+                for key in self._subs:
+                    self._queue_delivery(key)
         with self._cond:
             for _ in range(self._workers):
                 self._spawn()
         return self
+
+    def _reload(self) -> None:
+        """The subscriptions as the store has them now (expired ones dropped)."""
+        now = self._clock()
+        subs = {}
+        for sub in self._store.subscriptions():
+            if sub.expires <= now:
+                self._store.drop_subscription(sub.topic, sub.callback)
+            else:
+                subs[sub.topic, sub.callback] = sub
+        with self._cond:
+            self._subs = subs
 
     def close(self) -> None:
         with self._cond:
@@ -184,12 +202,16 @@ class Hub:
             intent = self._intent(form)
             if intent.mode == "subscribe":
                 self._check_address(intent.callback)  # (a DNS look-up: not while holding the lock)
+            if self.shared:
+                self._reload()  # the limits count what every node admitted
             with self._cond:
                 self._admit(intent)
                 self._pending[intent.topic, intent.callback] = intent
                 self._push(0.0, "verify", (intent.topic, intent.callback), intent)
         except Refused as e:
             return e.status, str(e)
+        except SyndicatorError as e:  # the shared store cannot be reached
+            return 503, f"cannot take subscription requests now ({e}); try again later"
         return 202, f"{intent.mode} request accepted; verifying intent with {intent.callback}"
 
     def _intent(self, form: Mapping[str, str]) -> Intent:
@@ -247,6 +269,10 @@ class Hub:
     def changed(self, rels: Iterable[str]) -> None:
         """A pass wrote these feeds: send them to their subscribers."""
         topics = set(rels)
+        if not self.delivers or not topics:
+            return
+        if self.shared:
+            self._reload()  # (subscribed, renewed or ended on a web node since the last pass)
         now = self._clock()
         with self._cond:
             for key, sub in list(self._subs.items()):
@@ -322,6 +348,8 @@ class Hub:
                     self._verify(intent)
                 else:
                     self._deliver(key)
+            except SyndicatorError as e:  # the shared store cannot be reached: that job is lost
+                log.warning("websub: %s to %s not done: %s", kind, key[1], e)
             except Exception:  # a bug must not end the worker
                 log.exception("websub: %s to %s failed", kind, key[1])
             finally:
@@ -405,10 +433,9 @@ class Hub:
         return headers
 
     def _delivered(self, key: Key, version: str) -> None:
-        sub = replace(self._subs[key], delivered=version)
-        self._subs[key] = sub
+        self._subs[key] = replace(self._subs[key], delivered=version)
         self._attempts.pop(key, None)
-        self._store.save_subscription(sub)
+        self._store.mark_delivered(*key, version)  # (not a renewal made meanwhile on another node)
         self.delivered += 1
 
     def _failed(self, key: Key, version: str, why: str) -> None:
