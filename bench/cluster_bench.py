@@ -3,11 +3,14 @@
 
   cluster_bench.py store    [--posts 10000] [--edits 5]   cold build and one-edit rebuild: SQLite + feeds/
                                                           vs PostgreSQL (Store and Publisher)
-  cluster_bench.py failover [--kills 10]                  kill -9 the elected builder: seconds until an edit
-                                                          made at the kill is served by a web node
+  cluster_bench.py failover [--kills 10] [--posts N]      kill -9 the elected builder: seconds until an edit
+                                                          made at the kill is served by a web node (the
+                                                          standby's copy has other mtimes; --posts: a
+                                                          generated site of N posts instead of seeds/)
   cluster_bench.py saved    [--edits 10]                  save -> served on both of two web nodes
   cluster_bench.py web      [--duration 8]                wrk req/s of /all.rss (gzip): one web node, two web
-                                                          nodes side by side, and `serve` over feeds/
+                                                          nodes side by side, Varnish in front of both,
+                                                          and `serve` over feeds/
 
 Each run makes its own database on SYNDICATOR_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres)
 and drops it. Prints one JSON object per measurement.
@@ -15,7 +18,9 @@ and drops it. Prints one JSON object per measurement.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -23,7 +28,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,8 +40,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import edit_post  # noqa: E402
 
 from tests import pgserver  # noqa: E402
-from tests.serverproc import ServerProcess  # noqa: E402
-from tests.test_cluster import Builder_, generation, leader_of, retitle, served, wait_for, web_node  # noqa: E402
+from tests.serverproc import SEEDS, ServerProcess  # noqa: E402
+from tests.test_cluster import Builder_, generation, leader_of, served, wait_for, web_node  # noqa: E402
 
 
 def _database() -> tuple[str, str]:
@@ -92,116 +100,183 @@ def store(args: argparse.Namespace, work: Path) -> None:
         pgserver.drop_database(name)
 
 
-def failover(args: argparse.Namespace, work: Path) -> None:
+@dataclass
+class Cluster:
+    """A database of its own, builders and web nodes (see `cluster`)."""
+
+    work: Path
+    url: str
+    db: Any
+    builders: list[Builder_] = field(default_factory=list)
+    nodes: list[ServerProcess] = field(default_factory=list)
+    #: the post file every `edit` changes (by its name in each builder's copy), and a feed showing it
+    target: str = ""
+
+    def edit(self, text: str, builders: list[Builder_] | None = None) -> None:
+        """Put `text` in front of the target post's title, in each builder's copy (as a sync would)."""
+        for builder in builders if builders is not None else self.builders:
+            path = builder.seeds / self.target
+            path.write_text(path.read_text(encoding="utf-8").replace('title: "', f'title: "{text} ', 1),
+                            encoding="utf-8")
+
+    def served(self, node: ServerProcess, text: str) -> bool:
+        return served(node, f"{text} ".encode())
+
+    def add_builder(self, workdir: Path) -> Builder_:
+        builder = Builder_(workdir, self.url)
+        self.builders.append(builder)
+        return builder
+
+    def warm(self, builder: Builder_, reads_before: int, timeout: float = 600) -> None:
+        """Wait until `builder`, a standby, has read its whole copy of the posts again."""
+        wait_for(lambda: builder.log().count("kept warm") > reads_before, timeout, "the standby's warm read")
+
+
+def _copy(corpus: Path | None, dest: Path, keep_mtimes: bool) -> None:
+    """A builder's own copy of the posts: another machine's clone has other mtimes."""
+    shutil.copytree(corpus or SEEDS, dest, copy_function=shutil.copy2 if keep_mtimes else shutil.copyfile)
+
+
+@contextlib.contextmanager
+def cluster(work: Path, builders: int = 1, nodes: int = 1, corpus: Path | None = None) -> Iterator[Cluster]:
+    """A database (dropped after), the first builder and its first generation, the other
+    builders (standbys with copies of other mtimes) and `nodes` web nodes; all stopped after."""
     from syndicator.store.pg import Database
 
     name, url = _database()
-    db = Database(url)
-    builders = [Builder_(work / "a", url)]
-    node = None
+    made = Cluster(work, url, Database(url))
     try:
-        wait_for(lambda: generation(db) > 0, 60, "first generation")
-        builders.append(Builder_(work / "b", url))
-        node = web_node(work / "web", url).start()
-        times = []
-        for k in range(args.kills):
-            time.sleep(1.5)  # the killed one is back as a standby, campaigning
-            leader = leader_of(db, builders)
-            leader.proc.kill()
-            t0 = time.monotonic()
-            for b in builders:
-                retitle(b.workdir, f"Kill{k}")
-            wait_for(lambda k=k: served(node, f"Kill{k} ".encode()), 30, "served after the kill")
-            times.append(time.monotonic() - t0)
-            builders[builders.index(leader)] = Builder_(leader.workdir, url)
-        print(json.dumps({"measure": "failover", "kills": len(times), "median_s": round(statistics.median(times), 2),
-                          "max_s": round(max(times), 2), "all_s": [round(t, 2) for t in times]}), flush=True)
+        _copy(corpus, work / "b0" / "seeds", keep_mtimes=True)
+        made.add_builder(work / "b0")
+        wait_for(lambda: generation(made.db) > 0, 1200, "the first generation")
+        for i in range(1, builders):
+            _copy(corpus, work / f"b{i}" / "seeds", keep_mtimes=False)
+            made.add_builder(work / f"b{i}")
+        made.nodes = [web_node(work / f"web{i}", url).start() for i in range(1, nodes + 1)]
+        title = json.loads(made.nodes[0].request("GET", "/all.json")[2])["items"][0]["title"] if nodes else None
+        needle = f'title: "{title}"'
+        made.target = next(p.name for p in sorted((work / "b0" / "seeds").iterdir())
+                           if title is None or needle in p.read_text(encoding="utf-8", errors="replace"))
+        yield made
     finally:
-        if node is not None:
+        for node in made.nodes:
             node.stop()
-        for b in builders:
-            b.stop()
-        db.close()
+        for builder in made.builders:
+            builder.stop()
+        made.db.close()
         pgserver.drop_database(name)
 
 
-def saved(args: argparse.Namespace, work: Path) -> None:
-    from syndicator.store.pg import Database
+def _corpus(args: argparse.Namespace, work: Path) -> Path | None:
+    """--posts N: a generated corpus of N posts (None: the repository's seeds/)."""
+    if not args.posts_set:
+        return None
+    subprocess.run([sys.executable, str(ROOT / "bench" / "gen_corpus.py"), "-n", str(args.posts),
+                    "-o", str(work / "corpus")], check=True, capture_output=True)
+    return work / "corpus"
 
-    name, url = _database()
-    db = Database(url)
-    builder = Builder_(work / "a", url)
-    nodes: list[ServerProcess] = []
-    try:
-        wait_for(lambda: generation(db) > 0, 60, "first generation")
-        nodes = [web_node(work / f"web{i}", url).start() for i in (1, 2)]
+
+def failover(args: argparse.Namespace, work: Path) -> None:
+    corpus = _corpus(args, work)
+    with cluster(work, builders=2, nodes=1, corpus=corpus) as c:
+        node = c.nodes[0]
+        c.warm(c.builders[1], 0)
+        times, reads = [], []
+        for k in range(args.kills):
+            time.sleep(1)  # the standby campaigning
+            leader = leader_of(c.db, c.builders)
+            standby = next(b for b in c.builders if b is not leader)
+            took_over = standby.log().count("looked at again")
+            leader.proc.kill()
+            t0 = time.monotonic()
+            c.edit(f"Kill{k}")
+            wait_for(lambda k=k: c.served(node, f"Kill{k}"), 120, "served after the kill")
+            times.append(time.monotonic() - t0)
+            wait_for(lambda s=standby, n=took_over: s.log().count("looked at again") > n, 60, "the takeover logged")
+            reads.append([line for line in standby.log().splitlines() if "looked at again" in line][-1]
+                         .split("taking over: ")[1])
+            warmed = leader.log().count("kept warm")
+            back = Builder_(leader.workdir, c.url)  # back, as a standby: it warms up again
+            c.builders[c.builders.index(leader)] = back
+            c.warm(back, warmed)
+        print(json.dumps({"measure": "failover", "posts": args.posts if corpus else "seeds/", "kills": len(times),
+                          "median_s": round(statistics.median(times), 2), "max_s": round(max(times), 2),
+                          "all_s": [round(t, 2) for t in times], "takeover_reads": reads[:3]}), flush=True)
+
+
+def saved(args: argparse.Namespace, work: Path) -> None:
+    with cluster(work, builders=1, nodes=2) as c:
         times = []
         for k in range(args.edits):
             time.sleep(0.7)
             t0 = time.monotonic()
-            retitle(builder.workdir, f"Save{k}")
-            for node in nodes:
-                wait_for(lambda node=node, k=k: served(node, f"Save{k} ".encode()), 30, "served")
+            c.edit(f"Save{k}")
+            for node in c.nodes:
+                wait_for(lambda node=node, k=k: c.served(node, f"Save{k}"), 30, "served")
             times.append(time.monotonic() - t0)
         print(json.dumps({"measure": "save_to_served_on_both", "edits": len(times),
                           "median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3)}), flush=True)
-    finally:
-        for node in nodes:
-            node.stop()
-        builder.stop()
-        db.close()
-        pgserver.drop_database(name)
 
 
 def web(args: argparse.Namespace, work: Path) -> None:
     from serve_bench import run_wrk
 
-    from syndicator.store.pg import Database
+    from tests.serverproc import free_port
+    from tests.test_cluster import VARNISHD, Varnish
 
-    name, url = _database()
-    db = Database(url)
-    builder = Builder_(work / "a", url)
-    nodes: list[ServerProcess] = []
-    try:
-        wait_for(lambda: generation(db) > 0, 60, "first generation")
-        nodes = [web_node(work / f"web{i}", url).start() for i in (1, 2)]
+    with cluster(work, builders=1, nodes=2) as c:
         single = ServerProcess(work / "single").start()
+        varnish = None
+        if os.path.exists(VARNISHD):
+            varnish = Varnish(work / "varnish", free_port(), [node.port for node in c.nodes])
+            wait_for(lambda: _answers(varnish, "/all.rss") == 200, 30, "varnish answering")
         headers = {"Accept-Encoding": "gzip"}
 
-        def load(targets: list[ServerProcess]) -> float:
+        def load(urls: list[str]) -> float:
             results: list[tuple[float, float]] = []
 
-            def one(t: ServerProcess) -> None:
-                results.append(run_wrk(t.url("/all.rss"), headers, args.duration, 32, work))
+            def one(url: str) -> None:
+                results.append(run_wrk(url, headers, args.duration, 32, work))
 
-            threads = [threading.Thread(target=one, args=(t,)) for t in targets]
+            threads = [threading.Thread(target=one, args=(url,)) for url in urls]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             return sum(r[0] for r in results)
 
-        for label, targets in (("serve over feeds/", [single]), ("one web node", nodes[:1]),
-                               ("two web nodes", nodes), ("one web node", nodes[:1]), ("two web nodes", nodes),
-                               ("serve over feeds/", [single])):
-            print(json.dumps({"measure": "web", "what": label, "req_s": round(load(targets))}), flush=True)
-        single.stop()
-    finally:
-        for node in nodes:
-            node.stop()
-        builder.stop()
-        db.close()
-        pgserver.drop_database(name)
+        rounds: list[tuple[str, list[str]]] = [("serve over feeds/", [single.url("/all.rss")]),
+                                               ("one web node", [c.nodes[0].url("/all.rss")]),
+                                               ("two web nodes", [node.url("/all.rss") for node in c.nodes])]
+        if varnish is not None:
+            rounds.append(("varnish in front of two web nodes", [f"http://127.0.0.1:{varnish.port}/all.rss"]))
+        try:
+            for label, urls in [*rounds, *reversed(rounds)]:
+                print(json.dumps({"measure": "web", "what": label, "req_s": round(load(urls))}), flush=True)
+        finally:
+            single.stop()
+            if varnish is not None:
+                varnish.stop()
+
+
+def _answers(varnish: Any, path: str) -> int:
+    try:
+        return int(varnish.get(path)[0])
+    except OSError:
+        return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["store", "failover", "saved", "web"])
-    ap.add_argument("--posts", type=int, default=10000)
+    ap.add_argument("--posts", type=int, default=None)
     ap.add_argument("--edits", type=int, default=5)
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--duration", type=int, default=8)
     args = ap.parse_args(argv)
+    args.posts_set = args.posts is not None
+    if args.posts is None:
+        args.posts = 10000
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
         {"store": store, "failover": failover, "saved": saved, "web": web}[args.what](args, Path(tmp))
     return 0

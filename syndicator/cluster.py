@@ -136,7 +136,7 @@ class Publishing:
         self.builder: Builder | None = None
         #: this builder's reads of its posts, kept current while it stands by (see pipeline/warm.py)
         self.warm = WarmReads(settings)
-        self._warming: Watcher | None = None
+        self._warming: threading.Thread | None = None
         self._thread: threading.Thread | None = None
         #: WebSub: external hubs pinged, and our own hub's deliveries, by the elected builder only
         self.pinger = Pinger(websub.external(settings))
@@ -184,14 +184,26 @@ class Publishing:
             log.info("standing by; keeping a read of %s warm (%d files read so far)", self.settings.seeds_dir,
                      len(self.warm.reads))
             self.warm.halt.clear()
-            self._warming = Watcher(self.settings.seeds_dir, self.settings.scan_interval, self.warm.refresh,
-                                    self.warm.refresh_paths).start()
-            self._warming.nudge(None)  # the first look now, not an interval later
+            self._warming = threading.Thread(target=self._keep_warm, name="syndicator-warm", daemon=True)
+            self._warming.start()
+
+    def _keep_warm(self) -> None:
+        """The whole folder once, then what the watcher sees, until `warm.halt`."""
+        try:
+            self.warm.refresh()
+        except Exception:  # noqa: BLE001 - the watcher's scans try again
+            log.exception("reading %s while standing by failed", self.settings.seeds_dir)
+        if self.warm.halt.is_set():
+            return
+        watcher = Watcher(self.settings.seeds_dir, self.settings.scan_interval, self.warm.refresh,
+                          self.warm.refresh_paths).start()
+        self.warm.halt.wait()
+        watcher.stop()
 
     def _warm_no_more(self) -> None:
         if self._warming is not None:
             self.warm.halt.set()  # a warm-up in progress stops at its next chunk
-            self._warming.stop()
+            self._warming.join()
             self._warming = None
 
     def _lead(self) -> None:
