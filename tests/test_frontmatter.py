@@ -25,8 +25,8 @@ def test_printable_screen() -> None:
 @settings(max_examples=500, deadline=None)
 @given(st.text(st.characters(codec="utf-8"), max_size=30))
 def test_printable_screen_never_misses(text: str) -> None:
-    if frontmatter._printable(text):
-        assert not frontmatter._UNPRINTABLE.search(text)
+    assert frontmatter._printable(text) == (not frontmatter._UNPRINTABLE.search(text))
+    assert frontmatter._printable(text + "’") == (not frontmatter._UNPRINTABLE.search(text))
 
 
 @settings(max_examples=1500, deadline=None)

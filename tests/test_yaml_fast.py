@@ -282,8 +282,9 @@ def test_int_screen_cases(text: str) -> None:
 
 
 @settings(max_examples=800, deadline=None)
-@given(st.lists(st.sampled_from(["a: ", "b: ", ": ", "'", '"', "\\", "\\x32", "\n", "\n  ", " ", "x", "# ",
-                                 "2021-01-27", "021-01-27", "2021-01-27T04:31:22Z"]), max_size=10))
+@given(st.lists(st.sampled_from(["a: ", "b: ", ": ", "'", '"', "\\", "\\x32", "\\x30", "\\t", "\\ ", "\n",
+                                 "\n  ", " ", "x", "# ", "2021-01-27", "021-01-27", "2021-01-27T04:31:22Z",
+                                 "2021-01-27 04:31:22"]), max_size=10))
 def test_timestamps_with_quotes_and_escapes_load_the_same_both_ways(pieces: list[str]) -> None:
     check_both("".join(pieces))
 
@@ -297,6 +298,13 @@ ESCAPED_STAMPS = [
     'a: 2021-01-27\nb: "x\\"\n  c: 2021-01-27\n  y"\nd: "2021-01-\\x327"\n',
     # a date written both plain and quoted, with escapes: the quoted one is text
     'a: 2021-01-27\nb: "2021-01-27"\nc: "\\""\n', 'a: 2021-01-27 # \\"\nb: x: 2021-01-27\n',
+    # a quoted timestamp's text made by an escape or a line break inside the quotes, with a
+    # `key: date` line in a comment or in another quoted string as many times as values
+    '# x: 2020-01-01\nc: "2\\x3020-01-01"\n', '# x: 2020-01-01 12:00:00\nc: "2020-01-01\n  12:00:00"\n',
+    'a: "x\n  b: 2020-01-01 12:00:00\n  "\nc: "2020-01-01\n  12:00:00"\n',
+    '# x: 2020-01-01 12:00:00\nc: "2020-01-01\\ 12:00:00"\n', '# x: 2020-01-01\nc: "2020-01-\\\n  01"\n',
+    # escapes that make no timestamp character: the plain timestamps stay on the fast path
+    'a: 2021-01-27T04:31:22Z\nb: "x\\ty \\u2014 \\r\\n \\x41"\n',
 ]
 
 
@@ -308,6 +316,9 @@ def test_escaped_headers_with_timestamps(text: str) -> None:
 def test_escapes_elsewhere_keep_plain_timestamps_on_the_fast_path() -> None:
     assert yaml_fast.load_fast(ESCAPED_STAMPS[0]) is not None
     assert yaml_fast.load_fast(ESCAPED_STAMPS[1]) is None
+    assert yaml_fast.load_fast(ESCAPED_STAMPS[-1]) is not None
+    # a date elsewhere than in a `key: date` line (a URL, a title) takes the slower pass
+    assert yaml_fast.load_fast('a: 2021-01-27\nb: "on 2021-01-28 x"\nc: http://x/2020-01-02/\n') is not None
 
 
 QUOTED_MARKS = [
@@ -332,6 +343,30 @@ def test_marks_inside_quoted_strings_keep_the_fast_path() -> None:
         assert yaml_fast.load_fast(text) is not None, text
     for text in QUOTED_MARKS[5:8]:
         assert yaml_fast.load_fast(text) is None, text
+
+
+def original_quoted_marks(text: str) -> set[str] | None:
+    """_quoted_marks as first written: every mark looked at, from Python."""
+    quoted: set[str] = set()
+    for m in re.finditer(r"[!&|>]", text):
+        at = m.start()
+        if not yaml_fast._starts_node(text, at)[0]:
+            continue
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        line = yaml_fast._QUOTED_LINE.fullmatch(text, start, len(text) if end == -1 else end)
+        if line is None or not line.start(1) < at < line.end(1) - 1:
+            return None
+        quoted.add(line.group(1))
+    return quoted
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(["a: ", ": ", "- ", " ", "  ", "\n", "x", "&", "!", "|", ">", '"', "'", ",", "[",
+                                 "{", "?", "-", "a=1&b"]), max_size=14))
+def test_mark_screen_is_the_original(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert yaml_fast._quoted_marks(text) == original_quoted_marks(text), text
 
 
 def test_a_quoted_string_the_data_does_not_have_sends_the_header_to_pyyaml() -> None:

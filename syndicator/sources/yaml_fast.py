@@ -59,23 +59,35 @@ class _Unusual(Exception):
 def _not_fast(text: str) -> bool:
     """Tabs, 1.1-only line breaks, merge keys, directives, document markers. One-character
     needles are found at memchr speed: a rare one (`<`, `%`) goes first to spare most texts
-    the slower scan for the two-character mark."""
-    return ("\t" in text or "\r" in text or "\n---" in text or "\n..." in text
+    the slower scan for the two-character mark; both document markers are one regex's pass
+    (over text with dashes in every URL, each `in` of `\n---` costs as much as the regex)."""
+    return ("\t" in text or "\r" in text or _DOCUMENT_MARK.search(text) is not None
             or ("<" in text and "<<" in text) or ("%" in text and "\n%" in text)
             or text.startswith(("%", "---", "..."))
             or (not text.isascii() and ("\x85" in text or "\u2028" in text or "\u2029" in text)))
 
 
-#: What may start a tag, an anchor or a block scalar: found first, then what precedes is looked at
-#: (a search for the whole `(?:^|[:\-\[{,?]) *[!&|>]` tries a match at every position of the text).
-_MARK = re.compile(r"[!&|>]")
+_DOCUMENT_MARK = re.compile(r"\n(?:---|\.\.\.)")
+#: What may start a tag, an anchor or a block scalar, and what may come before one (before the
+#: spaces, _BEFORE_NODE). Each mark is found by str.find (memchr), the character before it looked
+#: at from Python: the regex `[!&|>]` tries its class at every position of the text (~3x the
+#: cost of four finds), and what precedes the `&` of a URL's query is looked at in one step.
+_MARKS = "!&|>"
+_BEFORE_MARK = frozenset(":-[{,?\n ")
 _BEFORE_NODE = frozenset(":-[{,?\n")
 #: A line that is one quoted scalar, maybe a list item's or a key's value; group 1 is the scalar.
 _QUOTED_LINE = re.compile(r" *(?:- +)*(?:[A-Za-z_][\w-]*: +)?(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\n]|'')*') *")
 _FLOW_OPEN = re.compile(r"[\[{]")
 #: The dash after a date's year (`2020-0`): where a timestamp's text may start, 4 characters before.
 _DATE_DASH = re.compile(r"-(?<=[0-9]{4}-)(?=[0-9])")
-_VALUE_DATE = re.compile(r": ([0-9]{4}-[^\n]*)")
+#: A line's value after `: ` that starts as a timestamp does (`2020-1-2`), to the line's end.
+_DATE_VALUE = re.compile(r": ([0-9]{4}-[0-9][0-9]?-[0-9][^\n]*)")
+#: Where a timestamp's text may start: its first dash, found first, the year by lookbehind.
+_DATE_START = re.compile(r"-(?<=[0-9]{4}-)[0-9][0-9]?-[0-9]")
+#: A double-quoted string's escape: its code (`x41`, `u2014`) or its character (an escaped line break too).
+_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[\s\S])")
+#: Escapes YAML 1.1 turns into a space or a tab (a timestamp's separators).
+_SPACE_ESCAPES = frozenset(" t\t")
 # Searches that start with a character class try a match at each position of a 2 KB header
 # (~10 µs); these start with a rarer class or one literal and check what precedes by lookbehind.
 _RISKY_FLOAT = re.compile(r"[-+0-9._](?:(?<=[0-9.])[eE_]|(?<=[-+])\.[0-9]|(?<=_)[0-9.])")
@@ -167,21 +179,46 @@ class _Checker:
         if floats and _RISKY_FLOAT.search(self.text):
             raise _Unusual
         if self._stamps:
-            self._check_stamps(data)
+            self._check_stamps()
         return data if top is dict or top is list else data[0]
 
-    def _check_stamps(self, data: Any) -> None:
-        """Each value made a timestamp was a plain `key: value` line, as 1.1 reads it, and not
-        quoted: every occurrence of its text is such a line, and there are as many as values.
-        With escapes in the text (`\\"`, `\\x32`) a quoted value may have a timestamp's text
-        without that text being written, so the count matters, and a quoted string over several
-        lines may hold a `key: 2020-01-01` line: no string may hold `: ` and the text. One pass
-        over the text for every occurrence of a date (`2020-0`) where a scan for each text took
-        one pass each."""
+    def _check_stamps(self) -> None:
+        """Each value made a timestamp was a plain `key: value` line, as 1.1 reads it, not quoted.
+
+        A quoted string is the timestamp's text written out right after its quote, unless an
+        escape or a line break inside the quotes made it: so (1) no escape in the text makes a
+        character of a timestamp (`\\x32`, `\\ `, an escaped line break), and (2) every place
+        a timestamp's text may start (`2020-1-2`) is a line's value right after `: `. Then no
+        quoted string is a timestamp's text; and each text has as many `key: text` lines as
+        values. (2) is one regex's pass for the values and one for the dates, in C; a text
+        with a date elsewhere (`"see 2020-01-02"`, a URL) takes the slower pass over each
+        date, which only looks at the timestamps' own texts."""
         text = self.text
         stamps = self._stamps
-        sizes = {len(v) for v in stamps}
+        if "\\" in text:
+            _check_escapes(text, stamps)
+        values = _DATE_VALUE.findall(text)
         plain = dict.fromkeys(stamps, 0)
+        if len(values) == len(_DATE_START.findall(text)):
+            for v in values:
+                if v in plain:
+                    plain[v] += 1
+        else:
+            self._each_date(plain)
+        if plain != stamps:
+            raise _Unusual
+
+    def _each_date(self, plain: dict[str, int]) -> None:
+        """Every occurrence of each timestamp's text is a `key: text` line, counted in `plain`.
+        A line break inside quotes makes a space: a quoted string over several lines may be a
+        timestamp's text with a space (`"2020-01-02\\n  10:00:00"`) that is written nowhere,
+        so timestamps with spaces or tabs are left to PyYAML here."""
+        text = self.text
+        sizes = set()
+        for v in plain:
+            if " " in v or "\t" in v:
+                raise _Unusual
+            sizes.add(len(v))
         for m in _DATE_DASH.finditer(text):
             start = m.start() - 4
             for size in sizes:
@@ -191,12 +228,6 @@ class _Checker:
                     if not text.endswith(": ", 0, start) or (end != len(text) and text[end] != "\n"):
                         raise _Unusual
                     plain[v] += 1
-        if plain != stamps:
-            raise _Unusual
-        if "\\" in text:
-            for m in _VALUE_DATE.finditer("\n".join(_strings(data))):
-                if any(m.group(1)[:size] in stamps for size in sizes):
-                    raise _Unusual
 
     def _values(self, data: dict[Any, Any] | list[Any]) -> tuple[bool, bool]:  # noqa: C901
         """Check every key and value, timestamps built in place; whether there were ints, floats.
@@ -277,6 +308,20 @@ class _Checker:
                 # else `name: 01Net`: text for both readers (a letter no number has), checked as such
 
 
+def _check_escapes(text: str, stamps: Mapping[str, int]) -> None:
+    """No escape in the text (wherever it is: a backslash outside double quotes is a false
+    alarm) makes a character of a timestamp's text, nor joins two lines."""
+    chars: set[str] | None = None
+    for code in _ESCAPE.findall(text):
+        if code == "\n":
+            raise _Unusual
+        if len(code) > 1 or code in _SPACE_ESCAPES:
+            if chars is None:
+                chars = set("".join(stamps))
+            if (chr(int(code[1:], 16)) if len(code) > 1 else " " if code == " " else "\t") in chars:
+                raise _Unusual
+
+
 def _starts_node(text: str, at: int) -> tuple[bool, int]:
     """Whether what is at `at` may start a node (it follows the text's or a line's start, or
     `:`, `-`, `[`, `{`, `,`, `?`, after spaces), and how many spaces precede it."""
@@ -290,9 +335,15 @@ def _quoted_marks(text: str) -> set[str] | None:
     """The one-line quoted strings (as written) that hold every place a tag, anchor or block
     scalar could start; None when some such place is not in one."""
     quoted: set[str] = set()
-    for m in _MARK.finditer(text):
-        at = m.start()
-        if not _starts_node(text, at)[0]:
+    marks = []
+    for mark in _MARKS:
+        at = text.find(mark)
+        while at != -1:
+            if at == 0 or text[at - 1] in _BEFORE_MARK:
+                marks.append(at)
+            at = text.find(mark, at + 1)
+    for at in marks:
+        if text[at - 1] == " " and not _starts_node(text, at)[0]:
             continue
         start = text.rfind("\n", 0, at) + 1
         end = text.find("\n", at)
