@@ -95,6 +95,15 @@ def _hubs(value: list[str]) -> tuple[str, ...]:
         raise ValueError(f"must be a list of absolute http(s) hub URLs (or 'self'): {e}") from None
 
 
+def _feed_keys(value: list[str]) -> tuple[str, ...]:
+    """Feeds named by key: `all`, or a topic's slug as its feed URL spells it."""
+    for key in value:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", key):
+            raise ValueError(f"must be a list of feeds: all, or topic slugs as in topics/<slug>.rss (ai, "
+                             f"machine-learning), not {key!r}")
+    return tuple(dict.fromkeys(value))
+
+
 def _cache_urls(value: list[str]) -> tuple[str, ...]:
     for url in value:
         if not re.match(r"^http://[^/\s]+/?$", url):
@@ -248,6 +257,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("custom_feeds", True, bool,
             "Answer topic combinations (topics/ai+azure.rss) and filter parameters (?filter=...) on the feed "
             "URLs of 'serve'."),
+    Setting("group_stories", [], list,
+            "Feeds written with one item per story (posts of several sources on one news as one item, the others "
+            "under 'Also covered by'): all, or topic slugs ([all, ai]); empty: none. Any feed can be asked for "
+            "grouped with ?group=story.", _feed_keys),
     Setting("custom_cache_entries", 1024, int, "Custom feeds kept rendered in memory, at most.", _positive),
     Setting("custom_cache_mb", 64, int, "Megabytes of rendered custom feeds kept in memory, at most.", _positive),
     Setting("filter_max_length", 256, int, "Longest regular expression a filter parameter may carry.", _positive),
@@ -313,6 +326,7 @@ class Settings:
     durable_writes: bool
     cache_max_age: int
     custom_feeds: bool
+    group_stories: tuple[str, ...]
     custom_cache_entries: int
     custom_cache_mb: int
     filter_max_length: int

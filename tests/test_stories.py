@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import tarfile
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +23,7 @@ from syndicator.config import load_settings
 from syndicator.model import Post
 from syndicator.pipeline.read import read_one
 from tests.conftest import DATA, ROOT, SEEDS
-from tests.feedcheck import ATOM, check_atom, check_rss, feedparse
+from tests.feedcheck import ATOM, check_atom, check_rss, check_tree, feedparse
 from tests.serverproc import ServerProcess
 
 SHARED = ROOT.parent / "shared"
@@ -181,3 +183,83 @@ def test_a_draft_joins_its_story_when_drafts_are_shown(tmp_path: Path) -> None:
         assert len(items) == 2
         story = next(i for i in items if "_syndicator" in i)
         assert len(story["_syndicator"]["also_covered_by"]) == 3
+
+
+# -- feeds written grouped (the group_stories setting) -----------------------------------------------
+
+def _build(tmp_path: Path, seeds: Path, name: str, **overrides: object) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """`syndicator build` as a real process, with a config file of `overrides`."""
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(json.dumps({"seeds_dir": str(seeds), "feeds_dir": str(tmp_path / name),
+                                  "state_dir": str(tmp_path / f"{name}-var"), "base_url": BASE, **overrides}))
+    run = subprocess.run([sys.executable, "-m", "syndicator", "build", "--config", str(config)],
+                         capture_output=True, text=True, timeout=120)
+    return tmp_path / name, run
+
+
+BASE = "https://feeds.example.org/"
+
+
+def test_group_stories_writes_the_chosen_feeds_grouped(tmp_path: Path) -> None:
+    plain, run = _build(tmp_path, SEEDS, "plain")
+    assert run.returncode == 0, run.stderr
+    grouped_dir, run = _build(tmp_path, SEEDS, "grouped", group_stories=["all", "ai"])
+    assert run.returncode == 0, run.stderr
+    # every feed parses back (feedparser, lxml) and keeps the W3C rules that bit us
+    parsed = check_tree(grouped_dir, BASE)
+    assert parsed.keys() == check_tree(plain, BASE).keys()
+    items = parsed["all.json"]["items"]
+    assert len(items) == 2 and len(json.loads((plain / "all.json").read_bytes())["items"]) == 4
+    story = next(i for i in items if "_syndicator" in i)
+    assert len(story["_syndicator"]["also_covered_by"]) == 2 and "Also covered by" in story["content_html"]
+    # the lead is the story's first post (003, Microsoft's own), with its id in the plain feed
+    assert story["id"] in {i["id"] for i in json.loads((plain / "all.json").read_bytes())["items"]}
+    assert "Meta selects Azure" in story["title"]
+    atom = parsed["all.atom"]
+    related = atom.findall(f"{ATOM}entry/{ATOM}link[@rel='related']")
+    assert sorted(r.get("href") for r in related) == sorted(a["url"] for a in story["_syndicator"]["also_covered_by"])
+    assert len(feedparse((grouped_dir / "all.rss").read_bytes()).entries) == 2
+    ai = parsed["topics/ai.json"]["items"]
+    assert [i["id"] for i in ai] == [story["id"]]  # AI's one story, with the Chinese report of another topic
+    # feeds not named are written as without the setting
+    for rel in ("topics/azure.rss", "topics/azure.atom", "topics/azure.json", "topics/ai-hardware.json"):
+        assert (grouped_dir / rel).read_bytes() == (plain / rel).read_bytes(), rel
+    assert (grouped_dir / "all.html").read_bytes() != (plain / "all.html").read_bytes()
+
+
+def test_a_grouped_feed_follows_coverage_as_it_arrives(tmp_path: Path) -> None:
+    """A pass that adds a post to a story rewrites the grouped feed: the item keeps its id, its
+    other coverage grows, and a feed of no story of it is not rewritten."""
+    from syndicator.pipeline.build import Builder
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    names = sorted(p.name for p in SEEDS.iterdir())
+    for name in (names[3], names[4]):
+        (seeds / name).write_bytes((SEEDS / name).read_bytes())
+    settings = load_settings(env={}, overrides={"seeds_dir": seeds, "feeds_dir": tmp_path / "feeds",
+                                                "state_dir": tmp_path / "var", "base_url": BASE,
+                                                "group_stories": ["all"]})
+    builder = Builder(settings)
+    builder.build()
+    before = json.loads((tmp_path / "feeds" / "all.json").read_bytes())["items"]
+    assert len(before) == 2 and not any("_syndicator" in i for i in before)
+    for name in (names[0], names[2]):
+        (seeds / name).write_bytes((SEEDS / name).read_bytes())
+    result = builder.build()
+    assert "all.json" in result.written
+    after = json.loads((tmp_path / "feeds" / "all.json").read_bytes())["items"]
+    assert [i["id"] for i in after] == [i["id"] for i in before]
+    story = next(i for i in after if "_syndicator" in i)
+    assert len(story["_syndicator"]["also_covered_by"]) == 2
+    check_tree(tmp_path / "feeds", BASE)
+    (seeds / names[2]).unlink()
+    builder.build()
+    story = next(i for i in json.loads((tmp_path / "feeds" / "all.json").read_bytes())["items"] if "_syndicator" in i)
+    assert len(story["_syndicator"]["also_covered_by"]) == 1
+
+
+def test_group_stories_names_feeds_or_stops_with_one_line(tmp_path: Path) -> None:
+    _, run = _build(tmp_path, SEEDS, "bad", group_stories=["all", "AI Hardware"])
+    assert run.returncode != 0
+    assert "group_stories" in run.stderr and "'AI Hardware'" in run.stderr and "Traceback" not in run.stderr

@@ -111,7 +111,7 @@ class Builder:
         #: every feed's posts after the last pass, for custom feeds (`serve` keeps it)
         self.catalog: Catalog | None = Catalog() if keep_catalog else None
         #: every published post's story, for grouped feeds (kept with the catalog)
-        self.stories: Stories | None = Stories() if keep_catalog else None
+        self.stories: Stories | None = Stories() if keep_catalog or settings.group_stories else None
         #: One pass at a time: the scheduler's tick and shutdown take turns.
         self.lock = threading.Lock()
 
@@ -296,7 +296,7 @@ class Builder:
         result.feeds = self.planner.feeds()
         self._fill(result, change)
         scope = Scope(stems, delta.removed, delta.added, full=delta.full)
-        plan = self.outputs.plan(self.planner, scope)
+        plan = self.outputs.plan(self.planner, scope, self.stories if self.settings.group_stories else None)
         report = self._hand_over(plan, delta.full)
         changed, gone = self.outputs.remember(plan, delta.full, report.removed)
         if changed or gone:
@@ -308,11 +308,13 @@ class Builder:
         return report
 
     def _advance_catalog(self, stems: set[str], delta: Delta) -> None:
-        if self.catalog is not None:
-            changed = stems if delta.removed or delta.added else set()
-            if delta.full or self.stories is None:
+        """Keep the stories (grouped feeds, custom feeds) and the catalog (custom feeds) current."""
+        if self.stories is not None:
+            if delta.full:
                 self.stories = Stories()
             self.stories.update(delta.removed, delta.added)
+        if self.catalog is not None:
+            changed = stems if delta.removed or delta.added else set()
             self.catalog = self.catalog.advance(self.planner, changed, delta.full, delta.removed, delta.added,
                                                 self.stories)
 

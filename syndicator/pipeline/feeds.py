@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from syndicator import urls
 from syndicator.config import Settings
-from syndicator.model import Feed, Post, Topic
+from syndicator.model import Feed, Post, Related, Topic
 
 #: A post's sort key (see sort_key).
 Key = tuple[float, str]
@@ -88,6 +88,19 @@ def custom(settings: Settings, stem: str, label: str, posts: tuple[Post, ...], h
     """A feed people shape on the URL (a topic combination, filters): `label` says what it holds."""
     feed = _feed(settings, stem, label, stem, posts, None)
     return replace(feed, description=f"{settings.site_description}: {label}", home_url=home_url)
+
+
+def grouped_stems(settings: Settings) -> frozenset[str]:
+    """The stems of the feeds written one item per story (the `group_stories` setting)."""
+    return frozenset(urls.ALL_STEM if key == "all" else urls.topic_stem(key) for key in settings.group_stories)
+
+
+def grouped(feed: Feed, items: Iterable[Post], coverage: Mapping[str, tuple[Related, ...]],
+            settings: Settings) -> Feed:
+    """`feed` with one item per story (`items`, see stories.grouped) and their other coverage."""
+    shown = tuple(items)
+    return replace(feed, posts=shown, coverage=coverage, language=_language(shown, settings.language),
+                   updated=_updated(shown, settings))
 
 
 def archive_page(feed: Feed, posts: tuple[Post, ...], settings: Settings) -> Feed:
@@ -177,6 +190,10 @@ class Planner:
     def entries(self, stem: str) -> list[Entry]:
         """The sorted entries of the feed at `stem` (all its posts, not only those it shows)."""
         return self._lists.get(stem, [])
+
+    def stream(self, stem: str) -> Iterator[Post]:
+        """The posts of the feed at `stem`, newest first, one at a time."""
+        return map(self._posts.__getitem__, self._lists.get(stem, []))
 
     def posts_of(self, entries: Iterable[Entry]) -> tuple[Post, ...]:
         return tuple(self._posts[e] for e in entries)

@@ -25,6 +25,7 @@ from syndicator.pipeline.archive import Archives
 from syndicator.pipeline.feeds import Entry, Key, Planner, sort_key
 from syndicator.publishers import Outputs, Publisher
 from syndicator.render import RENDERERS, pages, site
+from syndicator.stories import Stories, grouped
 
 log = logging.getLogger("syndicator.plan")
 
@@ -111,12 +112,19 @@ class OutputPlanner:
             if feed is not None:
                 self._heads[stem] = self._head(feed)
 
-    def plan(self, planner: Planner, scope: Scope) -> Plan:
+    def plan(self, planner: Planner, scope: Scope, stories: Stories | None = None) -> Plan:
+        """`stories`: every post's story, for the feeds `group_stories` names. A grouped feed is
+        planned on every pass (a story gathers posts of every topic); its digest says whether
+        it changed."""
         plan = Plan()
         feeds = planner.feeds()
         changed = _keys_by_stem(scope) if not scope.full else {}
-        for stem in sorted({*scope.stems, *self._repair}):
+        by_story = feedplan.grouped_stems(self.settings) if stories is not None else frozenset()
+        stems = {*scope.stems, *self._repair, *(stem for stem in by_story if stem in planner.stems())}
+        for stem in sorted(stems):
             feed = planner.feed(stem)
+            if feed is not None and stories is not None and stem in by_story:
+                feed = self._grouped(planner, stem, feed, stories)
             links = self._archive(plan, planner, stem, feed, None if scope.full else changed.get(stem, []))
             self._plan_feed(plan, stem, feed, links)
         feeds_changed = plan.gone or any(self.known.get(rel) != d for rel, d in plan.digests.items())
@@ -133,6 +141,16 @@ class OutputPlanner:
         self._entry_digests = None
         self._repair.clear()
         return plan
+
+    def _grouped(self, planner: Planner, stem: str, feed: Feed, stories: Stories) -> Feed:
+        """The feed at `stem` with one item per story (see stories.grouped)."""
+        slug = urls.topic_of_stem(stem)
+
+        def admits(post: Post) -> bool:
+            return slug is None or any(t.slug == slug for t in post.topics)
+
+        items, coverage = grouped(planner.stream(stem), stories, admits, self.settings.items_per_feed)
+        return feedplan.grouped(feed, items, coverage, self.settings)
 
     def _add(self, plan: Plan, rel: str, digest: str, render: Callable[[], bytes]) -> None:
         plan.digests[rel] = digest
@@ -312,6 +330,8 @@ class OutputPlanner:
                                  feed.language, feed.author, feed.updated, feed.topic, feed.icon_url,
                                  links)).encode())
         h.update(self._items_digest(feed))
+        if feed.coverage:  # a grouped feed: each item's other coverage
+            h.update(repr(sorted(feed.coverage.items())).encode())
         return h.hexdigest()
 
     def _items_digest(self, feed: Feed) -> bytes:

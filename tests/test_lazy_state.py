@@ -1,0 +1,179 @@
+"""A start over the state loads each post without its heavy fields (body, images, related
+coverage, extra) and, when the outputs were made from the stored records, renders only what
+changed since: what it publishes must be, byte for byte, what a cold build of the same folder
+publishes, whether the heavy fields it renders come from the files or from the state."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from syndicator.config import Settings, load_settings
+from syndicator.model import LazyPost
+from syndicator.pipeline import Builder
+from syndicator.pipeline.plan import OutputPlanner
+from syndicator.store.sqlite import FILE_NAME, SQLiteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+#: older than every post: `updated` is each post's own date, as a cold build has it
+CLOCK = datetime(2015, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 posts of the benchmark's generator: news items with images and related coverage,
+    Jekyll posts with HTML bodies, a quarter in Chinese, 1-4 topics each."""
+    out = tmp_path_factory.mktemp("corpus") / "seeds"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "gen_corpus.py"), "-n", "60", "-o", str(out),
+                    "--manifest", str(out.parent / "manifest.json")], check=True, capture_output=True)
+    return out
+
+
+def _settings(seeds: Path, root: Path) -> Settings:
+    return load_settings(env={}, overrides={
+        "seeds_dir": seeds, "feeds_dir": root / "feeds", "state_dir": root / "var", "items_per_feed": 5,
+        "archive_page_size": 3, "base_url": "https://feeds.example.org/"})
+
+
+def _builder(settings: Settings) -> Builder:
+    return Builder(settings, clock=lambda: CLOCK, state=SQLiteStore(settings.state_dir / FILE_NAME, "test"))
+
+
+def _published(feeds: Path) -> dict[str, bytes]:
+    return {p.relative_to(feeds).as_posix(): p.read_bytes() for p in sorted(feeds.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def _cold(settings: Settings, root: Path) -> dict[str, bytes]:
+    """A cold build of the same folder, without state, from the same archive page bounds (the
+    site record: a cold build elsewhere would close the pages where the history closed them)."""
+    other = root / "cold"
+    shutil.rmtree(other, ignore_errors=True)
+    other.mkdir()
+    shutil.copy(settings.feeds_dir / ".site.json", other / ".site.json")
+    cold = load_settings(env={}, overrides={
+        "seeds_dir": settings.seeds_dir, "feeds_dir": other, "state_dir": root / "cold-var",
+        "items_per_feed": settings.items_per_feed, "archive_page_size": settings.archive_page_size,
+        "base_url": settings.base_url})
+    Builder(cold, clock=lambda: CLOCK).build()
+    return _published(other)
+
+
+def _retitle(path: Path, prefix: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    new, n = re.subn(r'^(title: *"?)', lambda m: m.group(1) + prefix, text, count=1, flags=re.M)
+    assert n == 1
+    path.write_text(new, encoding="utf-8")
+
+
+def _diff(got: dict[str, bytes], want: dict[str, bytes]) -> list[str]:
+    return sorted(rel for rel in set(got) | set(want) if got.get(rel) != want.get(rel))
+
+
+def test_a_start_over_the_state_publishes_what_a_cold_build_does(corpus: Path, tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    shutil.copytree(corpus, seeds)
+    settings = _settings(seeds, tmp_path)
+    first = _builder(settings)
+    first.build()
+    newest_first = [path for _, path in first.planner.entries("all")]
+    first.state.close()
+    assert _diff(_published(settings.feeds_dir), _cold(settings, tmp_path)) == []
+
+    # while down: the newest post retitled, one in the oldest archive page retitled, one that
+    # a feed shows deleted (an older post, never rendered since the start, takes its place)
+    _retitle(seeds / newest_first[0], "Newest, edited ")
+    _retitle(seeds / newest_first[-1], "Archived, edited ")
+    (seeds / newest_first[2]).unlink()
+
+    builder = _builder(settings)
+    posts = [r.good for r in builder.records.values() if r.good is not None]
+    assert posts and all(isinstance(p, LazyPost) and not p.loaded() for p in posts)
+    result = builder.build()
+    assert sorted(result.changed_paths) == sorted([newest_first[0], newest_first[-1], newest_first[2]])
+    assert any("/archive/" in rel for rel in result.written)
+    # what no pass rendered stayed in the state
+    untouched = [r.good for rel, r in builder.records.items() if rel not in result.changed_paths and r.good]
+    assert any(isinstance(p, LazyPost) and not p.loaded() for p in untouched)
+    assert any(isinstance(p, LazyPost) and p.loaded() for p in untouched)  # rendered from the state
+    published = _published(settings.feeds_dir)
+    assert b"Archived, edited " in b"".join(published[rel] for rel in published if "/archive/" in rel)
+    assert _diff(published, _cold(settings, tmp_path)) == []
+
+    # and the running service's next pass, over posts loaded from the state
+    _retitle(seeds / newest_first[-2], "Archived again ")
+    assert builder.rebuild_paths([str(seeds / newest_first[-2])]) is not None
+    builder.state.close()
+    assert _diff(_published(settings.feeds_dir), _cold(settings, tmp_path)) == []
+
+
+def test_a_start_with_an_unchanged_folder_plans_nothing_and_repairs_a_page_gone(corpus: Path,
+                                                                              tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    shutil.copytree(corpus, seeds)
+    settings = _settings(seeds, tmp_path)
+    first = _builder(settings)
+    first.build()
+    first.state.close()
+    before = _published(settings.feeds_dir)
+    planned: list[str] = []
+    real = OutputPlanner._plan_feed
+
+    def spy(self: OutputPlanner, plan: object, stem: str, *args: object) -> None:
+        planned.append(stem)
+        real(self, plan, stem, *args)  # type: ignore[arg-type]
+
+    OutputPlanner._plan_feed = spy  # type: ignore[method-assign]
+    try:
+        builder = _builder(settings)
+        result = builder.build()
+        builder.state.close()
+        assert not result.written and planned == ["all"]  # no full plan: only what every pass looks at
+        assert _published(settings.feeds_dir) == before
+
+        page = next(rel for rel in before if "/archive/" in rel and rel.endswith(".atom"))
+        (settings.feeds_dir / page).unlink()
+        builder = _builder(settings)
+        result = builder.build()
+        builder.state.close()
+        assert result.written == [page]
+        assert _published(settings.feeds_dir) == before
+    finally:
+        OutputPlanner._plan_feed = real  # type: ignore[method-assign]
+
+
+def test_records_saved_since_the_outputs_were_made_mean_a_full_pass(corpus: Path, tmp_path: Path) -> None:
+    """A pass that saved its records and died before publishing leaves the outputs behind
+    them: the next start plans everything (and so publishes the change)."""
+    seeds = tmp_path / "seeds"
+    shutil.copytree(corpus, seeds)
+    settings = _settings(seeds, tmp_path)
+    first = _builder(settings)
+    first.build()
+    newest = first.planner.entries("all")[0][1]
+    first.state.close()
+
+    _retitle(seeds / newest, "Saved, never published ")
+    builder = _builder(settings)
+    builder.publisher.publish = _dies  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        builder.build()
+    builder.state.close()
+
+    builder = _builder(settings)
+    assert not builder.state.outputs_current()
+    result = builder.build()
+    builder.state.close()
+    assert not result.changed_paths  # read before the crash
+    assert any(rel.startswith("topics/") for rel in result.written)
+    assert _diff(_published(settings.feeds_dir), _cold(settings, tmp_path)) == []
+
+
+def _dies(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError("killed while publishing")
