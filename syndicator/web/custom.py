@@ -8,11 +8,12 @@ canonical expression; parameters sorted, defaults left out), so equal feeds shar
 a pass drops only the entries made from feeds it changed.
 
 Rendering is bounded: one render at a time, and renders take at most RENDER_SHARE of the
-time (after a render of t ms, none starts for t·(1/RENDER_SHARE − 1) ms). A request that would
-render meanwhile gets `503` with `Retry-After: 1`, and the app's gate (`refuses`) answers it so
-before Flask is involved, at the cost of a few string tests: a flood of distinct queries then
-costs the server little more than the files it serves beside it. Answers the cache holds pass
-the gate whatever the load.
+time once a burst of RENDER_BURST seconds of them is spent (a bucket of render time that fills
+at RENDER_SHARE seconds a second: a reader asking for a few feeds one after another is never
+refused, a flood soon is). A request that would render meanwhile gets `503` with
+`Retry-After: 1`, and the app's gate (`refuses`) answers it so before Flask is involved, at the
+cost of a few string tests: a flood of distinct queries then costs the server little more than
+the files it serves beside it. Answers the cache holds pass the gate whatever the load.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ MAX_QUERY = 4096
 #: (with the short switch interval `serve` sets) leaves the other threads to the files.
 RENDERS = 1
 #: The share of the time custom renders may take (of one thread: the GIL's, as the rest of
-#: the server's Python work needs it too).
-RENDER_SHARE = 0.5
+#: the server's Python work needs it too), past a burst of this many seconds of renders.
+RENDER_SHARE = 0.25
+RENDER_BURST = 1.0
 #: Raw spellings (path, query, page) remembered with the cache key they were answered from.
 RAW_KEPT = 4096
 
@@ -102,15 +104,20 @@ class CustomFeeds:
         self._synced = 0
         self._lock = threading.Lock()
         self._renders = threading.BoundedSemaphore(RENDERS)
-        #: renders under way; no render starts before this (time.monotonic())
+        #: renders under way; seconds of render time left in the bucket, as of _budget_at
         self._rendering = 0
-        self._cool_until = 0.0
+        self._budget = RENDER_BURST
+        self._budget_at = time.monotonic()
         #: (rel, raw query, page) -> the cache key it was answered from, for the gate
         self._raw: OrderedDict[tuple[str, str, bool], tuple[str, ...]] = OrderedDict()
 
     def saturated(self) -> bool:
         """True while a render that started now would exceed the bounds (see the docstring)."""
-        return self._rendering >= RENDERS or time.monotonic() < self._cool_until
+        return self._rendering >= RENDERS or self._left(time.monotonic()) <= 0
+
+    def _left(self, now: float) -> float:
+        """Seconds of render time in the bucket at `now`."""
+        return min(RENDER_BURST, self._budget + (now - self._budget_at) * RENDER_SHARE)
 
     def refuses(self, rel: str, query: str, page: bool) -> bool:
         """The gate: True when the request for `rel` with the raw `query` looks like a custom
@@ -184,7 +191,7 @@ class CustomFeeds:
             if kept is not None:
                 self._kept.move_to_end(key)
                 return Answer(200, kept.entry, check=self._still(key, kept, wanted))
-        if time.monotonic() < self._cool_until or not self._renders.acquire(blocking=False):
+        if self._left(time.monotonic()) <= 0 or not self._renders.acquire(blocking=False):
             return Answer(503, message=BUSY, retry_after=1)
         self._rendering += 1
         started = time.monotonic()
@@ -192,7 +199,8 @@ class CustomFeeds:
             entry = self._render(catalog, expression, stem, fmt, wanted, now)
         finally:
             ended = time.monotonic()
-            self._cool_until = ended + (ended - started) * (1 / RENDER_SHARE - 1)
+            self._budget = self._left(ended) - (ended - started)
+            self._budget_at = ended
             self._rendering -= 1
             self._renders.release()
         with self._lock:
