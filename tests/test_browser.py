@@ -57,3 +57,33 @@ def test_feed_and_post_pages_lead_to_their_own_feeds(tmp_path: Path) -> None:
             assert doc.xpath("//head/link[@rel='icon']/@href") == [srv.url("/favicon.ico")], path
         status, headers, body = srv.request("GET", "/favicon.ico")
         assert status == 200 and headers["Content-Type"] == "image/x-icon" and body[:4] == b"\x00\x00\x01\x00"
+
+
+def test_custom_feed_urls_show_their_page_in_a_browser(tmp_path: Path) -> None:
+    """A topic combination's or a filtered feed's URL, opened in Chromium, shows that feed's page:
+    named after what it holds, listing its items, with autodiscovery links to its three formats
+    (the query kept) that answer with the feeds; a feed reader at the same URL gets the feed."""
+    with ServerProcess(tmp_path / "srv") as srv:
+        for path, query in (("/topics/ai,azure.rss", ""), ("/all.atom?filter=Azure&limit=3", "filter=Azure&limit=3"),
+                            ("/topics/ai.json?group=story", "group=story")):
+            stem = path.split("?")[0].rsplit(".", 1)[0].lstrip("/")
+            doc = lxml_html.fromstring(dump_dom(srv.url(path), tmp_path / "profile"))
+            found = {(el.get("type"), el.get("href")) for el in doc.xpath("//head/link[@rel='alternate']")}
+            expected = {(TYPES[fmt], srv.url(f"/{stem}.{fmt}") + (f"?{query}" if query else "")) for fmt in TYPES}
+            assert found == expected, path
+            assert doc.findtext(".//h1"), path
+            titles = [a.text_content() for a in doc.xpath("//ol[@class='items']//h2/a")]
+            for media, href in sorted(found):
+                rel = href[len(srv.base_url) - 1:]
+                status, headers, body = srv.request("GET", rel)
+                assert status == 200 and headers["Content-Type"] == f"{media}; charset=utf-8", href
+                if media == TYPES["json"]:
+                    assert [i["title"] for i in json.loads(body)["items"]] == titles, path
+            # the same URL as a browser asks for it, and as a reader does
+            status, headers, body = srv.request("GET", path, {"Sec-Fetch-Dest": "document"})
+            assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8", path
+            assert "Sec-Fetch-Dest" in headers["Vary"]
+            status, headers, _ = srv.request("GET", path)
+            assert status == 200 and headers["Content-Type"].startswith("application/"), path
+            assert "Sec-Fetch-Dest" in headers["Vary"]
+        assert "AI" in doc.findtext(".//h1")

@@ -67,9 +67,10 @@ def _env() -> Environment:
     return env
 
 
-def _links(settings: Settings, stem: str, formats: Formats) -> list[dict[str, str]]:
+def _links(settings: Settings, stem: str, formats: Formats, query: str = "") -> list[dict[str, str]]:
     return [
-        {"format": fmt, "label": label, "type": media, "url": urls.feed_url(settings.base_url, stem, fmt)}
+        {"format": fmt, "label": label, "type": media,
+         "url": urls.feed_url(settings.base_url, stem, fmt) + (f"?{query}" if query else "")}
         for fmt, media, label in formats
     ]
 
@@ -90,12 +91,13 @@ def index(settings: Settings, feeds: Sequence[Feed], formats: Formats) -> bytes:
     return html.encode("utf-8")
 
 
-def feed_page(settings: Settings, feed: Feed, formats: Formats) -> bytes:
-    """The page of one feed; the reader links subscribe to the format OPML lists."""
-    links = _links(settings, feed.stem, formats)
+def feed_page(settings: Settings, feed: Feed, formats: Formats, name: str | None = None, query: str = "") -> bytes:
+    """The page of one feed; the reader links subscribe to the format OPML lists. A custom feed
+    (a topic combination, filters) is named by `name`, its formats' URLs carry `query`."""
+    links = _links(settings, feed.stem, formats, query)
     primary = next((link for link in links if link["format"] == settings.opml_format), links[0])
     html = _env().get_template("feed.html").render(
-        settings=settings, feed=feed, name=_name(feed), links=links, primary=primary,
+        settings=settings, feed=feed, name=name or _name(feed), links=links, primary=primary,
         readers=reader_links(primary["url"]))
     return html.encode("utf-8")
 

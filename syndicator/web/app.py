@@ -297,13 +297,14 @@ def _custom(site: Site, rel: str) -> Response | None:
     assert site.custom is not None
     args = request.args.to_dict(flat=False)
     made = site.custom.answer(rel, args, request.query_string.decode("latin-1"),
-                              lambda r: site.files.get(r) is not None)
+                              lambda r: site.files.get(r) is not None,
+                              page=wants_page(request.headers.get("Sec-Fetch-Dest")))
     if made is None:
         return None
     if made.entry is not None:
         if made.check is not None:
             request.environ[SERVED_CHECK] = made.check
-        return _answer(site, rel, made.entry, False, custom=True)
+        return _answer(site, rel, made.entry, True, custom=True)
     if made.location is not None:
         return _moved(site, made.location)
     headers = {"Retry-After": str(made.retry_after)} if made.retry_after else {}
@@ -311,7 +312,7 @@ def _custom(site: Site, rel: str) -> Response | None:
 
 
 def _answer(site: Site, rel: str, entry: Entry, is_feed: bool, custom: bool = False) -> Response:
-    """A file's answer (or a custom feed's, which has no archive, names no hub and has no page)."""
+    """A file's answer (or a custom feed's or its page's, which have no archive and name no hub)."""
     use_gz = accepts_gzip(request.headers.get("Accept-Encoding"))
     headers = {
         "ETag": entry.gz_etag if use_gz else entry.etag,

@@ -24,10 +24,14 @@ from syndicator.formats import FEED_FORMATS
 from syndicator.model import Related
 from syndicator.pipeline import feeds
 from syndicator.pipeline.catalog import Catalog
-from syndicator.render import RENDERERS
+from syndicator.render import RENDERERS, pages
 from syndicator.topicexpr import Expression
 from syndicator.web.files import Entry, entry_of
 
+#: The format key of a custom feed's page (what a browser navigating to its URL gets).
+PAGE = "html"
+#: (format, media type, label) of each feed format, as pages list them.
+FEED_LINKS = tuple((fmt, r.media_type, r.label) for fmt, r in RENDERERS.items())
 #: Longest query string read (a filter is at most filter_max_length per parameter anyway).
 MAX_QUERY = 4096
 #: Custom feeds rendered at once: renders are Python work that holds the GIL, so one at a time
@@ -75,9 +79,10 @@ class CustomFeeds:
         self._renders = threading.BoundedSemaphore(RENDERS)
 
     def answer(self, rel: str, args: Mapping[str, Sequence[str]], query: str,
-               is_file: Callable[[str], bool]) -> Answer | None:
+               is_file: Callable[[str], bool], page: bool = False) -> Answer | None:
         """The answer for a feed path `rel` with query `args`; None when `rel` names no custom
-        feed (not a feed format, or a plain file's path without filters)."""
+        feed (not a feed format, or a plain file's path without filters). `page`: a browser
+        navigated to the URL, and gets the feed's page (HTML, with autodiscovery links)."""
         stem, dot, fmt = rel.rpartition(".")
         spelled = urls.topic_of_stem(stem)
         if not dot or fmt not in FEED_FORMATS or (stem != urls.ALL_STEM and (spelled is None or "/" in spelled)):
@@ -102,7 +107,7 @@ class CustomFeeds:
             return Answer(404, message="Not found: no topic " + ", ".join(catalog.unknown(expression)))
         if canonical != stem or query != wanted.query:  # one URL a feed: its self link
             return Answer(301, location=self._url(canonical, fmt, wanted))
-        return self._cached(catalog, expression, canonical, fmt, wanted)
+        return self._cached(catalog, expression, canonical, PAGE if page else fmt, wanted)
 
     def _read(self, args: Mapping[str, Sequence[str]], query_length: int,
               spelled: str | None) -> tuple[Expression | None, filters.Filters] | Answer:
@@ -174,7 +179,10 @@ class CustomFeeds:
             label += f" ({wanted.describe()})"
         home = urls.feed_page_url(s.base_url, stem) if expression is not None and expression.single else s.base_url
         feed = replace(feeds.custom(s, stem, label, tuple(posts), home), coverage=coverage)
-        data = RENDERERS[fmt].render(feed, self._url(stem, fmt, wanted))
+        if fmt == PAGE:
+            data = pages.feed_page(s, feed, FEED_LINKS, name=label, query=wanted.query)
+        else:
+            data = RENDERERS[fmt].render(feed, self._url(stem, fmt, wanted))
         return entry_of(data, gzip_bytes(data), feed.updated.timestamp(), "." + fmt)
 
     def _sync(self, catalog: Catalog) -> None:
