@@ -153,10 +153,7 @@ def cluster(work: Path, builders: int = 1, nodes: int = 1, corpus: Path | None =
             _copy(corpus, work / f"b{i}" / "seeds", keep_mtimes=False)
             made.add_builder(work / f"b{i}")
         made.nodes = [web_node(work / f"web{i}", url).start() for i in range(1, nodes + 1)]
-        title = json.loads(made.nodes[0].request("GET", "/all.json")[2])["items"][0]["title"] if nodes else None
-        needle = f'title: "{title}"'
-        made.target = next(p.name for p in sorted((work / "b0" / "seeds").iterdir())
-                           if title is None or needle in p.read_text(encoding="utf-8", errors="replace"))
+        made.target = _newest_post(made.nodes[0], work / "b0" / "seeds") if nodes else ""
         yield made
     finally:
         for node in made.nodes:
@@ -165,6 +162,18 @@ def cluster(work: Path, builders: int = 1, nodes: int = 1, corpus: Path | None =
             builder.stop()
         made.db.close()
         pgserver.drop_database(name)
+
+
+def _newest_post(node: ServerProcess, seeds: Path) -> str:
+    """The file of the first post in /all.rss: the one its id was minted from (the id ends with
+    the path), or the one that gives its id (a URL in the file)."""
+    post_id = str(json.loads(node.request("GET", "/all.json")[2])["items"][0]["id"])
+    minted = post_id.rsplit(":", 1)[-1]
+    for path in [seeds / minted] if (seeds / minted).is_file() else sorted(seeds.rglob("*.*")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if (path.name == minted or f'"{post_id}"' in text) and 'title: "' in text:
+            return path.relative_to(seeds).as_posix()
+    raise SystemExit(f"cannot tell the file of the newest post ({post_id})")
 
 
 def _corpus(args: argparse.Namespace, work: Path) -> Path | None:

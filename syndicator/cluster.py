@@ -25,6 +25,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -207,6 +208,7 @@ class Publishing:
             self._warming = None
 
     def _lead(self) -> None:
+        elected, cpu = time.monotonic(), time.process_time()
         s = self.settings
         db = Database(s.state_url, server=_DATA_SESSION, watched=True)
         try:
@@ -217,8 +219,9 @@ class Publishing:
                                              confirmations=guard.Confirmations(s, s.state_dir), warm=self.warm)
             result = builder.build()
             read, warm = builder.tracker.read_counts
-            log.info("taking over: %d files looked at again, %d of them from the warm read, %d read now",
-                     read, warm, read - warm)
+            log.info("taking over: %d files looked at again, %d of them from the warm read, %d read now; "
+                     "%.1f s since elected (%.1f s CPU)", read, warm, read - warm, time.monotonic() - elected,
+                     time.process_time() - cpu)
             self._published(result, "takeover")
             if websub.own_hub(s):  # sends each subscriber what it has not had, then each change
                 subscriptions = PostgresSubscriptions(s.state_url)

@@ -14,12 +14,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from syndicator.cluster import Election, Fenced
 from syndicator.pipeline import Builder
+from syndicator.publishers import Output, Outputs
 from syndicator.publishers.database import DatabasePublisher, etag_of
 from syndicator.publishers.directory import DirectoryPublisher, has_twin
 from syndicator.store import pg
@@ -141,6 +143,31 @@ def test_a_fenced_builder_writes_nothing(pg_url: str, tmp_path: Path) -> None:
     election.resign()
     db.close()
     other.close()
+
+
+def test_a_pass_rendering_the_same_bytes_for_long_is_not_ended_as_idle(pg_url: str) -> None:
+    """A new leader's first pass renders outputs again and finds most of them unchanged: nothing
+    to send for seconds, inside the pass's transaction, which the server ends when it hears
+    nothing (cluster.LOCK_IDLE_MS; here 1 s). The publisher keeps talking to it."""
+    upgraded(pg_url).close()
+    db = Database(pg_url, server={"idle_in_transaction_session_timeout": 1000}, watched=True)
+    publisher = DatabasePublisher(db)
+    pages = {f"posts/{i}.html": f"<p>{i}</p>".encode() for i in range(12)}
+    publisher.publish(Outputs({rel: Output(data) for rel, data in pages.items()}), [])
+
+    def slowly(data: bytes) -> Callable[[], bytes]:
+        def render() -> bytes:
+            time.sleep(0.25)  # a render, 3 s in all with nothing new to send
+            return data
+        return render
+
+    again = Outputs()
+    for rel, data in pages.items():
+        again.later(rel, slowly(data))
+    again.later("posts/new.html", slowly(b"<p>new</p>"))
+    assert publisher.publish(again, []).written == ["posts/new.html"]
+    assert db.execute("SELECT count(*) FROM published") == [(13,)]
+    db.close()
 
 
 def test_upgrade_from_the_previous_version_keeps_the_state(pg_url: str, tmp_path: Path) -> None:

@@ -106,6 +106,14 @@ class DatabasePublisher:
         rows: list[tuple[Any, ...]] = []
         sent = time.monotonic()
         for rel in sorted(outputs):
+            if len(rows) >= _BATCH or time.monotonic() - sent > _BATCH_SECONDS:
+                # (outputs rendered again to the same bytes send nothing: the server still hears
+                # from the transaction, which it would otherwise end as idle)
+                if rows:
+                    self._upsert(rows)
+                else:
+                    self.db.execute("SELECT 1")
+                rows, sent = [], time.monotonic()
             data = outputs.output(rel).data
             etag = etag_of(data)
             previous = published.get(rel)
@@ -115,9 +123,6 @@ class DatabasePublisher:
             rows.append((rel, data, gzip_bytes(data) if has_twin(rel) else None, etag, mtime, generation))
             published[rel] = (etag, mtime)
             report.written.append(rel)
-            if len(rows) >= _BATCH or time.monotonic() - sent > _BATCH_SECONDS:
-                self._upsert(rows)
-                rows, sent = [], time.monotonic()
         self._upsert(rows)
         if report.written:
             self.db.execute("DELETE FROM taken_down WHERE rel = ANY(%s)", (report.written,))
