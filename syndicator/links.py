@@ -11,6 +11,7 @@ None. What must be encoded is; what is already encoded stays as it is.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from syndicator.plaintext import strip_illegal
@@ -57,8 +58,11 @@ def web_url(value: str, base: str | None = None) -> str:
     return urlunsplit((scheme, netloc, _encoded(parts.path), _encoded(parts.query), _encoded(parts.fragment)))
 
 
+@lru_cache(maxsize=8192)
 def clean_url(value: str, base: str) -> str | None:
-    """A URL from a post (resolved against the post's site), or None when it cannot be one."""
+    """A URL from a post (resolved against the post's site), or None when it cannot be one.
+    Remembered: a news site's items list the same related stories again and again (the real
+    site in ../shared/corpus-real/: 161,000 related URLs, 4,200 different ones)."""
     if _PLAIN_URL.fullmatch(value):
         return value
     if value.strip().startswith("#"):

@@ -145,13 +145,12 @@ def _news(ctx: Context) -> Post:
     summary = plaintext.truncate(plaintext.clean_line(ctx.get("summary") or ""), SUMMARY_LIMIT)
     source = _provider(ctx)
     images = _images(ctx)
-    related = _related(ctx)
-    shown = ctx.settings.related_shown
+    related, related_more = _related(ctx)
     published = _published(ctx)
     return _finish(
         ctx, title=title, link=url, summary=summary, body_html=None, published=published,
         topics=_topics(ctx, _topic_names(ctx), split_words=False), source=source,
-        images=images, related=related[:shown], related_more=max(0, len(related) - shown),
+        images=images, related=related, related_more=related_more,
         quality=_int(meta.get("quality")), heat=_int(meta.get("heat")),
     )
 
@@ -490,30 +489,55 @@ def _dimension(value: Any) -> int | None:
     return number if number is not None and 0 < number < 100_000 else None
 
 
-def _related(ctx: Context) -> tuple[Related, ...]:
+def _related(ctx: Context) -> tuple[tuple[Related, ...], int]:
+    """The first `related_shown` related items with a URL and a title, and how many more there
+    are. Those are only counted, never built: a scraped news item lists dozens (a real site's
+    drafts hold ~30 each), and only the first few are ever shown."""
     value = ctx.get("related")
     if not isinstance(value, list):
-        return ()
-    out = []
+        return (), 0
+    shown = ctx.settings.related_shown
+    base = ctx.base
+    out: list[Related] = []
+    more = 0
     for item in value:
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             continue
-        url = item.get("webUrl") or item.get("originalUrl") or item.get("url")
-        url = clean_url(url, ctx.base) if isinstance(url, str) else None
-        title = plaintext.clean_line(item.get("title") or "")
-        if not url or not title:
+        get = item.get
+        url = get("webUrl") or get("originalUrl") or get("url")
+        url = clean_url(url, base) if isinstance(url, str) else None
+        if not url:
+            continue
+        if len(out) == shown:
+            title = get("title") or ""
+            # whether clean_line(title) is not empty; plain ASCII with no entity at once
+            if type(title) is str and title.isascii() and title.isprintable() and "&" not in title:
+                more += title != "" and not title.isspace()
+            else:
+                more += plaintext.clean_line(title) != ""
+            continue
+        title = plaintext.clean_line(get("title") or "")
+        if not title:
             continue
         try:
-            when = dates.parse(item["publishedDateTime"], ctx.tz) if item.get("publishedDateTime") else None
+            when = dates.parse(item["publishedDateTime"], ctx.tz) if get("publishedDateTime") else None
         except dates.DateError:
             when = None
-        provider = item.get("provider")
+        provider = get("provider")
         source = None
         if isinstance(provider, Mapping):
-            source = _source(plaintext.clean_line(provider.get("name") or ""),
-                             plaintext.clean_line(provider.get("domain") or ""))
+            name, domain = provider.get("name") or "", provider.get("domain") or ""
+            if type(name) is str and type(domain) is str:
+                source = _related_source(name, domain)
+            else:
+                source = _source(plaintext.clean_line(name), plaintext.clean_line(domain))
         out.append(Related(title, url, when, source))
-    return tuple(out)
+    return tuple(out), more
+
+
+@lru_cache(maxsize=4096)
+def _related_source(name: str, domain: str) -> Source:
+    return _source(plaintext.clean_line(name), plaintext.clean_line(domain))
 
 
 def _authors(ctx: Context) -> tuple[str, ...]:

@@ -229,10 +229,12 @@ class Stories:
         self._names: dict[str, Names] = {}
         self._df: Counter[str] = Counter()
         self.story_of: dict[str, Story] = {}
-        #: (name, stretch of time) or "\0" + link address -> paths of anchors with it
-        self._anchors: dict[str | tuple[str, int], set[str]] = {}
-        #: anchor path -> the keys it is indexed under
-        self._indexed: dict[str, list[str | tuple[str, int]]] = {}
+        #: (name, stretch of time) or "\0" + link address -> the path of the anchor with it, or
+        #: the set of them when several have it (most keys have one: a set each cost 200 bytes)
+        self._anchors: dict[str | tuple[str, int], str | set[str]] = {}
+        #: anchor path -> what its keys are made of (see _keys_of): kept, not the keys, so an
+        #: anchor costs one tuple here
+        self._indexed: dict[str, tuple[tuple[str, ...], int, str]] = {}
         #: readers (the web app) take it while they look; `update` holds it while it changes
         self.lock = threading.Lock()
         #: pairs of posts compared (for benchmarks)
@@ -290,33 +292,61 @@ class Stories:
         self._names[post.path] = found
         self._df.update(found.all)
 
-    def _keys(self, post: Post) -> list[str | tuple[str, int]]:
+    def _keys(self, post: Post) -> tuple[tuple[str, ...], int, str]:
         """What an anchor is found by: each name of its title in its stretch of time (a story
         needs MIN_IN_TITLES of them in common, within WINDOW), and its link's address."""
         known = self._names.get(post.path)
-        stretch = _stretch(post)
-        return [*((n, stretch) for n in (known.title if known is not None else ())),
-                "\0" + (known.address if known is not None else _address(post.link))]
+        return (known.title if known is not None else (), _stretch(post),
+                "\0" + (known.address if known is not None else _address(post.link)))
+
+    @staticmethod
+    def _keys_of(made: tuple[tuple[str, ...], int, str]) -> list[str | tuple[str, int]]:
+        title, stretch, address = made
+        return [*((n, stretch) for n in title), address]
 
     def _index(self, post: Post) -> None:
-        keys = self._keys(post)
-        for key in keys:
-            self._anchors.setdefault(key, set()).add(post.path)
-        self._indexed[post.path] = keys
+        made = self._keys(post)
+        path, anchors = post.path, self._anchors
+        for key in self._keys_of(made):
+            found = anchors.get(key)
+            if found is None:
+                anchors[key] = path
+            elif type(found) is str:
+                if found != path:
+                    anchors[key] = {found, path}
+            else:
+                found.add(path)  # type: ignore[union-attr]
+        self._indexed[path] = made
 
     def _unindex(self, path: str) -> None:
-        for key in self._indexed.pop(path, ()):
-            anchors = self._anchors.get(key)
-            if anchors is not None:
-                anchors.discard(path)
-                if not anchors:
-                    del self._anchors[key]
+        made = self._indexed.pop(path, None)
+        if made is None:
+            return
+        anchors = self._anchors
+        for key in self._keys_of(made):
+            found = anchors.get(key)
+            if found is None:
+                continue
+            if type(found) is str:
+                if found == path:
+                    del anchors[key]
+                continue
+            found.discard(path)  # type: ignore[union-attr]
+            if len(found) == 1:
+                anchors[key] = next(iter(found))
+            elif not found:
+                del anchors[key]
+
+    def _anchored(self, key: str | tuple[str, int]) -> tuple[str, ...] | set[str]:
+        """The paths of the anchors indexed under `key`."""
+        found = self._anchors.get(key, ())
+        return (found,) if type(found) is str else found  # type: ignore[return-value]
 
     def candidates(self, post: Post) -> list[str]:
         """The anchors `post` may be the same story as (see the class docstring), most title
         names in common first."""
         if self.exhaustive:
-            return sorted({path for anchors in self._anchors.values() for path in anchors} - {post.path})
+            return sorted({path for key in self._anchors for path in self._anchored(key)} - {post.path})
         known = self._names.get(post.path) or names(post)
         title = known.title
         common = max(50, COMMON * len(self.posts))
@@ -330,10 +360,10 @@ class Stories:
             for near in (stretch - 1, stretch, stretch + 1):
                 found = self._anchors.get((name, near))
                 if found:
-                    hits.update(found)
+                    hits.update((found,) if type(found) is str else found)
         need = MIN_IN_TITLES - skipped
         picked = [path for path, n in hits.items() if n >= need and path != post.path]
-        linked = self._anchors.get("\0" + known.address, ())
+        linked = self._anchored("\0" + known.address)
         picked.extend(path for path in linked if path != post.path and hits[path] < need)
         picked.sort(key=lambda path: (-hits[path], path))
         return picked[:CANDIDATES]

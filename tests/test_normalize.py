@@ -273,3 +273,26 @@ def test_a_missing_title_is_the_excerpts_first_words_never_a_paragraph(
     post, problems = normalize(raw, settings)
     assert post.title == title
     assert [p.message for p in problems if "title" in p.message] == [f"missing or empty title; using {title!r}"]
+
+
+RELATED_ENTRIES: list[Any] = [
+    {"title": "Shown", "webUrl": "https://a.example/1", "publishedDateTime": "2021-01-02T03:04:05Z"},
+    {"title": "", "webUrl": "https://a.example/2"}, {"title": "No URL"}, "not a mapping",
+    {"title": "&nbsp;", "url": "https://a.example/3"}, {"title": " \u00a0 ", "url": "https://a.example/4"},
+    {"title": 2021, "originalUrl": "https://a.example/5"}, {"title": "Bad URL", "webUrl": "javascript:x"},
+    {"title": "Fran&ccedil;ais", "webUrl": "https://a.example/7"}, {"title": "  spaced  ", "webUrl": "/rel"},
+    {"title": "x", "webUrl": "#frag"}, {"title": "Mojibake â€™", "webUrl": "https://a.example/é"},
+]
+
+
+@pytest.mark.parametrize("shown", [0, 1, 2, 3, 5, 20])
+def test_related_beyond_the_shown_ones_are_counted_as_the_shown_ones_are_kept(shown: int) -> None:
+    """Only the first `related_shown` are built; the rest are counted by the same rules."""
+    meta = {"title": "T", "publishedDateTime": "2021-01-01T00:00:00Z", "webUrl": "https://a.example/",
+            "related": RELATED_ENTRIES * 2}
+    raw = sources.RawPost(path="_news/x.md", meta=meta, body=None, lines={}, site={}, warnings=())
+    every, _ = normalize(raw, _settings(related_shown=100))
+    assert len(every.related) == 10 and every.related_more == 0  # five of the twelve, twice
+    post, _ = normalize(raw, _settings(related_shown=shown))
+    assert post.related == every.related[:shown]
+    assert post.related_more == len(every.related) - len(post.related)

@@ -109,9 +109,11 @@ class Builder:
         self._collected = False
         self.last: BuildResult | None = None
         #: every feed's posts after the last pass, for custom feeds (`serve` keeps it)
-        self.catalog: Catalog | None = Catalog() if keep_catalog else None
-        #: every published post's story, for grouped feeds (kept with the catalog)
-        self.stories: Stories | None = Stories() if keep_catalog or settings.group_stories else None
+        self.catalog: Catalog | None = Catalog(want_stories=self.want_stories) if keep_catalog else None
+        #: every published post's story, for grouped feeds: kept from the start when published
+        #: feeds are grouped, else from the first custom feed that asks for them (an index of
+        #: every post's names costs about as much memory as the posts themselves)
+        self.stories: Stories | None = Stories() if settings.group_stories else None
         #: One pass at a time: the scheduler's tick and shutdown take turns.
         self.lock = threading.Lock()
 
@@ -317,6 +319,18 @@ class Builder:
             changed = stems if delta.removed or delta.added else set()
             self.catalog = self.catalog.advance(self.planner, changed, delta.full, delta.removed, delta.added,
                                                 self.stories)
+
+    def want_stories(self) -> Stories:
+        """The stories, made now from the published posts if they are not kept yet (and kept
+        from now on, pass by pass). Waits for a pass under way."""
+        with self.lock:
+            if self.stories is None:
+                stories = Stories()
+                stories.update((), list(self.collection.published.values()))
+                self.stories = stories
+                if self.catalog is not None:
+                    self.catalog = replace(self.catalog, stories=stories, _haystacks={})
+            return self.stories
 
     def _hand_over(self, plan: Plan, full: bool) -> PublishReport:
         # Whatever a pass no longer produces goes at once, errors or not: a broken post is

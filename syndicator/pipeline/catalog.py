@@ -45,6 +45,8 @@ class Catalog:
     entries: Mapping[str, tuple[Entry, ...]] = field(default_factory=lambda: MappingProxyType({}))
     #: every published post's story (kept by the builder; None: not kept)
     stories: Stories | None = None
+    #: makes and keeps the stories when a grouped feed first asks for them (None: never kept)
+    want_stories: Callable[[], Stories] | None = field(default=None, compare=False)
     #: the haystacks of long lists, made on first use (this catalog's posts only)
     _haystacks: dict[str, Haystack] = field(default_factory=dict, compare=False)
 
@@ -79,7 +81,8 @@ class Catalog:
         generation = self.generation + 1
         mark = frozenset(["*"]) if full else frozenset(stems)
         return Catalog(generation, MappingProxyType(lists), MappingProxyType(names),
-                       (*self.changes[-(HISTORY - 1):], (generation, mark)), MappingProxyType(entries), stories)
+                       (*self.changes[-(HISTORY - 1):], (generation, mark)), MappingProxyType(entries), stories,
+                       self.want_stories)
 
     def changed_since(self, generation: int) -> frozenset[str] | None:
         """The stems changed after `generation`; None when unknown (too long ago, or a pass
@@ -131,7 +134,10 @@ class Catalog:
         """As `select`, one item per story (see stories.grouped); each post alone when no
         stories are kept."""
         stream = self._stream(expression, accept, wanted)
-        if self.stories is None:
+        stories = self.stories
+        if stories is None and self.want_stories is not None:
+            stories = self.want_stories()
+        if stories is None:
             return list(islice(stream, limit)), {}
 
         def admits(post: Post) -> bool:
@@ -139,7 +145,7 @@ class Catalog:
             return ((expression is None or any(g.all_of <= slugs and not g.none_of & slugs for g in expression.groups))
                     and (accept is None or accept(post)))
 
-        return grouped(stream, self.stories, admits, limit)
+        return grouped(stream, stories, admits, limit)
 
     def _stream(self, expression: Expression | None, accept: Callable[[Post], bool] | None,
                 wanted: Filters | None) -> Iterator[Post]:

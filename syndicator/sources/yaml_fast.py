@@ -56,15 +56,19 @@ class _Unusual(Exception):
     """What yaml-rs made of the text may not be what PyYAML makes of it."""
 
 
-def _not_fast(text: str) -> bool:
-    """Tabs, 1.1-only line breaks, merge keys, directives, document markers. One-character
-    needles are found at memchr speed: a rare one (`<`, `%`) goes first to spare most texts
-    the slower scan for the two-character mark; both document markers are one regex's pass
-    (over text with dashes in every URL, each `in` of `\n---` costs as much as the regex)."""
-    return ("\t" in text or "\r" in text or _DOCUMENT_MARK.search(text) is not None
+def _not_fast(text: str, unusual: str | None = None) -> bool:
+    """Tabs, 1.1-only line breaks, merge keys, directives, document markers. `unusual`: the
+    text's characters other than printable ASCII and line breaks, when the caller has them
+    (frontmatter.py does), searched instead of the text. One-character needles are found at
+    memchr speed: a rare one (`<`, `%`) goes first to spare most texts the slower scan for the
+    two-character mark; both document markers are one regex's pass (over text with dashes in
+    every URL, each `in` of `\n---` costs as much as the regex)."""
+    if unusual is None:
+        unusual = text
+    return ("\t" in unusual or "\r" in unusual or _DOCUMENT_MARK.search(text) is not None
             or ("<" in text and "<<" in text) or ("%" in text and "\n%" in text)
             or text.startswith(("%", "---", "..."))
-            or (not text.isascii() and ("\x85" in text or "\u2028" in text or "\u2029" in text)))
+            or (not unusual.isascii() and ("\x85" in unusual or "\u2028" in unusual or "\u2029" in unusual)))
 
 
 _DOCUMENT_MARK = re.compile(r"\n(?:---|\.\.\.)")
@@ -77,13 +81,10 @@ _BEFORE_MARK = frozenset(":-[{,?\n ")
 _BEFORE_NODE = frozenset(":-[{,?\n")
 #: A line that is one quoted scalar, maybe a list item's or a key's value; group 1 is the scalar.
 _QUOTED_LINE = re.compile(r" *(?:- +)*(?:[A-Za-z_][\w-]*: +)?(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\n]|'')*') *")
-_FLOW_OPEN = re.compile(r"[\[{]")
 #: The dash after a date's year (`2020-0`): where a timestamp's text may start, 4 characters before.
-_DATE_DASH = re.compile(r"-(?<=[0-9]{4}-)(?=[0-9])")
-#: A line's value after `: ` that starts as a timestamp does (`2020-1-2`), to the line's end.
-_DATE_VALUE = re.compile(r": ([0-9]{4}-[0-9][0-9]?-[0-9][^\n]*)")
-#: Where a timestamp's text may start: its first dash, found first, the year by lookbehind.
-_DATE_START = re.compile(r"-(?<=[0-9]{4}-)[0-9][0-9]?-[0-9]")
+#: Every place a timestamp's text may start (`2020-1-2`; its first dash is found first, the year
+#: by lookbehind): the year, `: ` when it is a line's value right after one, the rest of the line.
+_DATES = re.compile(r"-(?<=([0-9]{4})-)(?:(?<=(: )[0-9]{4}-)|)(?=([0-9][0-9]?-[0-9][^\n]*))")
 #: A double-quoted string's escape: its code (`x41`, `u2014`) or its character (an escaped line break too).
 _ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[\s\S])")
 #: Escapes YAML 1.1 turns into a space or a tab (a timestamp's separators).
@@ -121,6 +122,9 @@ _COMMON_TIMESTAMP = re.compile(
 #: they are: keys and short words repeat from header to header. Bounded.
 _PLAIN_TEXT: set[str] = set()
 _PLAIN_TEXT_MAX = 10_000
+#: Timestamp text -> what PyYAML makes of it (a date, a datetime: immutable, so shared): a news
+#: site's related items repeat the same few thousand dates across every header. Bounded.
+_STAMPS: dict[str, Any] = {}
 _LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_NODES) if yaml_rs else None
 
 
@@ -185,49 +189,34 @@ class _Checker:
     def _check_stamps(self) -> None:
         """Each value made a timestamp was a plain `key: value` line, as 1.1 reads it, not quoted.
 
-        A quoted string is the timestamp's text written out right after its quote, unless an
-        escape or a line break inside the quotes made it: so (1) no escape in the text makes a
-        character of a timestamp (`\\x32`, `\\ `, an escaped line break), and (2) every place
-        a timestamp's text may start (`2020-1-2`) is a line's value right after `: `. Then no
-        quoted string is a timestamp's text; and each text has as many `key: text` lines as
-        values. (2) is one regex's pass for the values and one for the dates, in C; a text
-        with a date elsewhere (`"see 2020-01-02"`, a URL) takes the slower pass over each
-        date, which only looks at the timestamps' own texts."""
+        A quoted string is its text written out right after its quote, unless an escape or a
+        line break inside the quotes made it. So: (1) no escape in the text makes a character
+        of a timestamp (`\\x32`, `\\ `, an escaped line break); (2) each timestamp's text has
+        as many `key: text` lines as values; (3) no other place where a timestamp's text may
+        start (`2020-1-2`, not right after `: `) starts with one, nor, for a text with a space,
+        with its date (a quoted string over several lines makes its line break a space). Two
+        regex passes in C and a look at each date found elsewhere (a URL's, a title's)."""
         text = self.text
         stamps = self._stamps
         if "\\" in text:
             _check_escapes(text, stamps)
-        values = _DATE_VALUE.findall(text)
         plain = dict.fromkeys(stamps, 0)
-        if len(values) == len(_DATE_START.findall(text)):
-            for v in values:
-                if v in plain:
-                    plain[v] += 1
-        else:
-            self._each_date(plain)
+        others = []
+        for year, after, rest in _DATES.findall(text):
+            if after:  # a line's value after `: `
+                written = f"{year}-{rest}"
+                if written in plain:
+                    plain[written] += 1
+            else:
+                others.append(f"{year}-{rest}")
         if plain != stamps:
             raise _Unusual
-
-    def _each_date(self, plain: dict[str, int]) -> None:
-        """Every occurrence of each timestamp's text is a `key: text` line, counted in `plain`.
-        A line break inside quotes makes a space: a quoted string over several lines may be a
-        timestamp's text with a space (`"2020-01-02\\n  10:00:00"`) that is written nowhere,
-        so timestamps with spaces or tabs are left to PyYAML here."""
-        text = self.text
-        sizes = set()
-        for v in plain:
-            if " " in v or "\t" in v:
-                raise _Unusual
-            sizes.add(len(v))
-        for m in _DATE_DASH.finditer(text):
-            start = m.start() - 4
-            for size in sizes:
-                v = text[start:start + size]
-                if v in plain:
-                    end = start + size
-                    if not text.endswith(": ", 0, start) or (end != len(text) and text[end] != "\n"):
-                        raise _Unusual
-                    plain[v] += 1
+        if others:
+            sizes = {len(v) for v in stamps}
+            dates = tuple(v.split(None, 1)[0] for v in stamps if " " in v or "\t" in v)
+            for written in others:
+                if (dates and written.startswith(dates)) or any(written[:size] in stamps for size in sizes):
+                    raise _Unusual
 
     def _values(self, data: dict[Any, Any] | list[Any]) -> tuple[bool, bool]:  # noqa: C901
         """Check every key and value, timestamps built in place; whether there were ints, floats.
@@ -270,17 +259,22 @@ class _Checker:
     def _text(self, v: str) -> Any:
         if v in _PLAIN_TEXT:
             return v
-        common = _COMMON_TIMESTAMP.fullmatch(v)
-        if common is None:
-            m = _IMPLICIT.match(v)
-            if m is None:
-                if len(v) <= 5 and len(_PLAIN_TEXT) < _PLAIN_TEXT_MAX:  # words; dates seldom repeat
-                    _PLAIN_TEXT.add(v)
-                return v
-            if m.lastgroup != "ts":
-                raise _Unusual
+        stamp = _STAMPS.get(v)
+        if stamp is None:
+            common = _COMMON_TIMESTAMP.fullmatch(v)
+            if common is None:
+                m = _IMPLICIT.match(v)
+                if m is None:
+                    if len(v) <= 5 and len(_PLAIN_TEXT) < _PLAIN_TEXT_MAX:  # words; dates seldom repeat
+                        _PLAIN_TEXT.add(v)
+                    return v
+                if m.lastgroup != "ts":
+                    raise _Unusual
+            stamp = _timestamp(v, common)
+            if len(_STAMPS) < _PLAIN_TEXT_MAX:
+                _STAMPS[v] = stamp
         self._stamps[v] = self._stamps.get(v, 0) + 1  # made sure of by _check_stamps
-        return _timestamp(v, common)
+        return stamp
 
     def _check_ints(self) -> None:
         text = self.text
@@ -384,10 +378,18 @@ def _check_quoted(quoted: set[str], data: Any) -> None:
 def _simple_flows(text: str) -> bool:
     """Flow collections on one line with no `:` or `?` in them (`[a, b]`): around those two the
     readers part ways (`[?x]`, `[:x]`, `[x:]`). A flow collection starts a line or a value:
-    `^ *[` or `: +[` or `- +[`; only the first one of a line is looked at."""
+    `^ *[` or `: +[` or `- +[`; only the first one of a line is looked at. Each bracket is found
+    by str.find (memchr): the class `[\\[{]` is tried at every position of the text."""
+    opens = []
+    for bracket in "[{":
+        at = text.find(bracket)
+        while at != -1:
+            opens.append(at)
+            at = text.find(bracket, at + 1)
+    if len(opens) > 1:
+        opens.sort()
     line_end = -1
-    for m in _FLOW_OPEN.finditer(text):
-        at = m.start()
+    for at in opens:
         if at < line_end:
             continue
         i = at - 1
@@ -404,11 +406,12 @@ def _simple_flows(text: str) -> bool:
     return True
 
 
-def load_fast(text: str, offset: int = 0) -> tuple[Any, Mapping[str, int]] | None:
-    """The data and key lines (shifted by `offset`), or None: PyYAML's path decides."""
+def load_fast(text: str, offset: int = 0, unusual: str | None = None) -> tuple[Any, Mapping[str, int]] | None:
+    """The data and key lines (shifted by `offset`), or None: PyYAML's path decides. `unusual`:
+    the text's characters other than printable ASCII and line breaks, if known (_not_fast)."""
     if yaml_rs is None:  # pragma: no cover
         return None
-    if _not_fast(text):
+    if _not_fast(text, unusual):
         return None
     quoted = None
     if "!" in text or "&" in text or "|" in text or ">" in text:

@@ -114,6 +114,7 @@ class Decoder:
     def __init__(self) -> None:
         self._topics: dict[str, Topic] = {}
         self._sources: dict[tuple[str, str, str], Source] = {}
+        self._languages: dict[str, str] = {}
 
     def post(self, blob: bytes | str) -> Post:
         """The post `blob` encodes; SchemaError for anything else."""
@@ -160,8 +161,10 @@ class Decoder:
             raise SchemaError(f"page slug {page_slug!r} is not a slug")
         if type(authors) is not list or any(type(a) is not str for a in authors):
             raise SchemaError("authors is not a list of text")
-        return lazy_post(load, id, title, link, summary, _utc(published), _utc(updated), self._topic_list(topics),
-                         self._source(source), tuple(authors), language, related_more, draft, quality, heat, path,
+        when = _utc(published)
+        return lazy_post(load, id, title, link, summary, when, when if updated == published else _utc(updated),
+                         self._topic_list(topics), self._source(source), tuple(authors) if authors else (),
+                         self._languages.setdefault(language, language), related_more, draft, quality, heat, path,
                          page_slug)
 
     def _topic_list(self, value: Any) -> tuple[Topic, ...]:

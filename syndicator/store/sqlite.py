@@ -31,7 +31,7 @@ import orjson
 
 from syndicator import model, parallel
 from syndicator.errors import StateUnavailable
-from syndicator.model import Post, Problem
+from syndicator.model import LazyPost, Post, Problem
 from syndicator.store import Fingerprint, Record, Subscription
 from syndicator.store.codec import Decoder, SchemaError, encode_light, encode_post, split
 
@@ -368,19 +368,32 @@ def _record(row: list[Any], decode: Callable[[Any], Post]) -> Record:
             or current not in (0, 1):
         raise SchemaError("a number column holds something else")
     try:
+        post = decode(good) if good is not None else None
+        # one string for what the record and its post say alike (a restart of a large site
+        # holds them all): the path, the ids, the hash of the bytes, the times
+        if own_id == post_id:
+            own_id = post_id
+        if good_hash == digest:
+            good_hash = digest
+        if isinstance(post, LazyPost):
+            if post.path == path:
+                _set(post, "path", path)
+            if post.id == post_id:
+                _set(post, "id", post_id)
+        seen = _aware(first_seen)
         return Record(
             path=path,
             fingerprint=(size, mtime) if size is not None and mtime is not None else None,
             hash=digest,
-            problems=_problems(path, problems),
+            problems=_problems(path, problems) if problems != "[]" else (),
             not_a_post=bool(not_a_post),
             current=bool(current),
             id=post_id,
             own_id=own_id,
-            good=decode(good) if good is not None else None,
+            good=post,
             good_hash=good_hash,
-            first_seen=_aware(first_seen),
-            changed=_aware(changed),
+            first_seen=seen,
+            changed=seen if changed == first_seen else _aware(changed),
         )
     except (ValueError, TypeError) as e:
         raise SchemaError(f"{type(e).__name__}: {e}") from None
@@ -399,6 +412,7 @@ def _problems(path: str, value: Any) -> tuple[Problem, ...]:
 
 
 _SEVERITIES = ("error", "warning")
+_set = object.__setattr__
 
 
 def _aware(value: Any) -> datetime:
