@@ -3,6 +3,8 @@
 
   cluster_bench.py store    [--posts 10000] [--edits 5]   cold build and one-edit rebuild: SQLite + feeds/
                                                           vs PostgreSQL (Store and Publisher)
+  cluster_bench.py takeover [--posts N]                   a new leader's first pass over its own copy of the
+                                                          posts, with and without a warm read of it
   cluster_bench.py failover [--kills 10] [--posts N]      kill -9 the elected builder: seconds until an edit
                                                           made at the kill is served by a web node (the
                                                           standby's copy has other mtimes; --posts: a
@@ -21,6 +23,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -96,6 +99,59 @@ def store(args: argparse.Namespace, work: Path) -> None:
                               "cold_s": round(cold, 2), "edit_median_s": round(statistics.median(edits), 3),
                               "edit_max_s": round(max(edits), 3)}), flush=True)
             builder.state.close()
+    finally:
+        pgserver.drop_database(name)
+
+
+def takeover(args: argparse.Namespace, work: Path) -> None:
+    """A new leader's first pass over its own copy of the posts (other mtimes than the copy the
+    published site was built from, one post edited), with and without a warm read of it: in
+    this process, with a thread running as in `serve` (so nothing forks), times and CPU."""
+    from syndicator.cluster import _DATA_SESSION
+    from syndicator.config import load_settings
+    from syndicator.pipeline import Builder
+    from syndicator.pipeline.warm import WarmReads
+    from syndicator.publishers.database import DatabasePublisher
+    from syndicator.store.pg import Database
+    from syndicator.store.postgres import PostgresStore
+
+    corpus = _corpus(args, work) or SEEDS
+    name, url = _database()
+    try:
+        first = load_settings(env={}, overrides={"seeds_dir": corpus, "feeds_dir": work / "f", "state_dir": work / "v"})
+        db = Database(url)
+        Builder(first, state=PostgresStore(db, "k"), publisher=DatabasePublisher(db)).build()
+        db.close()
+        running = threading.Event()
+        threading.Thread(target=running.wait, daemon=True).start()
+        for round_, warmed in enumerate([False, True, False, True]):
+            copy = work / f"copy{round_}"
+            _copy(corpus, copy, keep_mtimes=False)
+            settings = load_settings(env={}, overrides={"seeds_dir": copy, "feeds_dir": work / "f",
+                                                        "state_dir": work / "v"})
+            warm = None
+            if warmed:
+                warm = WarmReads(settings)
+                t0, c0 = time.perf_counter(), time.process_time()
+                warm.refresh()
+                warm_up = (time.perf_counter() - t0, time.process_time() - c0)
+            edited = sorted(p for p in copy.iterdir() if 'title: "' in p.read_text(encoding="utf-8"))[0]
+            edited.write_text(edited.read_text(encoding="utf-8").replace('title: "', f'title: "Take{round_} ', 1),
+                              encoding="utf-8")
+            t0, c0 = time.perf_counter(), time.process_time()
+            db = Database(url, server=_DATA_SESSION, watched=True)
+            builder = Builder(settings, state=PostgresStore(db, "k"), publisher=DatabasePublisher(db), warm=warm)
+            result = builder.build()
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            db.close()
+            print(json.dumps({"measure": "takeover", "warm": warmed, "posts": result.posts_published,
+                              "read_now": builder.tracker.read_counts[0] - builder.tracker.read_counts[1],
+                              "s": round(wall, 2), "cpu_s": round(cpu, 2), "written": len(result.written),
+                              **({"warm_up_s": round(warm_up[0], 1), "warm_up_cpu_s": round(warm_up[1], 1)}
+                                 if warmed else {})}), flush=True)
+            del builder, warm
+            shutil.rmtree(copy)
+        running.set()
     finally:
         pgserver.drop_database(name)
 
@@ -208,9 +264,12 @@ def failover(args: argparse.Namespace, work: Path) -> None:
             back = Builder_(leader.workdir, c.url)  # back, as a standby: it warms up again
             c.builders[c.builders.index(leader)] = back
             c.warm(back, warmed)
+        cpu = [float(m.group(1)) for line in reads if (m := re.search(r"\(([\d.]+) s CPU\)", line))]
         print(json.dumps({"measure": "failover", "posts": args.posts if corpus else "seeds/", "kills": len(times),
                           "median_s": round(statistics.median(times), 2), "max_s": round(max(times), 2),
-                          "all_s": [round(t, 2) for t in times], "takeover_reads": reads[:3]}), flush=True)
+                          "all_s": [round(t, 2) for t in times],
+                          "takeover_cpu_median_s": round(statistics.median(cpu), 2) if cpu else None,
+                          "takeover_cpu_max_s": max(cpu) if cpu else None, "takeover_reads": reads[:3]}), flush=True)
 
 
 def saved(args: argparse.Namespace, work: Path) -> None:
@@ -277,7 +336,7 @@ def _answers(varnish: Any, path: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["store", "failover", "saved", "web"])
+    ap.add_argument("what", choices=["store", "takeover", "failover", "saved", "web"])
     ap.add_argument("--posts", type=int, default=None)
     ap.add_argument("--edits", type=int, default=5)
     ap.add_argument("--kills", type=int, default=10)
@@ -287,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.posts is None:
         args.posts = 10000
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
-        {"store": store, "failover": failover, "saved": saved, "web": web}[args.what](args, Path(tmp))
+        run = {"store": store, "takeover": takeover, "failover": failover, "saved": saved, "web": web}[args.what]
+        run(args, Path(tmp))
     return 0
 
 

@@ -60,6 +60,16 @@ def timed(srv: ServerProcess, path: str) -> tuple[float, int]:
         conn.close()
 
 
+def patient(srv: ServerProcess, path: str) -> tuple[float, int]:
+    """`timed`, asked again after Retry-After (a second) while the renders are at their bound."""
+    for _ in range(10):
+        ms, status = timed(srv, path)
+        if status != 503:
+            return ms, status
+        time.sleep(1)
+    return ms, status
+
+
 def summary(ms: list[float]) -> str:
     ms = sorted(ms)
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
@@ -176,7 +186,7 @@ def main() -> int:
             print(f"{len(list(seeds.iterdir())):,} post files, {len(topics)} topics; serve pid {srv.proc.pid}, "
                   f"RSS {rss_mb(srv.proc.pid):.0f} MB")
             for label, paths in cold_paths(topics, args.cold, random.Random(5)).items():
-                results = [timed(srv, p) for p in paths]
+                results = [patient(srv, p) for p in paths]
                 bad = [p for p, (_, status) in zip(paths, results, strict=True) if status != 200]
                 assert not bad, bad[:3]
                 print(f"cold, {label}: {summary([ms for ms, _ in results])}")

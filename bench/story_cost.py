@@ -146,7 +146,7 @@ def main() -> int:
                 print(f"round {r + 1}, {name:8}: {wall:7.1f} s wall, {cpu:7.1f} s CPU", flush=True)
         files = sum(1 for _ in seeds.iterdir())
         print(f"{files:,} post files; group_stories: {group}")
-        for i, label in ((0, "wall"), (1, "CPU")):
+        for i, label in ((0, "wall"), (1, "CPU")) if args.rounds else ():
             plain = statistics.median(r[i] for r in results["plain"])
             grouped = statistics.median(r[i] for r in results["grouped"])
             pairs = [g[i] / p[i] for p, g in zip(results["plain"], results["grouped"], strict=True)]

@@ -288,7 +288,7 @@ def run(settings: Settings) -> int:
             held.enter_context(local.lock(settings.feeds_dir, local.FEEDS_LOCK_NAME, private=False))
         publishing = None
         if settings.role in ("builder", "all"):
-            publishing = Publishing(settings, local.cache_key(settings), daemon.BuildLog()).start()
+            publishing = Publishing(settings, local.shared_cache_key(settings), daemon.BuildLog()).start()
         files = None
         try:
             if web:

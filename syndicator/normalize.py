@@ -516,7 +516,8 @@ def _related(ctx: Context) -> tuple[tuple[Related, ...], int]:
             else:
                 more += plaintext.clean_line(title) != ""
             continue
-        title = plaintext.clean_line(get("title") or "")
+        title = get("title") or ""
+        title = _related_title(title) if type(title) is str else plaintext.clean_line(title)
         if not title:
             continue
         try:
@@ -533,6 +534,10 @@ def _related(ctx: Context) -> tuple[tuple[Related, ...], int]:
                 source = _source(plaintext.clean_line(name), plaintext.clean_line(domain))
         out.append(Related(title, url, when, source))
     return tuple(out), more
+
+
+#: A related story's title, cleaned once: the same stories are related to many items.
+_related_title = lru_cache(maxsize=4096)(plaintext.clean_line)
 
 
 @lru_cache(maxsize=4096)

@@ -148,14 +148,31 @@ def names(post: Post) -> Names:
     summary = _read(post.summary)
     # a word written with a capital inside a sentence of the summary names a thing (`Wipro`,
     # `Elastic`), even in a title that capitalises every word
-    proper = {ALIASES.get(w.lower(), w.lower()) for w in _INNER_CAPITAL.findall(post.summary)}
+    proper = {ALIASES.get(w.lower(), w.lower()) for w in _inner_capitals(post.summary)}
     intern = sys.intern
     return Names(tuple(map(intern, title | summary)), tuple(map(intern, title)),
                  tuple(map(intern, entities | (title & proper))), _address(post.link))
 
 
-#: A capitalised word that does not start a sentence.
-_INNER_CAPITAL = re.compile(r"(?<=[A-Za-z0-9,;:)] )[A-Z][A-Za-z0-9]+|(?<=[\u3400-\u9fff，、：（(])[A-Z][A-Za-z0-9]+")
+#: A capitalised word.
+_CAPITAL = re.compile(r"[A-Z][A-Za-z0-9]+")
+#: What comes before the space before a capitalised word inside a sentence, and what comes
+#: right before one in Chinese text.
+_IN_SENTENCE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789,;:)")
+_IN_CHINESE = frozenset("，、：（(")
+
+
+def _inner_capitals(text: str) -> list[str]:
+    """The capitalised words of `text` that do not start a sentence: after a word or a comma
+    and a space, or right after a Chinese character (a capital inside a word is not one)."""
+    found = []
+    for m in _CAPITAL.finditer(text):
+        i = m.start()
+        if i >= 2 and text[i - 1] == " " and text[i - 2] in _IN_SENTENCE:
+            found.append(m.group())
+        elif i >= 1 and ((before := text[i - 1]) in _IN_CHINESE or "\u3400" <= before <= "\u9fff"):
+            found.append(m.group())
+    return found
 
 
 def _address(link: str) -> str:

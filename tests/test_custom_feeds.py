@@ -406,3 +406,43 @@ def test_a_patched_catalog_equals_one_made_afresh() -> None:
         afresh = catalog.Catalog().advance(planner, [], full=True)
         assert dict(made.lists) == dict(afresh.lists) and dict(made.names) == dict(afresh.names), step
         assert all(made.lists[s][0] is planner.posts(s)[0] for s in made.lists if made.lists[s])  # type: ignore[index]
+
+
+# -- a flood of distinct queries ---------------------------------------------------------------------
+
+def test_a_flood_of_distinct_queries_is_refused_cheaply_and_files_keep_flowing(tmp_path: Path) -> None:
+    """Threads ask for distinct custom feeds as fast as they are answered while others ask for
+    files and for a custom feed already cached: renders are bounded, so part of the flood gets
+    503 with Retry-After (from the gate, before Flask), every file and the cached feed 200, and
+    once the flood is over a new feed is rendered again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ServerProcess(tmp_path / "srv") as srv:
+        cached = "/topics/ai,azure.rss?filter=Azure"
+        assert get(srv, cached)[0] == 200
+        rnd = random.Random(7)
+        floods = [f"/topics/{a},{b}.rss?filter={w}{n}%7Ce&limit={n % 50 + 1}"
+                  for n in range(600) for a, b, w in [(*sorted(rnd.sample(TOPICS, 2)), rnd.choice(["cloud", "AI"]))]]
+
+        def flood(path: str) -> tuple[int, dict[str, str], bytes]:
+            return get(srv, path)
+
+        def files(n: int) -> list[int]:
+            return [get(srv, p)[0] for p in ("/all.rss", "/topics/ai.atom", cached) * n]
+
+        with ThreadPoolExecutor(12) as pool:
+            side = [pool.submit(files, 40) for _ in range(2)]
+            answers = list(pool.map(flood, floods))
+            statuses = [s for f in side for s in f.result()]
+        assert statuses and set(statuses) == {200}
+        busy = [(h, body) for status, h, body in answers if status == 503]
+        assert busy, "no flood request was refused"
+        assert all(h["retry-after"] == "1" and h["cache-control"] == "no-store" and b"Busy" in body for h, body in busy)
+        made = [body for status, _, body in answers if status == 200]
+        assert made and all(feedparse(body) for body in made)
+        assert {status for status, _, _ in answers} <= {200, 301, 503}  # (limit=50 is the default: its spelling is without it)
+        time.sleep(1.5)  # as Retry-After says
+        status, _, body = get(srv, "/topics/ai,azure.rss?filter=after-the-flood")
+        assert status == 200 and feedparse(body)
+        # the cache stayed within its bounds
+        assert srv.health()["custom_feeds"]["entries"] <= 1024

@@ -44,3 +44,12 @@ def test_boundaries_split_the_data_files_as_the_handlers_do() -> None:
             continue
         for name, handler in frontmatter.HANDLERS.items():
             assert frontmatter._BOUNDARIES[name].split(text, 2) == handler.FM_BOUNDARY.split(text, 2), path
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.text(st.sampled_from(list("-.%<\n\t\r a\x85\u2028\u2029’\x0b")), max_size=30))
+def test_the_fast_path_screen_given_the_unusual_characters_is_the_screen_of_the_text(text: str) -> None:
+    """load_fast looks for tabs and line breaks in what frontmatter._unusual left of a header."""
+    from syndicator.sources import yaml_fast
+
+    assert yaml_fast._not_fast(text, frontmatter._unusual(text)) == yaml_fast._not_fast(text)

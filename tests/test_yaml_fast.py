@@ -369,6 +369,35 @@ def test_mark_screen_is_the_original(pieces: list[str]) -> None:
     assert yaml_fast._quoted_marks(text) == original_quoted_marks(text), text
 
 
+def original_simple_flows(text: str) -> bool:
+    """_simple_flows as first written: the brackets found by a regex."""
+    line_end = -1
+    for m in re.finditer(r"[\[{]", text):
+        at = m.start()
+        if at < line_end:
+            continue
+        i = at - 1
+        while i >= 0 and text[i] == " ":
+            i -= 1
+        if not (i < 0 or text[i] == "\n" or (text[i] in ":-" and i < at - 1)):
+            continue
+        line_end = text.find("\n", at)
+        if line_end == -1:
+            line_end = len(text)
+        rest = text[at + 1:line_end].rstrip()
+        if ":" in rest or "?" in rest or not rest.endswith(("]", "}")):
+            return False
+    return True
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(["a: ", ": ", "- ", " ", "\n", "x", "[", "]", "{", "}", ",", "?", ":", "-"]),
+                max_size=14))
+def test_flow_screen_is_the_original(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert yaml_fast._simple_flows(text) == original_simple_flows(text), text
+
+
 def test_a_quoted_string_the_data_does_not_have_sends_the_header_to_pyyaml() -> None:
     """Second guard behind _QUOTED_LINE: the string each mark was found in was read as one."""
     yaml_fast._check_quoted({'"x, &y"', "'a, !b'"}, {"t": ["x, &y"], "u": "a, !b"})

@@ -115,25 +115,33 @@ def _quote_colon_values(text: str) -> tuple[str, list[int]]:
 
 #: What YAML refuses to read (and TOML, and XML 1.0): C0/C1 controls but tab/newline/NEL, BOMs.
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
-_PRINTABLE_ASCII = bytes(c for c in range(128) if not _UNPRINTABLE.match(chr(c)))
+#: Printable ASCII and the line break: what most of a header is made of.
+_PLAIN_ASCII = bytes(range(0x20, 0x7F)) + b"\n"
 _TAB_INDENT = re.compile(r"^( *)\t+", re.MULTILINE)
 
 
-def _printable(text: str) -> bool:
-    """No _UNPRINTABLE character. Faster than the regex's search over the text, which tries the
-    character class at each position: the printable ASCII bytes are deleted from a copy at C
-    speed, and what is left (the other characters' UTF-8 sequences, whole) is searched. Most
-    headers hold a few curly quotes or no-break spaces (which str.isprintable refuses too)."""
+def _unusual(text: str) -> str:
+    """The characters of `text` other than printable ASCII and line breaks, in order, found at
+    C speed: those bytes are deleted from a copy (a non-ASCII character's UTF-8 sequence is
+    left whole). A regex's class tried at each position of a 27 KB header costs several times more."""
     if text.isascii():
-        return not text.encode("ascii").translate(None, _PRINTABLE_ASCII)
-    rest = text.encode("utf-8", "surrogatepass").translate(None, _PRINTABLE_ASCII)
-    return not _UNPRINTABLE.search(rest.decode("utf-8", "surrogatepass"))
+        return text.encode("ascii").translate(None, _PLAIN_ASCII).decode("ascii")
+    return text.encode("utf-8", "surrogatepass").translate(None, _PLAIN_ASCII).decode("utf-8", "surrogatepass")
+
+
+def _printable(text: str) -> bool:
+    """No _UNPRINTABLE character (most headers hold a few curly quotes or no-break spaces)."""
+    return not _UNPRINTABLE.search(_unusual(text))
 
 
 def _remove_unprintable(text: str, offset: int) -> tuple[str, list[tuple[str, int | None]]]:
     """Mojibake (`â€\x9d`) is repaired first; other control characters are dropped."""
     if _printable(text):
         return text, []
+    return _removed(text, offset)
+
+
+def _removed(text: str, offset: int) -> tuple[str, list[tuple[str, int | None]]]:
     from syndicator.plaintext import repair  # ftfy is heavy; only load it for broken input
 
     fixed: list[str] = []
@@ -153,10 +161,15 @@ def _indent_tabs(text: str) -> tuple[str, list[int]]:
 
 def _load_yaml_front(split_: Split, fast_path: bool = True) -> FrontMatter:
     offset = split_.first_line - 1
-    front, warnings = _remove_unprintable(split_.front, offset)
+    front = split_.front
+    warnings: list[tuple[str, int | None]] = []
+    unusual: str | None = _unusual(front)
+    if unusual and _UNPRINTABLE.search(unusual):
+        front, warnings = _removed(front, offset)
+        unusual = None
     # the line break before the closing `---` ends the last line: a block scalar there keeps it
     front += "\n"
-    fast = load_fast(front, offset) if fast_path else None
+    fast = load_fast(front, offset, unusual) if fast_path else None
     if fast is not None:
         return FrontMatter(fast[0], fast[1], warnings)
     try:

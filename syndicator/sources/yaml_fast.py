@@ -56,15 +56,19 @@ class _Unusual(Exception):
     """What yaml-rs made of the text may not be what PyYAML makes of it."""
 
 
-def _not_fast(text: str) -> bool:
-    """Tabs, 1.1-only line breaks, merge keys, directives, document markers. One-character
-    needles are found at memchr speed: a rare one (`<`, `%`) goes first to spare most texts
-    the slower scan for the two-character mark; both document markers are one regex's pass
-    (over text with dashes in every URL, each `in` of `\n---` costs as much as the regex)."""
-    return ("\t" in text or "\r" in text or _DOCUMENT_MARK.search(text) is not None
+def _not_fast(text: str, unusual: str | None = None) -> bool:
+    """Tabs, 1.1-only line breaks, merge keys, directives, document markers. `unusual`: the
+    text's characters other than printable ASCII and line breaks, when the caller has them
+    (frontmatter.py does), searched instead of the text. One-character needles are found at
+    memchr speed: a rare one (`<`, `%`) goes first to spare most texts the slower scan for the
+    two-character mark; both document markers are one regex's pass (over text with dashes in
+    every URL, each `in` of `\n---` costs as much as the regex)."""
+    if unusual is None:
+        unusual = text
+    return ("\t" in unusual or "\r" in unusual or _DOCUMENT_MARK.search(text) is not None
             or ("<" in text and "<<" in text) or ("%" in text and "\n%" in text)
             or text.startswith(("%", "---", "..."))
-            or (not text.isascii() and ("\x85" in text or "\u2028" in text or "\u2029" in text)))
+            or (not unusual.isascii() and ("\x85" in unusual or "\u2028" in unusual or "\u2029" in unusual)))
 
 
 _DOCUMENT_MARK = re.compile(r"\n(?:---|\.\.\.)")
@@ -77,13 +81,10 @@ _BEFORE_MARK = frozenset(":-[{,?\n ")
 _BEFORE_NODE = frozenset(":-[{,?\n")
 #: A line that is one quoted scalar, maybe a list item's or a key's value; group 1 is the scalar.
 _QUOTED_LINE = re.compile(r" *(?:- +)*(?:[A-Za-z_][\w-]*: +)?(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\n]|'')*') *")
-_FLOW_OPEN = re.compile(r"[\[{]")
 #: The dash after a date's year (`2020-0`): where a timestamp's text may start, 4 characters before.
-#: A line's value after `: ` that starts as a timestamp does (`2020-1-2`), to the line's end.
-_DATE_VALUE = re.compile(r": ([0-9]{4}-[0-9][0-9]?-[0-9][^\n]*)")
-#: Where a timestamp's text may start but not right after `: ` (its first dash is found first,
-#: the year by lookbehind): the year and the rest of the line.
-_OTHER_DATE = re.compile(r"-(?<=([0-9]{4})-)(?<!: [0-9]{4}-)(?=([0-9][0-9]?-[0-9][^\n]*))")
+#: Every place a timestamp's text may start (`2020-1-2`; its first dash is found first, the year
+#: by lookbehind): the year, `: ` when it is a line's value right after one, the rest of the line.
+_DATES = re.compile(r"-(?<=([0-9]{4})-)(?:(?<=(: )[0-9]{4}-)|)(?=([0-9][0-9]?-[0-9][^\n]*))")
 #: A double-quoted string's escape: its code (`x41`, `u2014`) or its character (an escaped line break too).
 _ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[\s\S])")
 #: Escapes YAML 1.1 turns into a space or a tab (a timestamp's separators).
@@ -200,17 +201,20 @@ class _Checker:
         if "\\" in text:
             _check_escapes(text, stamps)
         plain = dict.fromkeys(stamps, 0)
-        for v in _DATE_VALUE.findall(text):
-            if v in plain:
-                plain[v] += 1
+        others = []
+        for year, after, rest in _DATES.findall(text):
+            if after:  # a line's value after `: `
+                written = f"{year}-{rest}"
+                if written in plain:
+                    plain[written] += 1
+            else:
+                others.append(f"{year}-{rest}")
         if plain != stamps:
             raise _Unusual
-        others = _OTHER_DATE.findall(text)
         if others:
             sizes = {len(v) for v in stamps}
             dates = tuple(v.split(None, 1)[0] for v in stamps if " " in v or "\t" in v)
-            for year, rest in others:
-                written = f"{year}-{rest}"
+            for written in others:
                 if (dates and written.startswith(dates)) or any(written[:size] in stamps for size in sizes):
                     raise _Unusual
 
@@ -219,6 +223,9 @@ class _Checker:
         (One loop over every value of every header: splitting it would cost a call per value.)"""
         maybe_not_text = _MAYBE_NOT_TEXT.get
         plain_text = _PLAIN_TEXT
+        stamp_of = _STAMPS.get
+        stamps = self._stamps
+        stamps_get = stamps.get
         ints = floats = False
         stack = [data]
         seen = 0
@@ -239,9 +246,14 @@ class _Checker:
                 if t is str:
                     # maybe not text; an empty one was quoted (empty plain text is null in both)
                     if v and len(v) <= maybe_not_text(v[0], -1):
-                        new = self._text(v)
-                        if new is not v:
-                            item[k] = new
+                        stamp = stamp_of(v)
+                        if stamp is not None:  # (as _text does, without its call)
+                            stamps[v] = stamps_get(v, 0) + 1
+                            item[k] = stamp
+                        elif v not in plain_text:
+                            new = self._text(v)
+                            if new is not v:
+                                item[k] = new
                 elif t is dict or t is list:
                     stack.append(v)
                 elif t is int:
@@ -374,10 +386,18 @@ def _check_quoted(quoted: set[str], data: Any) -> None:
 def _simple_flows(text: str) -> bool:
     """Flow collections on one line with no `:` or `?` in them (`[a, b]`): around those two the
     readers part ways (`[?x]`, `[:x]`, `[x:]`). A flow collection starts a line or a value:
-    `^ *[` or `: +[` or `- +[`; only the first one of a line is looked at."""
+    `^ *[` or `: +[` or `- +[`; only the first one of a line is looked at. Each bracket is found
+    by str.find (memchr): the class `[\\[{]` is tried at every position of the text."""
+    opens = []
+    for bracket in "[{":
+        at = text.find(bracket)
+        while at != -1:
+            opens.append(at)
+            at = text.find(bracket, at + 1)
+    if len(opens) > 1:
+        opens.sort()
     line_end = -1
-    for m in _FLOW_OPEN.finditer(text):
-        at = m.start()
+    for at in opens:
         if at < line_end:
             continue
         i = at - 1
@@ -394,11 +414,12 @@ def _simple_flows(text: str) -> bool:
     return True
 
 
-def load_fast(text: str, offset: int = 0) -> tuple[Any, Mapping[str, int]] | None:
-    """The data and key lines (shifted by `offset`), or None: PyYAML's path decides."""
+def load_fast(text: str, offset: int = 0, unusual: str | None = None) -> tuple[Any, Mapping[str, int]] | None:
+    """The data and key lines (shifted by `offset`), or None: PyYAML's path decides. `unusual`:
+    the text's characters other than printable ASCII and line breaks, if known (_not_fast)."""
     if yaml_rs is None:  # pragma: no cover
         return None
-    if _not_fast(text):
+    if _not_fast(text, unusual):
         return None
     quoted = None
     if "!" in text or "&" in text or "|" in text or ">" in text:

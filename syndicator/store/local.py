@@ -12,7 +12,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import syndicator
@@ -66,6 +66,13 @@ def cache_key(settings: Settings) -> str:
         h.update(path.relative_to(package).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def shared_cache_key(settings: Settings) -> str:
+    """`cache_key` for builders that share one database (state_url): each has its own copy of
+    the posts and its own feeds_dir, wherever it keeps them, and the key must not differ for
+    that (a new leader would drop every cached render and re-render the whole site)."""
+    return cache_key(replace(settings, seeds_dir=Path("seeds"), feeds_dir=Path("feeds")))
 
 
 @contextmanager

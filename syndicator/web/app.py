@@ -153,7 +153,31 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
         starting=starting,
     )
     app.register_blueprint(bp)
+    app.wsgi_app = _gate(app, app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+#: The gate's answer to a custom feed that cannot be rendered now (see CustomFeeds.refuses).
+_BUSY = b"Busy: too many custom feeds are being made; try again\n"
+_BUSY_HEADERS = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(_BUSY))),
+                 ("Retry-After", "1"), ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
+
+
+def _gate(app: Flask, wsgi: Callable[..., Any]) -> Callable[..., Any]:
+    """In front of Flask: a custom feed that would be rendered while the renders are at their
+    bound is answered 503 here, before routing (see web/custom.py), so a flood of distinct
+    queries costs little more than the files served beside it."""
+
+    def gate(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        custom = cast(Site, app.extensions[_EXTENSION]).custom
+        if custom is not None and custom.saturated() and custom.refuses(
+                environ.get("PATH_INFO", "")[1:], environ.get("QUERY_STRING", ""),
+                wants_page(environ.get("HTTP_SEC_FETCH_DEST"))):
+            start_response("503 Service Unavailable", list(_BUSY_HEADERS))
+            return [b"" if environ["REQUEST_METHOD"] == "HEAD" else _BUSY]
+        return wsgi(environ, start_response)
+
+    return gate
 
 
 def reconfigure(app: Flask, fresh: Flask) -> None:

@@ -5,8 +5,15 @@ Catalog.
 Each is rendered on its first request and kept, bytes and gzip bytes with their validators, in
 a cache bounded in entries and bytes (least recently used out first). Keys are normalised (the
 canonical expression; parameters sorted, defaults left out), so equal feeds share one entry;
-a pass drops only the entries made from feeds it changed. One render runs at a time: a flood
-of distinct queries gets `503` with `Retry-After` rather than the threads that serve files.
+a pass drops only the entries made from feeds it changed.
+
+Rendering is bounded: one render at a time, and renders take at most RENDER_SHARE of the
+time once a burst of RENDER_BURST seconds of them is spent (a bucket of render time that fills
+at RENDER_SHARE seconds a second: a reader asking for a few feeds one after another is never
+refused, a flood soon is). A request that would render meanwhile gets `503` with
+`Retry-After: 1`, and the app's gate (`refuses`) answers it so before Flask is involved, at the
+cost of a few string tests: a flood of distinct queries then costs the server little more than
+the files it serves beside it. Answers the cache holds pass the gate whatever the load.
 """
 
 from __future__ import annotations
@@ -32,11 +39,31 @@ from syndicator.web.files import Entry, entry_of
 PAGE = "html"
 #: (format, media type, label) of each feed format, as pages list them.
 FEED_LINKS = tuple((fmt, r.media_type, r.label) for fmt, r in RENDERERS.items())
+BUSY = "Busy: too many custom feeds are being made; try again"
+_FEED_SUFFIXES = tuple("." + fmt for fmt in FEED_FORMATS)
+#: Characters of a topic combination (`ai+azure`, `ai,azure`; `-azure` starts with one).
+_COMBINING = ("+", ",")
+
+
+def _looks_custom(rel: str, query: str) -> bool:
+    """`rel` with `query` may be a custom feed: a filter parameter, or a topic combination."""
+    if query and any(part.partition("=")[0] in filters.KEYS for part in query.split("&")):
+        return True
+    topic = urls.topic_of_stem(rel)
+    return topic is not None and (topic.startswith("-") or any(c in topic for c in _COMBINING))
+
+
 #: Longest query string read (a filter is at most filter_max_length per parameter anyway).
 MAX_QUERY = 4096
 #: Custom feeds rendered at once: renders are Python work that holds the GIL, so one at a time
 #: (with the short switch interval `serve` sets) leaves the other threads to the files.
 RENDERS = 1
+#: The share of the time custom renders may take (of one thread: the GIL's, as the rest of
+#: the server's Python work needs it too), past a burst of this many seconds of renders.
+RENDER_SHARE = 0.25
+RENDER_BURST = 1.0
+#: Raw spellings (path, query, page) remembered with the cache key they were answered from.
+RAW_KEPT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +104,31 @@ class CustomFeeds:
         self._synced = 0
         self._lock = threading.Lock()
         self._renders = threading.BoundedSemaphore(RENDERS)
+        #: renders under way; seconds of render time left in the bucket, as of _budget_at
+        self._rendering = 0
+        self._budget = RENDER_BURST
+        self._budget_at = time.monotonic()
+        #: (rel, raw query, page) -> the cache key it was answered from, for the gate
+        self._raw: OrderedDict[tuple[str, str, bool], tuple[str, ...]] = OrderedDict()
+
+    def saturated(self) -> bool:
+        """True while a render that started now would exceed the bounds (see the docstring)."""
+        return self._rendering >= RENDERS or self._left(time.monotonic()) <= 0
+
+    def _left(self, now: float) -> float:
+        """Seconds of render time in the bucket at `now`."""
+        return min(RENDER_BURST, self._budget + (now - self._budget_at) * RENDER_SHARE)
+
+    def refuses(self, rel: str, query: str, page: bool) -> bool:
+        """The gate: True when the request for `rel` with the raw `query` looks like a custom
+        feed, the cache has no answer for that spelling, and a render cannot start now. A few
+        string tests, no parsing: a flood is refused without going through Flask."""
+        if not self.saturated() or not rel.endswith(_FEED_SUFFIXES):
+            return False
+        if not _looks_custom(rel, query):
+            return False
+        key = self._raw.get((rel, query, page))
+        return key is None or key not in self._kept
 
     def answer(self, rel: str, args: Mapping[str, Sequence[str]], query: str,
                is_file: Callable[[str], bool], page: bool = False) -> Answer | None:
@@ -107,7 +159,7 @@ class CustomFeeds:
             return Answer(404, message="Not found: no topic " + ", ".join(catalog.unknown(expression)))
         if canonical != stem or query != wanted.query:  # one URL a feed: its self link
             return Answer(301, location=self._url(canonical, fmt, wanted))
-        return self._cached(catalog, expression, canonical, PAGE if page else fmt, wanted)
+        return self._cached(catalog, expression, canonical, PAGE if page else fmt, wanted, (rel, query, page))
 
     def _read(self, args: Mapping[str, Sequence[str]], query_length: int,
               spelled: str | None) -> tuple[Expression | None, filters.Filters] | Answer:
@@ -126,20 +178,30 @@ class CustomFeeds:
         return self.settings.base_url + urls.feed_path(stem, fmt) + (f"?{wanted.query}" if wanted.query else "")
 
     def _cached(self, catalog: Catalog, expression: Expression | None, stem: str, fmt: str,
-                wanted: filters.Filters) -> Answer:
+                wanted: filters.Filters, raw: tuple[str, str, bool]) -> Answer:
         now = time.time()
         key = (stem, fmt, wanted.query, str(wanted.time_key(now)))
         with self._lock:
             self._sync(catalog)
+            self._raw[raw] = key  # (the gate lets this spelling through while the key is kept)
+            self._raw.move_to_end(raw)
+            if len(self._raw) > RAW_KEPT:
+                self._raw.popitem(last=False)
             kept = self._kept.get(key)
             if kept is not None:
                 self._kept.move_to_end(key)
                 return Answer(200, kept.entry, check=self._still(key, kept, wanted))
-        if not self._renders.acquire(blocking=False):
-            return Answer(503, message="Busy: too many custom feeds are being made; try again", retry_after=1)
+        if self._left(time.monotonic()) <= 0 or not self._renders.acquire(blocking=False):
+            return Answer(503, message=BUSY, retry_after=1)
+        self._rendering += 1
+        started = time.monotonic()
         try:
             entry = self._render(catalog, expression, stem, fmt, wanted, now)
         finally:
+            ended = time.monotonic()
+            self._budget = self._left(ended) - (ended - started)
+            self._budget_at = ended
+            self._rendering -= 1
             self._renders.release()
         with self._lock:
             self._sync(self._catalog() or catalog)
