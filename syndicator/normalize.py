@@ -511,10 +511,12 @@ def _related(ctx: Context) -> tuple[tuple[Related, ...], int]:
         if len(out) == shown:
             title = get("title") or ""
             # whether clean_line(title) is not empty; plain ASCII with no entity at once
-            if type(title) is str and title.isascii() and title.isprintable() and "&" not in title:
+            if type(title) is not str:
+                more += plaintext.clean_line(title) != ""
+            elif title.isascii() and title.isprintable() and "&" not in title:
                 more += title != "" and not title.isspace()
             else:
-                more += plaintext.clean_line(title) != ""
+                more += _related_title(title) != ""
             continue
         title = get("title") or ""
         title = _related_title(title) if type(title) is str else plaintext.clean_line(title)
