@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One-edit incremental rebuild, in process: what the running service does after a save.
 
-  incremental.py CONFIG EDIT_FILE [--edits 7] [--json]
+  incremental.py CONFIG EDIT_FILE [--edits 7] [--state] [--json]
 
 Loads the settings from CONFIG, runs one Builder.build() (cold, untimed), then
 --edits times: edits EDIT_FILE's title (bench/edit_post.py: new "[edit K]" prefix,
@@ -9,7 +9,9 @@ mtime moved forward) and times the pass the service runs on the watcher's event 
 Builder.rebuild_paths([EDIT_FILE]) (--full-scan: Builder.build(), which scans the whole folder). Checks that the
 edited title is in the written output. Prints one JSON object: per-edit seconds,
 median, max, the cold build, and the process's peak RSS (a long-lived Builder's
-memory, a lower bound for the service's).
+memory, a lower bound for the service's). --state: with the state database of CONFIG's
+state_dir, as the service has it (over a state an earlier build or serve left, the first pass is
+a restart's catch-up: posts loaded from the state, only what changed rendered).
 """
 from __future__ import annotations
 
@@ -37,9 +39,15 @@ def main(argv=None) -> int:
     ap.add_argument("--edits", type=int, default=7)
     ap.add_argument("--marker-file")
     ap.add_argument("--full-scan", action="store_true")
+    ap.add_argument("--state", action="store_true")
     a = ap.parse_args(argv)
     settings = load_settings(Path(a.config))
-    builder = Builder(settings)
+    state = None
+    if a.state:
+        from syndicator.store.local import cache_key
+        from syndicator.store.sqlite import FILE_NAME, SQLiteStore
+        state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
+    builder = Builder(settings, state=state)
     t0 = time.perf_counter()
     first = builder.build()
     cold = time.perf_counter() - t0

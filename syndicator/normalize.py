@@ -511,12 +511,15 @@ def _related(ctx: Context) -> tuple[tuple[Related, ...], int]:
         if len(out) == shown:
             title = get("title") or ""
             # whether clean_line(title) is not empty; plain ASCII with no entity at once
-            if type(title) is str and title.isascii() and title.isprintable() and "&" not in title:
+            if type(title) is not str:
+                more += plaintext.clean_line(title) != ""
+            elif title.isascii() and title.isprintable() and "&" not in title:
                 more += title != "" and not title.isspace()
             else:
-                more += plaintext.clean_line(title) != ""
+                more += _related_title(title) != ""
             continue
-        title = plaintext.clean_line(get("title") or "")
+        title = get("title") or ""
+        title = _related_title(title) if type(title) is str else plaintext.clean_line(title)
         if not title:
             continue
         try:
@@ -533,6 +536,10 @@ def _related(ctx: Context) -> tuple[tuple[Related, ...], int]:
                 source = _source(plaintext.clean_line(name), plaintext.clean_line(domain))
         out.append(Related(title, url, when, source))
     return tuple(out), more
+
+
+#: A related story's title, cleaned once: the same stories are related to many items.
+_related_title = lru_cache(maxsize=4096)(plaintext.clean_line)
 
 
 @lru_cache(maxsize=4096)

@@ -41,7 +41,14 @@ _ARCHIVE_INFIX = PATHS["archive"].format(stem="", n="")
 
 
 def topic_stem(slug: str) -> str:
-    return PATHS["topic"].format(slug=slug)
+    stem = _STEMS.get(slug)
+    if stem is None:
+        stem = _STEMS[slug] = PATHS["topic"].format(slug=slug)
+    return stem
+
+
+#: topic slug -> its feed's stem (a few dozen topics; asked for each post of every pass)
+_STEMS: dict[str, str] = {}
 
 
 def topic_of_stem(stem: str) -> str | None:

@@ -160,12 +160,18 @@ def _preference(rel: str, post: Post) -> tuple[bool, float, float, str]:
 
 
 def _owners(records: Mapping[str, Record], paths: Iterable[str]) -> dict[str, tuple[str, Post]]:
-    """id -> the path that owns it and its post, among the good posts of `paths`."""
-    best: dict[str, tuple[tuple[bool, float, float, str], str, Post]] = {}
+    """id -> the path that owns it and its post, among the good posts of `paths`, for the ids
+    more than one of them claims (each other id is owned by the one post that has it)."""
+    posts = []
     for rel in paths:
         record = records.get(rel)
         post = record.good if record is not None and not record.not_a_post else None
-        if post is None:
+        if post is not None:
+            posts.append((rel, post))
+    claims = Counter(post.id for _, post in posts)
+    best: dict[str, tuple[tuple[bool, float, float, str], str, Post]] = {}
+    for rel, post in posts:
+        if claims[post.id] == 1:
             continue
         rank = _preference(rel, post)
         if post.id not in best or rank < best[post.id][0]:

@@ -223,6 +223,9 @@ class _Checker:
         (One loop over every value of every header: splitting it would cost a call per value.)"""
         maybe_not_text = _MAYBE_NOT_TEXT.get
         plain_text = _PLAIN_TEXT
+        stamp_of = _STAMPS.get
+        stamps = self._stamps
+        stamps_get = stamps.get
         ints = floats = False
         stack = [data]
         seen = 0
@@ -243,9 +246,14 @@ class _Checker:
                 if t is str:
                     # maybe not text; an empty one was quoted (empty plain text is null in both)
                     if v and len(v) <= maybe_not_text(v[0], -1):
-                        new = self._text(v)
-                        if new is not v:
-                            item[k] = new
+                        stamp = stamp_of(v)
+                        if stamp is not None:  # (as _text does, without its call)
+                            stamps[v] = stamps_get(v, 0) + 1
+                            item[k] = stamp
+                        elif v not in plain_text:
+                            new = self._text(v)
+                            if new is not v:
+                                item[k] = new
                 elif t is dict or t is list:
                     stack.append(v)
                 elif t is int:
