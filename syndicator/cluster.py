@@ -253,10 +253,7 @@ class Publishing:
     def _published(self, result: BuildResult, event: str = "rebuild") -> None:
         """After each pass: its log line, then the hubs are told which feeds changed."""
         self.report(result, event)
-        topics = websub.topics(result.written)
-        self.pinger.publish(self.settings.base_url + rel for rel in topics)
-        if self.hub is not None:
-            self.hub.changed(topics)
+        websub.announce(self.settings, result.written, self.pinger, self.hub)
 
 
 def run(settings: Settings) -> int:
@@ -311,7 +308,7 @@ def _bytes_of(files: Any) -> Callable[[str], bytes | None]:
 
     def read(rel: str) -> bytes | None:
         entry = files.get(rel)
-        return None if entry is None else bytes(entry.data)
+        return None if entry is None else entry.data
 
     return read
 

@@ -158,13 +158,11 @@ def open_state(settings: Settings) -> SQLiteStore:
     return opened
 
 
-def _subscriptions(settings: Settings, state: Store) -> Subscriptions:
-    """Where our own hub keeps its subscriptions: the SQLite state file."""
+def _subscriptions(state: Store) -> Subscriptions:
+    """Where our own hub keeps its subscriptions: the SQLite state file (on several machines,
+    PostgreSQL: cluster.py, which `run` hands state_url over to)."""
     if isinstance(state, SQLiteStore):
         return state
-    if settings.state_url:
-        raise ConfigError("websub_hubs: 'self' keeps its subscriptions in the SQLite state in state_dir; "
-                          "it cannot run with state_url set")
     return MemorySubscriptions()
 
 
@@ -203,7 +201,7 @@ class _Service:
         self.observer = Observer(settings, self.metrics)  # access log and /metrics
         self.server: Any = None
         self.pinger = Pinger(websub.external(settings))
-        self.hub = Hub(settings, _subscriptions(settings, state), publisher.read) if websub.own_hub(settings) else None
+        self.hub = Hub(settings, _subscriptions(state), publisher.read) if websub.own_hub(settings) else None
 
     def start_builder(self) -> Builder:
         s = self.settings
@@ -318,11 +316,7 @@ class _Service:
         """After each pass: its log line, then the hubs are told which feeds changed."""
         self.build_log(result, event)
         self.metrics.passed(result)
-        base = self.settings.base_url
-        topics = websub.topics(result.written)
-        self.pinger.publish(base + rel for rel in topics)
-        if self.hub is not None and topics:
-            self.hub.changed(topics)
+        websub.announce(self.settings, result.written, self.pinger, self.hub)
 
     def run(self) -> int:
         s = self.settings
