@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import edit_post  # noqa: E402
+from gen_corpus import raw_corpus  # noqa: E402
 
 from tests import pgserver  # noqa: E402
 from tests.serverproc import SEEDS, ServerProcess  # noqa: E402
@@ -66,9 +66,7 @@ def store(args: argparse.Namespace, work: Path) -> None:
     from syndicator.store.postgres import PostgresStore
     from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 
-    seeds = work / "seeds"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "gen_corpus.py"), "-n", str(args.posts), "-o", str(seeds)],
-                   check=True, capture_output=True)
+    seeds = raw_corpus(work / "seeds", args.posts)
     manifest = json.loads((work / "seeds.manifest.json").read_text())
     edit_file = seeds / manifest["edit_target"]["paths"]["raw"]
     name, url = _database()
@@ -236,9 +234,7 @@ def _corpus(args: argparse.Namespace, work: Path) -> Path | None:
     """--posts N: a generated corpus of N posts (None: the repository's seeds/)."""
     if not args.posts_set:
         return None
-    subprocess.run([sys.executable, str(ROOT / "bench" / "gen_corpus.py"), "-n", str(args.posts),
-                    "-o", str(work / "corpus")], check=True, capture_output=True)
-    return work / "corpus"
+    return raw_corpus(work / "corpus", args.posts)
 
 
 def failover(args: argparse.Namespace, work: Path) -> None:

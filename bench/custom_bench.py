@@ -38,6 +38,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.gen_corpus import raw_corpus  # noqa: E402
 from bench.serve_bench import rss_mb, run_wrk  # noqa: E402
 from tests.serverproc import ServerProcess  # noqa: E402
 
@@ -170,11 +171,7 @@ def main() -> int:
         return 2
     work = args.keep or Path(tempfile.mkdtemp(prefix="custom-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    seeds = args.seeds
-    if seeds is None:
-        seeds = work / "corpus"
-        subprocess.run([sys.executable, str(ROOT / "bench" / "gen_corpus.py"), "-n", str(args.posts), "-o", str(seeds)],
-                       check=True, stdout=subprocess.DEVNULL)
+    seeds = args.seeds or raw_corpus(work / "corpus", args.posts)
     site = work / "site"
     site.mkdir(exist_ok=True)
     if not (site / "seeds").exists():

@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.gen_corpus import raw_corpus  # noqa: E402
+
 
 def cold(seeds: Path, work: Path, name: str, group: list[str]) -> tuple[float, float]:
     """(wall, CPU) seconds of one cold `syndicator build`."""
@@ -127,12 +129,7 @@ def main() -> int:
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="story-cost-"))
     work.mkdir(parents=True, exist_ok=True)
-    seeds = args.seeds
-    if seeds is None:
-        seeds = work / "corpus"
-        if not seeds.is_dir():
-            subprocess.run([sys.executable, str(ROOT / "bench" / "gen_corpus.py"), "-n", str(args.posts),
-                            "-o", str(seeds)], check=True, stdout=subprocess.DEVNULL)
+    seeds = args.seeds or raw_corpus(work / "corpus", args.posts)
     try:
         results: dict[str, list[tuple[float, float]]] = {"plain": [], "grouped": []}
         group = args.group.split(",") if args.group else None
