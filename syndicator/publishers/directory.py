@@ -187,6 +187,16 @@ def _safe_rel(rel: str) -> bool:
     return not rel.startswith(("/", "\\")) and ".." not in rel.split("/")  # as Path(rel).parts, no Path built
 
 
+def remove_output(root: Path, rel: str) -> bool:
+    """Delete the published file `rel` under `root` and its .gz twin; False, touching nothing,
+    for a path that would leave `root`."""
+    if not _safe_rel(rel):
+        return False
+    for path in (root / rel, root / (rel + ".gz")):
+        path.unlink(missing_ok=True)
+    return True
+
+
 class DirectoryPublisher:
     """Publishes into `root`. Remembers what the manifest lists (`files`). `clock`: the publish
     time (seconds since the epoch), which new files are stamped with. `durable` (the
@@ -262,9 +272,7 @@ class DirectoryPublisher:
 
     def _take_down(self, victims: set[str], files: set[str], report: PublishReport) -> bool:
         for rel in sorted(victims):
-            if _safe_rel(rel):
-                for path in (self.root / rel, self.root / (rel + ".gz")):
-                    path.unlink(missing_ok=True)
+            if remove_output(self.root, rel):
                 report.removed.append(rel)
             files.discard(rel)
         return bool(victims)

@@ -31,6 +31,7 @@ from syndicator.publishers.directory import (
     atomic_write,
     has_twin,
     read_manifest,
+    remove_output,
     repair_twin,
     same_bytes,
     sync_folders,
@@ -244,9 +245,7 @@ class FolderCopy:
                 and self._write(rel, made)]
         gone = sorted(listed - snap.entries.keys())
         for rel in gone:
-            if ".." not in rel.split("/") and not rel.startswith("/"):
-                for path in (self.root / rel, self.root / (rel + ".gz")):
-                    path.unlink(missing_ok=True)
+            remove_output(self.root, rel)
         if gone or not listed.issuperset(snap.entries) or self._written is None:
             publisher.write_manifest(snap.entries)
         publisher.save_redirects(snap.redirects)
