@@ -203,8 +203,9 @@ SETTINGS: tuple[Setting, ...] = (
             "'and N more' line.", _not_negative),
     Setting("archive_page_size", 50, int,
             "Items per RFC 5005 archive page: older items than a feed shows are kept in pages of this many, "
-            "counted from the oldest (at most items_per_feed: a larger value is taken as items_per_feed).",
-            _positive),
+            "counted from the oldest (at most items_per_feed: a larger value is taken as items_per_feed). 0: no "
+            "archive pages (a feed then holds its newest items only, and pages published before are taken down).",
+            _not_negative),
     Setting("include_drafts", False, bool, "Put posts marked 'published: false' in the feeds."),
     Setting("topic_aliases", {}, dict, "Topic name -> canonical topic name, to merge spellings.", _aliases),
     Setting("redirects", {}, dict,

@@ -354,3 +354,59 @@ def test_feeds_advertise_their_hubs_and_themselves(tmp_path: Path) -> None:
         load_settings(env={}, overrides={"websub_hubs": ["ftp://nope"]})
     assert load_settings(env={"SYNDICATOR_WEBSUB_HUBS": "https://a.example/, https://b.example/"}).websub_hubs == (
         "https://a.example/", "https://b.example/")
+
+
+def _site_record(feeds: Path) -> dict[str, Any]:
+    return json.loads((feeds / ".site.json").read_bytes())
+
+
+def test_page_size_zero_turns_pages_off_and_takes_published_ones_down(tmp_path: Path) -> None:
+    """archive_page_size 0: no pages; a feed that holds only its newest items neither links to
+    pages nor says fh:complete (a reader would drop the older items it has); one whose history
+    fits still says complete. Pages published before go, and come back when turned on again."""
+    settings = _settings(tmp_path)
+    settings.seeds_dir.mkdir()
+    for i in range(23):
+        _write(settings.seeds_dir, i)
+    feeds = settings.feeds_dir
+    build(settings)
+    assert list(feeds.glob("all/archive/*.rss")) and _site_record(feeds)["archives"]
+    before = {p.relative_to(feeds).as_posix() for p in feeds.rglob("*") if p.is_file()}
+
+    build(settings.with_overrides(archive_page_size=0))
+    after = {p.relative_to(feeds).as_posix() for p in feeds.rglob("*") if p.is_file()}
+    assert not any("/archive/" in rel for rel in after)
+    assert {rel for rel in before - after if not rel.startswith(".")} == {rel for rel in before if "/archive/" in rel}
+    assert not _site_record(feeds).get("archives")
+    for stem, ids in _expected(set(range(23))).items():
+        for fmt in ("rss", "atom"):
+            doc = etree.fromstring((feeds / f"{stem}.{fmt}").read_bytes())
+            assert "prev-archive" not in _links(doc, fmt)
+            assert _marker(doc, fmt) == ({"complete"} if len(ids) <= SHOWN else set()), (stem, fmt)
+        assert "next_url" not in json.loads((feeds / f"{stem}.json").read_bytes())
+    assert "/archive/" not in (feeds / ".manifest.json").read_text()
+
+    build(settings)
+    again = {p.relative_to(feeds).as_posix() for p in feeds.rglob("*") if p.is_file()}
+    assert again == before
+
+
+def test_page_size_zero_keeps_feeds_in_step_with_edits(tmp_path: Path) -> None:
+    """A running service with pages off: new posts push old ones out of the feed, no page is
+    made, and nothing says complete once the history overflows."""
+    settings = _settings(tmp_path).with_overrides(archive_page_size=0)
+    settings.seeds_dir.mkdir()
+    for i in range(4):
+        _write(settings.seeds_dir, i)
+    builder = Builder(settings)
+    builder.build()
+    feeds = settings.feeds_dir
+    doc = etree.fromstring((feeds / "all.atom").read_bytes())
+    assert _marker(doc, "atom") == {"complete"}
+    for i in range(4, 12):
+        _write(settings.seeds_dir, i)
+    builder.build()
+    doc = etree.fromstring((feeds / "all.atom").read_bytes())
+    assert _marker(doc, "atom") == set() and "prev-archive" not in _links(doc, "atom")
+    assert _ids(doc, "atom") == [f"urn:test:{i}" for i in range(11, 11 - SHOWN, -1)]
+    assert not list(feeds.rglob("archive"))

@@ -63,13 +63,15 @@ class Archives:
         #: items a feed shows; a page is never larger (or an item could be in no document)
         self.shown = settings.items_per_feed
         self.size = min(settings.archive_page_size, settings.items_per_feed)
+        #: archive_page_size 0: no pages (those of the record are forgotten)
+        self.enabled = self.size > 0
         self.tops: dict[str, list[Key]] = {}
-        for stem, value in (record or {}).items():
+        for stem, value in (record or {}).items() if self.enabled else ():
             tops = _tops(value)
             if isinstance(stem, str) and tops is not None:
                 self.tops[stem] = tops
         #: the tops changed since `record()` was last taken
-        self.dirty = False
+        self.dirty = bool(record) and not self.enabled
 
     def record(self) -> dict[str, list[list[Any]]]:
         """The tops for the site record."""
@@ -88,7 +90,7 @@ class Archives:
         tops = self.tops.get(stem, [])
         before = len(tops)
         end = bisect.bisect_left(entries, (tops[-1],)) if tops else len(entries)
-        while end > self.shown:
+        while end > self.shown and self.enabled:
             end -= self.size
             tops.append(entries[end][0])
         if len(tops) > before:

@@ -194,8 +194,11 @@ class OutputPlanner:
         before = archives.close(stem, entries)
         count = archives.count(stem)
         hubs = websub.advertised(self.settings)
-        if count == 0:
-            return Links(complete=True, hubs=hubs)
+        if count == 0:  # with pages turned off, a feed that holds some of its items only is not complete
+            if not archives.enabled and changed is None:
+                prefix = urls.archive_prefix(stem)
+                plan.gone.extend(rel for rel in self.known if rel.startswith(prefix))
+            return Links(complete=len(entries) <= archives.shown, hubs=hubs)
         head = self._head(feed)
         base = self.settings.base_url
         own = Links(prev_archive=base + urls.archive_stem(stem, count), hubs=hubs)
