@@ -18,8 +18,11 @@ Per size N (corpus: bench/gen_corpus.py, seeded; cached under bench/out/cN):
                   until the new title is served; median and p99 of --trials, bounded
                   timeouts; "n/a" when serve does not pick edits up
   service RSS     peak RSS (VmHWM) of the `syndicator serve` process after the trials
+  no archives     the same cold build with archive_page_size 0 (no RFC 5005 pages: the
+                  peers make none), in the same rounds
   peers           cold build of each installed peer on the same logical corpus, ratio
-                  Syndicator cold wall / peer wall (< 1 means Syndicator is faster)
+                  Syndicator cold wall / peer wall (< 1 means Syndicator is faster), and in
+                  brackets the same without archive pages
 
 A sample of Syndicator's output is validated with feedparser (no bozo, right version,
 entries with title/link/date, the edited topic's newest post on top).
@@ -104,10 +107,10 @@ def corpus(work: str, n: int, peers: bool) -> str:
 
 
 # ------------------------------------------------------------------ Syndicator
-def write_config(path: str, seeds: str, feeds: str, state: str) -> str:
+def write_config(path: str, seeds: str, feeds: str, state: str, extra: str = "") -> str:
     with open(path, "w", encoding="utf-8") as f:
         f.write(f"seeds_dir: {json.dumps(seeds)}\nfeeds_dir: {json.dumps(feeds)}\n"
-                f"state_dir: {json.dumps(state)}\nbase_url: https://feeds.example.org/\n")
+                f"state_dir: {json.dumps(state)}\nbase_url: https://feeds.example.org/\n{extra}")
     return path
 
 
@@ -370,6 +373,34 @@ def syndicator_cold_job(work: str, c: str, n: int, a) -> tuple:
     return syn(cfg, "build"), lambda: rm(feeds, state), a.runs
 
 
+#: The same build without RFC 5005 archive pages, as the peers make none: their feeds hold the
+#: newest items only (at 10,000 posts the pages are 1,809 of the 4,229 files a build writes).
+NO_ARCHIVES = "syndicator, no archive pages"
+
+
+def no_archives_paths(work: str, c: str, n: int) -> tuple[str, str, str]:
+    d = os.path.join(work, f"run{n}", "no-archives")
+    os.makedirs(d, exist_ok=True)
+    feeds, state = os.path.join(d, "feeds"), os.path.join(d, "state")
+    return feeds, state, write_config(os.path.join(d, "syndicator.yaml"), os.path.join(c, "raw"), feeds, state,
+                                      "archive_page_size: 0\n")
+
+
+def no_archives_job(work: str, c: str, n: int, a) -> tuple:
+    feeds, state, cfg = no_archives_paths(work, c, n)
+    return syn(cfg, "build"), lambda: rm(feeds, state), a.runs
+
+
+def no_archives_record(work: str, c: str, n: int, cold: dict) -> dict:
+    """The cold build's record, its output checked as the default build's is."""
+    man = json.load(open(os.path.join(c, "manifest.json"), encoding="utf-8"))
+    feeds, _, _ = no_archives_paths(work, c, n)
+    rec = {"tool": NO_ARCHIVES, "n": n, "cold": cold,
+           "validate": validate_sample(feeds, man, topic_slug(man["edit_target"]["topic"]))}
+    log(f"  {NO_ARCHIVES}: cold {cold['wall_s']:.2f} s, valid={rec['validate']['ok']}")
+    return rec
+
+
 def bench_syndicator(work: str, c: str, n: int, a, cold: dict | None = None) -> dict:
     """Everything but the cold build when `cold` (measured with the peers') is given."""
     man = json.load(open(os.path.join(c, "manifest.json"), encoding="utf-8"))
@@ -507,7 +538,8 @@ def bench_peers(work: str, c: str, n: int, a, jobs: dict[str, tuple], colds: dic
 
 # ------------------------------------------------------------------ table
 def table(results: list[dict]) -> str:
-    head = ("| N | tool | cold build wall, median [min–max] | CPU | peak RSS | Syndicator ÷ peer "
+    head = ("| N | tool | cold build wall, median [min–max] | CPU | peak RSS | Syndicator ÷ peer (without archive "
+            "pages) "
             "| warm restart: build / serve→healthz | one-edit rebuild (median) | save→served median / p99 "
             "| service peak RSS | feeds valid |")
     lines = [head, "|---:|---|---|---:|---:|---:|---|---:|---|---:|---|"]
@@ -518,6 +550,8 @@ def table(results: list[dict]) -> str:
         rows = by_n[n]
         syn_rec = next((r for r in rows if r["tool"] == "syndicator"), None)
         syn_wall = syn_rec["cold"]["wall_s"] if syn_rec else None
+        bare = next((r for r in rows if r["tool"] == NO_ARCHIVES), None)
+        bare_wall = bare["cold"]["wall_s"] if bare else None
         for r in rows:
             if r.get("skipped"):
                 lines.append(f"| {n:,} | {r['tool']} | skipped: {r['skipped']} | | | | | | | | |")
@@ -541,8 +575,14 @@ def table(results: list[dict]) -> str:
                              f"{fs(cold['maxrss_mib'], 'MiB')} | 1.00 | {warm} | {incr} | {sts} | "
                              f"{fs(s.get('service_peak_rss_mib'), 'MiB')} | "
                              f"{'✓' if r['validate']['ok'] else '✗ ' + '; '.join(r['validate']['problems'])} |")
+            elif r["tool"] == NO_ARCHIVES:
+                lines.append(f"| {n:,} | Syndicator, no archive pages | {wall} | {fs(cold['cpu_s'])} | "
+                             f"{fs(cold['maxrss_mib'], 'MiB')} | – | – | – | – | – | "
+                             f"{'✓' if r['validate']['ok'] else '✗ ' + '; '.join(r['validate']['problems'])} |")
             else:
                 ratio = f"{syn_wall / cold['wall_s']:.2f}" if syn_wall and cold["wall_s"] else "n/a"
+                if bare_wall and cold["wall_s"]:
+                    ratio += f" ({bare_wall / cold['wall_s']:.2f})"
                 lines.append(f"| {n:,} | {r['tool']} {r.get('version', '')} | {wall} | {fs(cold['cpu_s'])} | "
                              f"{fs(cold['maxrss_mib'], 'MiB')} | {ratio} | – | – | – | – | "
                              f"{'✓' if r.get('valid') else '✗'} |")
@@ -595,11 +635,13 @@ def main(argv=None) -> int:
         for n in sizes:
             c = corpus(a.work, n, a.peers)
             peers = peer_jobs(a.work, c, n, a) if a.peers else {}
-            jobs = {"syndicator": syndicator_cold_job(a.work, c, n, a)}
+            jobs = {"syndicator": syndicator_cold_job(a.work, c, n, a),
+                    NO_ARCHIVES: no_archives_job(a.work, c, n, a)}
             jobs.update({name: (job[0], lambda w=job[1]: rm(*w), job[3]) for name, job in peers.items() if job})
             log(f"N={n}: cold builds, {a.runs} rounds of {', '.join(jobs)}")
             colds = interleaved(jobs)
             results.append(bench_syndicator(a.work, c, n, a, colds.pop("syndicator")))
+            results.append(no_archives_record(a.work, c, n, colds.pop(NO_ARCHIVES)))
             if a.peers:
                 results += bench_peers(a.work, c, n, a, peers, colds)
     finally:
