@@ -152,3 +152,50 @@ def test_atom_updated_values_are_unique_within_a_document(ok_posts: list[Post]) 
     assert (instants[0] - instants[-1]).total_seconds() == 0.002
     again = etree.fromstring(_render(feedplan.plan(list(reversed(triplets)), _settings())[0], "atom"))
     assert [e.findtext(f"{feedcheck.ATOM}updated") for e in again.iter(f"{feedcheck.ATOM}entry")] == stamps
+
+
+def _every_document(feeds: list, fmts=("rss", "atom")) -> list[bytes]:
+    return [_render(feed, fmt) for feed in feeds for fmt in fmts]
+
+
+def test_entries_made_once_a_publish_give_the_same_bytes(ok_posts: list[Post]) -> None:
+    """Inside shared_entries an entry is made once and copied into every document it is in:
+    the documents must be byte for byte what rendering each alone gives, across feeds (the
+    all feed and topics share posts), formats, authors (an entry without one names its feed's),
+    Atom's tie-broken <updated> (the same post is tied in one document and not in another),
+    and a cache smaller than what passes through it."""
+    from syndicator.render import feedgen as feedgen_module
+    from syndicator.render import shared_entries
+
+    tied = [dataclasses.replace(ok_posts[0], id=f"urn:x:{n}", link=f"https://example.com/{n}") for n in "bca"]
+    posts = [*ok_posts, *tied]
+    feeds = [*feedplan.plan(posts, _settings()), *feedplan.plan(posts, _settings(author="Another Desk")),
+             *feedplan.plan(tied[:1], _settings())]
+    alone = _every_document(feeds)
+    assert feedgen_module._SHARED is None
+    with shared_entries():
+        assert _every_document(feeds) == alone
+        assert len(feedgen_module._SHARED or ()) > 0
+        assert _every_document(list(reversed(feeds)), ("atom", "rss")) == alone[::-1]
+    assert feedgen_module._SHARED is None  # dropped at the end of the publish
+    limit = feedgen_module.SHARED_MAX
+    feedgen_module.SHARED_MAX = 3
+    try:
+        with shared_entries():
+            assert _every_document(feeds) == alone
+            assert len(feedgen_module._SHARED or ()) == 3
+    finally:
+        feedgen_module.SHARED_MAX = limit
+
+
+def test_a_post_edited_between_documents_is_not_taken_for_the_old_one(ok_posts: list[Post]) -> None:
+    """Entries are kept by the post object: an edited post (another object, maybe at the same
+    address once the old one is freed) gets its own entry."""
+    from syndicator.render import shared_entries
+
+    with shared_entries():
+        for n in range(20):
+            post = dataclasses.replace(ok_posts[0], title=f"Title {n}")
+            feed = feedplan.plan([post], _settings())[0]
+            assert f"Title {n}</title>".encode() in _render(feed, "atom")
+            assert f"Title {n}</title>".encode() in _render(feed, "rss")

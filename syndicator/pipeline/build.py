@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from syndicator import normalize, parallel, redirects, urls
+from syndicator import normalize, parallel, redirects, render, urls
 from syndicator.config import Settings
 from syndicator.formats import FEED_EXTENSIONS
 from syndicator.model import Feed, Post, Problem
@@ -336,7 +336,8 @@ class Builder:
         # Whatever a pass no longer produces goes at once, errors or not: a broken post is
         # still produced from its last good version, so only deletions are taken down.
         produced = {*plan.digests, urls.INDEX, urls.OPML} if full else None
-        return self.publisher.publish(plan.outputs, plan.gone, produced=produced)
+        with render.shared_entries():
+            return self.publisher.publish(plan.outputs, plan.gone, produced=produced)
 
     def _fill(self, result: BuildResult, change: Change) -> None:
         c = self.collection

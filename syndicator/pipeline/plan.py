@@ -77,6 +77,8 @@ class OutputPlanner:
         self._heads: dict[str, str] = {}
         #: stem -> archive pages the next pass plans whatever changed (published pages gone)
         self._repair: dict[str, set[int]] = {}
+        #: this pass's archive pages to render: (their newest item's key, path, digest, render)
+        self._pages: list[tuple[Key, str, str, Callable[[], bytes]]] = []
 
     def files_known(self) -> int:
         """How many published files the known digests are of (each feed with archive pages
@@ -127,6 +129,7 @@ class OutputPlanner:
                 feed = self._grouped(planner, stem, feed, stories)
             links = self._archive(plan, planner, stem, feed, None if scope.full else changed.get(stem, []))
             self._plan_feed(plan, stem, feed, links)
+        self._add_pages(plan)
         feeds_changed = plan.gone or any(self.known.get(rel) != d for rel, d in plan.digests.items())
         if scope.full or feeds_changed:
             self._plan_lists(plan, feeds)
@@ -264,12 +267,22 @@ class OutputPlanner:
             h.update(self._post_digest(post).encode())
         digest = h.hexdigest()
         s = self.settings
+        newest = sort_key(posts[0]) if posts else (0.0, "")
         for fmt in FEED_FORMATS:
             rel = urls.feed_path(page_stem, fmt)
             url = s.base_url + rel
-            self._add(plan, rel, f"{fmt}:{digest}",
-                      lambda fmt=fmt, url=url: RENDERERS[fmt].render(  # type: ignore[misc]
-                          feedplan.archive_page(feed, posts, s), url, links))
+            self._pages.append((newest, rel, f"{fmt}:{digest}",
+                                lambda fmt=fmt, url=url: RENDERERS[fmt].render(  # type: ignore[misc]
+                                    feedplan.archive_page(feed, posts, s), url, links)))
+
+    def _add_pages(self, plan: Plan) -> None:
+        """The archive pages of every feed in the order of their items' dates, newest first,
+        after the feeds (which show the newest items): the pages holding a post are rendered
+        close together, so its entry is made once for them all (render.shared_entries)."""
+        self._pages.sort(key=lambda page: (page[0], page[1]))  # sort keys: the newest is the smallest
+        for _, rel, digest, render in self._pages:
+            self._add(plan, rel, digest, render)
+        self._pages.clear()
 
     @staticmethod
     def _head(feed: Feed) -> str:

@@ -313,7 +313,8 @@ class DirectoryPublisher:
         def work(rels: Sequence[str]) -> list[str]:
             return [rel for rel in rels if write_file(root, rel, outputs.output(rel), now, self.durable)]
 
-        return sorted(parallel.fork_split(sorted(outputs), work, "writing files"))
+        # in the planned order: a post's documents come close together (see plan._add_pages)
+        return sorted(parallel.fork_split(list(outputs), work, "writing files"))
 
     def write_manifest(self, files: Iterable[str]) -> None:
         manifest = json.dumps({"files": sorted(files)}, indent=0).encode()

@@ -26,6 +26,9 @@ _FUNCTIONS: dict[str, RenderFunction] = {
     "json": jsonfeed.render,
 }
 
+#: Inside it, a post's entry is made once for every document it is in (see feedgen.py).
+shared_entries = feedgen.shared_entries
+
 RENDERERS: dict[str, Renderer] = {
     name: Renderer(_FUNCTIONS[name], FORMATS[name].media_type, FORMATS[name].label) for name in FEED_FORMATS
 }

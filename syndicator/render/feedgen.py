@@ -17,13 +17,22 @@ feedgen's traps, each handled here (tests/test_render_feedgen.py covers each):
 - one FeedGenerator shares the self link between formats → one generator per format.
 - RSS drops every atom:link but rel=self (so rel=hub too), and there is no API for RFC 5005's
   fh: elements → a small extension (`_LinksExtension`) adds both formats' hub and archive links.
+
+A post is an item of several documents of a build (the all feed, its topics' feeds, their
+archive pages), and making its element through feedgen is most of a document's cost. Inside
+`shared_entries()` (one publish), an entry's element is made once and copied into each
+document (feedgen appends entries last, after its channel and its extensions, so the document
+is feedgen's with no entries plus the copies: the same bytes).
 """
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import html
-from dataclasses import replace
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -31,6 +40,7 @@ import feedgen.entry
 import feedgen.feed
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from lxml import etree  # type: ignore[import-untyped]  # (feedgen's tree: no stubs installed)
 
 from syndicator import __version__
 from syndicator.model import NO_LINKS, Feed, Links, Post, Related
@@ -139,14 +149,14 @@ def _generator(feed: Feed, self_url: str, media_type: str, links: Links, extensi
     return fg
 
 
-def _entry(fg: FeedGenerator, post: Post, atom: bool) -> Any:
+def _entry(fg: FeedGenerator, post: Post, atom: bool, updated: datetime) -> Any:
     fe = fg.add_entry(order="append")
     fe.id(post.id)
     fe.guid(post.id, permalink=_is_url(post.id) and post.id == post.link)
     fe.title(post.title)
     fe.link(href=post.link)
     fe.published(post.published)
-    fe.updated(post.updated)
+    fe.updated(updated)
     content = post.content_html
     # Atom: a summary beside full content is what rss2email (and some others) show in place of
     # the content, so it goes when there is content. RSS: <description> is the one text every
@@ -175,19 +185,67 @@ def _entry(fg: FeedGenerator, post: Post, atom: bool) -> Any:
     return fe
 
 
+# -- entries made once a publish (see the module's docstring) ------------------------------------
+
+#: (id of the post, atom, its updated time in this document, the default author) -> (the post,
+#: its element); None outside `shared_entries`. Bounded: a build renders documents in the
+#: order of their items' dates (plan.py), so a post's documents come close together.
+_SHARED: OrderedDict[tuple[int, bool, datetime, str], tuple[Post, Any]] | None = None
+SHARED_MAX = 3000
+
+
+@contextmanager
+def shared_entries() -> Iterator[None]:
+    """Entries made inside are kept for the documents rendered after them, until the end."""
+    global _SHARED
+    outer, _SHARED = _SHARED, OrderedDict()
+    try:
+        yield
+    finally:
+        _SHARED = outer
+
+
+def _element(fg: FeedGenerator, post: Post, atom: bool, updated: datetime, shared: bool) -> Any:
+    """The entry's element, as feedgen makes it for `fg`'s document."""
+    cache = _SHARED if shared else None
+    key = (id(post), atom, updated, fg.author()[0]["name"])
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None and hit[0] is post:  # held with its post, so the id is not reused
+            cache.move_to_end(key)
+            return copy.deepcopy(hit[1])
+    fe = _entry(fg, post, atom, updated)
+    fg.remove_entry(fe)
+    element = fe.atom_entry() if atom else fe.rss_entry()
+    if cache is not None:  # copied from the document it goes into (which it keeps alive) when next used
+        cache[key] = (post, element)
+        if len(cache) > SHARED_MAX:
+            cache.popitem(last=False)
+    return element
+
+
+def _document(fg: FeedGenerator, entries: list[tuple[Post, datetime]], atom: bool,
+              shared: bool = True) -> bytes:
+    """feedgen's document of `fg` (which has no entries) with `entries` appended, as
+    atom_str/rss_str append them."""
+    root, doc = fg._create_atom() if atom else fg._create_rss()
+    parent = root if atom else root[0]
+    for post, updated in entries:
+        parent.append(_element(fg, post, atom, updated, shared))
+    return cast(bytes, etree.tostring(doc, pretty_print=True, encoding="UTF-8", xml_declaration=True))
+
+
 def render_rss(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
     fg = _generator(feed, self_url, "application/rss+xml", links, ".rss")
     fg.load_extension("dc", atom=False, rss=True)
     fg.description(feed.description)
     if feed.icon_url:  # title and link as the channel's: readers check that they match
         fg.image(feed.icon_url, title=feed.title, link=feed.home_url)
-    for post in feed.posts:
-        _entry(fg, post, atom=False)
-    return cast(bytes, fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True))
+    return _document(fg, [(post, post.updated) for post in feed.posts], atom=False)
 
 
-def _distinct_updates(posts: tuple[Post, ...]) -> list[Post]:
-    """Posts (newest first) whose `updated` values are unique within one document.
+def _distinct_updates(posts: tuple[Post, ...]) -> list[datetime]:
+    """The `updated` values of posts (newest first) made unique within one document.
 
     Sources give seconds; the k entries of a tie get -0 … -(k-1) ms in document order, so the
     order the instants say stays the document's order, the first (whose time may be the feed's
@@ -197,19 +255,21 @@ def _distinct_updates(posts: tuple[Post, ...]) -> list[Post]:
     groups: dict[datetime, list[int]] = {}
     for index, post in enumerate(posts):
         groups.setdefault(post.updated, []).append(index)
-    out = list(posts)
+    out = [post.updated for post in posts]
     for instant, indexes in groups.items():
         for rank, index in enumerate(indexes[1:], start=1):
-            out[index] = replace(posts[index], updated=instant - timedelta(milliseconds=rank))
+            out[index] = instant - timedelta(milliseconds=rank)
     return out
 
 
 def render_atom(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
     fg = _generator(feed, self_url, "application/atom+xml", links, ".atom")
-    if feed.coverage:
-        fg.register_extension("syndicator_related", _NoFeedExtension, _RelatedEntry, atom=True, rss=False)
-    for post in _distinct_updates(feed.posts):
-        entry = _entry(fg, post, atom=True)
-        if feed.coverage:
-            entry.syndicator_related.related = feed.coverage.get(post.id, ())
+    updates = _distinct_updates(feed.posts)
+    if not feed.coverage:
+        return _document(fg, list(zip(feed.posts, updates, strict=True)), atom=True)
+    # a grouped feed: each entry links its story's other coverage in this feed (not shared)
+    fg.register_extension("syndicator_related", _NoFeedExtension, _RelatedEntry, atom=True, rss=False)
+    for post, updated in zip(feed.posts, updates, strict=True):
+        entry = _entry(fg, post, True, updated)
+        entry.syndicator_related.related = feed.coverage.get(post.id, ())
     return cast(bytes, fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True))
