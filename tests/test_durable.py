@@ -1,6 +1,7 @@
-"""durable_writes: a real `syndicator build` under strace, which records every fsync and rename
-it makes; each file it publishes is synced before its rename, and each folder after the last
-rename into it, before the command reports the pass."""
+"""durable_writes: a real `syndicator build` under strace, which records every fsync, syncfs
+and rename it makes; each file it publishes is synced before its rename (by an fsync of its
+temp file, or a syncfs of the file system after the temp file was made), and each folder after
+the last rename into it, before the command reports the pass."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from tests.conftest import SEEDS
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 
-CALL = re.compile(r'^\d+\s+(fsync|rename|renameat2?)\((?:-?\d+<([^>]*)>|(?:AT_FDCWD, )?"([^"]*)")'
-                  r'(?:, (?:AT_FDCWD, )?"([^"]*)")?')
+CALL = re.compile(r'^\d+\s+(fsync|syncfs|openat|rename|renameat2?)\((?:-?\d+<([^>]*)>|(?:AT_FDCWD(?:<[^>]*>)?, )?"([^"]*)")'
+                  r'(?:, (?:AT_FDCWD(?:<[^>]*>)?, )?"([^"]*)")?')
 
 
 def traced_build(tmp_path: Path, durable: bool) -> tuple[Path, list[tuple[str, str, str]]]:
@@ -26,13 +27,13 @@ def traced_build(tmp_path: Path, durable: bool) -> tuple[Path, list[tuple[str, s
     shutil.copytree(SEEDS, seeds)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
     env["SYNDICATOR_DURABLE_WRITES"] = "true" if durable else "false"
-    subprocess.run(["strace", "-f", "-y", "-qq", "-o", str(trace), "-e", "trace=fsync,rename,renameat,renameat2",
+    subprocess.run(["strace", "-f", "-y", "-qq", "-o", str(trace), "-e", "trace=fsync,syncfs,openat,rename,renameat,renameat2",
                     sys.executable, "-m", "syndicator", "build", "--seeds", str(seeds), "--out", str(out),
                     "--state", str(tmp_path / "var")], check=True, cwd=tmp_path, env=env, capture_output=True)
     calls = []
     for line in trace.read_text().splitlines():
         m = CALL.match(line)
-        if m and "= 0" in line:
+        if m and ("= 0" in line or m.group(1) == "openat" and "O_CREAT" in line and " = -1" not in line):
             calls.append((m.group(1), m.group(2) or m.group(3), m.group(4) or ""))
     return out, calls
 
@@ -43,11 +44,16 @@ def test_each_file_is_synced_before_its_rename_and_each_folder_before_the_end(tm
     published = [p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
     assert len(published) > 30
     synced_at = {path: i for i, (call, path, _) in enumerate(calls) if call == "fsync"}
+    whole_syncs = [i for i, (call, path, _) in enumerate(calls) if call == "syncfs" and path.startswith(root)]
+    made_at = {os.path.abspath(os.path.join(tmp_path, path)): i for i, (call, path, _) in enumerate(calls)
+               if call == "openat"}
     renamed_at = {os.path.abspath(os.path.join(tmp_path, dest)): (i, os.path.abspath(os.path.join(tmp_path, src)))
                   for i, (call, src, dest) in enumerate(calls) if call.startswith("rename")}
     for path in published:
         i, tmp = renamed_at[str(path.resolve())]
-        assert tmp in synced_at and synced_at[tmp] < i, f"{path} renamed before its bytes were synced"
+        made = made_at[tmp]
+        assert made < synced_at.get(tmp, -1) < i or any(made < j < i for j in whole_syncs), \
+            f"{path} renamed before its bytes were synced"
         folder = str(path.parent.resolve())
         assert synced_at.get(folder, -1) > i, f"{folder} not synced after {path.name} was renamed into it"
     assert root in synced_at

@@ -15,10 +15,16 @@ A twin is written before its file and stamped with the same mtime; one that disa
 file (a kill between the two writes, a hand edit) is written again when its file is next looked
 at, and at the first pass of a process for every file published: nginx would otherwise answer
 gzip clients with another version than the rest.
+
+Durable writes sync a file's bytes before its rename. Files are written in batches (a few
+outputs each): every temp file of a batch first, then one syncfs of the folder's file system
+(one journal commit instead of one per file: a quarter of the time per file here), then the
+renames. A batch of one or two files, or a system without syncfs, syncs each file instead.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -70,6 +76,79 @@ def atomic_write(path: Path, data: bytes, mtime_ns: int | None = None, durable: 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+class Batch:
+    """Atomic writes made together: `stage` writes each temp file, `commit` syncs them all
+    (when durable) and renames each into place, in the order staged. Temp files not renamed
+    are removed when the batch ends, by an error or otherwise."""
+
+    def __init__(self, root: Path, durable: bool) -> None:
+        self.root, self.durable = root, durable
+        self._staged: list[tuple[Path, Path]] = []
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for tmp, _ in self._staged:
+            tmp.unlink(missing_ok=True)
+        self._staged.clear()
+
+    def stage(self, path: Path, data: bytes, mtime_ns: int) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self._staged.append((tmp, path))
+        with _create(tmp) as f:
+            f.write(data)
+            f.flush()  # a write after utime would set the mtime again
+            os.utime(f.fileno(), ns=(mtime_ns, mtime_ns))
+
+    def commit(self) -> None:
+        if self.durable and self._staged:
+            self._sync()
+        while self._staged:
+            tmp, path = self._staged[0]
+            os.replace(tmp, path)
+            del self._staged[0]
+
+    def _sync(self) -> None:
+        if len(self._staged) > 2 and _syncfs(self.root):
+            return
+        for tmp, _ in self._staged:
+            fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _syncfs(folder: Path) -> bool:
+    """syncfs(2) of the file system holding `folder`: everything written to it is on the disk.
+    False where the C library has none (then each file is synced)."""
+    libc = _libc()
+    if libc is None:
+        return False
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs: {os.strerror(err)}", str(folder))
+    finally:
+        os.close(fd)
+    return True
+
+
+_LIBC: list[Any] = []
+
+
+def _libc() -> Any:
+    if not _LIBC:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            _LIBC.append(libc if hasattr(libc, "syncfs") else None)
+        except OSError:
+            _LIBC.append(None)
+    return _LIBC[0]
 
 
 def sync_folders(root: Path, rels: Iterable[str]) -> None:
@@ -130,24 +209,36 @@ def stamp(previous_ns: int | None, now: float) -> int:
 def write_file(root: Path, rel: str, out: Output, now: float, durable: bool = False) -> bool:
     """Write one output (and its .gz) published at `now`; False when the bytes on disk are
     already these (their twin is repaired if it disagrees)."""
-    path = root / rel
-    gz = path.with_name(path.name + ".gz")
-    twin = has_twin(rel)
-    if same_bytes(path, out.data):
-        if twin:
-            repair_twin(path, out.data, durable)
-        return False
-    try:
-        previous: int | None = path.stat().st_mtime_ns
-    except OSError:
-        previous = None
-    mtime = stamp(previous, now)
-    if twin:
-        atomic_write(gz, gzip_bytes(out.data), mtime, durable)
-    else:
-        gz.unlink(missing_ok=True)  # an older build's twin would be served instead
-    atomic_write(path, out.data, mtime, durable)
-    return True
+    return bool(write_files(root, [(rel, out)], now, durable))
+
+
+def write_files(root: Path, outputs: Iterable[tuple[str, Output]], now: float, durable: bool = False) -> list[str]:
+    """Write outputs (each with its .gz, the twin renamed just before its file) published at
+    `now`, as one Batch; the paths whose bytes changed (twins of the others are repaired if
+    they disagree)."""
+    written = []
+    with Batch(root, durable) as batch:
+        for rel, out in outputs:
+            path = root / rel
+            gz = path.with_name(path.name + ".gz")
+            twin = has_twin(rel)
+            if same_bytes(path, out.data):
+                if twin:
+                    repair_twin(path, out.data, durable)
+                continue
+            try:
+                previous: int | None = path.stat().st_mtime_ns
+            except OSError:
+                previous = None
+            mtime = stamp(previous, now)
+            if twin:
+                batch.stage(gz, gzip_bytes(out.data), mtime)
+            else:
+                gz.unlink(missing_ok=True)  # an older build's twin would be served instead
+            batch.stage(path, out.data, mtime)
+            written.append(rel)
+        batch.commit()
+    return written
 
 
 def repair_twin(path: Path, data: bytes, durable: bool = False) -> bool:
@@ -311,7 +402,7 @@ class DirectoryPublisher:
         root = self.root
 
         def work(rels: Sequence[str]) -> list[str]:
-            return [rel for rel in rels if write_file(root, rel, outputs.output(rel), now, self.durable)]
+            return write_files(root, ((rel, outputs.output(rel)) for rel in rels), now, self.durable)
 
         # in the planned order: a post's documents come close together (see plan._add_pages)
         return sorted(parallel.fork_split(list(outputs), work, "writing files"))
