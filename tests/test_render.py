@@ -11,7 +11,7 @@ from lxml import etree
 
 from syndicator import sources
 from syndicator.config import Settings, load_settings
-from syndicator.model import Post, Topic
+from syndicator.model import Post, Related, Topic
 from syndicator.normalize import normalize
 from syndicator.pipeline import feeds as feedplan
 from syndicator.render import RENDERERS
@@ -154,48 +154,51 @@ def test_atom_updated_values_are_unique_within_a_document(ok_posts: list[Post]) 
     assert [e.findtext(f"{feedcheck.ATOM}updated") for e in again.iter(f"{feedcheck.ATOM}entry")] == stamps
 
 
-def _every_document(feeds: list, fmts=("rss", "atom")) -> list[bytes]:
+def _every_document(feeds: list, fmts=("rss", "atom", "json")) -> list[bytes]:
     return [_render(feed, fmt) for feed in feeds for fmt in fmts]
 
 
-def test_entries_made_once_a_publish_give_the_same_bytes(ok_posts: list[Post]) -> None:
-    """Inside shared_entries an entry is made once and copied into every document it is in:
-    the documents must be byte for byte what rendering each alone gives, across feeds (the
-    all feed and topics share posts), formats, authors (an entry without one names its feed's),
+def test_items_made_once_a_publish_give_the_same_bytes(ok_posts: list[Post]) -> None:
+    """Inside shared_items an item is made once and used in every document it is in: the
+    documents must be byte for byte what rendering each alone gives, across feeds (the all
+    feed and topics share posts), formats, authors (an item without one names its feed's),
     Atom's tie-broken <updated> (the same post is tied in one document and not in another),
-    and a cache smaller than what passes through it."""
-    from syndicator.render import feedgen as feedgen_module
-    from syndicator.render import shared_entries
+    a grouped feed (items with their story's other coverage), and a bound smaller than what
+    passes through."""
+    from syndicator.render import shared, shared_items
 
     tied = [dataclasses.replace(ok_posts[0], id=f"urn:x:{n}", link=f"https://example.com/{n}") for n in "bca"]
     posts = [*ok_posts, *tied]
+    grouped = feedplan.plan(posts, _settings())[0]
+    grouped = dataclasses.replace(grouped, coverage={p.id: (Related(url="https://example.net/a", title="A"),)
+                                                     for p in grouped.posts})
     feeds = [*feedplan.plan(posts, _settings()), *feedplan.plan(posts, _settings(author="Another Desk")),
-             *feedplan.plan(tied[:1], _settings())]
+             *feedplan.plan(tied[:1], _settings()), grouped]
     alone = _every_document(feeds)
-    assert feedgen_module._SHARED is None
-    with shared_entries():
+    assert not shared.active()
+    with shared_items():
         assert _every_document(feeds) == alone
-        assert len(feedgen_module._SHARED or ()) > 0
-        assert _every_document(list(reversed(feeds)), ("atom", "rss")) == alone[::-1]
-    assert feedgen_module._SHARED is None  # dropped at the end of the publish
-    limit = feedgen_module.SHARED_MAX
-    feedgen_module.SHARED_MAX = 3
+        assert len(shared._KEPT or ()) > 0
+        assert _every_document(list(reversed(feeds)), ("json", "atom", "rss")) == alone[::-1]
+    assert not shared.active()  # dropped at the end of the publish
+    limit = shared.LIMIT
+    shared.LIMIT = 3
     try:
-        with shared_entries():
+        with shared_items():
             assert _every_document(feeds) == alone
-            assert len(feedgen_module._SHARED or ()) == 3
+            assert len(shared._KEPT or ()) == 3
     finally:
-        feedgen_module.SHARED_MAX = limit
+        shared.LIMIT = limit
 
 
 def test_a_post_edited_between_documents_is_not_taken_for_the_old_one(ok_posts: list[Post]) -> None:
-    """Entries are kept by the post object: an edited post (another object, maybe at the same
-    address once the old one is freed) gets its own entry."""
-    from syndicator.render import shared_entries
+    """Items are kept by the post object: an edited post (another object) gets its own."""
+    from syndicator.render import shared_items
 
-    with shared_entries():
+    with shared_items():
         for n in range(20):
             post = dataclasses.replace(ok_posts[0], title=f"Title {n}")
             feed = feedplan.plan([post], _settings())[0]
-            assert f"Title {n}</title>".encode() in _render(feed, "atom")
-            assert f"Title {n}</title>".encode() in _render(feed, "rss")
+            for fmt in ("atom", "rss"):
+                assert f"Title {n}</title>".encode() in _render(feed, fmt)
+            assert json.loads(_render(feed, "json"))["items"][0]["title"] == f"Title {n}"

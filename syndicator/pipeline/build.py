@@ -336,7 +336,7 @@ class Builder:
         # Whatever a pass no longer produces goes at once, errors or not: a broken post is
         # still produced from its last good version, so only deletions are taken down.
         produced = {*plan.digests, urls.INDEX, urls.OPML} if full else None
-        with render.shared_entries():
+        with render.shared_items():
             return self.publisher.publish(plan.outputs, plan.gone, produced=produced)
 
     def _fill(self, result: BuildResult, change: Change) -> None:

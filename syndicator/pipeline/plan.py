@@ -278,7 +278,7 @@ class OutputPlanner:
     def _add_pages(self, plan: Plan) -> None:
         """The archive pages of every feed in the order of their items' dates, newest first,
         after the feeds (which show the newest items): the pages holding a post are rendered
-        close together, so its entry is made once for them all (render.shared_entries)."""
+        close together, so its item is made once for them all (render.shared_items)."""
         self._pages.sort(key=lambda page: (page[0], page[1]))  # sort keys: the newest is the smallest
         for _, rel, digest, render in self._pages:
             self._add(plan, rel, digest, render)

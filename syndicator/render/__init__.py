@@ -7,7 +7,7 @@ from typing import NamedTuple, Protocol
 
 from syndicator.formats import FEED_FORMATS, FORMATS
 from syndicator.model import NO_LINKS, Feed, Links, Post
-from syndicator.render import feedgen, jsonfeed
+from syndicator.render import feedgen, jsonfeed, shared
 
 
 class RenderFunction(Protocol):
@@ -26,8 +26,8 @@ _FUNCTIONS: dict[str, RenderFunction] = {
     "json": jsonfeed.render,
 }
 
-#: Inside it, a post's entry is made once for every document it is in (see feedgen.py).
-shared_entries = feedgen.shared_entries
+#: Inside it, a post's item is made once for every document it is in (see shared.py).
+shared_items = shared.shared_items
 
 RENDERERS: dict[str, Renderer] = {
     name: Renderer(_FUNCTIONS[name], FORMATS[name].media_type, FORMATS[name].label) for name in FEED_FORMATS

@@ -18,11 +18,8 @@ feedgen's traps, each handled here (tests/test_render_feedgen.py covers each):
 - RSS drops every atom:link but rel=self (so rel=hub too), and there is no API for RFC 5005's
   fh: elements → a small extension (`_LinksExtension`) adds both formats' hub and archive links.
 
-A post is an item of several documents of a build (the all feed, its topics' feeds, their
-archive pages), and making its element through feedgen is most of a document's cost. Inside
-`shared_entries()` (one publish), an entry's element is made once and copied into each
-document (feedgen appends entries last, after its channel and its extensions, so the document
-is feedgen's with no entries plus the copies: the same bytes).
+Inside `shared.shared_items()` (one publish), an entry's element is made once and copied into
+each document it is in (the document is feedgen's with no entries plus the copies).
 """
 
 from __future__ import annotations
@@ -30,9 +27,6 @@ from __future__ import annotations
 import copy
 import email.utils
 import html
-from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -44,6 +38,7 @@ from lxml import etree  # type: ignore[import-untyped]  # (feedgen's tree: no st
 
 from syndicator import __version__
 from syndicator.model import NO_LINKS, Feed, Links, Post, Related
+from syndicator.render.shared import keep, kept
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 #: RFC 5005's namespace (fh:complete, fh:archive)
@@ -185,42 +180,23 @@ def _entry(fg: FeedGenerator, post: Post, atom: bool, updated: datetime) -> Any:
     return fe
 
 
-# -- entries made once a publish (see the module's docstring) ------------------------------------
-
-#: (id of the post, atom, its updated time in this document, the default author) -> (the post,
-#: its element); None outside `shared_entries`. Bounded: a build renders documents in the
-#: order of their items' dates (plan.py), so a post's documents come close together.
-_SHARED: OrderedDict[tuple[int, bool, datetime, str], tuple[Post, Any]] | None = None
-SHARED_MAX = 3000
-
-
-@contextmanager
-def shared_entries() -> Iterator[None]:
-    """Entries made inside are kept for the documents rendered after them, until the end."""
-    global _SHARED
-    outer, _SHARED = _SHARED, OrderedDict()
-    try:
-        yield
-    finally:
-        _SHARED = outer
+# -- entries made once a publish (see shared.py) -----------------------------------------------
 
 
 def _element(fg: FeedGenerator, post: Post, atom: bool, updated: datetime, shared: bool) -> Any:
-    """The entry's element, as feedgen makes it for `fg`'s document."""
-    cache = _SHARED if shared else None
-    key = (id(post), atom, updated, fg.author()[0]["name"])
-    if cache is not None:
-        hit = cache.get(key)
-        if hit is not None and hit[0] is post:  # held with its post, so the id is not reused
-            cache.move_to_end(key)
-            return copy.deepcopy(hit[1])
+    """The entry's element, as feedgen makes it for `fg`'s document (feedgen appends entries
+    last, after the channel and its extensions, so a copy of one made for another document
+    gives the same bytes)."""
+    key = ("atom" if atom else "rss", updated, fg.author()[0]["name"])
+    if shared:
+        hit = kept(post, *key)
+        if hit is not None:
+            return copy.deepcopy(hit)
     fe = _entry(fg, post, atom, updated)
     fg.remove_entry(fe)
     element = fe.atom_entry() if atom else fe.rss_entry()
-    if cache is not None:  # copied from the document it goes into (which it keeps alive) when next used
-        cache[key] = (post, element)
-        if len(cache) > SHARED_MAX:
-            cache.popitem(last=False)
+    if shared:  # copied from the document it goes into when next used
+        keep(post, element, *key)
     return element
 
 

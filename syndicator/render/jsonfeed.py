@@ -12,8 +12,18 @@ import orjson
 
 from syndicator.dates import rfc3339
 from syndicator.model import NO_LINKS, Feed, Links, Post, Related
+from syndicator.render.shared import keep, kept
 
 VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def _shared_item(post: Post, author: str) -> dict[str, Any]:
+    """The item, made once a publish (see shared.py); not to be changed."""
+    item: dict[str, Any] | None = kept(post, "json", author)
+    if item is None:
+        item = _item(post, author)
+        keep(post, item, "json", author)
+    return item
 
 
 def _item(post: Post, author: str) -> dict[str, Any]:
@@ -66,8 +76,10 @@ def render(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
             ("current", links.current), ("next_archive", links.next_archive)) if url is not None}}
     if links.hubs:
         doc["hubs"] = [{"type": "WebSub", "url": hub} for hub in links.hubs]
-    doc["items"] = [_item(p, feed.author) for p in feed.posts]
-    if feed.coverage:  # a grouped feed: the story's other coverage, in an extension readers skip
+    if not feed.coverage:
+        doc["items"] = [_shared_item(p, feed.author) for p in feed.posts]
+    else:  # a grouped feed: the story's other coverage, in an extension readers skip
+        doc["items"] = [_item(p, feed.author) for p in feed.posts]
         for item, post in zip(doc["items"], feed.posts, strict=True):
             others = feed.coverage.get(post.id, ())
             if others:
