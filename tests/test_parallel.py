@@ -31,6 +31,28 @@ def test_read_many_spreads_over_two_processes_and_keeps_order() -> None:
     assert got[0][2] == os.getpid() and got[-1][2] != os.getpid()
 
 
+_IMPORTED: list[int] = []
+
+
+def _lazy_import_then_square(n: int) -> tuple[int, int]:
+    time.sleep(0.0002)
+    """A reader that imports something on first use (as slugs.slug imports pypinyin)."""
+    if not _IMPORTED:
+        _IMPORTED.append(os.getpid())
+    return n * n, _IMPORTED[0]
+
+
+def test_what_reading_imports_first_is_imported_before_the_fork() -> None:
+    """The first chunk is read here before the child is forked, so the child inherits what it
+    loaded instead of loading it again."""
+    _IMPORTED.clear()
+    got = parallel.read_many(list(range(N)), _lazy_import_then_square)
+    assert [sq for sq, _ in got] == [n * n for n in range(N)]
+    assert _IMPORTED == [os.getpid()]
+    assert len({pid for *_, pid in parallel.read_many(list(range(N)), _pid_and_square)}) == 2  # (it forks)
+    assert {loader for _, loader in got} == {os.getpid()}  # the child's reads found it loaded here
+
+
 def test_read_many_reads_in_process_below_the_threshold_or_with_threads() -> None:
     small = parallel.read_many(list(range(parallel.MIN_FILES - 1)), _pid_and_square)
     assert {pid for _, _, pid in small} == {os.getpid()}
