@@ -191,6 +191,25 @@ def test_items_made_once_a_publish_give_the_same_bytes(ok_posts: list[Post]) -> 
         shared.LIMIT = limit
 
 
+def test_items_kept_are_bounded_by_their_bytes_too(ok_posts: list[Post]) -> None:
+    """A few long posts must not hold unbounded memory: serialized entries count by size,
+    the oldest go first, and the documents stay the same bytes."""
+    from syndicator.render import shared, shared_items
+
+    feeds = feedplan.plan(ok_posts, _settings())
+    alone = _every_document(feeds, ("rss", "atom"))
+    largest = max(len(part) for doc in alone for part in doc.split(b"<item>")[1:])
+    budget = shared.BYTES
+    shared.BYTES = largest * 2
+    try:
+        with shared_items():
+            assert _every_document(feeds, ("rss", "atom")) == alone
+            kept = [item for _, item in (shared._KEPT or {}).values() if isinstance(item, bytes)]
+            assert kept and sum(map(len, kept)) == shared._size <= shared.BYTES
+    finally:
+        shared.BYTES = budget
+
+
 def test_a_post_edited_between_documents_is_not_taken_for_the_old_one(ok_posts: list[Post]) -> None:
     """Items are kept by the post object: an edited post (another object) gets its own."""
     from syndicator.render import shared_items

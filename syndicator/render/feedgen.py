@@ -18,13 +18,12 @@ feedgen's traps, each handled here (tests/test_render_feedgen.py covers each):
 - RSS drops every atom:link but rel=self (so rel=hub too), and there is no API for RFC 5005's
   fh: elements → a small extension (`_LinksExtension`) adds both formats' hub and archive links.
 
-Inside `shared.shared_items()` (one publish), an entry's element is made once and copied into
-each document it is in (the document is feedgen's with no entries plus the copies).
+Inside `shared.shared_items()` (one publish), an entry is serialized once and its bytes joined
+into each document it is in (the document is feedgen's with no entries around them).
 """
 
 from __future__ import annotations
 
-import copy
 import email.utils
 import html
 from datetime import UTC, datetime, timedelta
@@ -38,7 +37,7 @@ from lxml import etree  # type: ignore[import-untyped]  # (feedgen's tree: no st
 
 from syndicator import __version__
 from syndicator.model import NO_LINKS, Feed, Links, Post, Related
-from syndicator.render.shared import keep, kept
+from syndicator.render.shared import active, keep, kept
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 #: RFC 5005's namespace (fh:complete, fh:archive)
@@ -183,32 +182,55 @@ def _entry(fg: FeedGenerator, post: Post, atom: bool, updated: datetime) -> Any:
 # -- entries made once a publish (see shared.py) -----------------------------------------------
 
 
-def _element(fg: FeedGenerator, post: Post, atom: bool, updated: datetime, shared: bool) -> Any:
-    """The entry's element, as feedgen makes it for `fg`'s document (feedgen appends entries
-    last, after the channel and its extensions, so a copy of one made for another document
-    gives the same bytes)."""
-    key = ("atom" if atom else "rss", updated, fg.author()[0]["name"])
-    if shared:
-        hit = kept(post, *key)
-        if hit is not None:
-            return copy.deepcopy(hit)
+def _element(fg: FeedGenerator, post: Post, atom: bool, updated: datetime) -> Any:
     fe = _entry(fg, post, atom, updated)
     fg.remove_entry(fe)
-    element = fe.atom_entry() if atom else fe.rss_entry()
-    if shared:  # copied from the document it goes into when next used
-        keep(post, element, *key)
-    return element
+    return fe.atom_entry() if atom else fe.rss_entry()
 
 
-def _document(fg: FeedGenerator, entries: list[tuple[Post, datetime]], atom: bool,
-              shared: bool = True) -> bytes:
+#: what pretty_print writes after the last entry: the closing tags (the channel's, indented)
+_TAILS = {True: b"</feed>\n", False: b"  </channel>\n</rss>\n"}
+
+
+def _serialize(doc: Any) -> bytes:
+    return cast(bytes, etree.tostring(doc, pretty_print=True, encoding="UTF-8", xml_declaration=True))
+
+
+def _document(fg: FeedGenerator, entries: list[tuple[Post, datetime]], atom: bool) -> bytes:
     """feedgen's document of `fg` (which has no entries) with `entries` appended, as
-    atom_str/rss_str append them."""
+    atom_str/rss_str append them.
+
+    Inside `shared_items()` each entry's bytes are made once and joined into every document
+    it is in: feedgen appends entries last, after the channel and its extensions, and every
+    document of a format declares the same namespaces at its root, so an entry serializes to
+    the same bytes (indentation included) in any document of its format.
+    """
     root, doc = fg._create_atom() if atom else fg._create_rss()
     parent = root if atom else root[0]
+    tail = _TAILS[atom]
+    head = _serialize(doc) if active() else b""
+    if not head.endswith(tail):  # outside a publish (or a layout not foreseen): one tree
+        for post, updated in entries:
+            parent.append(_element(fg, post, atom, updated))
+        return _serialize(doc)
+    prefix = head[: -len(tail)]
+    parts = [prefix]
+    author = fg.author()[0]["name"]
     for post, updated in entries:
-        parent.append(_element(fg, post, atom, updated, shared))
-    return cast(bytes, etree.tostring(doc, pretty_print=True, encoding="UTF-8", xml_declaration=True))
+        key = ("atom" if atom else "rss", updated, author)
+        item = kept(post, *key)
+        if item is None:
+            element = _element(fg, post, atom, updated)
+            parent.append(element)
+            whole = _serialize(doc)
+            parent.remove(element)
+            if not (whole.startswith(prefix) and whole.endswith(tail)):  # pragma: no cover
+                raise AssertionError("an entry changed what surrounds it in its document")
+            item = whole[len(prefix): -len(tail)]
+            keep(post, item, *key)
+        parts.append(item)
+    parts.append(tail)
+    return b"".join(parts)
 
 
 def render_rss(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
