@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from syndicator import parallel, sources
+from syndicator import parallel, slugs, sources
 from syndicator.config import Settings
 from syndicator.model import Problem
 from syndicator.normalize import minted_alike
@@ -55,6 +55,7 @@ class Tracker:
         #: files the last refresh read, and those of them the warm reads gave
         self.read_counts = (0, 0)
         self.records: dict[str, Record] = store.load()
+        slugs.remember(_topic_slugs(self.records.values()))
         #: path -> fingerprint of an error read that waits for its retry (daemon mode), and
         #: when (time.monotonic_ns) that version was first read.
         self.tentative: dict[str, tuple[Fingerprint, int]] = {}
@@ -195,6 +196,19 @@ class Tracker:
         if read.post is None:
             return _broken(rel, read, prev, now)
         return _good(rel, read, prev, moved_from is not None, now)
+
+
+def _topic_slugs(records: Iterable[Record]) -> Iterator[tuple[str, str]]:
+    """The (name, slug) of each topic of the records read with this code and settings (those
+    with a fingerprint: a changed cache key clears them, and their posts are read again)."""
+    seen: set[int] = set()
+    for record in records:
+        if record.fingerprint is None or record.good is None:
+            continue
+        for topic in record.good.topics:
+            if id(topic) not in seen:  # (decoded records share one object per topic)
+                seen.add(id(topic))
+                yield topic.name, topic.slug
 
 
 def _broken(rel: str, read: ReadResult, prev: Record | None, now: datetime) -> Record:
