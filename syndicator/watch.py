@@ -69,9 +69,7 @@ class Watcher:
         self._stopping = False
 
     def start(self) -> Watcher:
-        # the full scan a new watcher owes (for what changed before it watched) runs at once,
-        # not an interval later: else the first save after a start waits for it
-        first = datetime.now().astimezone() + timedelta(seconds=0 if self._full else self.interval)
+        first = datetime.now().astimezone() + timedelta(seconds=self.interval)
         self.scheduler.add_job(self._run, "interval", seconds=self.interval, id=JOB_ID, next_run_time=first)
         self.scheduler.start()
         try:
