@@ -277,7 +277,8 @@ SETTINGS: tuple[Setting, ...] = (
             "is its own client.", _networks),
     Setting("access_log", "stderr", str,
             "Where 'serve' writes one line per request (combined log format): stderr, a file path "
-            "(reopened on SIGHUP), or off.", _access_log),
+            "(reopened on SIGHUP), or off. Lines are written in blocks of 64 KB, at most a second late.",
+            _access_log),
     Setting("metrics_networks", ["127.0.0.0/8", "::1"], list,
             "Clients (addresses or networks) /metrics answers with Prometheus metrics; others get 404. "
             "Empty: /metrics is off.", _networks),

@@ -358,5 +358,6 @@ class _Service:
             self.pinger.close()
             if self.hub is not None:
                 self.hub.close()
+            self.observer.close()
         log.info("stopped")
         return 0

@@ -37,7 +37,7 @@ from granian.http import HTTP1Settings
 from granian.wsgi import _callback_wrapper
 
 from syndicator import urls
-from syndicator.web.app import SERVED_CHECK, SERVED_FILE
+from syndicator.web.app import SERVED_CHECK, SERVED_FILE, SERVED_SIZE
 
 log = logging.getLogger("syndicator.server")
 # the bindings log "Started/Stopping worker-1" at INFO: the daemon's own lines say it better
@@ -126,6 +126,8 @@ class _Kept(NamedTuple):
     status: str
     headers: list[tuple[str, str]]
     data: bytes
+    #: the size the app gave for the file (SERVED_SIZE), handed on with each replay
+    size: int | None = None
 
 
 class Replay:
@@ -171,6 +173,8 @@ class Replay:
                *[item for item in environ.items() if item[0][:5] == "HTTP_" and item[0] not in _HOP_BY_HOP])
         kept = self._answers.get(key)
         if kept is not None and (kept.check() if kept.check is not None else self._stat(kept.path) == kept.stat):
+            if kept.size is not None:
+                environ[SERVED_SIZE] = kept.size
             start_response(kept.status, kept.headers)
             return [kept.data]
         stat = self._stat(path)
@@ -201,7 +205,7 @@ class Replay:
         if served is not None:  # the app's own word: this file, as it was when it was read
             path, stat = "/" + served[0], served[1]
         if self._stat(path) == stat:
-            self._keep(key, _Kept(path, stat, None, answer[0], list(answer[1]), data))
+            self._keep(key, _Kept(path, stat, None, answer[0], list(answer[1]), data, environ.get(SERVED_SIZE)))
         return [data]
 
     def forget(self) -> None:

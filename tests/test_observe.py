@@ -93,3 +93,15 @@ def test_access_log_to_a_file_or_off(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "b", config={**CONFIG, "access_log": "off"}, env=BASE) as quiet:
         quiet.request("GET", "/all.rss")
     assert not access_lines(quiet.log())
+
+
+def test_access_log_lines_kept_in_its_buffer_are_written_at_shutdown(tmp_path: Path) -> None:
+    """Lines are written in blocks (at most a second late); stopping the service writes the
+    last ones, to stderr and to a file."""
+    path = tmp_path / "access.log"
+    for target, read in (("stderr", None), (str(path), path)):
+        srv = ServerProcess(tmp_path / target.replace("/", "_"), config={**CONFIG, "access_log": target}, env=BASE)
+        with srv:
+            srv.request("GET", "/all.rss", {"User-Agent": "last-one"})
+        text = read.read_text(encoding="utf-8") if read else srv.log()
+        assert any(m.group(6) == "last-one" for m in access_lines(text)), target

@@ -16,6 +16,7 @@ from syndicator import formats, urls
 from syndicator.config import Settings
 from syndicator.metrics import CONTENT_TYPE, Metrics
 from syndicator.web import clients
+from syndicator.web.app import SERVED_SIZE
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -49,24 +50,37 @@ def quoted(text: str) -> str:
     return "".join(_PLAIN.get(ord(c), c) if c.isprintable() else f"\\x{ord(c) & 0xFF:02x}" for c in text)
 
 
+#: Access log lines are written in blocks of up to this many bytes, none waiting longer than
+#: FLUSH_S (nginx's `access_log ... buffer=64k flush=1s`): a write and flush per request let
+#: each request's thread give up the GIL and wait to get it back.
+BUFFER = 64 * 1024
+FLUSH_S = 1.0
+
+
 class AccessLog:
-    """Combined-format lines to stderr or a file (reopened by `reopen`, after a rotation)."""
+    """Combined-format lines to stderr or a file (reopened by `reopen`, after a rotation),
+    written in blocks (see BUFFER)."""
 
     def __init__(self, target: str) -> None:
         self.target = target
         self._lock = threading.Lock()
         self._out: TextIO | None = None
         self._stamp: tuple[int, str] = (0, "")
+        self._lines: list[str] = []
+        self._size = 0
+        self._closed = threading.Event()
+        self._flusher: threading.Thread | None = None
         self.reopen()
 
     def reopen(self) -> None:
         with self._lock:
+            self._flush()  # what was logged before a rotation goes to the file it was for
             if self._out is not None and self._out is not sys.stderr:
                 self._out.close()
             if self.target == "stderr":
                 self._out = sys.stderr
             else:
-                self._out = open(self.target, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - kept open
+                self._out = open(self.target, "a", encoding="utf-8")  # noqa: SIM115 - kept open
 
     def _now(self) -> str:
         second = int(time.time())
@@ -82,15 +96,40 @@ class AccessLog:
                 f'{quoted(environ.get("SERVER_PROTOCOL", ""))}" {status} {sent or "-"} '
                 f'"{quoted(environ.get("HTTP_REFERER", "-"))}" "{quoted(environ.get("HTTP_USER_AGENT", "-"))}"\n')
         with self._lock:
-            if self._out is not None:
-                try:
-                    self._out.write(line)
-                    self._out.flush()
-                except (OSError, ValueError):
-                    pass  # a full disk loses log lines, never answers
+            if self._out is None:
+                return
+            self._lines.append(line)
+            self._size += len(line)
+            if self._size >= BUFFER:
+                self._flush()
+            elif self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_every, name="syndicator-access-log",
+                                                 daemon=True)
+                self._flusher.start()
+
+    def _flush_every(self) -> None:
+        while not self._closed.wait(FLUSH_S):
+            with self._lock:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write the lines kept (with the lock held)."""
+        if not self._lines:
+            return
+        data = "".join(self._lines)
+        self._lines.clear()
+        self._size = 0
+        if self._out is not None:
+            try:
+                self._out.write(data)
+                self._out.flush()
+            except (OSError, ValueError):
+                pass  # a full disk loses log lines, never answers
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
+            self._flush()
             if self._out is not None and self._out is not sys.stderr:
                 self._out.close()
             self._out = None
@@ -113,6 +152,11 @@ class Observer:
         self.log = None if target == "off" else AccessLog(target)
         if old is not None:
             old.close()
+
+    def close(self) -> None:
+        """The access log's last lines written (at shutdown)."""
+        if self.log is not None:
+            self.log.close()
 
     def around(self, app: WSGIApp) -> WSGIApp:
         def observed(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -150,7 +194,7 @@ class Observer:
         kind = route(path, status)
         self.metrics.answered(kind, status, sent)
         if status == 304 or encoding == "gzip":
-            self._saved(path, status, sent)
+            self._saved(path, status, sent, environ.get(SERVED_SIZE))
         if kind == "feed":
             agent = environ.get("HTTP_USER_AGENT", "")
             if "ubscriber" in agent or "eaders" in agent:
@@ -158,10 +202,13 @@ class Observer:
         if self.log is not None:
             self.log.write(environ, client, status, sent)
 
-    def _saved(self, path: str, status: int, sent: int) -> None:
-        """Bytes a 304 (the file's size) or gzip (the file's size less what was sent) saved."""
-        try:
-            size = os.stat(os.path.join(self.root, path[1:] or urls.INDEX)).st_size
-        except (OSError, ValueError):
-            return
+    def _saved(self, path: str, status: int, sent: int, size: int | None) -> None:
+        """Bytes a 304 (the file's size) or gzip (the file's size less what was sent) saved.
+        `size`: the app's word for the file's size; else a stat() (each one lets the thread give
+        up the GIL and wait to get it back, which under load costs more than the work)."""
+        if size is None:
+            try:
+                size = os.stat(os.path.join(self.root, path[1:] or urls.INDEX)).st_size
+            except (OSError, ValueError):
+                return
         self.metrics.saved_by("304" if status == 304 else "gzip", size if status == 304 else size - sent)
