@@ -208,8 +208,8 @@ def _document(fg: FeedGenerator, entries: list[tuple[Post, datetime]], atom: boo
     root, doc = fg._create_atom() if atom else fg._create_rss()
     parent = root if atom else root[0]
     tail = _TAILS[atom]
-    head = _serialize(doc) if active() else b""
-    if not head.endswith(tail):  # outside a publish (or a layout not foreseen): one tree
+    head = _serialize(doc) if active() else None
+    if head is None or not head.endswith(tail):  # outside a publish (or a layout not foreseen): one tree
         for post, updated in entries:
             parent.append(_element(fg, post, atom, updated))
         return _serialize(doc)
