@@ -268,7 +268,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("scan_interval", 2.0, float, "Seconds between scans of the seeds folder while serving.", _positive),
     Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
     Setting("port", 8080, int, "Port 'serve' listens on.", _positive),
-    Setting("threads", 8, int, "Worker threads of the HTTP server.", _positive),
+    Setting("threads", 4, int, "Worker threads of the HTTP server.", _positive),
     Setting("status_networks", ["127.0.0.0/8", "::1"], list,
             "Clients (addresses or networks) shown /healthz's details (errors, paths, counts); others get the "
             "status alone.", _networks),

@@ -77,13 +77,15 @@ class Metrics:
     def failed(self) -> None:
         self.passes.labels("failed").inc()
 
-    def answered(self, route: str, status: int, sent: int) -> None:
+    def answered(self, route: str, status: int, count: int = 1) -> None:
         child = self._requests.get((route, status))
         if child is None:  # (labels() costs more than the count: each pair is looked up once)
             child = self._requests[(route, status)] = self.requests.labels(route, str(status))
-        child.inc()
-        if sent:
-            self.sent.inc(sent)
+        child.inc(count)
+
+    def sent_bytes(self, size: int) -> None:
+        if size:
+            self.sent.inc(size)
 
     def saved_by(self, by: str, size: int) -> None:
         if size > 0:

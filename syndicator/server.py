@@ -199,7 +199,8 @@ class Replay:
                 close()
         if check is not None:  # an answer made from more than a file (a custom feed): the app's test
             if check():
-                self._keep(key, _Kept(path, None, check, answer[0], list(answer[1]), data))
+                self._keep(key, _Kept(path, None, check, answer[0], list(answer[1]), data,
+                                      environ.get(SERVED_SIZE)))
             return [data]
         served = environ.get(SERVED_FILE)
         if served is not None:  # the app's own word: this file, as it was when it was read

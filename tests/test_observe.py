@@ -39,16 +39,18 @@ def test_metrics_count_builds_requests_savings_and_subscribers(tmp_path: Path) -
             assert srv.request("GET", "/all.rss", {"If-None-Match": h["ETag"]})[0] == 304
         assert srv.request("GET", "/all.atom", {"Accept-Encoding": "gzip", "User-Agent": FEEDLY})[0] == 200
         assert srv.request("GET", "/nope")[0] == 404
+        custom, gzipped = (srv.request("GET", "/topics/ai,azure.rss", {"Accept-Encoding": enc})[2]
+                           for enc in ("identity", "gzip"))  # a custom feed: no file, the app gives its size
         status, h, body = srv.request("GET", "/metrics")
         assert status == 200 and h["Content-Type"].startswith("text/plain") and h["Cache-Control"] == "no-store"
         got = samples(body.decode())
-        assert got['syndicator_http_requests_total{route="feed",status="200"}'] == 2
         assert got['syndicator_http_requests_total{route="feed",status="304"}'] == 3
         assert got['syndicator_http_requests_total{route="not_found",status="404"}'] == 1
         rss = (srv.feeds_dir / "all.rss").stat().st_size
         assert got['syndicator_http_saved_bytes_total{by="304"}'] == 3 * rss
         atom, atom_gz = ((srv.feeds_dir / name).stat().st_size for name in ("all.atom", "all.atom.gz"))
-        assert got['syndicator_http_saved_bytes_total{by="gzip"}'] == atom - atom_gz
+        assert got['syndicator_http_saved_bytes_total{by="gzip"}'] == atom - atom_gz + len(custom) - len(gzipped)
+        assert got['syndicator_http_requests_total{route="feed",status="200"}'] == 4
         assert got['syndicator_http_sent_bytes_total'] >= rss + atom_gz
         assert got['syndicator_feed_subscribers{feed="all.atom",reader="Feedly"}'] == 42
         assert got['syndicator_build_passes_total{outcome="ok"}'] >= 1

@@ -256,8 +256,8 @@ SERVED_FILE = "syndicator.served_file"
 #: Where the app leaves, for an answer made from more than one file (a custom feed), a function
 #: that says whether the answer still stands.
 SERVED_CHECK = "syndicator.served_check"
-#: Where the app leaves the size of that file's bytes (for the metrics of bytes saved, without a
-#: stat() of the file after each answer)
+#: Where the app leaves the size of that file's (or custom feed's) bytes, for the metrics of
+#: bytes saved
 SERVED_SIZE = "syndicator.served_size"
 
 
@@ -332,6 +332,7 @@ def _custom(site: Site, rel: str) -> Response | None:
     if made.entry is not None:
         if made.check is not None:
             request.environ[SERVED_CHECK] = made.check
+        request.environ[SERVED_SIZE] = len(made.entry.data)
         return _answer(site, rel, made.entry, True, custom=True)
     if made.location is not None:
         return _moved(site, made.location)
