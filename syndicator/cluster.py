@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from syndicator import websub
+from syndicator import parallel, websub
 from syndicator.config import Settings
 from syndicator.errors import SyndicatorError
 from syndicator.pipeline import Builder, BuildResult, guard
@@ -218,6 +218,7 @@ class Publishing:
                                              publisher=publisher,
                                              confirmations=guard.Confirmations(s, s.state_dir), warm=self.warm)
             result = builder.build()
+            parallel.keep_long_lived(collect=True)  # (a builder of an earlier term may be let go)
             read, warm = builder.tracker.read_counts
             log.info("taking over: %d files looked at again, %d of them from the warm read, %d read now; "
                      "%.1f s since elected (%.1f s CPU)", read, warm, read - warm, time.monotonic() - elected,

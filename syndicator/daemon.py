@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 # `pipeline` loads its stages on first use: the server listens first
-from syndicator import firstpass, heal, logs, pipeline, progress, redirects, reload, websub
+from syndicator import firstpass, heal, logs, parallel, pipeline, progress, redirects, reload, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import CannotListen, ConfigError, StateUnavailable
@@ -208,7 +208,9 @@ class _Service:
         builder = pipeline.Builder(s, state=self.state, settle=True, publisher=self.publisher,
                           confirmations=guard.Confirmations(s, s.state_dir), keep_catalog=s.custom_feeds)
         self._passed(builder.build(), "catch-up" if self.warm or self.ready else "build")
+        again = bool(self.ready)
         self.ready[:] = [builder]
+        parallel.keep_long_lived(collect=again)
         return builder
 
     def starting(self) -> bool:

@@ -58,7 +58,10 @@ class Watcher:
         self.tick = tick
         self.on_paths = on_paths
         self._paths: set[str] = set()
-        self._full = True
+        #: the next pass must scan everything (a folder came or went, a pass failed)
+        self._full = False
+        #: a full scan is owed since the start: for files saved before the observer watched
+        self._owed = True
         self._last_full = time.monotonic()
         self.scheduler = BackgroundScheduler(
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
@@ -111,8 +114,15 @@ class Watcher:
                 self._dirty.clear()
                 paths, self._paths = self._paths, set()
                 due = time.monotonic() - self._last_full >= max(self.interval, FULL_SCAN_S)
-                full = self._full or self.on_paths is None or self.observer is None or (due and not paths)
-                self._full = False
+                full = (self._full or self.on_paths is None or self.observer is None
+                        or ((due or self._owed) and not paths))
+                if full:
+                    self._full = self._owed = False
+                elif self._owed:
+                    # the files events named first, the owed full scan right after: a save
+                    # just after a start waits for a pass over that file, not for a scan of
+                    # the whole folder (seconds at 100,000 posts)
+                    self._dirty.set()
             try:
                 if full:
                     self._last_full = time.monotonic()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syndicator import sources
 from syndicator.config import load_settings
 from syndicator.normalize import NotAPost, detect_shape, normalize
 from syndicator.sources import files
+from syndicator.sources.scan import _IGNORED, _NOT_POSTS
 
 from .conftest import SEEDS
 
@@ -98,3 +102,13 @@ def test_a_named_pipe_is_refused_without_waiting(tmp_path: Path) -> None:
     reader.join(10)
     assert not reader.is_alive(), "reading a named pipe blocked"
     assert isinstance(outcome[0], sources.PostError) and "not a regular file" in outcome[0].message
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab.~#_-JSONymlswpcfg"), min_size=1, max_size=14)
+       | st.sampled_from(["a.JSON", "x.md", ".x.json", "_config.yml", "b.swp", "c~", "#d#", "e.", "f.tar.gz"]))
+def test_is_candidate_as_splitext_says(name: str) -> None:
+    """The scan's name filter, which takes the suffix without os.path.splitext, skips exactly
+    the names it skipped with it."""
+    expected = not _IGNORED.match(name) and os.path.splitext(name)[1].lower() not in _NOT_POSTS
+    assert sources.is_candidate(name) == expected

@@ -73,6 +73,28 @@ class Tracker:
             return True
         return any(rel not in self.records or self.records[rel].fingerprint != fp for rel, fp in posts.items())
 
+    def narrowed(self, scanned: dict[str, Fingerprint], most: int) -> tuple[dict[str, Fingerprint], set[str]] | None:
+        """A full scan as the watcher's paths would give it (`touched`, their part of
+        `scanned`), when it found at most `most` files added or changed and nothing else: no
+        file gone, no site config changed, no name that is not UTF-8 (then only a full pass
+        sees everything that changed). None otherwise."""
+        posts, sites = split_sites(scanned)
+        bad_names: tuple[str, ...] = getattr(scanned, "not_utf8", ())
+        if sites != self.site_fps or bad_names or self.name_problems:
+            return None
+        records, changed, added = self.records, set(), 0
+        for rel, fp in posts.items():
+            known = records.get(rel)
+            if known is None or known.fingerprint != fp:
+                changed.add(rel)
+                added += known is None
+                if len(changed) > most:
+                    return None
+        if len(posts) - added != len(records):  # (a file gone)
+            return None
+        touched = changed | self.tentative.keys()
+        return {rel: posts[rel] for rel in touched if rel in posts}, touched
+
     def touches(self, scanned: dict[str, Fingerprint], touched: set[str]) -> bool:
         """`pending` for the watcher's paths only."""
         records = self.records

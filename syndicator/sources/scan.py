@@ -12,6 +12,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
+from operator import attrgetter
 from pathlib import Path
 
 from syndicator.sources.sites import SITE_CONFIG
@@ -24,8 +25,14 @@ _NOT_POSTS = frozenset(
 )
 
 
+_NAME = attrgetter("name")
+
+
 def is_candidate(name: str) -> bool:
-    return not _IGNORED.match(name) and os.path.splitext(name)[1].lower() not in _NOT_POSTS
+    if _IGNORED.match(name):
+        return False
+    dot = name.rfind(".")  # (os.path.splitext's suffix for a name not starting with a dot)
+    return dot <= 0 or name[dot:].lower() not in _NOT_POSTS
 
 
 def scan(root: Path, site_configs: bool = False) -> Iterator[tuple[str, os.stat_result]]:
@@ -42,13 +49,16 @@ def scan(root: Path, site_configs: bool = False) -> Iterator[tuple[str, os.stat_
     while stack:
         folder, prefix = stack.pop()
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+            with os.scandir(folder) as found:
+                entries = list(found)
         except OSError:
             continue
+        entries.sort(key=_NAME, reverse=True)
         for entry in entries:
-            if not is_candidate(entry.name) and not (site_configs and entry.name == SITE_CONFIG):
+            name = entry.name
+            if not is_candidate(name) and not (site_configs and name == SITE_CONFIG):
                 continue
-            rel = prefix + entry.name
+            rel = prefix + name
             try:
                 if entry.is_symlink() and not _inside(Path(entry.path), real_root):
                     continue
