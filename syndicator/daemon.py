@@ -230,11 +230,9 @@ class _Service:
 
     def watch(self) -> None:
         """The start-up thread: the first pass (a child process's over a fresh folder), the
-        pass that catches up from the state, then the watcher."""
-        if not self.warm:
-            self._first_pass()
-        if not self.ready and heal.retry(self.start_builder, self.supervised, self.stop) is None:
-            return  # stopped before a pass could be made
+        pass that catches up from the state, then the watcher's passes. The watcher watches
+        from before those passes: a save made while they run is passed on after them, and no
+        full scan of the folder is owed for what they might have missed."""
 
         def tick() -> None:
             self._pass(lambda builder: builder.rebuild_if_changed())
@@ -243,16 +241,25 @@ class _Service:
             self._pass(lambda builder: builder.rebuild_paths(paths))
 
         self._tick, self._on_paths = tick, on_paths
-        self._watch()
+        watcher = self._watcher()
+        self.watchers.append(watcher.observe())
+        if not self.warm:
+            self._first_pass()
+        if not self.ready and heal.retry(self.start_builder, self.supervised, self.stop) is None:
+            return  # stopped before a pass could be made (the watcher is stopped with the rest)
+        if not self.stop.is_set():
+            watcher.start()
         while not self.stop.is_set():  # then this thread takes SIGHUPs, one at a time
             if self.hangup.wait(0.2):
                 self.hangup.clear()
                 self.reload()
 
+    def _watcher(self) -> Watcher:
+        return Watcher(self.settings.seeds_dir, self.settings.scan_interval, self._tick, self._on_paths)
+
     def _watch(self) -> None:
         if not self.stop.is_set():
-            watcher = Watcher(self.settings.seeds_dir, self.settings.scan_interval, self._tick, self._on_paths)
-            self.watchers.append(watcher.start())
+            self.watchers.append(self._watcher().start())
 
     def reload(self) -> None:
         """SIGHUP: the settings read again and taken on (the web app's, the log's, the next

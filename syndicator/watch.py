@@ -70,11 +70,19 @@ class Watcher:
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._stopping = False
+        self._observed = False
 
-    def start(self) -> Watcher:
-        first = datetime.now().astimezone() + timedelta(seconds=self.interval)
-        self.scheduler.add_job(self._run, "interval", seconds=self.interval, id=JOB_ID, next_run_time=first)
-        self.scheduler.start()
+    def observe(self) -> Watcher:
+        """Watch for events now, and run passes for them from `start()` on. Called before the
+        pass that makes the records current (a start's catch-up), no full scan is owed: what
+        that pass's scan missed comes as events. (The observer's inotify watches are set up by
+        the time observer.start() returns.)"""
+        self._observe()
+        self._owed = self.observer is None
+        return self
+
+    def _observe(self) -> None:
+        self._observed = True
         try:
             observer = Observer()
             observer.schedule(_Nudge(self), str(self.folder), recursive=True)
@@ -82,6 +90,15 @@ class Watcher:
             self.observer = observer
         except OSError as e:  # e.g. inotify watch limit reached: the interval scan still works
             log.warning("not watching %s for changes (%s); scanning every %gs", self.folder, e, self.interval)
+
+    def start(self) -> Watcher:
+        first = datetime.now().astimezone() + timedelta(seconds=self.interval)
+        self.scheduler.add_job(self._run, "interval", seconds=self.interval, id=JOB_ID, next_run_time=first)
+        self.scheduler.start()
+        if not self._observed:
+            self._observe()
+        if self._dirty.is_set():  # events while observe()d before the start
+            self._run_now()
         return self
 
     def nudge(self, paths: list[str] | None = None) -> None:
@@ -145,6 +162,7 @@ class Watcher:
                 self._timer.cancel()
         if self.observer is not None:
             self.observer.stop()
-        self.scheduler.shutdown(wait=True)
+        if self.scheduler.running:  # (not yet when stopped between observe() and start())
+            self.scheduler.shutdown(wait=True)
         if self.observer is not None:
             self.observer.join(timeout=2)

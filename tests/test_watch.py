@@ -74,3 +74,26 @@ def test_without_events_the_owed_full_scan_comes_an_interval_after_the_start(tmp
         assert passes.calls[0] == ("full",)
     finally:
         watcher.stop()
+
+
+def test_watching_from_before_a_pass_owes_no_full_scan(tmp_path: Path) -> None:
+    """A service watches from before its start's passes (observe), and starts its own passes
+    after them: a save made meanwhile is passed on at the start, and no full scan follows."""
+    passes = Passes()
+    watcher = Watcher(tmp_path, 60, passes.full, passes.paths).observe()
+    try:
+        (tmp_path / "during.md").write_text("---\ntitle: x\n---\n", encoding="utf-8")  # while the passes run
+        time.sleep(0.3)
+        assert passes.calls == []  # nothing before start()
+        watcher.start()
+        wait_for(lambda: passes.calls, 5, "the pass for the save")
+        time.sleep(0.5)
+        assert passes.calls == [("paths", "during.md")]
+    finally:
+        watcher.stop()
+
+
+def test_a_watcher_stopped_before_its_start_stops(tmp_path: Path) -> None:
+    watcher = Watcher(tmp_path, 60, lambda: None, lambda paths: None).observe()
+    watcher.stop()
+    assert watcher.observer is not None and not watcher.observer.is_alive()
