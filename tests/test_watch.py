@@ -97,3 +97,35 @@ def test_a_watcher_stopped_before_its_start_stops(tmp_path: Path) -> None:
     watcher = Watcher(tmp_path, 60, lambda: None, lambda paths: None).observe()
     watcher.stop()
     assert watcher.observer is not None and not watcher.observer.is_alive()
+
+
+def test_reading_the_posts_makes_no_events(tmp_path: Path) -> None:
+    """A pass reading every post (or the first pass's child) opens and closes each file: the
+    watcher asks the kernel for changes only (watch.EVENTS), so none of that reaches it."""
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    from syndicator.watch import EVENTS
+
+    for i in range(50):
+        (tmp_path / f"{i}.md").write_text("---\ntitle: x\n---\n", encoding="utf-8")
+    seen: list[str] = []
+
+    class Count(FileSystemEventHandler):
+        def on_any_event(self, event: FileSystemEvent) -> None:
+            seen.append(event.event_type)
+
+    observer = Observer()
+    observer.schedule(Count(), str(tmp_path), recursive=True, event_filter=EVENTS)
+    observer.start()
+    try:
+        for path in sorted(tmp_path.glob("*.md")):
+            path.read_bytes()  # without the filter: an "opened" and a "closed_no_write" event each
+        time.sleep(0.5)
+        assert seen == []
+        (tmp_path / "0.md").write_text("---\ntitle: y\n---\n", encoding="utf-8")
+        wait_for(lambda: seen, 5, "the write's events")
+        assert set(seen) <= {"modified", "closed", "created"}, seen
+    finally:
+        observer.stop()
+        observer.join(timeout=2)
