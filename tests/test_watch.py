@@ -3,9 +3,12 @@ asks for, and when."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from syndicator.watch import Watcher
 from tests.test_daemon import wait_for
@@ -129,3 +132,22 @@ def test_reading_the_posts_makes_no_events(tmp_path: Path) -> None:
     finally:
         observer.stop()
         observer.join(timeout=2)
+
+
+def test_a_pass_outlasting_the_interval_logs_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The interval coming while a pass runs is by design (one pass at a time): APScheduler's
+    "skipped: maximum number of running instances" warning is kept out of the log."""
+    started = threading.Event()
+
+    def slow() -> None:
+        started.set()
+        time.sleep(0.8)
+
+    caplog.set_level(logging.WARNING)
+    watcher = Watcher(tmp_path, 0.1, slow, lambda paths: None).start()
+    try:
+        wait_for(started.is_set, 5, "the slow pass")
+        time.sleep(1.0)
+    finally:
+        watcher.stop()
+    assert not [r for r in caplog.records if r.name.startswith("apscheduler")], caplog.text
