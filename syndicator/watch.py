@@ -68,11 +68,8 @@ class _Nudge(FileSystemEventHandler):
         self.watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):  # reads are not changes
-            return
+        # (EVENTS leaves out opens, reads and a folder's "modified": an entry's own event follows)
         if event.is_directory:
-            if event.event_type == "modified":  # an entry came or went: its own event follows
-                return
             self.watcher.nudge(None)  # a folder came, went or moved: scan everything
             return
         paths = [event.src_path, getattr(event, "dest_path", "")]

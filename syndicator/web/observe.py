@@ -86,12 +86,13 @@ class AccessLog:
             self._stamp = (second, time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second)))
         return self._stamp[1]
 
-    def line(self, asked: Asked, client: str, status: int, sent: int) -> str:
+    def line(self, asked: Asked, client: str) -> str:
         uri = asked.uri or asked.path
         if asked.query and "?" not in uri:
             uri += "?" + asked.query
         return (f'{client} - - [{self._at(asked.when)}] "{quoted(asked.method)} {quoted(uri)} '
-                f'{quoted(asked.protocol)}" {status} {sent or "-"} "{quoted(asked.referer)}" "{quoted(asked.agent)}"\n')
+                f'{quoted(asked.protocol)}" {asked.status} {asked.sent or "-"} "{quoted(asked.referer)}" '
+                f'"{quoted(asked.agent)}"\n')
 
     def write(self, lines: list[str]) -> None:
         with self._lock:
@@ -291,7 +292,7 @@ class Observer:
             if kind == "feed" and ("ubscriber" in one.agent or "eaders" in one.agent):
                 self.metrics.reported(path[1:], one.agent)
             if log is not None:
-                lines.append(log.line(one, clients.client(one.remote, one.forwarded_for, trusted), status, sent))
+                lines.append(log.line(one, clients.client(one.remote, one.forwarded_for, trusted)))
         for (kind, status), n in counts.items():
             self.metrics.answered(kind, status, n)
         self.metrics.sent_bytes(sent_total)
