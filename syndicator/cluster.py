@@ -32,7 +32,7 @@ from typing import Any
 from syndicator import parallel, websub
 from syndicator.config import Settings
 from syndicator.errors import SyndicatorError
-from syndicator.pipeline import Builder, BuildResult, guard
+from syndicator.pipeline import Builder, BuildResult, guard, preload
 from syndicator.pipeline.warm import WarmReads
 from syndicator.publishers.database import DatabasePublisher
 from syndicator.store import local
@@ -218,6 +218,7 @@ class Publishing:
                                              publisher=publisher,
                                              confirmations=guard.Confirmations(s, s.state_dir), warm=self.warm)
             result = builder.build()
+            preload()
             parallel.keep_long_lived(collect=True)  # (a builder of an earlier term may be let go)
             read, warm = builder.tracker.read_counts
             log.info("taking over: %d files looked at again, %d of them from the warm read, %d read now; "

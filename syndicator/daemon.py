@@ -210,6 +210,7 @@ class _Service:
         self._passed(builder.build(), "catch-up" if self.warm or self.ready else "build")
         again = bool(self.ready)
         self.ready[:] = [builder]
+        pipeline.preload()
         parallel.keep_long_lived(collect=again)
         return builder
 

@@ -6,8 +6,6 @@ import email.utils
 import re
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
-from dateutil import parser as dateparser
-
 _JEKYLL = re.compile(
     r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
@@ -55,6 +53,8 @@ def _parse_text(text: str, tz: tzinfo) -> datetime:
             pass
     if not re.search(r"\d", re.sub(r"[+-]\d{2}:?\d{2}\b", "", text)):  # e.g. "+0800" alone: no date in it
         raise DateError(f"{text!r} has no date in it")
+    from dateutil import parser as dateparser  # (on first use: most dates take a path above)
+
     try:
         return _utc(dateparser.parse(text), tz)
     except (ValueError, OverflowError) as e:

@@ -16,7 +16,6 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from multiprocessing import get_context
 from typing import Any, TypeVar
 
 from syndicator import heal, progress
@@ -74,6 +73,8 @@ class _Ends:
     """The next chunk from the front and from the back of a list, shared by forked processes."""
 
     def __init__(self, count: int) -> None:
+        from multiprocessing import get_context  # (on first use: most passes stay in one process)
+
         ctx = get_context("fork")
         self._lock = ctx.Lock()
         self._next = ctx.RawArray("q", [0, count])  # [front, back): chunks nobody took yet
@@ -135,10 +136,15 @@ def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]], lab
         return work(items)
     if workers() == 0 or threading.active_count() > 1:
         return _counted(items, work, OUTPUT_CHUNK, label)
-    chunks = [items[i:i + OUTPUT_CHUNK] for i in range(0, len(items), OUTPUT_CHUNK)]
+    # the first chunk here, before the fork: the renderers' libraries (feedgen, lxml, jinja2),
+    # imported on first use, are then imported once, not in both processes
+    first = work(items[:OUTPUT_CHUNK])
+    rest = items[OUTPUT_CHUNK:]
+    chunks = [rest[i:i + OUTPUT_CHUNK] for i in range(0, len(rest), OUTPUT_CHUNK)]
     gc.freeze()  # the child's collections would touch, and so copy, every page of the heap
     try:
-        return [s for done in _both_ends(chunks, work, label, len(items)) for s in done]
+        return first + [s for done in _both_ends(chunks, work, label, len(items), before=len(items) - len(rest))
+                        for s in done]
     finally:
         gc.unfreeze()
 

@@ -8,8 +8,6 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from slugify import slugify
-
 MAX_SLUG = 80
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
@@ -52,6 +50,8 @@ def legacy_slug(name: str) -> str:
 
 
 def _slugify(text: str, name: str) -> str:
+    from slugify import slugify  # (on first use: a build with nothing to read makes no slug)
+
     made = slugify(text, max_length=MAX_SLUG, word_boundary=True, save_order=True)
     if made:
         return made

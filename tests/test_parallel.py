@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -149,6 +150,26 @@ def test_fork_split_does_every_item_once(tmp_path: Path) -> None:
     assert sorted(done) == sorted(items)
     writers = {(tmp_path / item).read_text() for item in items}
     assert len(writers) == 2 and str(os.getpid()) in writers
+
+
+def test_fork_split_work_imports_on_first_use_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The renderers import their libraries on first use: a first chunk done before the fork
+    imports them in this process only, and the child inherits them."""
+    probe = tmp_path / "fork_split_probe.py"
+    probe.write_text("import os, pathlib\n"
+                     "with pathlib.Path(__file__).with_suffix('.log').open('a') as f:\n"
+                     "    f.write(f'{os.getpid()}\\n')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "fork_split_probe", raising=False)
+
+    def work(part: Sequence[int]) -> list[str]:
+        import fork_split_probe  # noqa: F401
+        return [str(n) for n in part]
+
+    items = list(range(parallel.MIN_OUTPUTS + 11))
+    assert sorted(parallel.fork_split(items, work)) == sorted(map(str, items))
+    assert probe.with_suffix(".log").read_text().split() == [str(os.getpid())]
+    sys.modules.pop("fork_split_probe", None)
 
 
 def test_fork_split_redoes_a_failed_childs_half() -> None:

@@ -14,12 +14,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from syndicator.pipeline.build import Builder, BuildResult, pin_ids
+    from syndicator.pipeline.build import Builder, BuildResult, pin_ids, preload
     from syndicator.pipeline.read import ReadResult, read_one
 
-_HOMES = {"Builder": "build", "BuildResult": "build", "pin_ids": "build", "ReadResult": "read", "read_one": "read"}
+_HOMES = {"Builder": "build", "BuildResult": "build", "pin_ids": "build", "preload": "build",
+          "ReadResult": "read", "read_one": "read"}
 
-__all__ = ["BuildResult", "Builder", "ReadResult", "pin_ids", "read_one"]
+__all__ = ["BuildResult", "Builder", "ReadResult", "pin_ids", "preload", "read_one"]
 
 
 def __getattr__(name: str) -> Any:

@@ -364,6 +364,18 @@ class Builder:
         result._posts = lambda: [published[rel] for rel in sorted(published)]
 
 
+def preload() -> None:
+    """Import now what reading and rendering import on first use (python-frontmatter and
+    yaml-rs, feedgen and lxml, jinja2 and its templates): a service calls it once its builder
+    is up, so the first pass after a save does not wait for them. (A `build` that finds
+    nothing to do never loads them.)"""
+    from syndicator.render import feedgen, pages
+    from syndicator.sources import frontmatter
+
+    del feedgen, frontmatter
+    pages.preload()
+
+
 def pin_ids(settings: Settings, site: dict[str, Any]) -> Settings:
     """The settings with the tag: authority ids are minted with: the setting; else the one the
     site record keeps (taken from base_url the first time), so a site that moves keeps its ids."""

@@ -7,7 +7,7 @@ from typing import NamedTuple, Protocol
 
 from syndicator.formats import FEED_FORMATS, FORMATS
 from syndicator.model import NO_LINKS, Feed, Links, Post
-from syndicator.render import feedgen, jsonfeed, shared
+from syndicator.render import jsonfeed, shared
 
 
 class RenderFunction(Protocol):
@@ -20,9 +20,23 @@ class Renderer(NamedTuple):
     label: str
 
 
+def _rss(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
+    # feedgen and lxml are imported by the first document made: a build that writes no feed
+    # (an unchanged folder) never loads them
+    from syndicator.render import feedgen
+
+    return feedgen.render_rss(feed, self_url, links)
+
+
+def _atom(feed: Feed, self_url: str, links: Links = NO_LINKS) -> bytes:
+    from syndicator.render import feedgen
+
+    return feedgen.render_atom(feed, self_url, links)
+
+
 _FUNCTIONS: dict[str, RenderFunction] = {
-    "rss": feedgen.render_rss,
-    "atom": feedgen.render_atom,
+    "rss": _rss,
+    "atom": _atom,
     "json": jsonfeed.render,
 }
 

@@ -12,15 +12,17 @@ import email.utils
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
-
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from syndicator import urls
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.model import Feed, Post
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 #: One-click subscribe links: reader -> its public "add this feed" URL, `{url}` the feed's
 #: address percent-encoded. `feed:` hands the address to the reader the system registered.
@@ -52,6 +54,9 @@ def source_name(post: Post) -> str:
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
+    # imported on first use: a build that writes no page (an unchanged folder) never loads it
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
     env = Environment(
         loader=PackageLoader("syndicator", "templates"),
         autoescape=select_autoescape(["html", "xml", "opml"], default_for_string=True),
@@ -65,6 +70,12 @@ def _env() -> Environment:
     env.filters["human_date"] = human_date
     env.filters["source"] = source_name
     return env
+
+
+def preload() -> None:
+    """jinja2 and the templates, compiled now (see pipeline.build.preload)."""
+    for name in ("index.html", "feed.html", "feeds.opml", "post.html"):
+        _env().get_template(name)
 
 
 def _links(settings: Settings, stem: str, formats: Formats, query: str = "") -> list[dict[str, str]]:

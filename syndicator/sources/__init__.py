@@ -13,7 +13,6 @@ from typing import Any
 
 from syndicator.errors import PostError
 from syndicator.model import EMPTY, RawPost
-from syndicator.sources import frontmatter
 from syndicator.sources.files import decode, read_bytes
 from syndicator.sources.scan import is_candidate, scan, scan_sorted
 from syndicator.sources.sites import SITE_CONFIG, SiteConfigs, is_site_config
@@ -27,6 +26,10 @@ __all__ = [
 
 def parse(data: bytes, rel: str, site: Mapping[str, Any] = EMPTY) -> RawPost:
     """Decode and split one post's bytes into a RawPost."""
+    # imported on first use: a build with nothing to read (an unchanged folder) never loads
+    # the header parsers (python-frontmatter, yaml-rs, the fast path's checks)
+    from syndicator.sources import frontmatter
+
     text = decode(data, rel)
     if not text.strip():
         raise PostError(rel, "empty file")

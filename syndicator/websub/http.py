@@ -10,7 +10,6 @@ between the check and the connection cannot point the request elsewhere).
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import socket
 from collections.abc import Callable, Mapping
@@ -77,6 +76,8 @@ def request(method: str, url: str, body: bytes | None = None, headers: Mapping[s
     secure = parts.scheme == "https"
     port = parts.port or (443 if secure else 80)
     target = addresses(host, port, allow)[0]
+    import http.client  # (on first use: most builds and passes send nothing)
+
     conn = (http.client.HTTPSConnection(host, port, timeout=timeout) if secure
             else http.client.HTTPConnection(host, port, timeout=timeout))
 
