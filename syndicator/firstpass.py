@@ -92,7 +92,10 @@ def _child(settings: Settings, parent: int, conn: Connection) -> None:
         state = SQLiteStore(settings.state_dir / FILE_NAME, cache_key(settings))
         try:
             with progress.ticking(send, PROGRESS_EVERY_S):
-                result = Builder(settings, state=state, publisher=DirectoryPublisher(settings.feeds_dir),
+                # durable as `build` writes: what the service then says is published is on the
+                # disk, and its first save's sync does not wait for this pass's files to be flushed
+                publisher = DirectoryPublisher(settings.feeds_dir, durable=settings.durable_writes)
+                result = Builder(settings, state=state, publisher=publisher,
                                  confirmations=guard.Confirmations(settings, settings.state_dir)).build()
         finally:
             state.close()

@@ -8,13 +8,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import SEEDS
+from tests.serverproc import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 
@@ -22,24 +26,71 @@ CALL = re.compile(r'^\d+\s+(fsync|syncfs|openat|rename|renameat2?)\((?:-?\d+<([^
                   r'(?:, (?:AT_FDCWD(?:<[^>]*>)?, )?"([^"]*)")?')
 
 
+STRACE = ["strace", "-f", "-y", "-qq", "-e", "trace=fsync,syncfs,openat,rename,renameat,renameat2"]
+
+
+def _env(durable: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
+    env["SYNDICATOR_DURABLE_WRITES"] = "true" if durable else "false"
+    return env
+
+
 def traced_build(tmp_path: Path, durable: bool) -> tuple[Path, list[tuple[str, str, str]]]:
     seeds, out, trace = tmp_path / "seeds", tmp_path / "feeds", tmp_path / "trace.txt"
     shutil.copytree(SEEDS, seeds)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATOR_")}
-    env["SYNDICATOR_DURABLE_WRITES"] = "true" if durable else "false"
-    subprocess.run(["strace", "-f", "-y", "-qq", "-o", str(trace), "-e", "trace=fsync,syncfs,openat,rename,renameat,renameat2",
-                    sys.executable, "-m", "syndicator", "build", "--seeds", str(seeds), "--out", str(out),
-                    "--state", str(tmp_path / "var")], check=True, cwd=tmp_path, env=env, capture_output=True)
+    subprocess.run([*STRACE, "-o", str(trace), sys.executable, "-m", "syndicator", "build", "--seeds", str(seeds),
+                    "--out", str(out), "--state", str(tmp_path / "var")],
+                   check=True, cwd=tmp_path, env=_env(durable), capture_output=True)
+    return out, _calls(trace)
+
+
+def _calls(trace: Path) -> list[tuple[str, str, str]]:
     calls = []
     for line in trace.read_text().splitlines():
         m = CALL.match(line)
         if m and ("= 0" in line or m.group(1) == "openat" and "O_CREAT" in line and " = -1" not in line):
             calls.append((m.group(1), m.group(2) or m.group(3), m.group(4) or ""))
-    return out, calls
+    return calls
 
 
 def test_each_file_is_synced_before_its_rename_and_each_folder_before_the_end(tmp_path: Path) -> None:
     out, calls = traced_build(tmp_path, durable=True)
+    assert_synced(tmp_path, out, calls)
+
+
+def test_a_service_first_pass_is_as_durable(tmp_path: Path) -> None:
+    """`serve` on a fresh folder makes its first pass in a child process: its files too are on
+    the disk before /healthz says the service is up (and the service's first save then does
+    not wait for the file system to flush them: 0.9 s instead of 0.2 s at 10,000 posts)."""
+    seeds, out, trace = tmp_path / "seeds", tmp_path / "feeds", tmp_path / "trace.txt"
+    shutil.copytree(SEEDS, seeds)
+    port = free_port()
+    tracer = subprocess.Popen([*STRACE, "-o", str(trace), sys.executable, "-m", "syndicator", "serve",
+                               "--seeds", str(seeds), "--out", str(out), "--state", str(tmp_path / "var"),
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=tmp_path, env=_env(True), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _up(port):
+            assert time.monotonic() < deadline and tracer.poll() is None, "the service did not come up"
+            time.sleep(0.1)
+    finally:
+        service = Path(f"/proc/{tracer.pid}/task/{tracer.pid}/children").read_text().split()
+        for pid in service:
+            os.kill(int(pid), signal.SIGTERM)
+        tracer.wait(30)
+    assert_synced(tmp_path, out, _calls(trace))
+
+
+def _up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def assert_synced(tmp_path: Path, out: Path, calls: list[tuple[str, str, str]]) -> None:
     root = str(out.resolve())
     published = [p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
     assert len(published) > 30
