@@ -124,7 +124,8 @@ def _get(url: str) -> tuple[int, bytes]:
         return 0, b""
 
 
-def _wait(base: str, feed: str, marker: str | None, proc: subprocess.Popen[bytes], timeout: float) -> float:
+def _wait(base: str, feed: str, marker: str | None, proc: subprocess.Popen[bytes], timeout: float,
+          what: str = "serve not ready") -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if proc.poll() is not None:
@@ -134,7 +135,7 @@ def _wait(base: str, feed: str, marker: str | None, proc: subprocess.Popen[bytes
             if status == 200 and (marker is None or marker.encode() in body):
                 return time.monotonic() - started
         time.sleep(0.02)
-    raise SystemExit(f"serve not ready within {timeout:.0f} s")
+    raise SystemExit(f"{what} within {timeout:.0f} s")
 
 
 def _marker(path: Path) -> str | None:
@@ -169,7 +170,8 @@ def serve(args: argparse.Namespace) -> dict[str, object]:
                     time.sleep(0.3)
                     started = time.monotonic()
                     marker = edit_post.edit(str(args.edit_file))
-                    _wait(base, feed, marker, proc, 60)
+                    _wait(base, feed, marker, proc, 60,
+                          f"{feed} did not show {marker} (is {args.edit_file.name} among its newest items?)")
                     saves.append(round(time.monotonic() - started, 3))
                 one["save_to_served_s"] = saves
             time.sleep(0.1)
