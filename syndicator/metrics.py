@@ -77,7 +77,7 @@ class Metrics:
     def failed(self) -> None:
         self.passes.labels("failed").inc()
 
-    def answered(self, route: str, status: int, count: int = 1) -> None:
+    def answered(self, route: str, status: int, count: int) -> None:
         child = self._requests.get((route, status))
         if child is None:  # (labels() costs more than the count: each pair is looked up once)
             child = self._requests[(route, status)] = self.requests.labels(route, str(status))

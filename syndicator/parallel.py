@@ -104,16 +104,33 @@ class _Ends:
 def read_many(items: Sequence[T], read: Callable[[T], Any], label: str = "reading") -> list[Any]:
     """`read(item)` for every item, in order; spread over two processes when it pays. `label`
     names the work for progress.current()."""
+    def do(chunk: Sequence[T]) -> list[Any]:
+        return [read(item) for item in chunk]
+
     if workers() == 0 or len(items) < MIN_FILES or threading.active_count() > 1:
-        return _counted(items, lambda chunk: [read(item) for item in chunk], CHUNK, label)
-    # the first chunk here, before the fork: what reading imports on first use (pypinyin's
-    # tables for a Chinese topic: 0.3 s and 55 MiB) is then imported once, not in both processes
-    first = [read(item) for item in items[:CHUNK]]
-    rest = items[CHUNK:]
-    chunks = [rest[i:i + CHUNK] for i in range(0, len(rest), CHUNK)]
-    return first + [r for done in _both_ends(chunks, lambda chunk: [read(item) for item in chunk], label,
-                                             len(items), before=len(first))
-                    for r in done]
+        return _counted(items, do, CHUNK, label)
+    return _first_here(items, do, CHUNK, label)
+
+
+def _first_here(items: Sequence[T], do: Callable[[Sequence[T]], list[Any]], size: int, label: str,
+                freeze: bool = False) -> list[Any]:
+    """`do` over `items` in chunks of `size`: the first chunk here, before the fork, so that
+    what `do` imports on first use (the header parsers; pypinyin's tables for a Chinese topic,
+    0.3 s and 55 MiB; the renderers' feedgen, lxml and jinja2) is imported once, not in both
+    processes; the rest from both ends (`_both_ends`). `freeze`: what this process holds by
+    then is left out of collections while the child runs (gc.freeze): the child's collections
+    would touch, and so copy, every page of the heap."""
+    first = do(items[:size])
+    rest = items[size:]
+    chunks = [rest[i:i + size] for i in range(0, len(rest), size)]
+    if freeze:
+        gc.freeze()
+    try:
+        return first + [r for done in _both_ends(chunks, do, label, len(items), before=len(items) - len(rest))
+                        for r in done]
+    finally:
+        if freeze:
+            gc.unfreeze()
 
 
 def _counted(items: Sequence[T], do: Callable[[Sequence[T]], list[Any]], size: int, label: str) -> list[Any]:
@@ -136,17 +153,7 @@ def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]], lab
         return work(items)
     if workers() == 0 or threading.active_count() > 1:
         return _counted(items, work, OUTPUT_CHUNK, label)
-    # the first chunk here, before the fork: the renderers' libraries (feedgen, lxml, jinja2),
-    # imported on first use, are then imported once, not in both processes
-    first = work(items[:OUTPUT_CHUNK])
-    rest = items[OUTPUT_CHUNK:]
-    chunks = [rest[i:i + OUTPUT_CHUNK] for i in range(0, len(rest), OUTPUT_CHUNK)]
-    gc.freeze()  # the child's collections would touch, and so copy, every page of the heap
-    try:
-        return first + [s for done in _both_ends(chunks, work, label, len(items), before=len(items) - len(rest))
-                        for s in done]
-    finally:
-        gc.unfreeze()
+    return _first_here(items, work, OUTPUT_CHUNK, label, freeze=True)
 
 
 def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[Any]], label: str = "",
