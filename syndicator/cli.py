@@ -120,7 +120,7 @@ def build(ctx: click.Context, seeds: Path | None, out: Path | None, base_url: st
         publisher = DirectoryPublisher(settings.feeds_dir, durable=settings.durable_writes)
         publisher.remove_temp_files()  # both folders are ours: no writer of ours is running
         with progress.reported(_progress_line, sys.stderr.isatty(), when=not ctx.obj.get("quiet")):
-            result = pipeline.Builder(settings, state=store, publisher=publisher).build()
+            result = pipeline.Builder(settings, state=store, publisher=publisher).build(once=True)
     _stop_if_held(ctx, result.held, "syndicator build --confirm-removals")
     ctx.obj[_LARGE] = result.posts_read >= parallel.MIN_FILES  # the size whose first pass pauses GC
     _report_problems(result.problems)
@@ -144,7 +144,7 @@ def _summary(result: Any, settings: Settings) -> None:
     click.echo(
         f"{result.posts_read} posts read, {result.posts_published} published, "
         f"{result.drafts_skipped} drafts skipped, {errors} errors, "
-        f"{len(result.problems) - errors} warnings; {len(result.feeds) * 3} feeds "
+        f"{len(result.problems) - errors} warnings; {result.feed_count * 3} feeds "
         f"({len(result.written)} files written, {result.unchanged} unchanged) "
         f"in {result.duration_ms:.0f} ms → {settings.feeds_dir}"
     )

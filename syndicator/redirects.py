@@ -12,6 +12,7 @@ Two sources of feed stems, merged by the web app (and readable by anything else)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +24,8 @@ from syndicator.errors import ConfigError
 from syndicator.slugs import legacy_slug, slug
 
 REDIRECTS = ".redirects.json"
+#: The site record's key for the digest of what the table was last updated from (`inputs_key`).
+RECORD_KEY = "redirects_from"
 #: Longest chain followed when resolving old → new → newer.
 MAX_HOPS = 8
 
@@ -101,6 +104,15 @@ def updated(table: Mapping[str, str], aliases: Mapping[str, str], current_stems:
     live = set(current_stems)
     merged = {**table, **from_renamed(topics), **from_aliases(aliases)}
     return {old: new for old, new in sorted(merged.items()) if old not in live}
+
+
+def inputs_key(table: Mapping[str, str], aliases: Mapping[str, str], current_stems: Iterable[str],
+               topics: Iterable[tuple[str, str]]) -> str:
+    """A digest of what `updated` makes its result from: kept in the site record (RECORD_KEY)
+    with the table it made, so a pass whose table and feeds are the same need not update it."""
+    text = json.dumps([dict(table), dict(aliases), sorted(current_stems), sorted(topics)],
+                      ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def dump(table: Mapping[str, str]) -> bytes:

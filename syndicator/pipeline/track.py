@@ -54,8 +54,7 @@ class Tracker:
         self.warm = warm
         #: files the last refresh read, and those of them the warm reads gave
         self.read_counts = (0, 0)
-        self.records: dict[str, Record] = store.load()
-        slugs.remember(_topic_slugs(self.records.values()))
+        self._records: dict[str, Record] | None = None
         #: path -> fingerprint of an error read that waits for its retry (daemon mode), and
         #: when (time.monotonic_ns) that version was first read.
         self.tentative: dict[str, tuple[Fingerprint, int]] = {}
@@ -64,6 +63,19 @@ class Tracker:
         self.site_problems: list[Problem] = []
         #: paths of the last full scan whose names are not UTF-8
         self.name_problems: list[Problem] = []
+
+    @property
+    def records(self) -> dict[str, Record]:
+        """Every known file's record: loaded from the store on first use (a `build` that
+        finds the folder as the last pass left it never needs them; see Builder.build)."""
+        if self._records is None:
+            self._records = self.store.load()
+            slugs.remember(_topic_slugs(self._records.values()))
+        return self._records
+
+    @property
+    def loaded(self) -> bool:
+        return self._records is not None
 
     def pending(self, scanned: dict[str, Fingerprint]) -> bool:
         """True when a refresh would change something: a file added, changed or deleted, a

@@ -86,12 +86,23 @@ class Store(Protocol):
 
     def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None: ...
 
+    def fingerprints(self) -> dict[str, Fingerprint | None]:
+        """Each record's fingerprint (as `load` gives it) and nothing else: cheap."""
+        ...
+
     def outputs_current(self) -> bool:
         """Whether the outputs were last made from the records as stored (no record saved since
         `mark_outputs_current`): a start may then take what they show as published."""
         ...
 
-    def mark_outputs_current(self) -> None: ...
+    def mark_outputs_current(self, summary: str = "") -> None:
+        """`summary`: what the pass that made them reported (see `last_pass`)."""
+        ...
+
+    def last_pass(self) -> str | None:
+        """The summary the last `mark_outputs_current` left, while the outputs are current;
+        None otherwise."""
+        ...
 
     def close(self) -> None: ...
 
@@ -138,11 +149,17 @@ class MemoryStore:
     def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None:
         pass
 
+    def fingerprints(self) -> dict[str, Fingerprint | None]:
+        return {}
+
     def outputs_current(self) -> bool:
         return False
 
-    def mark_outputs_current(self) -> None:
+    def mark_outputs_current(self, summary: str = "") -> None:
         pass
+
+    def last_pass(self) -> str | None:
+        return None
 
     def close(self) -> None:
         pass

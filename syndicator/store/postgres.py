@@ -100,6 +100,10 @@ class PostgresStore:
                 self.db.many("DELETE FROM posts WHERE path = %s", [(p,) for p, _ in dropped])
         return records
 
+    def fingerprints(self) -> dict[str, Fingerprint | None]:
+        return {path: None if size is None or mtime_ns is None else (int(size), int(mtime_ns))
+                for path, size, mtime_ns in self.db.rows("SELECT path, size, mtime_ns FROM posts")}
+
     def save(self, records: Iterable[Record], gone: Iterable[str], restamped: Iterable[Record] = ()) -> None:
         """Store changed records and forget deleted paths, in one transaction."""
         with self._writing():
@@ -129,8 +133,11 @@ class PostgresStore:
     def outputs_current(self) -> bool:
         return False  # several builders take turns: each start looks at everything
 
-    def mark_outputs_current(self) -> None:
+    def mark_outputs_current(self, summary: str = "") -> None:
         pass
+
+    def last_pass(self) -> str | None:
+        return None
 
     def save_outputs(self, digests: dict[str, str], removed: Iterable[str]) -> None:
         with self._writing():

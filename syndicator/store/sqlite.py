@@ -209,6 +209,10 @@ class SQLiteStore:
                 self.db.executemany("DELETE FROM posts WHERE rowid = ?", [(rowid,) for rowid, _, _ in dropped])
         return records
 
+    def fingerprints(self) -> dict[str, Fingerprint | None]:
+        return {path: None if size is None or mtime_ns is None else (size, mtime_ns)
+                for path, size, mtime_ns in self.db.execute("SELECT path, size, mtime_ns FROM posts")}
+
     def save(self, records: Iterable[Record], gone: Iterable[str], restamped: Iterable[Record] = ()) -> None:
         """Store changed records and forget deleted paths, in one transaction."""
         with self.transaction():
@@ -268,10 +272,14 @@ class SQLiteStore:
 
 
     def outputs_current(self) -> bool:
-        return self.db.execute("SELECT 1 FROM meta WHERE key = 'outputs_current'").fetchone() is not None
+        return self.last_pass() is not None
 
-    def mark_outputs_current(self) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('outputs_current', '1')")
+    def mark_outputs_current(self, summary: str = "") -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('outputs_current', ?)", (summary,))
+
+    def last_pass(self) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'outputs_current'").fetchone()
+        return None if row is None else str(row[0])
 
     # -- subscriptions of our own hub ----------------------------------------------------------
     # Their own connection and lock: the hub's threads write while a pass holds `db`.
