@@ -77,6 +77,25 @@ def test_a_fresh_service_answers_while_its_first_pass_runs(tmp_path: Path) -> No
         srv.stop()
 
 
+def test_a_restart_that_reads_everything_again_makes_it_a_first_pass(tmp_path: Path) -> None:
+    """Other settings (or code) since the state was written: every post is read again, and that
+    pass is made by a child process as a first pass is (both cores; its memory is not the
+    service's), not by the service's catch-up; a plain restart still only catches up."""
+    write_posts(tmp_path / "seeds", POSTS)
+    port = free_port()
+    with ServerProcess(tmp_path, seeds=None, port=port, startup_timeout=120):
+        pass
+    with ServerProcess(tmp_path, seeds=None, port=port, startup_timeout=120):
+        pass
+    with ServerProcess(tmp_path, seeds=None, port=port, startup_timeout=120,
+                       env={"SYNDICATOR_ITEMS_PER_FEED": "7"}) as srv:
+        feed = feedparser.parse(get(srv.url("/topics/t3.atom"))[2])
+        assert not feed.bozo and len(feed.entries) == 7
+    log = srv.log()
+    assert log.count("build: 1500 files changed") == 2, log
+    assert log.count("catch-up: 0 files changed") == 3 and "catch-up: 1500" not in log, log
+
+
 def test_a_missing_file_is_503_only_while_starting(tmp_path: Path) -> None:
     settings = load_settings(None, env={}, overrides={"feeds_dir": tmp_path})
     starting = [True]

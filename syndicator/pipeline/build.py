@@ -216,7 +216,7 @@ class Builder:
             result.unchanged = self.outputs.files_known() + 2 - len(report.written)
             result.duration_ms = (time.perf_counter() - started) * 1000
             self._record_site(result)
-            summary = _summary(result, scanned)
+            summary = _summary(result, [p.path for p in self.tracker.name_problems])
             if first or change.paths or summary != self._summary:
                 self.state.mark_outputs_current(summary)
                 self._summary = summary
@@ -429,12 +429,13 @@ class Builder:
         result._posts = lambda: [published[rel] for rel in sorted(published)]
 
 
-def _summary(result: BuildResult, scanned: dict[str, Fingerprint]) -> str:
-    """What a repeated pass reports (see Builder._repeated), as JSON."""
+def _summary(result: BuildResult, not_utf8: list[str]) -> str:
+    """What a repeated pass reports (see Builder._repeated), as JSON; `not_utf8`: the names of
+    the last full scan that are not UTF-8 (their problems are among the result's)."""
     return json.dumps({
         "posts_read": result.posts_read, "posts_published": result.posts_published,
         "drafts_skipped": result.drafts_skipped, "pages_skipped": result.pages_skipped,
-        "feeds": result.feed_count, "not_utf8": list(getattr(scanned, "not_utf8", ())),
+        "feeds": result.feed_count, "not_utf8": not_utf8,
         "problems": [[p.path, p.message, p.line, p.severity] for p in result.problems],
     }, ensure_ascii=False, sort_keys=True)
 
