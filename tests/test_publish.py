@@ -135,6 +135,33 @@ def test_twins_that_disagree_are_repaired_on_the_next_start(tmp_path: Path) -> N
     assert all(_twins_agree(feeds).values())
 
 
+def test_a_kill_between_a_twin_and_its_file_is_mended_at_the_next_start(tmp_path: Path) -> None:
+    """A write renames the twin first: killed before the file's rename, the twin holds the new
+    bytes, stamped later than the old file it sits beside. The next start sees the stamps
+    differ (without reading the file) and writes the twin again; twins in step are kept."""
+    settings = _settings(tmp_path)
+    (settings.seeds_dir / "p.md").write_text(POST.format(title="P", tag="t"), encoding="utf-8")
+    feeds = settings.feeds_dir
+    builder = _builder(settings)
+    builder.build()
+    builder.state.close()
+    plain, twin = feeds / "all.rss", feeds / "all.rss.gz"
+    newer = plain.read_bytes().replace(b"Body of P", b"Body of Q")  # (as long: only the stamps tell)
+    assert newer != plain.read_bytes() and len(newer) == len(plain.read_bytes())
+    twin.write_bytes(gzip_bytes(newer))
+    later = plain.stat().st_mtime_ns + S
+    os.utime(twin, ns=(later, later))
+    kept = feeds / "all.atom.gz"
+    kept_at = kept.stat().st_mtime_ns
+
+    builder = _builder(settings)
+    assert not builder.build().written
+    builder.state.close()
+    assert gunzip(twin.read_bytes()) == plain.read_bytes()
+    assert twin.stat().st_mtime_ns == plain.stat().st_mtime_ns
+    assert kept.stat().st_mtime_ns == kept_at and gunzip(kept.read_bytes()) == (feeds / "all.atom").read_bytes()
+
+
 # -- file times (Last-Modified) ------------------------------------------------------------------
 
 S = 1_000_000_000

@@ -241,6 +241,23 @@ def write_files(root: Path, outputs: Iterable[tuple[str, Output]], now: float, d
     return written
 
 
+def in_step(path: str) -> bool:
+    """Whether the twin of the file at `path` has the file's mtime and, by its trailer, the
+    file's length: what a whole write leaves, read from 8 bytes and two stats rather than
+    from the file. (A write stamps the twin and its file alike and renames the twin first; a
+    kill between the two renames leaves the twin another stamp than the file, since a new
+    stamp always differs from the one it replaces, and an editor leaves the file a new mtime.)"""
+    try:
+        size, mtime = (st := os.stat(path)).st_size, st.st_mtime_ns
+        with open(path + ".gz", "rb") as f:
+            if os.fstat(f.fileno()).st_mtime_ns != mtime or f.seek(0, os.SEEK_END) < _GZIP_MIN:
+                return False
+            f.seek(-4, os.SEEK_END)
+            return int.from_bytes(f.read(4), "little") == size & 0xFFFFFFFF
+    except OSError:
+        return False
+
+
 def repair_twin(path: Path, data: bytes, durable: bool = False) -> bool:
     """Write the twin of `path` (whose bytes are `data`) again unless it holds these bytes
     with the file's mtime (nginx answers gzip clients with the twin's own Last-Modified and
@@ -370,9 +387,9 @@ class DirectoryPublisher:
 
     def _check_files(self, rels: Iterable[str], twins: AbstractSet[str], now: float) -> None:
         """Files of `rels` stamped further ahead of `now` than a stamp may run get `now` (an
-        older version stamped dates, the clock was set back); the twins of `twins` that
-        disagree with their files are written again (a kill between the two writes of an
-        earlier run, a hand edit)."""
+        older version stamped dates, the clock was set back); the twins of `twins` out of step
+        with their files (`in_step`: a kill between the two writes of an earlier run, a hand
+        edit) are written again."""
         second, pulled_back, repaired = int(now) * _SECOND, [], []
         root = str(self.root)
         for rel in sorted(rels):  # thousands of pages: os.path, not pathlib
@@ -384,7 +401,7 @@ class DirectoryPublisher:
                 if late:
                     os.utime(path, ns=(second, second))
                     pulled_back.append(rel)
-                if (late or rel in twins) and has_twin(rel) \
+                if (late or (rel in twins and not in_step(path))) and has_twin(rel) \
                         and repair_twin(Path(path), Path(path).read_bytes(), self.durable):
                     repaired.append(rel)
             except OSError:
