@@ -216,7 +216,8 @@ class Builder:
             result.unchanged = self.outputs.files_known() + 2 - len(report.written)
             result.duration_ms = (time.perf_counter() - started) * 1000
             self._record_site(result)
-            summary = _summary(result, [p.path for p in self.tracker.name_problems])
+            summary = _summary(result, [p.path for p in self.tracker.name_problems],
+                               _newest(scanned) if touched is None else None)
             if first or change.paths or summary != self._summary:
                 self.state.mark_outputs_current(summary)
                 self._summary = summary
@@ -234,9 +235,11 @@ class Builder:
         if self.tracker.loaded or self.tracker.warm is not None:
             return False
         last = _parse_summary(self.state.last_pass())
-        posts, sites = read.split_sites(scanned)
         if last is None or last["not_utf8"] != list(getattr(scanned, "not_utf8", ())) \
-                or sites != self.tracker.site_fps or posts != self.state.fingerprints() or self.outputs.missing():
+                or last.get("newest") not in (None, _newest(scanned)):  # (a save is the newest file)
+            return False
+        posts, sites = read.split_sites(scanned)
+        if sites != self.tracker.site_fps or posts != self.state.fingerprints() or self.outputs.missing():
             return False
         for key in ("posts_read", "posts_published", "drafts_skipped", "pages_skipped"):
             setattr(result, key, last[key])
@@ -429,15 +432,20 @@ class Builder:
         result._posts = lambda: [published[rel] for rel in sorted(published)]
 
 
-def _summary(result: BuildResult, not_utf8: list[str]) -> str:
+def _summary(result: BuildResult, not_utf8: list[str], newest: int | None) -> str:
     """What a repeated pass reports (see Builder._repeated), as JSON; `not_utf8`: the names of
-    the last full scan that are not UTF-8 (their problems are among the result's)."""
+    the last full scan that are not UTF-8 (their problems are among the result's); `newest`:
+    that scan's latest mtime, when the pass made one (a quick no for a repeat after a save)."""
     return json.dumps({
         "posts_read": result.posts_read, "posts_published": result.posts_published,
         "drafts_skipped": result.drafts_skipped, "pages_skipped": result.pages_skipped,
-        "feeds": result.feed_count, "not_utf8": not_utf8,
+        "feeds": result.feed_count, "not_utf8": not_utf8, "newest": newest,
         "problems": [[p.path, p.message, p.line, p.severity] for p in result.problems],
     }, ensure_ascii=False, sort_keys=True)
+
+
+def _newest(scanned: dict[str, Fingerprint]) -> int:
+    return max((mtime for _, mtime in scanned.values()), default=0)
 
 
 def _parse_summary(text: str | None) -> dict[str, Any] | None:

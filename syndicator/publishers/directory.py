@@ -401,7 +401,7 @@ class DirectoryPublisher:
                 if late:
                     os.utime(path, ns=(second, second))
                     pulled_back.append(rel)
-                if (late or (rel in twins and not in_step(path))) and has_twin(rel) \
+                if (late or rel in twins) and has_twin(rel) and (late or not in_step(path)) \
                         and repair_twin(Path(path), Path(path).read_bytes(), self.durable):
                     repaired.append(rel)
             except OSError:
