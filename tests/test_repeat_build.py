@@ -76,7 +76,8 @@ def test_a_repeat_reports_the_last_pass_and_loads_no_record(tmp_path: Path) -> N
     assert not loaded and _report(third) == _report(first)
 
 
-@pytest.mark.parametrize("change", ["edit", "delete", "add", "output gone", "folder gone", "site config"])
+@pytest.mark.parametrize("change", ["edit", "delete", "add", "output gone", "folder gone", "manifest gone",
+                                    "site record gone", "site config"])
 def test_a_repeat_sees_what_a_pass_would_act_on(tmp_path: Path, change: str) -> None:
     seeds = _copy(SEEDS, tmp_path)
     settings = _settings(tmp_path, seeds)
@@ -93,12 +94,15 @@ def test_a_repeat_sees_what_a_pass_would_act_on(tmp_path: Path, change: str) -> 
         (feeds / "all.rss").unlink()
     elif change == "folder gone":
         (feeds / "topics").rename(tmp_path / "topics-aside")
+    elif change in ("manifest gone", "site record gone"):
+        (feeds / (".manifest.json" if change == "manifest gone" else ".site.json")).unlink()
     else:
         (seeds / "_config.yml").write_text("timezone: Asia/Shanghai\n", encoding="utf-8")
     again, loaded = _build(settings)
     assert loaded
-    assert again.written or again.removed or again.problems != first.problems or change == "site config"
-    assert (feeds / "all.rss").exists() and (feeds / "topics").is_dir()
+    assert again.written or again.removed or again.problems != first.problems \
+        or change in ("site config", "manifest gone", "site record gone")
+    assert all((feeds / name).exists() for name in ("all.rss", "topics", ".site.json"))
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -229,11 +229,12 @@ class Builder:
         """Fill `result` with the last pass's and say True when this pass has nothing to do:
         the outputs were made from the stored records (Store.last_pass), every file has the
         fingerprint its record was read at and no other file is there (no name that is not
-        UTF-8 either), the site configs are the same, and every output is still published.
+        UTF-8 either), the site configs are the same, and every output, the manifest and the
+        site record are still published.
         A full pass would then load every record and plan every feed (0.6 s at 10,000 posts)
         to write nothing and report the same; a repeat costs the scan and one query."""
-        if self.tracker.loaded or self.tracker.warm is not None:
-            return False
+        if self.tracker.loaded or self.tracker.warm is not None or not self._site or not self.publisher.has_manifest():
+            return False  # (the site record and the manifest are written by a pass)
         last = _parse_summary(self.state.last_pass())
         if last is None or last["not_utf8"] != list(getattr(scanned, "not_utf8", ())) \
                 or last.get("newest") not in (None, _newest(scanned)):  # (a save is the newest file)
