@@ -53,6 +53,10 @@ class Publisher(Protocol):
         """The names of the files published in `folder` (a path ending in `/`)."""
         ...
 
+    def has_manifest(self) -> bool:
+        """Whether an earlier run published here (and finished at least one pass)."""
+        ...
+
     def publish(self, outputs: Outputs, remove: Iterable[str],
                 produced: AbstractSet[str] | None = None) -> PublishReport:
         """Write `outputs` (skipping bytes already published) and take down `remove`.
