@@ -303,8 +303,12 @@ class _Service:
         the catch-up takes this scan as its own."""
         from syndicator.pipeline import read
 
-        scanned = read.scan(self.settings.seeds_dir)
-        known = self.state.fingerprints()
+        try:
+            scanned = read.scan(self.settings.seeds_dir)
+            known = self.state.fingerprints()
+        except Exception as e:  # the catch-up meets it again, supervised: retried and reported
+            log.debug("restart: could not compare seeds/ with the state (%s)", e)
+            return False
         behind = sum(1 for rel, fingerprint in scanned.items() if known.get(rel) != fingerprint)
         self._scanned = None if behind >= parallel.MIN_FILES else scanned
         return self._scanned is None
