@@ -249,13 +249,23 @@ def in_step(path: str) -> bool:
     stamp always differs from the one it replaces, and an editor leaves the file a new mtime.)"""
     try:
         size, mtime = (st := os.stat(path)).st_size, st.st_mtime_ns
-        with open(path + ".gz", "rb") as f:
-            if os.fstat(f.fileno()).st_mtime_ns != mtime or f.seek(0, os.SEEK_END) < _GZIP_MIN:
-                return False
-            f.seek(-4, os.SEEK_END)
-            return int.from_bytes(f.read(4), "little") == size & 0xFFFFFFFF
+        tail = _twin_tail(path + ".gz", mtime)
     except OSError:
         return False
+    return tail is not None and int.from_bytes(tail[4:], "little") == size & 0xFFFFFFFF
+
+
+def _twin_tail(gz: str | Path, mtime: int) -> bytes | None:
+    """The last 8 bytes of the twin `gz` (its gzip trailer: CRC-32 and length of what it holds)
+    when it has its file's `mtime`; None when it is missing, stamped otherwise or too short."""
+    try:
+        with open(gz, "rb") as f:
+            if os.fstat(f.fileno()).st_mtime_ns != mtime or f.seek(0, os.SEEK_END) < _GZIP_MIN:
+                return None
+            f.seek(-8, os.SEEK_END)
+            return f.read(8)
+    except FileNotFoundError:
+        return None
 
 
 def repair_twin(path: Path, data: bytes, durable: bool = False) -> bool:
@@ -267,14 +277,9 @@ def repair_twin(path: Path, data: bytes, durable: bool = False) -> bool:
         mtime = path.stat().st_mtime_ns
     except FileNotFoundError:
         return False
-    try:
-        with open(gz, "rb") as f:
-            if os.fstat(f.fileno()).st_mtime_ns == mtime and f.seek(0, os.SEEK_END) >= _GZIP_MIN:
-                f.seek(-8, os.SEEK_END)
-                if holds(f.read(8), data):
-                    return False
-    except FileNotFoundError:
-        pass
+    tail = _twin_tail(gz, mtime)
+    if tail is not None and holds(tail, data):
+        return False
     atomic_write(gz, gzip_bytes(data), mtime, durable)
     return True
 
