@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 # `pipeline` loads its stages on first use: the server listens first
-from syndicator import firstpass, heal, logs, parallel, pipeline, progress, redirects, reload, websub
+from syndicator import allocator, firstpass, heal, logs, parallel, pipeline, progress, redirects, reload, websub
 from syndicator.config import Settings
 from syndicator.dates import rfc3339
 from syndicator.errors import CannotListen, ConfigError, StateUnavailable
@@ -128,6 +128,7 @@ def run(settings: Settings, load: Callable[[], Settings] | None = None) -> int:
     """Serve until SIGTERM/SIGINT; `load` reads the settings again on SIGHUP (None: SIGHUP
     only rescans)."""
     logs.setup(settings.log_format, settings.log_level)
+    allocator.keep_large_blocks_apart()  # a long-lived process: what a pass takes, it gives back
     hangup = threading.Event()  # set by SIGHUP from here on: never the default, which ends the process
     signal.signal(signal.SIGHUP, lambda _signum, _frame: hangup.set())
     if settings.state_url:  # several machines: an elected builder, web nodes

@@ -6,7 +6,7 @@ change of reason, and forgotten when it works again.
   log line (when its reason changes, not on every retry) and a state `/healthz` reports;
 - `retry`: call something until it works or the service stops (a locked state database);
 - `die_with_parent`: a forked worker that the kernel kills when its parent dies, so a `kill -9`
-  of the service never leaves a child holding its locks (the one module that uses ctypes).
+  of the service never leaves a child holding its locks.
 """
 
 from __future__ import annotations
