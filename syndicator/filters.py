@@ -39,7 +39,7 @@ from urllib.parse import urlencode
 
 import re2
 
-from syndicator.model import Post
+from syndicator.model import Post, summaries
 
 #: RE2's memory for one compiled pattern (its program and DFA cache), bytes.
 MAX_PROGRAM = 1 << 20
@@ -124,7 +124,7 @@ class Haystack:
 
     def __init__(self, posts: Sequence[Post]) -> None:
         self.titles, self.title_starts = _lines([p.title for p in posts])
-        self.summaries, self.summary_starts = _lines([p.summary for p in posts])
+        self.summaries, self.summary_starts = _lines(summaries(posts))
 
     @property
     def size(self) -> int:

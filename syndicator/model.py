@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import operator
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from types import MappingProxyType
@@ -126,16 +126,30 @@ class Post:
         return self.body_html if self.body_html is not None else news_body(self)
 
 
-#: The fields of a post that only rendering reads (its body, images, related coverage, the keys
-#: kept aside): the bulk of a post, and of most posts of a large site no output needs them.
-HEAVY_FIELDS = ("body_html", "images", "related", "extra")
+#: The fields of a post that only rendering reads (its summary, body, images, related coverage,
+#: the keys kept aside): the bulk of a post, and of most posts of a large site no output needs
+#: them. The summary is read on its own where all posts are searched (custom feeds' filters,
+#: stories' names): `summaries` reads it for many posts at once, keeping none of it.
+HEAVY_FIELDS = ("summary", "body_html", "images", "related", "extra")
 _set = object.__setattr__
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Loader:
+    """Where the LazyPosts of one state come from: one per open state, shared by its posts."""
+
+    #: the values of HEAVY_FIELDS of one post, in that order
+    heavy: Callable[[Post], tuple[Any, ...]]
+    #: the summaries of these posts, in their order (one read for many)
+    summaries: Callable[[Sequence[Post]], list[str]]
+
+
 class LazyPost(Post):
-    """A post whose HEAVY_FIELDS are read on first use, by `load` (a post loaded from the
+    """A post whose HEAVY_FIELDS are read on first use, by its Loader (a post loaded from the
     state: the state has them). Everything else about it is a Post's: it equals, hashes,
-    pickles and prints as the Post it stands for, which it becomes field by field once read."""
+    pickles and prints as the Post it stands for, which it becomes field by field once read.
+    Its summary alone is read each time it is asked for and not kept (a search of every post
+    reads each one's once), unless the other heavy fields are in memory."""
 
     __slots__ = ("_load",)
 
@@ -143,8 +157,10 @@ class LazyPost(Post):
         # only reached for a slot not yet set: a heavy field before its first use
         if name not in HEAVY_FIELDS:
             raise AttributeError(name)
-        values = object.__getattribute__(self, "_load")(self)
-        for key, value in zip(HEAVY_FIELDS, values, strict=True):
+        load: Loader = object.__getattribute__(self, "_load")
+        if name == "summary":
+            return load.summaries([self])[0]
+        for key, value in zip(HEAVY_FIELDS, load.heavy(self), strict=True):
             _set(self, key, value)
         return getattr(self, name)
 
@@ -175,17 +191,34 @@ class LazyPost(Post):
         return repr(self.full())
 
 
-def lazy_post(load: Any, id: str, title: str, link: str, summary: str, published: datetime, updated: datetime,
+def summaries(posts: Sequence[Post]) -> list[str]:
+    """The summaries of `posts`, in order: those of LazyPosts not in memory read from their
+    state in one go per Loader (a post at a time, 100,000 of them took seconds)."""
+    out: list[str | None] = []
+    waiting: dict[int, tuple[Loader, list[int]]] = {}
+    for i, post in enumerate(posts):
+        if type(post) is LazyPost and not post.loaded():
+            load: Loader = object.__getattribute__(post, "_load")
+            waiting.setdefault(id(load), (load, []))[1].append(i)
+            out.append(None)
+        else:
+            out.append(post.summary)
+    for load, positions in waiting.values():
+        for i, text in zip(positions, load.summaries([posts[i] for i in positions]), strict=True):
+            out[i] = text
+    return out  # type: ignore[return-value]  # (every None was filled)
+
+
+def lazy_post(load: Loader, id: str, title: str, link: str, published: datetime, updated: datetime,
               topics: tuple[Topic, ...], source: Source | None, authors: tuple[str, ...], language: str,
               related_more: int, draft: bool, quality: int | None, heat: int | None, path: str,
               page_slug: str | None) -> LazyPost:
-    """A LazyPost of these fields; `load(post)` gives the HEAVY_FIELDS' values, in that order."""
+    """A LazyPost of these fields; `load` gives the HEAVY_FIELDS."""
     post = object.__new__(LazyPost)
     _set(post, "_load", load)
     _set(post, "id", id)
     _set(post, "title", title)
     _set(post, "link", link)
-    _set(post, "summary", summary)
     _set(post, "published", published)
     _set(post, "updated", updated)
     _set(post, "topics", topics)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from syndicator.model import Post, Related, Source
+from syndicator.model import Post, Related, Source, summaries
 
 WINDOW = timedelta(days=4)
 THRESHOLD = 13.0
@@ -142,15 +142,17 @@ class Names:
     address: str = ""
 
 
-def names(post: Post) -> Names:
+def names(post: Post, summary: str | None = None) -> Names:
+    """`summary`: the post's, when read already (model.summaries reads many at once)."""
+    text = post.summary if summary is None else summary
     entities: set[str] = set()
     title = _read(post.title, entities)
-    summary = _read(post.summary)
+    in_summary = _read(text)
     # a word written with a capital inside a sentence of the summary names a thing (`Wipro`,
     # `Elastic`), even in a title that capitalises every word
-    proper = {ALIASES.get(w.lower(), w.lower()) for w in _inner_capitals(post.summary)}
+    proper = {ALIASES.get(w.lower(), w.lower()) for w in _inner_capitals(text)}
     intern = sys.intern
-    return Names(tuple(map(intern, title | summary)), tuple(map(intern, title)),
+    return Names(tuple(map(intern, title | in_summary)), tuple(map(intern, title)),
                  tuple(map(intern, entities | (title & proper))), _address(post.link))
 
 
@@ -265,8 +267,8 @@ class Stories:
         with self.lock:
             for post in removed:
                 self._forget(post, keep_story=post.path in kept)
-            for post in added:
-                self._learn(post)
+            for post, summary in zip(added, summaries(added), strict=True):
+                self._learn(post, summary)
             for post in added:
                 if post.path in kept and post.path in self.story_of:
                     story = self.story_of[post.path]
@@ -303,8 +305,8 @@ class Stories:
             return [post]
         return [self.posts[p] for p in story.members if p in self.posts]
 
-    def _learn(self, post: Post) -> None:
-        found = names(post)
+    def _learn(self, post: Post, summary: str) -> None:
+        found = names(post, summary)
         self.posts[post.path] = post
         self._names[post.path] = found
         self._df.update(found.all)

@@ -177,3 +177,46 @@ def test_records_saved_since_the_outputs_were_made_mean_a_full_pass(corpus: Path
 
 def _dies(*_args: object, **_kwargs: object) -> None:
     raise RuntimeError("killed while publishing")
+
+
+@pytest.mark.parametrize("scanned", [True, False], ids=["whole-table", "by-path"])
+def test_summaries_stay_in_the_state_and_are_read_many_at_once(corpus: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch, scanned: bool) -> None:
+    """A loaded post holds no summary: asked for one, it reads it and keeps none; `summaries`
+    reads those of many posts in one go (the whole table, or by path in batches), in order,
+    and a post deleted since it was loaded has an empty one."""
+    from syndicator import model
+    from syndicator.store import sqlite
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(corpus, seeds)
+    settings = _settings(seeds, tmp_path)
+    first = _builder(settings)
+    first.build()
+    want = {path: r.good.summary for path, r in first.records.items() if r.good is not None}
+    first.state.close()
+    assert sum(1 for text in want.values() if text) > 40
+
+    monkeypatch.setattr(sqlite, "SUMMARIES_SCANNED", 1 if scanned else 10**6)
+    monkeypatch.setattr(sqlite, "LOOKUPS_AT_ONCE", 7)  # several batches of 60
+    state = SQLiteStore(settings.state_dir / FILE_NAME, "test")
+    try:
+        posts = [r.good for r in state.load().values() if r.good is not None]
+        assert len(posts) == len(want) and all(isinstance(p, LazyPost) and not p.loaded() for p in posts)
+        posts.reverse()  # an order other than the table's
+        assert model.summaries(posts) == [want[p.path] for p in posts]
+        one = posts[0]
+        assert one.summary == want[one.path]
+        with pytest.raises(AttributeError):
+            object.__getattribute__(one, "summary")  # read, not kept
+        assert not one.loaded()
+        # rendered: the heavy fields, summary with them, are in memory and asked of no table
+        assert one.content_html and one.loaded() and object.__getattribute__(one, "summary") == want[one.path]
+        assert model.summaries(posts[:2]) == [want[p.path] for p in posts[:2]]
+        # a post deleted since it was loaded (a catalog of the pass before still has it)
+        state.save([], [posts[1].path])
+        assert model.summaries(posts[1:3]) == ["", want[posts[2].path]]
+        rows = dict(state.db.execute("SELECT path, summary FROM summaries"))
+        assert rows == {path: text for path, text in want.items() if path != posts[1].path}
+    finally:
+        state.close()

@@ -55,8 +55,9 @@ def shown(post: Post) -> tuple[object, ...]:
     compares it, so an edit of what no output shows (`heat`, `quality`, AMP URLs, a provider's
     domain, keys kept in `extra`) changes no file. A news item's body is built from its lead
     image, summary, link, source name and related coverage: comparing the body covers those."""
+    body = post.content_html  # first: a post loaded from the state reads its heavy fields at once
     return (
-        post.title, post.link if post.page_slug is None else None, post.summary, post.content_html,
+        post.title, post.link if post.page_slug is None else None, post.summary, body,
         post.published, post.topics, post.authors, post.language, post.draft,
         # the feed pages name the source of an item that links to it (one with a page of its
         # own here has no source line, as in its body)

@@ -18,16 +18,16 @@ from typing import Any
 
 import orjson
 
-from syndicator.model import EMPTY, HEAVY_FIELDS, Image, LazyPost, Post, Related, Source, Topic, lazy_post
+from syndicator.model import EMPTY, HEAVY_FIELDS, Image, LazyPost, Loader, Post, Related, Source, Topic, lazy_post
 
 #: The model's fields (tests/test_state.py keeps it in step with model.Post).
 POST_FIELDS = ("id", "title", "link", "summary", "body_html", "published", "updated", "topics", "source",
                "authors", "language", "images", "related", "related_more", "draft", "quality", "heat", "path",
                "page_slug", "extra")
 #: A stored post is two JSON arrays on two lines: these fields, which every pass uses (ids,
-#: order, topics, what custom feeds filter on), then model.HEAVY_FIELDS, which only rendering
-#: reads. A load reads the first line; the second is read when a post is rendered.
-LIGHT_FIELDS = ("id", "title", "link", "summary", "published", "updated", "topics", "source", "authors",
+#: order, topics, titles), then model.HEAVY_FIELDS, which only rendering reads. A load reads the
+#: first line; the second is read when a post is rendered.
+LIGHT_FIELDS = ("id", "title", "link", "published", "updated", "topics", "source", "authors",
                 "language", "related_more", "draft", "quality", "heat", "path", "page_slug")
 assert sorted((*LIGHT_FIELDS, *HEAVY_FIELDS)) == sorted(POST_FIELDS)
 #: What slugify makes: one path segment, no dots.
@@ -47,8 +47,9 @@ class SchemaError(ValueError):
 
 def encode_post(post: Post) -> bytes:
     """The light line, a newline, the heavy line (orjson writes no newline inside a document)."""
+    body_html = post.body_html  # first: a LazyPost then reads its heavy fields once, summary and all
     return encode_light(post) + b"\n" + orjson.dumps([
-        post.body_html, [[i.url, i.width, i.height, i.title] for i in post.images],
+        post.summary, body_html, [[i.url, i.width, i.height, i.title] for i in post.images],
         [[r.title, r.url, r.published, _source(r.source)] for r in post.related],
         _plain(post.extra, 0) if post.extra else None,
     ])
@@ -56,7 +57,7 @@ def encode_post(post: Post) -> bytes:
 
 def encode_light(post: Post) -> bytes:
     return orjson.dumps([
-        post.id, post.title, post.link, post.summary, post.published, post.updated,
+        post.id, post.title, post.link, post.published, post.updated,
         [[t.name, t.slug] for t in post.topics], _source(post.source), post.authors, post.language,
         post.related_more, post.draft, post.quality, post.heat, post.path, post.page_slug,
     ])
@@ -119,10 +120,12 @@ class Decoder:
     def post(self, blob: bytes | str) -> Post:
         """The post `blob` encodes; SchemaError for anything else."""
         light, heavy = split(blob.encode() if isinstance(blob, str) else blob)
-        return self.light(light, lambda _post: self.heavy(heavy)).full()
+        values = self.heavy(heavy)
+        post = self.light(light, Loader(lambda _post: values, lambda posts: [values[0]] * len(posts)))
+        return post.full()
 
-    def light(self, line: bytes, load: Callable[[Post], tuple[Any, ...]]) -> LazyPost:
-        """The post whose light line is `line`; `load(post)` gives its heavy fields (see `heavy`)."""
+    def light(self, line: bytes, load: Loader) -> LazyPost:
+        """The post whose light line is `line`; `load` gives its heavy fields (see `heavy`)."""
         try:
             fields = orjson.loads(line)
             if type(fields) is not list or len(fields) != len(LIGHT_FIELDS):
@@ -139,19 +142,22 @@ class Decoder:
             fields = orjson.loads(line)
             if type(fields) is not list or len(fields) != len(HEAVY_FIELDS):
                 raise SchemaError("not a post's heavy fields")
-            body_html, images, related, extra = fields
+            summary, body_html, images, related, extra = fields
+            if type(summary) is not str:
+                raise SchemaError("summary is not text")
             if body_html is not None and type(body_html) is not str:
                 raise SchemaError("body_html is not text")
-            return (body_html, _images(images), self._related(related), EMPTY if extra is None else _mapping(extra))
+            return (summary, body_html, _images(images), self._related(related),
+                    EMPTY if extra is None else _mapping(extra))
         except SchemaError:
             raise
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as e:
             raise SchemaError(f"not a post ({type(e).__name__}: {e})") from None
 
-    def _light(self, load: Callable[[Post], tuple[Any, ...]], id: Any, title: Any, link: Any, summary: Any,
-               published: Any, updated: Any, topics: Any, source: Any, authors: Any, language: Any,
-               related_more: Any, draft: Any, quality: Any, heat: Any, path: Any, page_slug: Any) -> LazyPost:
-        if (type(id), type(title), type(link), type(summary), type(language), type(path)) != _SIX_STR:
+    def _light(self, load: Loader, id: Any, title: Any, link: Any, published: Any, updated: Any, topics: Any,
+               source: Any, authors: Any, language: Any, related_more: Any, draft: Any, quality: Any, heat: Any,
+               path: Any, page_slug: Any) -> LazyPost:
+        if (type(id), type(title), type(link), type(language), type(path)) != _FIVE_STR:
             raise SchemaError("a text field is not text")
         if type(draft) is not bool or not _opt_int(quality) or not _opt_int(heat):
             raise SchemaError("draft, quality or heat of the wrong type")
@@ -162,7 +168,7 @@ class Decoder:
         if type(authors) is not list or any(type(a) is not str for a in authors):
             raise SchemaError("authors is not a list of text")
         when = _utc(published)
-        return lazy_post(load, id, title, link, summary, when, when if updated == published else _utc(updated),
+        return lazy_post(load, id, title, link, when, when if updated == published else _utc(updated),
                          self._topic_list(topics), self._source(source), tuple(authors) if authors else (),
                          self._languages.setdefault(language, language), related_more, draft, quality, heat, path,
                          page_slug)
@@ -212,7 +218,7 @@ class Decoder:
         return tuple(items)
 
 
-_SIX_STR = (str,) * 6
+_FIVE_STR = (str,) * 5
 _THREE_STR = (str,) * 3
 
 

@@ -20,12 +20,12 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -39,11 +39,13 @@ from syndicator.store.codec import Decoder, SchemaError, encode_light, encode_po
 #: (everything in it can be rebuilt from seeds/, only `updated` history is lost). Version 3
 #: stores posts as JSON; the pickles of versions 1 and 2 are dropped unread. Version 4: posts
 #: carry `related_more` (related lists capped by the `related_shown` setting). Version 5: a post is
-#: two lines, the fields every pass uses and those only rendering reads (see codec.py).
-SCHEMA_VERSION = 5
+#: two lines, the fields every pass uses and those only rendering reads (see codec.py). Version 6:
+#: the summary moves to the second line, and each post's summary has a row of `summaries` too.
+SCHEMA_VERSION = 6
 FILE_NAME = "state.sqlite3"
 
 log = logging.getLogger("syndicator.state")
+T = TypeVar("T")
 
 #: Columns of `posts`: the fingerprint (size, mtime_ns) and sha256 of the last confirmed read,
 #: NULL fingerprint meaning "re-read"; its problems as JSON [[message, line, severity]];
@@ -55,6 +57,9 @@ _TABLES = (
     " problems TEXT NOT NULL, not_a_post INTEGER NOT NULL, current INTEGER NOT NULL, id TEXT, own_id TEXT,"
     " good BLOB, good_hash TEXT, first_seen TEXT NOT NULL, changed TEXT NOT NULL, heavy BLOB)",
     "CREATE TABLE IF NOT EXISTS outputs (rel TEXT PRIMARY KEY, digest TEXT NOT NULL)",
+    # the summary of each post with a last good version (also in its heavy line): a search of
+    # every post's summary reads this small table, not the posts' pages
+    "CREATE TABLE IF NOT EXISTS summaries (path TEXT PRIMARY KEY, summary TEXT NOT NULL) WITHOUT ROWID",
 )
 #: Subscriptions of our own WebSub hub: kept through a schema change (nothing else has them).
 _SUBSCRIPTIONS = ("CREATE TABLE IF NOT EXISTS subscriptions (topic TEXT NOT NULL, callback TEXT NOT NULL, "
@@ -64,6 +69,12 @@ _NOT_CURRENT = "DELETE FROM meta WHERE key = 'outputs_current'"
 _COLUMNS = "path, size, mtime_ns, hash, problems, not_a_post, current, id, own_id, good, good_hash, first_seen, changed"
 #: `good` holds a post's light line, `heavy` (last, so that a load of the others never reads its
 #: pages) its heavy line (see codec.py).
+#: Records saved per statement (their encoded rows are held until it runs).
+_SAVE_BATCH = 1000
+#: Summaries asked for at once by path (SQLite's default limit of parameters is 32,766).
+LOOKUPS_AT_ONCE = 500
+#: From this many summaries asked for, the whole table is read instead.
+SUMMARIES_SCANNED = 5000
 
 
 # -- post encoding: JSON, read back field by field (see codec.py) -------------------------------
@@ -140,6 +151,7 @@ class SQLiteStore:
                             self.path, meta["schema"], SCHEMA)
             self.db.execute("DROP TABLE IF EXISTS posts")
             self.db.execute("DROP TABLE IF EXISTS outputs")
+            self.db.execute("DROP TABLE IF EXISTS summaries")
             self.db.execute("DELETE FROM meta")
         for statement in (*_TABLES, _SUBSCRIPTIONS):
             self.db.execute(statement)
@@ -186,12 +198,12 @@ class SQLiteStore:
         records: dict[str, Record] = {}
         dropped: list[tuple[int, object, SchemaError]] = []
         decoder = Decoder()
-        heavy = self._heavy
+        loader = model.Loader(self._heavy, self._summaries)
 
         def good(light: bytes | str) -> Post:
             if type(light) is not bytes:
                 raise SchemaError("a post is not a blob")
-            return decoder.light(light, heavy)
+            return decoder.light(light, loader)
 
         with parallel.no_cycle_collection():  # every record lives on: a collection would find nothing
             for rowid, *row in self.db.execute(f"SELECT rowid, {_COLUMNS} FROM posts"):
@@ -207,6 +219,8 @@ class SQLiteStore:
                         "their files are read again from seeds/", self.path, len(dropped), path, error)
             with self.transaction():
                 self.db.executemany("DELETE FROM posts WHERE rowid = ?", [(rowid,) for rowid, _, _ in dropped])
+                self.db.executemany("DELETE FROM summaries WHERE path = ?",
+                                    [(path,) for _, path, _ in dropped if type(path) is str])
         return records
 
     def fingerprints(self) -> dict[str, Fingerprint | None]:
@@ -217,22 +231,37 @@ class SQLiteStore:
         """Store changed records and forget deleted paths, in one transaction."""
         with self.transaction():
             self.db.execute(_NOT_CURRENT)
-            self.db.executemany("DELETE FROM posts WHERE path = ?", [(p,) for p in gone])
-            self.db.executemany(
-                "INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (_split_row(_row(r)) for r in records),  # one row at a time: a cold start saves them all
-            )
+            paths = [(p,) for p in gone]
+            self.db.executemany("DELETE FROM posts WHERE path = ?", paths)
+            self.db.executemany("DELETE FROM summaries WHERE path = ?", paths)
+            # a batch at a time: a cold start saves every post
+            for batch in _batched(records, _SAVE_BATCH):
+                rows = [_split_row(_row(r)) for r in batch]
+                self.db.executemany("INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                self.db.executemany("INSERT OR REPLACE INTO summaries VALUES (?, ?)",
+                                    [(r.path, r.good.summary) for r, row in zip(batch, rows, strict=True)
+                                     if r.good is not None and row[9] is not None])
+                self.db.executemany("DELETE FROM summaries WHERE path = ?",
+                                    [(r.path,) for r, row in zip(batch, rows, strict=True)
+                                     if r.good is None or row[9] is None])
             self.db.executemany(f"UPDATE posts SET size = ?, mtime_ns = ? WHERE {RESTAMPED}",
                                 [restamp(r) for r in restamped])
 
-    def _heavy(self, post: Post) -> tuple[Any, ...]:
-        """The heavy fields of a post loaded from this file (see `load`)."""
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection that reads what LazyPosts leave in the file (any thread; a forked
+        child opens its own)."""
         with self._reader_lock:
             if self._reader is None or self._reader[0] != os.getpid():
                 db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                 db.execute("PRAGMA busy_timeout=5000")
                 self._reader = (os.getpid(), db)
-            row = self._reader[1].execute("SELECT good, heavy FROM posts WHERE path = ?", (post.path,)).fetchone()
+            yield self._reader[1]
+
+    def _heavy(self, post: Post) -> tuple[Any, ...]:
+        """The heavy fields of a post loaded from this file (see `load`)."""
+        with self._reading() as db:
+            row = db.execute("SELECT good, heavy FROM posts WHERE path = ?", (post.path,)).fetchone()
         try:
             if row is None or type(row[0]) is not bytes or type(row[1]) is not bytes:
                 raise SchemaError("gone")
@@ -244,6 +273,21 @@ class SQLiteStore:
             # only a change of the file by another hand gets here: what was loaded is not there
             raise StateUnavailable(f"state database {self.path}: the stored version of {post.path} changed "
                                    f"while in use ({e}); restart to read it again") from None
+
+    def _summaries(self, posts: Sequence[Post]) -> list[str]:
+        """The summaries of posts loaded from this file, in order. A post whose path has none
+        any more was deleted since it was loaded (a catalog of the pass before still holds
+        it): it has no text to be found by."""
+        paths = [post.path for post in posts]
+        found: dict[str, str] = {}
+        with self._reading() as db:
+            if len(paths) >= SUMMARIES_SCANNED:  # one pass over the table beats as many lookups
+                found.update(db.execute("SELECT path, summary FROM summaries"))
+            else:
+                for batch in _batched(paths, LOOKUPS_AT_ONCE):
+                    found.update(db.execute(f"SELECT path, summary FROM summaries WHERE path IN "
+                                            f"({','.join('?' * len(batch))})", batch))
+        return [text if type(text := found.get(path, "")) is str else "" for path in paths]
 
     # -- Jekyll _config.yml files -----------------------------------------------------------------
 
@@ -319,6 +363,18 @@ class SQLiteStore:
         with self._hub() as db:
             db.execute("UPDATE subscriptions SET delivered = ? WHERE topic = ? AND callback = ?",
                        (delivered, topic, callback))
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of `size` (the last shorter); itertools.batched from Python 3.12."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _damaged(error: sqlite3.DatabaseError) -> bool:
