@@ -65,6 +65,11 @@ def archive_prefix(stem: str) -> str:
     return stem + _ARCHIVE_INFIX
 
 
+def is_archive_prefix(rel: str) -> bool:
+    """Whether `rel` is an `archive_prefix` (a key of a feed's pages taken together, no file)."""
+    return rel.endswith(_ARCHIVE_INFIX)
+
+
 def archive_page(rel: str) -> tuple[str, int, str] | None:
     """(feed stem, page number, format) of an archive page's path; None for any other path."""
     head, sep, tail = rel.rpartition(_ARCHIVE_INFIX)

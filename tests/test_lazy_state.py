@@ -220,3 +220,29 @@ def test_summaries_stay_in_the_state_and_are_read_many_at_once(corpus: Path, tmp
         assert rows == {path: text for path, text in want.items() if path != posts[1].path}
     finally:
         state.close()
+
+
+def test_a_manifest_deleted_by_hand_is_listed_again_by_the_next_start(corpus: Path, tmp_path: Path) -> None:
+    """Without its manifest, a start cannot take the outputs as published from the state
+    alone: it makes a full pass, which lists every output again (one it did not need to write
+    included), so what a later pass no longer produces is still taken down."""
+    import json
+    seeds = tmp_path / "seeds"
+    shutil.copytree(corpus, seeds)
+    settings = _settings(seeds, tmp_path)
+    manifest = settings.feeds_dir / ".manifest.json"
+    first = _builder(settings)
+    first.build()
+    newest_first = [path for _, path in first.planner.entries("all")]
+    first.state.close()
+    listed = json.loads(manifest.read_text())["files"]
+    manifest.unlink()
+
+    builder = _builder(settings)
+    assert builder.build().written == []  # nothing changed: nothing to write, and yet
+    assert json.loads(manifest.read_text())["files"] == listed
+    (seeds / newest_first[0]).unlink()
+    (seeds / newest_first[3]).unlink()
+    assert builder.rebuild_paths([str(seeds / newest_first[0]), str(seeds / newest_first[3])]) is not None
+    builder.state.close()
+    assert _diff(_published(settings.feeds_dir), _cold(settings, tmp_path)) == []

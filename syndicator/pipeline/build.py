@@ -303,8 +303,8 @@ class Builder:
         those records as the published site, so that the pass renders only what changed since,
         as a pass of a running service does, instead of planning every feed and page again. Archive
         pages gone from the folder are planned again; any other output gone, and it is a full pass."""
-        if not self.records or not self.state.outputs_current():
-            return
+        if not self.records or not self.state.outputs_current() or not self.publisher.has_manifest():
+            return  # (without the manifest, what is published is known from a full pass only)
         gone = [urls.archive_page(rel) for rel in self.outputs.missing()]
         if None in gone:  # a feed, a page, the index: the full pass looks at every one
             return

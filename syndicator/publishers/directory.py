@@ -367,6 +367,9 @@ class DirectoryPublisher:
         report = PublishReport(written=self._write_all(outputs, now))
         changed = not files.issuperset(outputs)
         files.update(outputs)
+        if produced is not None:  # what it did not write is published already: listed again, should
+            # the manifest have been lost (the pages of an archive taken together have a key of their own)
+            files.update(rel for rel in produced if not urls.is_archive_prefix(rel))
         remove -= outputs.keys()
         changed |= self._take_down(remove & files, files, report)
         first = not self._checked
