@@ -246,3 +246,21 @@ def test_a_manifest_deleted_by_hand_is_listed_again_by_the_next_start(corpus: Pa
     assert builder.rebuild_paths([str(seeds / newest_first[0]), str(seeds / newest_first[3])]) is not None
     builder.state.close()
     assert _diff(_published(settings.feeds_dir), _cold(settings, tmp_path)) == []
+
+
+def test_a_load_shares_equal_strings_and_times(corpus: Path, tmp_path: Path) -> None:
+    """What 100,000 records say alike is one object in memory, not one each: a news item's id,
+    link and its record's id, the path, and equal first-seen and last-change times."""
+    settings = _settings(corpus, tmp_path)
+    first = _builder(settings)
+    first.build()
+    first.state.close()
+    state = SQLiteStore(settings.state_dir / FILE_NAME, "test")
+    try:
+        records = list(state.load().values())
+    finally:
+        state.close()
+    news = [r for r in records if r.good is not None and r.good.link == r.good.id]
+    assert len(news) > 20
+    assert all(r.good.link is r.good.id is r.id and r.good.path is r.path for r in news)
+    assert len({id(r.first_seen) for r in records}) == len({r.first_seen for r in records})
