@@ -146,7 +146,7 @@ class Builder:
 
     def _source_hash(self, post: Post) -> str | None:
         record = self.tracker.records.get(post.path)
-        return record.good_hash if record is not None else None
+        return record.good_hash.hex() if record is not None and record.good_hash is not None else None
 
     # -- what to look at ----------------------------------------------------------------------
 

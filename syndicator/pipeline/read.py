@@ -30,8 +30,8 @@ class ReadResult:
     post: Post | None = None
     problems: tuple[Problem, ...] = ()
     not_a_post: bool = False
-    #: sha256 of the bytes read (None when they could not be read).
-    digest: str | None = None
+    #: sha256 of the bytes read, 32 bytes (None when they could not be read).
+    digest: bytes | None = None
 
 
 def read_one(root: Path, rel: str, fingerprint: Fingerprint, settings: Settings,
@@ -40,7 +40,7 @@ def read_one(root: Path, rel: str, fingerprint: Fingerprint, settings: Settings,
     digest = None
     try:
         data = sources.read_bytes(root, rel, settings.max_post_bytes)
-        digest = hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(data).digest()
         raw = sources.parse(data, rel, sites.for_post(rel))
         if fingerprint[1]:
             raw = replace(raw, mtime=fingerprint[1] / 1e9)

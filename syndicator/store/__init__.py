@@ -28,8 +28,8 @@ class Record:
     path: str
     #: of the last confirmed read; None means "read again"
     fingerprint: Fingerprint | None
-    #: sha256 of the bytes of that read
-    hash: str | None
+    #: sha256 of the bytes of that read (32 bytes: the stores keep it as hex text)
+    hash: bytes | None
     problems: tuple[Problem, ...]
     not_a_post: bool
     #: `good` is what the current bytes gave (False: they are broken and `good` is older)
@@ -39,7 +39,7 @@ class Record:
     own_id: str | None
     #: the last good post and the hash of its bytes
     good: Post | None
-    good_hash: str | None
+    good_hash: bytes | None
     first_seen: datetime
     changed: datetime
 

@@ -411,8 +411,8 @@ def _row(r: Record) -> tuple[Any, ...]:
         log.warning("%s: last good version not stored (%s); it is read again after a restart", r.path, e)
         good, size, mtime = None, None, None
     return (
-        r.path, size, mtime, r.hash, _problems_json(r.problems), int(r.not_a_post), int(r.current),
-        r.id, r.own_id, good, r.good_hash, r.first_seen.isoformat(), r.changed.isoformat(),
+        r.path, size, mtime, _hex(r.hash), _problems_json(r.problems), int(r.not_a_post), int(r.current),
+        r.id, r.own_id, good, _hex(r.good_hash), r.first_seen.isoformat(), r.changed.isoformat(),
     )
 
 
@@ -438,8 +438,8 @@ def _record(row: list[Any], decode: Callable[[Any], Post]) -> Record:
         # holds them all): the path, the ids, the hash of the bytes, the times
         if own_id == post_id:
             own_id = post_id
-        if good_hash == digest:
-            good_hash = digest
+        digest = _unhex(digest)
+        good_hash = digest if good_hash == row[3] else _unhex(good_hash)
         if isinstance(post, LazyPost):
             if post.path == path:
                 _set(post, "path", path)
@@ -464,6 +464,20 @@ def _record(row: list[Any], decode: Callable[[Any], Post]) -> Record:
         )
     except (ValueError, TypeError) as e:
         raise SchemaError(f"{type(e).__name__}: {e}") from None
+
+
+def _hex(digest: bytes | None) -> str | None:
+    return None if digest is None else digest.hex()
+
+
+def _unhex(text: str | None) -> bytes | None:
+    """A stored hash; ValueError for text that is not one."""
+    if text is None:
+        return None
+    digest = bytes.fromhex(text)
+    if len(digest) != 32:
+        raise ValueError(f"{text!r} is not a sha256")
+    return digest
 
 
 def _problems(path: str, value: Any) -> tuple[Problem, ...]:
