@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
+import operator
 import time
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -130,9 +132,70 @@ class Haystack:
     def size(self) -> int:
         return len(self.titles) + len(self.summaries) + 16 * len(self.title_starts)
 
+    @classmethod
+    def patched(cls, base_posts: Sequence[Post], base: Haystack, posts: Sequence[Post]) -> Haystack:
+        """The haystack of `posts` made from `base`, that of `base_posts` (the same list a pass
+        ago): the lines of the posts both have (the same objects) are copied a run at a time,
+        only the others' are made (their summaries read from the state in one go). After a
+        pass that changed a few posts of 100,000, a fifth of the time of making it afresh."""
+        runs = _runs(base_posts, posts)
+        fresh = [posts[at] for at, first, _ in runs if first < 0]
+        made = cls.__new__(cls)
+        made.titles, made.title_starts = _spliced(base.titles, base.title_starts, runs,
+                                                  _encoded([p.title for p in fresh]))
+        made.summaries, made.summary_starts = _spliced(base.summaries, base.summary_starts, runs,
+                                                       _encoded(summaries(fresh)))
+        return made
+
+
+def _runs(base: Sequence[Post], posts: Sequence[Post]) -> list[tuple[int, int, int]]:
+    """`posts` as (position, first, last): positions `first`..`last` of `base` in a row, or
+    first = last = -1 for a post `base` does not have. Loops in C over the posts (a few
+    runs of 100,000 posts: the loop in Python cost more than the copies)."""
+    n = len(posts)
+    if not n:
+        return []
+    where = dict(zip(map(id, base), range(len(base)), strict=True))
+    # a post not in base gets a number of its own far below any position, two apart from the
+    # next: a step of exactly 1 is then always two neighbours of base, in its order
+    old = list(map(where.get, map(id, posts), range(-2 - 2 * n, -4 * n - 2, -2)))
+    del where
+    starts = [0, *(k + 1 for k, step in enumerate(map(operator.sub, old[1:], old[:-1])) if step != 1), n]
+    runs = []
+    for at, end in itertools.pairwise(starts):
+        first = old[at]
+        runs.append((at, first, first + end - at - 1) if first >= 0 else (at, -1, -1))
+    return runs
+
+
+def _encoded(texts: list[str]) -> list[bytes]:
+    return [t.replace("\r", " ").replace("\n", " ").encode() for t in texts]
+
+
+def _spliced(text: bytes, starts: array[int], runs: list[tuple[int, int, int]],
+             fresh: list[bytes]) -> tuple[bytes, array[int]]:
+    """The lines of `runs` (see _runs): a run of lines of `text` (whose lines begin at
+    `starts`) copied as one slice, each new post's line the next of `fresh`."""
+    pieces: list[bytes] = []
+    out, at = array("q"), 0
+    fresh_lines = iter(fresh)
+    for _, first, last in runs:
+        if first < 0:
+            line = next(fresh_lines)
+            pieces.append(line)
+            out.append(at)
+            at += len(line) + 1
+            continue
+        begin = starts[first]
+        end = starts[last + 1] - 1 if last + 1 < len(starts) else len(text)
+        pieces.append(text[begin:end])
+        out.extend(map((at - begin).__add__, starts[first:last + 1]))
+        at += end - begin + 1
+    return b"\n".join(pieces), out
+
 
 def _lines(texts: list[str]) -> tuple[bytes, array[int]]:
-    data = [t.replace("\r", " ").replace("\n", " ").encode() for t in texts]
+    data = _encoded(texts)
     starts, at = array("q"), 0
     for line in data:
         starts.append(at)

@@ -381,13 +381,18 @@ def test_haystack_finds_what_a_search_per_post_finds(query: str) -> None:
     assert made.select(topicexpr.parse("ai"), wanted.matcher(), wanted.limit or 50, wanted) == reference
 
 
-def test_a_patched_catalog_equals_one_made_afresh() -> None:
-    """The lists a pass patches (a few posts changed) are those the planner lists afresh."""
+def test_a_patched_catalog_equals_one_made_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lists a pass patches (a few posts changed) are those the planner lists afresh, and
+    so are the haystacks patched from those of a pass or more before (or kept as they were)."""
     from dataclasses import replace as changed
 
     from syndicator.config import load_settings
+    from syndicator.filters import Haystack
     from syndicator.model import Topic
     from syndicator.pipeline import catalog, feeds
+
+    monkeypatch.setattr(catalog, "HAYSTACK_MIN", 20)
+    patched = 0
 
     rnd = random.Random(3)
     topics = [Topic(n.upper(), n) for n in ("ai", "azure", "cloud")]
@@ -406,6 +411,13 @@ def test_a_patched_catalog_equals_one_made_afresh() -> None:
         afresh = catalog.Catalog().advance(planner, [], full=True)
         assert dict(made.lists) == dict(afresh.lists) and dict(made.names) == dict(afresh.names), step
         assert all(made.lists[s][0] is planner.posts(s)[0] for s in made.lists if made.lists[s])  # type: ignore[index]
+        for stem in rnd.sample(sorted(made.lists), rnd.randint(0, len(made.lists))):  # some passes skip a list
+            patched += stem in made._bases
+            got, want = made.haystack(stem), Haystack(made.lists[stem])
+            assert got is not None, stem
+            assert (got.titles, got.title_starts, got.summaries, got.summary_starts) == \
+                (want.titles, want.title_starts, want.summaries, want.summary_starts), (step, stem)
+    assert patched >= 10  # (most were patched, not made afresh)
 
 
 # -- a flood of distinct queries ---------------------------------------------------------------------

@@ -409,7 +409,7 @@ class Builder:
                 stories.update((), list(self.collection.published.values()))
                 self.stories = stories
                 if self.catalog is not None:
-                    self.catalog = replace(self.catalog, stories=stories, _haystacks={})
+                    self.catalog = self.catalog.with_stories(stories)
             return self.stories
 
     def _hand_over(self, plan: Plan, full: bool) -> PublishReport:

@@ -49,6 +49,9 @@ class Catalog:
     want_stories: Callable[[], Stories] | None = field(default=None, compare=False)
     #: the haystacks of long lists, made on first use (this catalog's posts only)
     _haystacks: dict[str, Haystack] = field(default_factory=dict, compare=False)
+    #: stem -> (its list a pass or more ago, that list's haystack): what a changed list's
+    #: haystack is patched from on first use (Haystack.patched)
+    _bases: dict[str, tuple[Sequence[Post], Haystack]] = field(default_factory=dict, compare=False)
 
     def advance(self, planner: Planner, changed: Iterable[str], full: bool = False,
                 removed: Sequence[Post] = (), added: Sequence[Post] = (), stories: Stories | None = None) -> Catalog:
@@ -58,7 +61,7 @@ class Catalog:
         every change, and listing its 100,000 posts afresh costs more than the rest of a pass."""
         stems = set(planner.stems()) if full else set(changed)
         if not stems and not full:
-            return self if stories is self.stories else replace(self, stories=stories, _haystacks={})
+            return self if stories is self.stories else self.with_stories(stories)
         lists = {} if full else dict(self.lists)
         entries = {} if full else dict(self.entries)
         names = {} if full else dict(self.names)
@@ -80,9 +83,29 @@ class Catalog:
                     names[slug] = topic.name
         generation = self.generation + 1
         mark = frozenset(["*"]) if full else frozenset(stems)
+        haystacks, bases = self._carried(stems, lists) if not full else ({}, {})
         return Catalog(generation, MappingProxyType(lists), MappingProxyType(names),
                        (*self.changes[-(HISTORY - 1):], (generation, mark)), MappingProxyType(entries), stories,
-                       self.want_stories)
+                       self.want_stories, haystacks, bases)
+
+    def with_stories(self, stories: Stories | None) -> Catalog:
+        """This catalog with other stories (its haystacks, copied, still hold)."""
+        return replace(self, stories=stories, _haystacks=dict(self._haystacks), _bases=dict(self._bases))
+
+    def _carried(self, changed: set[str], lists: Mapping[str, tuple[Post, ...]]
+                 ) -> tuple[dict[str, Haystack], dict[str, tuple[Sequence[Post], Haystack]]]:
+        """What the next catalog keeps of this one's haystacks: as they are for the lists it
+        did not change, as bases to patch for those it did (an older base when this catalog
+        made none)."""
+        haystacks = {stem: made for stem, made in self._haystacks.items()
+                     if stem not in changed and lists.get(stem) is self.lists.get(stem)}
+        bases: dict[str, tuple[Sequence[Post], Haystack]] = {
+            stem: (self.lists[stem], made) for stem, made in self._haystacks.items()
+            if stem in changed and stem in lists}
+        for stem, base in self._bases.items():
+            if stem in lists and stem not in haystacks:
+                bases.setdefault(stem, base)
+        return haystacks, bases
 
     def changed_since(self, generation: int) -> frozenset[str] | None:
         """The stems changed after `generation`; None when unknown (too long ago, or a pass
@@ -117,7 +140,8 @@ class Catalog:
             return None
         made = self._haystacks.get(stem)
         if made is None:
-            made = Haystack(posts)
+            base = self._bases.pop(stem, None)
+            made = Haystack(posts) if base is None else Haystack.patched(*base, posts)
             if len(self._haystacks) >= HAYSTACKS:
                 self._haystacks.pop(next(iter(self._haystacks)), None)
             self._haystacks[stem] = made
