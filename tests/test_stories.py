@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -263,3 +265,37 @@ def test_group_stories_names_feeds_or_stops_with_one_line(tmp_path: Path) -> Non
     _, run = _build(tmp_path, SEEDS, "bad", group_stories=["all", "AI Hardware"])
     assert run.returncode != 0
     assert "group_stories" in run.stderr and "'AI Hardware'" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_restart_over_the_state_groups_as_a_cold_build_does(tmp_path: Path) -> None:
+    """Posts loaded from the state hold no summary: the stories of a restart are matched on the
+    summaries read from the state in one go, and group as those of a cold build."""
+    from syndicator.pipeline.build import Builder
+    from syndicator.store.sqlite import FILE_NAME, SQLiteStore
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    settings = load_settings(env={}, overrides={"seeds_dir": seeds, "feeds_dir": tmp_path / "feeds",
+                                                "state_dir": tmp_path / "var", "base_url": BASE,
+                                                "group_stories": ["all"]})
+
+    def stories() -> list[tuple[str, list[str]]]:
+        items = json.loads((settings.feeds_dir / "all.json").read_bytes())["items"]
+        return sorted((i["id"], sorted(a["url"] for a in i.get("_syndicator", {}).get("also_covered_by", [])))
+                      for i in items)
+
+    first = Builder(settings, state=SQLiteStore(settings.state_dir / FILE_NAME, "test"))
+    first.build()
+    first.state.close()
+    cold = stories()
+    assert any(also for _, also in cold)
+    # while down, a post of no story is retitled: the restart's pass groups every post loaded
+    # from the state again
+    alone = next(p for p in sorted(seeds.iterdir()) if "Meta" not in p.read_text(encoding="utf-8"))
+    text = alone.read_text(encoding="utf-8")
+    alone.write_text(re.sub(r"^title: *\"?", lambda m: m.group(0) + "Retitled ", text, count=1, flags=re.M),
+                     encoding="utf-8")
+    builder = Builder(settings, state=SQLiteStore(settings.state_dir / FILE_NAME, "test"))
+    assert builder.build().changed_paths == [alone.name]
+    builder.state.close()
+    assert stories() == cold
