@@ -169,7 +169,12 @@ def _runs(base: Sequence[Post], posts: Sequence[Post]) -> list[tuple[int, int, i
 
 
 def _encoded(texts: list[str]) -> list[bytes]:
-    return [t.replace("\r", " ").replace("\n", " ").encode() for t in texts]
+    """Each text as one line of UTF-8 (line breaks as spaces), looped over in C."""
+    return list(map(str.encode, map(_NO_LF, map(_NO_CR, texts))))
+
+
+_NO_CR = operator.methodcaller("replace", "\r", " ")
+_NO_LF = operator.methodcaller("replace", "\n", " ")
 
 
 def _spliced(text: bytes, starts: array[int], runs: list[tuple[int, int, int]],
@@ -196,10 +201,9 @@ def _spliced(text: bytes, starts: array[int], runs: list[tuple[int, int, int]],
 
 def _lines(texts: list[str]) -> tuple[bytes, array[int]]:
     data = _encoded(texts)
-    starts, at = array("q"), 0
-    for line in data:
-        starts.append(at)
-        at += len(line) + 1
+    # where each line starts: the lengths of those before it, newlines included
+    starts = array("q", itertools.accumulate(map((1).__add__, map(len, data)), initial=0))
+    starts.pop()
     return b"\n".join(data), starts
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -288,7 +289,10 @@ class SQLiteStore:
                 for batch in _batched(paths, LOOKUPS_AT_ONCE):
                     found.update(db.execute(f"SELECT path, summary FROM summaries WHERE path IN "
                                             f"({','.join('?' * len(batch))})", batch))
-        return [text if type(text := found.get(path, "")) is str else "" for path in paths]
+        texts = list(map(found.get, paths, itertools.repeat("")))
+        if not all(type(text) is str for text in texts):  # (a row another hand wrote) nothing to find by
+            texts = [text if type(text) is str else "" for text in texts]
+        return texts
 
     # -- Jekyll _config.yml files -----------------------------------------------------------------
 
