@@ -240,12 +240,14 @@ class SQLiteStore:
             for batch in _batched(records, _SAVE_BATCH):
                 rows = [_split_row(_row(r)) for r in batch]
                 self.db.executemany("INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-                self.db.executemany("INSERT OR REPLACE INTO summaries VALUES (?, ?)",
-                                    [(r.path, r.good.summary) for r, row in zip(batch, rows, strict=True)
-                                     if r.good is not None and row[9] is not None])
-                self.db.executemany("DELETE FROM summaries WHERE path = ?",
-                                    [(r.path,) for r, row in zip(batch, rows, strict=True)
-                                     if r.good is None or row[9] is None])
+                summaries, unstored = [], []  # (a last good version that could not be stored has none)
+                for r, row in zip(batch, rows, strict=True):
+                    if r.good is not None and row[9] is not None:
+                        summaries.append((r.path, r.good.summary))
+                    else:
+                        unstored.append((r.path,))
+                self.db.executemany("INSERT OR REPLACE INTO summaries VALUES (?, ?)", summaries)
+                self.db.executemany("DELETE FROM summaries WHERE path = ?", unstored)
             self.db.executemany(f"UPDATE posts SET size = ?, mtime_ns = ? WHERE {RESTAMPED}",
                                 [restamp(r) for r in restamped])
 
@@ -429,9 +431,10 @@ def _split_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _record(row: list[Any], decode: Callable[[Any], Post]) -> Record:
     """The record a row holds (`decode` reads its post); SchemaError for a row this code did not write."""
-    (path, size, mtime, digest, problems, not_a_post, current, post_id, own_id, good, good_hash,
+    (path, size, mtime, stored_hash, problems, not_a_post, current, post_id, own_id, good, stored_good_hash,
      first_seen, changed) = row
-    if type(path) is not str or not all(v is None or type(v) is str for v in (digest, post_id, own_id, good_hash)):
+    if type(path) is not str or not all(v is None or type(v) is str
+                                        for v in (stored_hash, post_id, own_id, stored_good_hash)):
         raise SchemaError("a text column holds something else")
     if not (type(size) is type(mtime) is int or size is mtime is None) or not_a_post not in (0, 1) \
             or current not in (0, 1):
@@ -442,8 +445,8 @@ def _record(row: list[Any], decode: Callable[[Any], Post]) -> Record:
         # holds them all): the path, the ids, the hash of the bytes, the times
         if own_id == post_id:
             own_id = post_id
-        digest = _unhex(digest)
-        good_hash = digest if good_hash == row[3] else _unhex(good_hash)
+        digest = _unhex(stored_hash)
+        good_hash = digest if stored_good_hash == stored_hash else _unhex(stored_good_hash)
         if isinstance(post, LazyPost):
             if post.path == path:
                 _set(post, "path", path)
