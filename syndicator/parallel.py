@@ -156,6 +156,74 @@ def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]], lab
     return _first_here(items, work, OUTPUT_CHUNK, label, freeze=True)
 
 
+class Detached:
+    """Work running in a forked child (see `detach`)."""
+
+    def __init__(self, pid: int, fd: int, label: str) -> None:
+        self.pid, self._fd, self.label = pid, fd, label
+        self._done = False
+
+    def wait(self) -> None:
+        """Return once the work is done; raise its error (the exception itself, as the work
+        raised it), or OSError when the child died without one (killed)."""
+        if self._done:
+            return
+        self._done = True
+        with os.fdopen(self._fd, "rb") as f:
+            blob = f.read()  # until the child exits (it holds the only writing end)
+        _, status = os.waitpid(self.pid, 0)
+        if os.waitstatus_to_exitcode(status) == 0:
+            return
+        error: BaseException | None = None
+        if blob:
+            try:
+                error = pickle.loads(blob)
+            except Exception:  # noqa: BLE001 - an error the parent cannot rebuild: its text is enough
+                error = None
+        if isinstance(error, BaseException):
+            raise error
+        code = os.waitstatus_to_exitcode(status)
+        cause = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+        raise OSError(f"{self.label} stopped before it was done ({cause})")
+
+
+def may_fork() -> bool:
+    """Whether work may go to a forked child: a second core, and no other thread here (one
+    holding a lock would leave it held in the child)."""
+    return workers() > 0 and threading.active_count() == 1
+
+
+def detach(work: Callable[[], None], label: str) -> Detached | None:
+    """Start `work` in a forked child, to run beside what this process does next; None when
+    this process may not fork (see `may_fork`). The child sees this process's memory as it is
+    now (copy on write) and reports only whether it succeeded: `wait()` re-raises its error.
+    Killed with this process (a kill -9 of the parent ends it too)."""
+    if not may_fork():
+        return None
+    read_end, write_end = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the child: the work, its error down the pipe, no cleanup handlers
+        status = 1
+        try:
+            os.close(read_end)
+            heal.die_with_parent(parent)
+            gc.disable()  # a collection would touch, and so copy, every page of the heap it shares
+            try:
+                work()
+                status = 0
+            except BaseException as e:  # noqa: BLE001 - sent to the parent, which raises it
+                try:
+                    blob = pickle.dumps(e, pickle.HIGHEST_PROTOCOL)
+                except Exception:  # noqa: BLE001 - not picklable: its type and text
+                    blob = pickle.dumps(OSError(f"{label}: {type(e).__name__}: {e}"))
+                _write_all(write_end, blob)
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    return Detached(pid, read_end, label)
+
+
 def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[Any]], label: str = "",
                total: int = 0, before: int = 0) -> list[list[Any]]:
     """`do(chunk)` for every chunk, in order: this process from the front, a forked child from

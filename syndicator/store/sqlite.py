@@ -73,6 +73,8 @@ _COLUMNS = "path, size, mtime_ns, hash, problems, not_a_post, current, id, own_i
 #: pages) its heavy line (see codec.py).
 #: Records saved per statement (their encoded rows are held until it runs).
 _SAVE_BATCH = 1000
+#: From this many records, a save runs in a forked child beside the rest of the pass (see `save`).
+DETACH_AT = 2000
 #: Summaries asked for at once by path (SQLite's default limit of parameters is 32,766).
 LOOKUPS_AT_ONCE = 500
 #: From this many summaries asked for, the whole table is read instead.
@@ -121,7 +123,7 @@ class SQLiteStore:
             self._open(key)
 
     def _close_quietly(self) -> None:
-        db = getattr(self, "db", None)
+        db = getattr(self, "_db", None)
         if db is not None:
             with contextlib.suppress(Exception):
                 db.close()
@@ -132,16 +134,38 @@ class SQLiteStore:
         #: the connection that reads posts' heavy fields (any thread; a forked child opens its own)
         self._reader: tuple[int, sqlite3.Connection] | None = None
         self._reader_lock = threading.Lock()
-        path = self.path
-        _private(path)
-        # check_same_thread=False: the scheduler thread and the start-up thread take turns,
-        # serialized by the Builder's lock.
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        #: a save running in a forked child (see `save`), and what waits for it to be done
+        self._pending: parallel.Detached | None = None
+        self._after: list[Callable[[], None]] = []
+        _private(self.path)
+        self._db = self._connect()
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpoint-safe commit
-        self.db.execute("PRAGMA busy_timeout=5000")
         with self.transaction():
             self._prepare(key)
+
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread=False: the scheduler thread and the start-up thread take turns,
+        # serialized by the Builder's lock.
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpoint-safe commit
+        db.execute("PRAGMA busy_timeout=5000")
+        return db
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection of this process's reads and writes, once a save in a child is done."""
+        if self._pending is not None:
+            self._settle()
+        return self._db
+
+    def _settle(self) -> None:
+        """Wait for the save in a child, raise its error, then make the writes that waited."""
+        job, self._pending = self._pending, None
+        after, self._after = self._after, []
+        if job is not None:
+            job.wait()
+        for write in after:
+            write()
 
     def _prepare(self, key: str) -> None:
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -181,7 +205,13 @@ class SQLiteStore:
         self.db.execute("COMMIT")
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self._settle()
+        finally:
+            self._close_all()
+
+    def _close_all(self) -> None:
+        self._db.close()
         if self._hub_db is not None:
             self._hub_db.close()
         with self._reader_lock:
@@ -230,26 +260,37 @@ class SQLiteStore:
                 for path, size, mtime_ns in self.db.execute("SELECT path, size, mtime_ns FROM posts")}
 
     def save(self, records: Iterable[Record], gone: Iterable[str], restamped: Iterable[Record] = ()) -> None:
-        """Store changed records and forget deleted paths, in one transaction."""
+        """Store changed records and forget deleted paths, in one transaction.
+
+        From DETACH_AT records (a cold build) in a process that may fork, the transaction runs
+        in a forked child while this process goes on with the pass (encoding and inserting
+        100,000 records takes 4-5 s, which would otherwise hold up everything after it). The
+        next use of the connection here waits for it and raises its error, so what follows a
+        save (outputs, the mark that they are current) is still written after it. No
+        connection to the file is open across the fork: SQLite's locks are per process, and
+        a child must not inherit a connection's view of them."""
+        records, gone, restamped = list(records), list(gone), list(restamped)
+        if len(records) >= DETACH_AT and self._hub_db is None and parallel.may_fork():
+            self._settle()
+            self._close_all()
+            try:
+                self._pending = parallel.detach(lambda: self._save_in_child(records, gone, restamped),
+                                                f"saving {len(records)} posts to {self.path}")
+            finally:
+                self._db = self._connect()
+            if self._pending is not None:
+                return
         with self.transaction():
-            self.db.execute(_NOT_CURRENT)
-            paths = [(p,) for p in gone]
-            self.db.executemany("DELETE FROM posts WHERE path = ?", paths)
-            self.db.executemany("DELETE FROM summaries WHERE path = ?", paths)
-            # a batch at a time: a cold start saves every post
-            for batch in _batched(records, _SAVE_BATCH):
-                rows = [_split_row(_row(r)) for r in batch]
-                self.db.executemany("INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-                summaries, unstored = [], []  # (a last good version that could not be stored has none)
-                for r, row in zip(batch, rows, strict=True):
-                    if r.good is not None and row[9] is not None:
-                        summaries.append((r.path, r.good.summary))
-                    else:
-                        unstored.append((r.path,))
-                self.db.executemany("INSERT OR REPLACE INTO summaries VALUES (?, ?)", summaries)
-                self.db.executemany("DELETE FROM summaries WHERE path = ?", unstored)
-            self.db.executemany(f"UPDATE posts SET size = ?, mtime_ns = ? WHERE {RESTAMPED}",
-                                [restamp(r) for r in restamped])
+            _save(self.db, records, gone, restamped)
+
+    def _save_in_child(self, records: list[Record], gone: list[str], restamped: list[Record]) -> None:
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            _save(db, records, gone, restamped)
+            db.execute("COMMIT")
+        finally:
+            db.close()
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -306,6 +347,9 @@ class SQLiteStore:
             return {}
 
     def save_site_configs(self, fingerprints: dict[str, Fingerprint]) -> None:
+        if self._pending is not None:  # after the records being saved, as it would be without a child
+            self._after.append(lambda: self.save_site_configs(fingerprints))
+            return
         with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('site_configs', ?)",
                             (json.dumps(fingerprints, sort_keys=True),))
@@ -370,6 +414,27 @@ class SQLiteStore:
         with self._hub() as db:
             db.execute("UPDATE subscriptions SET delivered = ? WHERE topic = ? AND callback = ?",
                        (delivered, topic, callback))
+
+
+def _save(db: sqlite3.Connection, records: list[Record], gone: list[str], restamped: list[Record]) -> None:
+    """The statements of SQLiteStore.save, inside the caller's transaction."""
+    db.execute(_NOT_CURRENT)
+    paths = [(p,) for p in gone]
+    db.executemany("DELETE FROM posts WHERE path = ?", paths)
+    db.executemany("DELETE FROM summaries WHERE path = ?", paths)
+    # a batch at a time: a cold start saves every post
+    for batch in _batched(records, _SAVE_BATCH):
+        rows = [_split_row(_row(r)) for r in batch]
+        db.executemany("INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        summaries, unstored = [], []  # (a last good version that could not be stored has none)
+        for r, row in zip(batch, rows, strict=True):
+            if r.good is not None and row[9] is not None:
+                summaries.append((r.path, r.good.summary))
+            else:
+                unstored.append((r.path,))
+        db.executemany("INSERT OR REPLACE INTO summaries VALUES (?, ?)", summaries)
+        db.executemany("DELETE FROM summaries WHERE path = ?", unstored)
+    db.executemany(f"UPDATE posts SET size = ?, mtime_ns = ? WHERE {RESTAMPED}", [restamp(r) for r in restamped])
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
