@@ -217,7 +217,7 @@ def detach(work: Callable[[], None], label: str) -> Detached | None:
                     blob = pickle.dumps(e, pickle.HIGHEST_PROTOCOL)
                 except Exception:  # noqa: BLE001 - not picklable: its type and text
                     blob = pickle.dumps(OSError(f"{label}: {type(e).__name__}: {e}"))
-                _write_all(write_end, blob)
+                write_all(write_end, blob)
         finally:
             os._exit(status)
     os.close(write_end)
@@ -248,7 +248,7 @@ def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[A
                 heal.die_with_parent(parent)  # a kill -9 of the parent ends it too (and frees its locks)
                 while (i := ends.take(back=True)) is not None:
                     blob = pickle.dumps((i, do(chunks[i])), pickle.HIGHEST_PROTOCOL)
-                    _write_all(fd, len(blob).to_bytes(_SIZE, "little") + blob)
+                    write_all(fd, len(blob).to_bytes(_SIZE, "little") + blob)
                 status = 0
             finally:
                 os._exit(status)
@@ -268,7 +268,7 @@ def _both_ends(chunks: Sequence[Sequence[T]], do: Callable[[Sequence[T]], list[A
     return done
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]

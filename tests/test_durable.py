@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEEDS
+from tests.conftest import ROOT, SEEDS
 from tests.serverproc import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
@@ -44,9 +44,21 @@ def traced_build(tmp_path: Path, durable: bool) -> tuple[Path, list[tuple[str, s
     return out, _calls(trace)
 
 
+#: strace's second half of a call another process's call interrupted in the trace
+RESUMED = re.compile(r"\s*<\.\.\. \w+ resumed>(.*)")
+
+
 def _calls(trace: Path) -> list[tuple[str, str, str]]:
-    calls = []
+    """The calls in the order they returned (a call split by another process's is joined)."""
+    calls, unfinished = [], {}
     for line in trace.read_text().splitlines():
+        pid, _, rest = line.partition(" ")
+        if line.endswith("<unfinished ...>"):
+            unfinished[pid] = line[: -len("<unfinished ...>")]
+            continue
+        resumed = RESUMED.match(rest)
+        if resumed and pid in unfinished:
+            line = unfinished.pop(pid) + resumed.group(1)
         m = CALL.match(line)
         if m and ("= 0" in line or m.group(1) == "openat" and "O_CREAT" in line and " = -1" not in line):
             calls.append((m.group(1), m.group(2) or m.group(3), m.group(4) or ""))
@@ -56,6 +68,33 @@ def _calls(trace: Path) -> list[tuple[str, str, str]]:
 def test_each_file_is_synced_before_its_rename_and_each_folder_before_the_end(tmp_path: Path) -> None:
     out, calls = traced_build(tmp_path, durable=True)
     assert_synced(tmp_path, out, calls)
+
+
+def test_a_cold_build_of_hundreds_of_files_syncs_them_in_a_process_of_their_own(tmp_path: Path) -> None:
+    """Hundreds of outputs (a cold build of a real-sized folder): the writers hand their temp
+    files to a process that syncs and renames them (publishers.directory.Committer), so they
+    do not wait for the disk; each file is still synced before its rename, and each folder
+    after the last rename into it."""
+    seeds, out, trace = tmp_path / "seeds", tmp_path / "feeds", tmp_path / "trace.txt"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "gen_corpus.py"), "-n", "700", "-o", str(seeds)],
+                   check=True, capture_output=True)
+    subprocess.run([*STRACE, "-o", str(trace), sys.executable, "-m", "syndicator", "build", "--seeds", str(seeds),
+                    "--out", str(out), "--state", str(tmp_path / "var")],
+                   check=True, cwd=tmp_path, env=_env(True), capture_output=True)
+    calls = _calls(trace)
+    assert sum(1 for call, _, _ in calls if call.startswith("rename")) > 400
+    assert_synced(tmp_path, out, calls)
+    # the published files (not the dotfiles: manifest, site record) are renamed into place by
+    # another process than the two that wrote them
+    made_by, renamed_by = set(), set()
+    for line in trace.read_text().splitlines():
+        pid, _, rest = line.partition(" ")
+        output_tmp = re.search(r'/\.[^./][^/"]*\.tmp"', rest)  # .<name>.<pid>.tmp of a name not a dotfile
+        if output_tmp and rest.startswith("openat(") and "O_CREAT" in rest and " = -1" not in rest:
+            made_by.add(pid)
+        elif output_tmp and rest.startswith("rename"):
+            renamed_by.add(pid)
+    assert len(made_by) == 2 and len(renamed_by) == 1 and not made_by & renamed_by
 
 
 def test_a_service_first_pass_is_as_durable(tmp_path: Path) -> None:

@@ -218,3 +218,56 @@ def test_file_times_are_publish_times(tmp_path: Path) -> None:
     now[0] -= 3600
     second.build()
     assert max(mtimes().values()) <= int(now[0]) * S + AHEAD_NS
+
+
+# -- the Committer: a cold build's durable renames in a process of their own ----------------------
+
+
+def _stage(root: Path, name: str, data: bytes) -> tuple[Path, Path]:
+    path = root / name
+    tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    return tmp, path
+
+
+def test_the_committer_renames_what_two_processes_hand_it(tmp_path: Path) -> None:
+    from syndicator.publishers.directory import Committer
+
+    committer = Committer(tmp_path)
+    committer.start()
+    pid = os.fork()
+    if pid == 0:  # a second writer, as the forked one of a cold build
+        try:
+            for i in range(200):
+                committer.hand([_stage(tmp_path, f"child{i}.rss", b"c%d" % i)])
+        finally:
+            os._exit(0)
+    # many at once: more than one write to the pipe, each whole
+    committer.hand([_stage(tmp_path, f"parent{i}.rss", b"p%d" % i) for i in range(300)])
+    os.waitpid(pid, 0)
+    committer.finish()
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {f"child{i}.rss" for i in range(200)} | {f"parent{i}.rss" for i in range(300)}
+    assert (tmp_path / "child7.rss").read_bytes() == b"c7" and (tmp_path / "parent299.rss").read_bytes() == b"p299"
+
+
+def test_a_committer_that_dies_fails_the_publish_and_leaves_temp_files_only(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import pytest
+
+    from syndicator.publishers.directory import Committer
+
+    committer = Committer(tmp_path)
+    committer.start()
+    os.kill(committer._pid, signal.SIGKILL)
+    while Path(f"/proc/{committer._pid}/stat").read_text().split(") ")[1][0] != "Z":
+        time.sleep(0.01)  # dead, not reaped yet
+    with pytest.raises(BrokenPipeError):
+        committer.hand([_stage(tmp_path, "a.rss", b"a")])
+    with pytest.raises(OSError, match="died"):
+        committer.finish()
+    assert not (tmp_path / "a.rss").exists()
+    DirectoryPublisher(tmp_path).remove_temp_files()
+    assert list(tmp_path.iterdir()) == []

@@ -24,17 +24,22 @@ renames. A batch of one or two files, or a system without syncfs, syncs each fil
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
+import gc
 import json
 import logging
 import os
+import pickle
+import select
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from syndicator import parallel, redirects, urls
+from syndicator import heal, parallel, redirects, urls
 from syndicator.compress import gzip_bytes, holds
 from syndicator.formats import FORMATS
 from syndicator.publishers import Output, Outputs, PublishReport
@@ -78,14 +83,19 @@ def atomic_write(path: Path, data: bytes, mtime_ns: int | None = None, durable: 
         raise
 
 
+#: (temp file, path) of files written and not renamed yet
+Staged = list[tuple[Path, Path]]
+
+
 class Batch:
     """Atomic writes made together: `stage` writes each temp file, `commit` syncs them all
     (when durable) and renames each into place, in the order staged. Temp files not renamed
-    are removed when the batch ends, by an error or otherwise."""
+    are removed when the batch ends, by an error or otherwise. `hand`: commit by handing the
+    staged files to a Committer instead (which syncs and renames them)."""
 
-    def __init__(self, root: Path, durable: bool) -> None:
-        self.root, self.durable = root, durable
-        self._staged: list[tuple[Path, Path]] = []
+    def __init__(self, root: Path, durable: bool, hand: Callable[[Staged], None] | None = None) -> None:
+        self.root, self.durable, self._hand = root, durable, hand
+        self._staged: Staged = []
 
     def __enter__(self) -> Batch:
         return self
@@ -104,6 +114,10 @@ class Batch:
             os.utime(f.fileno(), ns=(mtime_ns, mtime_ns))
 
     def commit(self) -> None:
+        if self._hand is not None and self._staged:
+            self._hand(self._staged)  # (which raises rather than leave them)
+            self._staged = []
+            return
         if self.durable and self._staged:
             self._sync()
         while self._staged:
@@ -120,6 +134,118 @@ class Batch:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+
+class Committer:
+    """Durable renames of a cold build's writes in a forked process of their own, so that the
+    writers do not wait for the disk: they stage their temp files, hand them here, and go on
+    rendering; this process syncs everything handed so far at once (one syncfs of the file
+    system, or an fsync per file without one) and then renames each into place, in the order
+    handed, again and again until every writer is done. Its own process rather than a thread:
+    the writers fork (see parallel.py), which a process with threads may not do.
+
+    Use: `start()` before the writers fork (they inherit the pipe), `hand` from any of them,
+    `finish()` once they are all done: it waits for the last renames and raises what went
+    wrong, if anything did."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._pid = 0
+        self._write = self._done = -1
+
+    def start(self) -> None:
+        read_end, self._write = os.pipe()
+        with contextlib.suppress(OSError):  # room for what is handed while a sync runs
+            fcntl.fcntl(self._write, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        done_read, done_write = os.pipe()
+        parent = os.getpid()
+        self._pid = os.fork()
+        if self._pid == 0:
+            status = 1
+            try:
+                os.close(self._write)
+                os.close(done_read)
+                heal.die_with_parent(parent)
+                gc.disable()  # (a collection would copy every page of the heap it shares)
+                try:
+                    self._serve(read_end)
+                    status = 0
+                except BaseException as e:  # noqa: BLE001 - its text goes to the parent
+                    parallel.write_all(done_write, f"{type(e).__name__}: {e}".encode(errors="replace"))
+            finally:
+                os._exit(status)
+        os.close(read_end)
+        os.close(done_write)
+        self._done = done_read
+
+    def hand(self, staged: Staged) -> None:
+        """Hand over staged (temp file, path) pairs, whose bytes are written: from now on they
+        are the Committer's to sync and rename."""
+        items = [(str(tmp), str(path)) for tmp, path in staged]
+        message = pickle.dumps(items, pickle.HIGHEST_PROTOCOL)
+        if len(message) + _FRAME > select.PIPE_BUF and len(items) > 1:
+            # a write of PIPE_BUF bytes at most is never interleaved with another writer's
+            half = len(staged) // 2
+            self.hand(staged[:half])
+            self.hand(staged[half:])
+            return
+        if len(message) + _FRAME > select.PIPE_BUF:
+            raise OSError(f"a path too long to hand over: {items[0][1][:200]}")
+        parallel.write_all(self._write, len(message).to_bytes(_FRAME, "little") + message)
+
+    def finish(self) -> None:
+        """Wait for every rename handed so far (call once every writer is done with `hand`);
+        OSError when the Committer failed or died."""
+        if self._pid == 0:
+            return
+        os.close(self._write)
+        with os.fdopen(self._done, "rb") as f:
+            error = f.read().decode(errors="replace")
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise OSError(f"publishing into {self.root}: {error or 'the process that syncs and renames files died'}")
+
+    def _serve(self, fd: int) -> None:
+        """(In the child) read what writers hand over; each time nothing more is waiting, sync
+        and rename all of it; until every writer has closed its end."""
+        buffer, pending = b"", []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if chunk:
+                buffer += chunk
+                while len(buffer) >= _FRAME:
+                    size = int.from_bytes(buffer[:_FRAME], "little")
+                    if len(buffer) < _FRAME + size:
+                        break  # the rest of it is on its way
+                    pending.extend(pickle.loads(buffer[_FRAME:_FRAME + size]))
+                    buffer = buffer[_FRAME + size:]
+                if len(pending) < COMMIT_MOST and select.select([fd], [], [], 0)[0]:
+                    continue  # more is waiting: one sync for it all
+            if pending:
+                self._commit(pending)
+                pending = []
+            if not chunk:
+                return
+
+    def _commit(self, pending: list[tuple[str, str]]) -> None:
+        if not _syncfs(self.root):
+            for tmp, _ in pending:
+                fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        for tmp, path in pending:
+            os.replace(tmp, path)
+
+
+#: Bytes of the length before each message handed to a Committer.
+_FRAME = 4
+#: Files a Committer syncs and renames at once at most (the rest wait for the next sync).
+COMMIT_MOST = 1000
+#: The pipe to a Committer holds this much (a writer waits when it is full).
+PIPE_BYTES = 1 << 20
 
 
 def _syncfs(folder: Path) -> bool:
@@ -212,12 +338,13 @@ def write_file(root: Path, rel: str, out: Output, now: float, durable: bool = Fa
     return bool(write_files(root, [(rel, out)], now, durable))
 
 
-def write_files(root: Path, outputs: Iterable[tuple[str, Output]], now: float, durable: bool = False) -> list[str]:
+def write_files(root: Path, outputs: Iterable[tuple[str, Output]], now: float, durable: bool = False,
+                committer: Committer | None = None) -> list[str]:
     """Write outputs (each with its .gz, the twin renamed just before its file) published at
     `now`, as one Batch; the paths whose bytes changed (twins of the others are repaired if
-    they disagree)."""
+    they disagree). `committer`: it syncs and renames them (see Committer)."""
     written = []
-    with Batch(root, durable) as batch:
+    with Batch(root, durable, committer.hand if committer is not None else None) as batch:
         for rel, out in outputs:
             path = root / rel
             gz = path.with_name(path.name + ".gz")
@@ -425,12 +552,26 @@ class DirectoryPublisher:
         """Write every output; the paths whose bytes changed. Thousands of outputs (a cold
         build's pages) are split with a forked second process."""
         root = self.root
+        rels = list(outputs)
+        # durable writes of a cold build: synced and renamed by a process of their own
+        committer = Committer(root) if self.durable and len(rels) >= parallel.MIN_OUTPUTS \
+            and parallel.may_fork() else None
 
-        def work(rels: Sequence[str]) -> list[str]:
-            return write_files(root, ((rel, outputs.output(rel)) for rel in rels), now, self.durable)
+        def work(chunk: Sequence[str]) -> list[str]:
+            return write_files(root, ((rel, outputs.output(rel)) for rel in chunk), now, self.durable, committer)
 
-        # in the planned order: a post's documents come close together (see plan._add_pages)
-        return sorted(parallel.fork_split(list(outputs), work, "writing files"))
+        if committer is None:
+            # in the planned order: a post's documents come close together (see plan._add_pages)
+            return sorted(parallel.fork_split(rels, work, "writing files"))
+        committer.start()
+        try:
+            written = parallel.fork_split(rels, work, "writing files")
+        except BaseException:
+            with contextlib.suppress(OSError):  # (the error that stopped the writers is the one to tell)
+                committer.finish()
+            raise
+        committer.finish()
+        return sorted(written)
 
     def write_manifest(self, files: Iterable[str]) -> None:
         manifest = json.dumps({"files": sorted(files)}, indent=0).encode()
