@@ -20,6 +20,8 @@ Durable writes sync a file's bytes before its rename. Files are written in batch
 outputs each): every temp file of a batch first, then one syncfs of the folder's file system
 (one journal commit instead of one per file: a quarter of the time per file here), then the
 renames. A batch of one or two files, or a system without syncfs, syncs each file instead.
+A cold build's writers hand their batches to a Committer process, which syncs and renames
+them while the writers render on.
 """
 
 from __future__ import annotations
