@@ -221,3 +221,26 @@ def test_a_post_edited_between_documents_is_not_taken_for_the_old_one(ok_posts: 
             for fmt in ("atom", "rss"):
                 assert f"Title {n}</title>".encode() in _render(feed, fmt)
             assert json.loads(_render(feed, "json"))["items"][0]["title"] == f"Title {n}"
+
+
+def test_a_document_is_made_without_looking_for_a_module(ok_posts: list[Post]) -> None:
+    """feedgen's load_extension() tries to import `feedgen.ext.<name>_entry`, which for media
+    and dc does not exist: a search of sys.path for every document made. Documents are made
+    by the thousand in a cold build, so none may ask the import system for anything."""
+    import sys
+
+    feeds = feedplan.plan(ok_posts, _settings())
+    _every_document(feeds)  # (whatever the first document imports on first use)
+    asked: list[str] = []
+
+    class Watch:
+        @staticmethod
+        def find_spec(name: str, path: object = None, target: object = None) -> None:
+            asked.append(name)
+
+    sys.meta_path.insert(0, Watch)  # type: ignore[arg-type]
+    try:
+        _every_document(feeds)
+    finally:
+        sys.meta_path.remove(Watch)  # type: ignore[arg-type]
+    assert asked == []
