@@ -351,15 +351,15 @@ def write_files(root: Path, outputs: Iterable[tuple[str, Output]], now: float, d
             path = root / rel
             gz = path.with_name(path.name + ".gz")
             twin = has_twin(rel)
-            if same_bytes(path, out.data):
+            try:  # one look at what is there (a cold build's thousands of files are not)
+                st: os.stat_result | None = os.stat(path)
+            except OSError:
+                st = None
+            if st is not None and st.st_size == len(out.data) and same_bytes(path, out.data):
                 if twin:
                     repair_twin(path, out.data, durable)
                 continue
-            try:
-                previous: int | None = path.stat().st_mtime_ns
-            except OSError:
-                previous = None
-            mtime = stamp(previous, now)
+            mtime = stamp(st.st_mtime_ns if st is not None else None, now)
             if twin:
                 batch.stage(gz, gzip_bytes(out.data), mtime)
             else:
