@@ -271,3 +271,21 @@ def test_a_committer_that_dies_fails_the_publish_and_leaves_temp_files_only(tmp_
     assert not (tmp_path / "a.rss").exists()
     DirectoryPublisher(tmp_path).remove_temp_files()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_path_too_long_for_one_pipe_write_is_renamed_by_its_writer(tmp_path: Path) -> None:
+    """A pipe write of at most PIPE_BUF bytes is never interleaved with another writer's: a
+    pair of paths longer than that (a folder kilobytes deep) is synced and renamed by the
+    writer itself, and the rest still goes to the Committer."""
+    from syndicator.publishers.directory import Committer
+
+    deep = tmp_path.joinpath(*["d" * 200] * 11)  # 2,200 bytes of folders
+    deep.mkdir(parents=True)
+    committer = Committer(tmp_path)
+    committer.start()
+    committer.hand([_stage(tmp_path, "short.rss", b"s"), _stage(deep, "long.rss", b"l"),
+                    _stage(tmp_path, "after.rss", b"a")])
+    assert (deep / "long.rss").read_bytes() == b"l"  # here, at once
+    committer.finish()
+    assert (tmp_path / "short.rss").read_bytes() == b"s" and (tmp_path / "after.rss").read_bytes() == b"a"
+    assert not [p for p in tmp_path.rglob("*.tmp")]

@@ -131,11 +131,7 @@ class Batch:
         if len(self._staged) > 2 and _syncfs(self.root):
             return
         for tmp, _ in self._staged:
-            fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync_file(tmp)
 
 
 class Committer:
@@ -191,8 +187,11 @@ class Committer:
             self.hand(staged[:half])
             self.hand(staged[half:])
             return
-        if len(message) + _FRAME > select.PIPE_BUF:
-            raise OSError(f"a path too long to hand over: {items[0][1][:200]}")
+        if len(message) + _FRAME > select.PIPE_BUF:  # a path of kilobytes: synced and renamed here
+            tmp, path = staged[0]
+            _fsync_file(tmp)
+            os.replace(tmp, path)
+            return
         parallel.write_all(self._write, len(message).to_bytes(_FRAME, "little") + message)
 
     def finish(self) -> None:
@@ -233,11 +232,7 @@ class Committer:
     def _commit(self, pending: list[tuple[str, str]]) -> None:
         if not _syncfs(self.root):
             for tmp, _ in pending:
-                fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                _fsync_file(tmp)
         for tmp, path in pending:
             os.replace(tmp, path)
 
@@ -248,6 +243,14 @@ _FRAME = 4
 COMMIT_MOST = 1000
 #: The pipe to a Committer holds this much (a writer waits when it is full).
 PIPE_BYTES = 1 << 20
+
+
+def _fsync_file(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _syncfs(folder: Path) -> bool:
