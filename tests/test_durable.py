@@ -89,6 +89,7 @@ def test_a_cold_build_of_hundreds_of_files_syncs_them_in_a_process_of_their_own(
     made_by, renamed_by = set(), set()
     for line in trace.read_text().splitlines():
         pid, _, rest = line.partition(" ")
+        rest = rest.lstrip()  # (strace pads the pid to five places)
         output_tmp = re.search(r'/\.[^./][^/"]*\.tmp"', rest)  # .<name>.<pid>.tmp of a name not a dotfile
         if output_tmp and rest.startswith("openat(") and "O_CREAT" in rest and " = -1" not in rest:
             made_by.add(pid)
