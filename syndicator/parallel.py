@@ -172,7 +172,8 @@ class Detached:
         with os.fdopen(self._fd, "rb") as f:
             blob = f.read()  # until the child exits (it holds the only writing end)
         _, status = os.waitpid(self.pid, 0)
-        if os.waitstatus_to_exitcode(status) == 0:
+        code = os.waitstatus_to_exitcode(status)
+        if code == 0:
             return
         error: BaseException | None = None
         if blob:
@@ -182,7 +183,6 @@ class Detached:
                 error = None
         if isinstance(error, BaseException):
             raise error
-        code = os.waitstatus_to_exitcode(status)
         cause = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
         raise OSError(f"{self.label} stopped before it was done ({cause})")
 

@@ -260,13 +260,14 @@ def test_a_committer_that_dies_fails_the_publish_and_leaves_temp_files_only(tmp_
     from syndicator.publishers.directory import Committer
 
     committer = Committer(tmp_path)
-    committer.start()
-    os.kill(committer._pid, signal.SIGKILL)
-    while Path(f"/proc/{committer._pid}/stat").read_text().split(") ")[1][0] != "Z":
+    assert committer.start() and committer._job is not None
+    os.kill(committer._job.pid, signal.SIGKILL)
+    while Path(f"/proc/{committer._job.pid}/stat").read_text().split(") ")[1][0] != "Z":
         time.sleep(0.01)  # dead, not reaped yet
     with pytest.raises(BrokenPipeError):
         committer.hand([_stage(tmp_path, "a.rss", b"a")])
-    with pytest.raises(OSError, match="died"):
+    with pytest.raises(OSError, match=r"syncing and renaming files in .* stopped before it was done "
+                                      r"\(killed by signal 9\)"):
         committer.finish()
     assert not (tmp_path / "a.rss").exists()
     DirectoryPublisher(tmp_path).remove_temp_files()

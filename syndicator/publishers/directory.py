@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
-import gc
 import json
 import logging
 import os
@@ -41,7 +40,7 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from syndicator import heal, parallel, redirects, urls
+from syndicator import parallel, redirects, urls
 from syndicator.compress import gzip_bytes, holds
 from syndicator.formats import FORMATS
 from syndicator.publishers import Output, Outputs, PublishReport
@@ -148,33 +147,24 @@ class Committer:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._pid = 0
-        self._write = self._done = -1
+        self._job: parallel.Detached | None = None
+        self._write = -1
 
-    def start(self) -> None:
+    def start(self) -> bool:
+        """Start the process (see parallel.detach); False when this process may not fork."""
         read_end, self._write = os.pipe()
         with contextlib.suppress(OSError):  # room for what is handed while a sync runs
             fcntl.fcntl(self._write, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        done_read, done_write = os.pipe()
-        parent = os.getpid()
-        self._pid = os.fork()
-        if self._pid == 0:
-            status = 1
-            try:
-                os.close(self._write)
-                os.close(done_read)
-                heal.die_with_parent(parent)
-                gc.disable()  # (a collection would copy every page of the heap it shares)
-                try:
-                    self._serve(read_end)
-                    status = 0
-                except BaseException as e:  # noqa: BLE001 - its text goes to the parent
-                    parallel.write_all(done_write, f"{type(e).__name__}: {e}".encode(errors="replace"))
-            finally:
-                os._exit(status)
+
+        def serve() -> None:
+            os.close(self._write)  # (the writers' end: its copy here would keep the pipe open)
+            self._serve(read_end)
+
+        self._job = parallel.detach(serve, f"syncing and renaming files in {self.root}")
         os.close(read_end)
-        os.close(done_write)
-        self._done = done_read
+        if self._job is None:
+            os.close(self._write)
+        return self._job is not None
 
     def hand(self, staged: Staged) -> None:
         """Hand over staged (temp file, path) pairs, whose bytes are written: from now on they
@@ -196,16 +186,12 @@ class Committer:
 
     def finish(self) -> None:
         """Wait for every rename handed so far (call once every writer is done with `hand`);
-        OSError when the Committer failed or died."""
-        if self._pid == 0:
+        the Committer's error when it failed, OSError when it died."""
+        job, self._job = self._job, None
+        if job is None:
             return
         os.close(self._write)
-        with os.fdopen(self._done, "rb") as f:
-            error = f.read().decode(errors="replace")
-        _, status = os.waitpid(self._pid, 0)
-        self._pid = 0
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise OSError(f"publishing into {self.root}: {error or 'the process that syncs and renames files died'}")
+        job.wait()
 
     def _serve(self, fd: int) -> None:
         """(In the child) read what writers hand over; each time nothing more is waiting, sync
@@ -559,8 +545,9 @@ class DirectoryPublisher:
         root = self.root
         rels = list(outputs)
         # durable writes of a cold build: synced and renamed by a process of their own
-        committer = Committer(root) if self.durable and len(rels) >= parallel.MIN_OUTPUTS \
-            and parallel.may_fork() else None
+        committer = Committer(root) if self.durable and len(rels) >= parallel.MIN_OUTPUTS else None
+        if committer is not None and not committer.start():
+            committer = None  # (this process may not fork)
 
         def work(chunk: Sequence[str]) -> list[str]:
             return write_files(root, ((rel, outputs.output(rel)) for rel in chunk), now, self.durable, committer)
@@ -568,11 +555,10 @@ class DirectoryPublisher:
         if committer is None:
             # in the planned order: a post's documents come close together (see plan._add_pages)
             return sorted(parallel.fork_split(rels, work, "writing files"))
-        committer.start()
         try:
             written = parallel.fork_split(rels, work, "writing files")
         except BaseException:
-            with contextlib.suppress(OSError):  # (the error that stopped the writers is the one to tell)
+            with contextlib.suppress(Exception):  # (the error that stopped the writers is the one to tell)
                 committer.finish()
             raise
         committer.finish()
