@@ -91,9 +91,9 @@ class OutputPlanner:
         listings: dict[str, set[str]] = {}
         gone = []
         for rel in (*self.known, urls.INDEX, urls.OPML):
-            folder, _, name = rel.rpartition("/")
-            if not name:
+            if urls.is_archive_prefix(rel):
                 continue  # a digest of every archive page of a feed, no file
+            folder, _, name = rel.rpartition("/")
             present = listings.get(folder)
             if present is None:
                 present = listings[folder] = self.publisher.listing(folder + "/" if folder else "")
