@@ -317,6 +317,26 @@ def test_site_config_change_rereads_the_posts_below_it(tmp_path: Path) -> None:
     assert any(p.path == "site/_config.yml" for p in builder.build().errors)  # still reported
 
 
+def test_a_result_lists_the_posts_of_its_own_pass_or_says_it_cannot(tmp_path: Path) -> None:
+    """A result lists its pass's posts from the collection itself, not from a copy made each
+    pass (20 ms at 100,000 posts): read after the Builder's next pass began, it raises instead
+    of listing another pass's posts."""
+    from syndicator.pipeline import Builder
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "a.md").write_text("---\ntitle: A\ndate: 2024-01-01\n---\nx\n", encoding="utf-8")
+    builder = Builder(golden_settings(seeds, tmp_path / "feeds", tmp_path / "var"))
+    first, listed = builder.build(), builder.build()
+    assert [p.title for p in listed.posts] == ["A"]  # read before the next pass
+    (seeds / "b.md").write_text("---\ntitle: B\ndate: 2024-01-02\n---\nx\n", encoding="utf-8")
+    second = builder.build()
+    with pytest.raises(RuntimeError, match="next pass"):
+        first.posts  # noqa: B018 - the property is what is tested
+    assert [p.title for p in listed.posts] == ["A"]  # what was listed stays
+    assert [p.title for p in second.posts] == ["A", "B"]
+
+
 def test_gz_twins_hold_their_files_and_are_stable(seed_build: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
     feeds, _ = seed_build
     twins = sorted(feeds.rglob("*.gz"))
