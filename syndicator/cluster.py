@@ -216,7 +216,8 @@ class Publishing:
             publisher = DatabasePublisher(db, fence=fence)
             self.builder = builder = Builder(s, state=PostgresStore(db, self.key, fence=fence), settle=True,
                                              publisher=publisher,
-                                             confirmations=guard.Confirmations(s, s.state_dir), warm=self.warm)
+                                             confirmations=guard.Confirmations(s, s.state_dir), warm=self.warm,
+                                             long_lived=True)
             result = builder.build()
             preload()
             parallel.keep_long_lived(collect=True)  # (a builder of an earlier term may be let go)

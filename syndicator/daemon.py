@@ -209,7 +209,8 @@ class _Service:
     def start_builder(self) -> Builder:
         s = self.settings
         builder = pipeline.Builder(s, state=self.state, settle=True, publisher=self.publisher,
-                          confirmations=guard.Confirmations(s, s.state_dir), keep_catalog=s.custom_feeds)
+                                   confirmations=guard.Confirmations(s, s.state_dir), keep_catalog=s.custom_feeds,
+                                   long_lived=True)
         scanned, self._scanned = self._scanned, None  # (the scan `_behind` made, once)
         self._passed(builder.build(scanned), "catch-up" if self.warm or self.ready else "build")
         again = bool(self.ready)

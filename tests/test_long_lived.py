@@ -8,8 +8,11 @@ import json
 import subprocess
 import sys
 import weakref
+from pathlib import Path
 
 from syndicator import parallel
+from syndicator.pipeline import Builder
+from tests.regen_golden import golden_settings
 
 
 class Node:
@@ -65,3 +68,40 @@ def test_the_command_freezes_what_its_imports_make_and_collects_nothing_meanwhil
     assert seen["collections"] == 0
     assert seen["frozen"] > 20_000
     assert seen["enabled"] is True
+
+
+def test_a_first_pass_collects_nothing_and_a_long_lived_builder_keeps_what_it_made_frozen(tmp_path: Path) -> None:
+    """A Builder's first pass (a start: every record loaded, collected and planned) makes
+    objects that all live on: at 100,000 posts a restart spent 0.75 s of its 3.7 s catch-up
+    in collections that freed nothing. None runs during it, and a service's Builder leaves
+    what it made out of the collections that follow (the first of them would walk it all)."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for i in range(60):
+        (seeds / f"post-{i}.md").write_text(
+            f"---\ntitle: Post {i}\ndate: 2024-01-{i % 28 + 1:02d}\ntags: [t{i % 7}, u{i % 3}]\n---\n"
+            + f"Body {i}, with some words. " * 20 + "\n", encoding="utf-8")
+    settings = golden_settings(seeds, tmp_path / "feeds", tmp_path / "var")
+    stops: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop":
+            stops.append(info["generation"])
+
+    gc.collect()
+    gc.callbacks.append(count)
+    try:
+        gc.unfreeze()
+        first = Builder(settings).build()
+        plain = (len(stops), gc.get_freeze_count())
+        stops.clear()
+        kept = Builder(settings, long_lived=True).build()
+        long_lived = (len(stops), gc.get_freeze_count())
+    finally:
+        gc.callbacks.remove(count)
+        gc.unfreeze()
+    assert first.posts_published == kept.posts_published == 60
+    # the code before made 25 collections in that pass; one may come once they resume, at its end
+    assert plain[0] <= 1
+    assert plain[1] == 0  # nothing frozen by a Builder that is let go
+    assert long_lived[0] == 0 and long_lived[1] > 10_000
