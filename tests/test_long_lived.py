@@ -8,10 +8,11 @@ import json
 import subprocess
 import sys
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 from syndicator import parallel
-from syndicator.pipeline import Builder
+from syndicator.pipeline import Builder, BuildResult
 from tests.regen_golden import golden_settings
 
 
@@ -77,7 +78,7 @@ def test_a_first_pass_collects_nothing_and_a_long_lived_builder_keeps_what_it_ma
     what it made out of the collections that follow (the first of them would walk it all)."""
     seeds = tmp_path / "seeds"
     seeds.mkdir()
-    for i in range(60):
+    for i in range(500):
         (seeds / f"post-{i}.md").write_text(
             f"---\ntitle: Post {i}\ndate: 2024-01-{i % 28 + 1:02d}\ntags: [t{i % 7}, u{i % 3}]\n---\n"
             + f"Body {i}, with some words. " * 20 + "\n", encoding="utf-8")
@@ -88,20 +89,30 @@ def test_a_first_pass_collects_nothing_and_a_long_lived_builder_keeps_what_it_ma
         if phase == "stop":
             stops.append(info["generation"])
 
-    gc.collect()
+    def counted(run: Callable[[], BuildResult]) -> tuple[BuildResult, int]:
+        gc.collect()  # (each from an empty young generation)
+        stops.clear()
+        return run(), len(stops)
+
+    def first_pass(builder: Builder) -> Callable[[], BuildResult]:
+        scanned = builder.scan()  # (as a service's start has it: the scan is made before)
+        return lambda: builder.build(scanned)
+
     gc.callbacks.append(count)
     try:
         gc.unfreeze()
-        first = Builder(settings).build()
-        plain = (len(stops), gc.get_freeze_count())
-        stops.clear()
-        kept = Builder(settings, long_lived=True).build()
-        long_lived = (len(stops), gc.get_freeze_count())
+        first, plain = counted(first_pass(Builder(settings)))
+        plain_frozen = gc.get_freeze_count()
+        kept, long_lived = counted(first_pass(Builder(settings, long_lived=True)))
+        kept_frozen = gc.get_freeze_count()
+        gc.unfreeze()
+        checked, check = counted(Builder(settings).check)  # (`syndicator check`: all read, none published)
     finally:
         gc.callbacks.remove(count)
         gc.unfreeze()
-    assert first.posts_published == kept.posts_published == 60
-    # the code before made 25 collections in that pass; one may come once they resume, at its end
-    assert plain[0] <= 1
-    assert plain[1] == 0  # nothing frozen by a Builder that is let go
-    assert long_lived[0] == 0 and long_lived[1] > 10_000
+    assert first.posts_published == kept.posts_published == 500
+    # the code before made dozens of collections in that pass; one comes once they resume
+    assert plain <= 1
+    assert plain_frozen == 0  # nothing frozen by a Builder that is let go
+    assert long_lived == 0 and kept_frozen > 10_000
+    assert checked.posts_read == 500 and check <= 1  # (the code before: several)

@@ -270,7 +270,7 @@ class Builder:
     def check(self) -> BuildResult:
         """Read and collect every post; publish nothing (`syndicator check`). A folder that
         cannot be read, or is empty while posts are published, is held as a pass would be."""
-        with self.lock:
+        with self.lock, parallel.no_cycle_collection():  # (what is read lives on: see `build`)
             self._passes += 1
             result = BuildResult(built_at=self.clock())
             scanned = self.scan()
