@@ -58,6 +58,14 @@ def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
     }
 
 
+def compile_package() -> None:
+    """Byte-compile the package as `pip install` does for a regular install (as run.py does):
+    an editable install run with PYTHONDONTWRITEBYTECODE set (common in containers) compiles
+    every module it imports again in each process, 0.1-0.4 s of each timed `build`."""
+    subprocess.run([sys.executable, "-c", "import compileall, os, syndicator; "
+                    "compileall.compile_dir(os.path.dirname(syndicator.__file__), quiet=1)"], check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("seeds", type=Path)
@@ -68,6 +76,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path)
     args = parser.parse_args()
     cmd = _command(args.seeds, args.out, args.state)
+    compile_package()
     cold = None
     if not (args.state / "state.sqlite3").exists():
         cold = timed(cmd)
