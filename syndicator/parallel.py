@@ -41,6 +41,12 @@ def workers() -> int:
         return max(0, (os.cpu_count() or 1) - 1)
 
 
+def may_fork() -> bool:
+    """Whether work may go to a forked child: a second core, and no other thread here (one
+    holding a lock would leave it held in the child)."""
+    return workers() > 0 and threading.active_count() == 1
+
+
 @contextmanager
 def no_cycle_collection(when: bool = True, keep: bool = False) -> Iterator[None]:
     """Cyclic garbage collection paused (when `when`): a first pass over thousands of posts
@@ -111,7 +117,7 @@ def read_many(items: Sequence[T], read: Callable[[T], Any], label: str = "readin
     def do(chunk: Sequence[T]) -> list[Any]:
         return [read(item) for item in chunk]
 
-    if workers() == 0 or len(items) < MIN_FILES or threading.active_count() > 1:
+    if len(items) < MIN_FILES or not may_fork():
         return _counted(items, do, CHUNK, label)
     return _first_here(items, do, CHUNK, label)
 
@@ -155,7 +161,7 @@ def fork_split(items: Sequence[T], work: Callable[[Sequence[T]], list[str]], lab
     Falls back to one process when not worth it or when threads run."""
     if len(items) < MIN_OUTPUTS:
         return work(items)
-    if workers() == 0 or threading.active_count() > 1:
+    if not may_fork():
         return _counted(items, work, OUTPUT_CHUNK, label)
     return _first_here(items, work, OUTPUT_CHUNK, label, freeze=True)
 
@@ -189,12 +195,6 @@ class Detached:
             raise error
         cause = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
         raise OSError(f"{self.label} stopped before it was done ({cause})")
-
-
-def may_fork() -> bool:
-    """Whether work may go to a forked child: a second core, and no other thread here (one
-    holding a lock would leave it held in the child)."""
-    return workers() > 0 and threading.active_count() == 1
 
 
 def detach(work: Callable[[], None], label: str) -> Detached | None:
