@@ -22,7 +22,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields
 from datetime import datetime
 from functools import lru_cache
@@ -193,16 +193,8 @@ class SQLiteStore:
         with self.transaction():
             self._prepare(key)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[None]:
+        return _transaction(self.db)
 
     def close(self) -> None:
         try:
@@ -286,9 +278,8 @@ class SQLiteStore:
     def _save_in_child(self, records: list[Record], gone: list[str], restamped: list[Record]) -> None:
         db = self._connect()
         try:
-            db.execute("BEGIN IMMEDIATE")
-            _save(db, records, gone, restamped)
-            db.execute("COMMIT")
+            with _transaction(db):
+                _save(db, records, gone, restamped)
         finally:
             db.close()
 
@@ -414,6 +405,18 @@ class SQLiteStore:
         with self._hub() as db:
             db.execute("UPDATE subscriptions SET delivered = ? WHERE topic = ? AND callback = ?",
                        (delivered, topic, callback))
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _save(db: sqlite3.Connection, records: list[Record], gone: list[str], restamped: list[Record]) -> None:
