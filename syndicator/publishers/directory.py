@@ -295,8 +295,15 @@ def _create(path: Path) -> BinaryIO:
 
 def same_bytes(path: Path, data: bytes) -> bool:
     try:
-        if path.stat().st_size != len(data):
-            return False
+        size = path.stat().st_size
+    except OSError:
+        return False
+    return size == len(data) and _reads_as(path, data)
+
+
+def _reads_as(path: Path, data: bytes) -> bool:
+    """Whether the file at `path` holds `data` (the caller knows the sizes agree)."""
+    try:
         return path.read_bytes() == data
     except OSError:
         return False
@@ -344,7 +351,7 @@ def write_files(root: Path, outputs: Iterable[tuple[str, Output]], now: float, d
                 st: os.stat_result | None = os.stat(path)
             except OSError:
                 st = None
-            if st is not None and st.st_size == len(out.data) and same_bytes(path, out.data):
+            if st is not None and st.st_size == len(out.data) and _reads_as(path, out.data):
                 if twin:
                     repair_twin(path, out.data, durable)
                 continue
@@ -552,16 +559,15 @@ class DirectoryPublisher:
         def work(chunk: Sequence[str]) -> list[str]:
             return write_files(root, ((rel, outputs.output(rel)) for rel in chunk), now, self.durable, committer)
 
-        if committer is None:
-            # in the planned order: a post's documents come close together (see plan._add_pages)
-            return sorted(parallel.fork_split(rels, work, "writing files"))
-        try:
+        try:  # in the planned order: a post's documents come close together (see plan._add_pages)
             written = parallel.fork_split(rels, work, "writing files")
         except BaseException:
-            with contextlib.suppress(Exception):  # (the error that stopped the writers is the one to tell)
-                committer.finish()
+            if committer is not None:
+                with contextlib.suppress(Exception):  # (the error that stopped the writers is the one to tell)
+                    committer.finish()
             raise
-        committer.finish()
+        if committer is not None:
+            committer.finish()
         return sorted(written)
 
     def write_manifest(self, files: Iterable[str]) -> None:
