@@ -9,11 +9,13 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from syndicator import model
 from syndicator.config import Settings, load_settings
 from syndicator.model import LazyPost
 from syndicator.pipeline import Builder
@@ -35,9 +37,18 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _settings(seeds: Path, root: Path) -> Settings:
+@pytest.fixture(scope="module")
+def larger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 posts: with two items a feed, most are in no feed."""
+    out = tmp_path_factory.mktemp("larger") / "seeds"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "gen_corpus.py"), "-n", "300", "-o", str(out),
+                    "--manifest", str(out.parent / "manifest.json")], check=True, capture_output=True)
+    return out
+
+
+def _settings(seeds: Path, root: Path, items: int = 5) -> Settings:
     return load_settings(env={}, overrides={
-        "seeds_dir": seeds, "feeds_dir": root / "feeds", "state_dir": root / "var", "items_per_feed": 5,
+        "seeds_dir": seeds, "feeds_dir": root / "feeds", "state_dir": root / "var", "items_per_feed": items,
         "archive_page_size": 3, "base_url": "https://feeds.example.org/"})
 
 
@@ -264,3 +275,77 @@ def test_a_load_shares_equal_strings_and_times(corpus: Path, tmp_path: Path) -> 
     assert len(news) > 20
     assert all(r.good.link is r.good.id is r.id and r.good.path is r.path for r in news)
     assert len({id(r.first_seen) for r in records}) == len({r.first_seen for r in records})
+
+
+def _loaded(builder: Builder) -> dict[int, LazyPost]:
+    return {id(r.good): r.good for r in builder.records.values()
+            if isinstance(r.good, LazyPost) and r.good.loaded()}
+
+
+def test_a_service_keeps_what_its_feeds_show_and_lets_the_rest_go(larger: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Edits of archived posts render their archive pages from the state, post after post; of
+    what they read only the last few stay in memory, while what the feeds show stays."""
+    monkeypatch.setattr(model, "SPARE_LOADED", 4)
+    seeds = tmp_path / "seeds"
+    shutil.copytree(larger, seeds)
+    settings = _settings(seeds, tmp_path, items=2)
+    first = _builder(settings)
+    first.build()
+    newest_first = [path for _, path in first.planner.entries("all")]
+    first.state.close()
+
+    builder = _builder(settings)
+    builder.build()
+    _retitle(seeds / newest_first[0], "Newest, edited ")  # the feeds are rendered from the state
+    assert builder.rebuild_paths([str(seeds / newest_first[0])]) is not None
+    shown = {id(post): post for feed in builder.planner.feeds() for post in feed.posts}
+    all_feed = [post for post in builder.planner.feeds()[0].posts if isinstance(post, LazyPost)]
+    assert all_feed and all(post.loaded() for post in all_feed)
+
+    ever: set[int] = set()
+    for n, rel in enumerate(newest_first[-1:-31:-1]):  # archived posts, oldest first
+        _retitle(seeds / rel, f"Archived {n} ")
+        assert builder.rebuild_paths([str(seeds / rel)]) is not None
+        loaded = _loaded(builder)
+        ever |= loaded.keys()
+        shown = {id(post): post for feed in builder.planner.feeds() for post in feed.posts}
+        assert len(loaded.keys() - shown.keys()) <= 4, n
+    assert len(ever - shown.keys()) > 20  # archive pages did read many posts from the state
+    assert all(post.loaded() for post in all_feed)  # the feed `all` still shows them, kept
+    # the posts read from their files since (the 31 edited) are held as the state's are
+    assert all(type(r.good) is LazyPost for r in builder.records.values() if r.good is not None)
+    builder.state.close()
+    assert _diff(_published(settings.feeds_dir), _cold(settings, tmp_path)) == []
+
+
+def test_posts_let_go_in_one_thread_read_right_in_others(corpus: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model, "SPARE_LOADED", 1)
+    seeds = tmp_path / "seeds"
+    shutil.copytree(corpus, seeds)
+    settings = _settings(seeds, tmp_path)
+    first = _builder(settings)
+    first.build()
+    want = {r.path: (r.good.title, r.good.content_html, r.good.images, r.good.related)
+            for r in first.records.values() if r.good is not None}
+    first.state.close()
+    store = SQLiteStore(settings.state_dir / FILE_NAME, "test")
+    posts = [r.good for r in store.load().values() if r.good is not None]
+    assert posts and all(isinstance(p, LazyPost) and not p.loaded() for p in posts)
+    wrong: list[str] = []
+
+    def read(seed: int) -> None:
+        for i in range(600):
+            post = posts[(seed * 7 + i * 13) % len(posts)]
+            if (post.title, post.content_html, post.images, post.related) != want[post.path]:
+                wrong.append(post.path)
+
+    threads = [threading.Thread(target=read, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store.close()
+    assert wrong == []
+    assert sum(1 for p in posts if isinstance(p, LazyPost) and p.loaded()) <= 4  # (one per thread at most)

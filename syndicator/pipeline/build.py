@@ -385,6 +385,9 @@ class Builder:
         if changed or gone:
             self.state.save_outputs(changed, gone)
         self._update_redirects(result.feeds)
+        # what the feeds show is rendered again by any pass that changes them: it stays in
+        # memory; what archive pages, post pages and custom feeds read is let go (model.Resident)
+        self.state.keep_loaded(post for feed in result.feeds for post in feed.posts)
         return report
 
     def _update_redirects(self, feeds: list[Feed]) -> None:

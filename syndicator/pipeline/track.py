@@ -178,6 +178,8 @@ class Tracker:
             self.records[record.path] = record
         if changed or gone or restamped:
             self.store.save(changed, gone, restamped)
+            for record in self.store.lighten([*changed, *restamped]):  # (read back from the rows just saved)
+                self.records[record.path] = record
 
     def _read_site_configs(self, sites: sources.SiteConfigs, site_fps: dict[str, Fingerprint]) -> None:
         for rel in site_fps:  # read every config, so a broken one is reported on every pass

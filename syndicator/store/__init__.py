@@ -90,6 +90,17 @@ class Store(Protocol):
         """Each record's fingerprint (as `load` gives it) and nothing else: cheap."""
         ...
 
+    def keep_loaded(self, posts: Iterable[Post]) -> None:
+        """Posts whose fields are read from the store on first use (store/codec.py) keep them
+        in memory once read when they are among `posts` (what the feeds show); a store may drop
+        those of the others again, to be read on their next use."""
+        ...
+
+    def lighten(self, records: list[Record]) -> list[Record]:
+        """`records`, just saved, with posts the store can drop the heavy fields of and read
+        them again (see keep_loaded), where it can; else as they are."""
+        ...
+
     def outputs_current(self) -> bool:
         """Whether the outputs were last made from the records as stored (no record saved since
         `mark_outputs_current`): a start may then take what they show as published."""
@@ -151,6 +162,12 @@ class MemoryStore:
 
     def fingerprints(self) -> dict[str, Fingerprint | None]:
         return {}
+
+    def keep_loaded(self, posts: Iterable[Post]) -> None:
+        pass
+
+    def lighten(self, records: list[Record]) -> list[Record]:
+        return records
 
     def outputs_current(self) -> bool:
         return False

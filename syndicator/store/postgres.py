@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC
 
 from syndicator import parallel
+from syndicator.model import Post
 from syndicator.store import Fingerprint, Record, Subscription
 from syndicator.store.codec import Decoder, SchemaError
 from syndicator.store.pg import Database, Unreachable, require_current
@@ -98,6 +99,12 @@ class PostgresStore:
                         "dropped, their files are read again from seeds/", len(dropped), path, error)
             with self._writing():
                 self.db.many("DELETE FROM posts WHERE path = %s", [(p,) for p, _ in dropped])
+        return records
+
+    def keep_loaded(self, posts: Iterable[Post]) -> None:
+        pass  # (its posts are whole: `load` reads every field)
+
+    def lighten(self, records: list[Record]) -> list[Record]:
         return records
 
     def fingerprints(self) -> dict[str, Fingerprint | None]:

@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -106,6 +106,9 @@ class SQLiteStore:
     def __init__(self, path: Path, key: str) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = path
+        #: which loaded posts keep their heavy fields in memory (see `keep_loaded`)
+        self._resident = model.Resident()
+        self._loader = model.Loader(self._heavy, self._summaries, self._resident)
         try:
             self._open(key)
         except sqlite3.DatabaseError as e:
@@ -222,7 +225,7 @@ class SQLiteStore:
         records: dict[str, Record] = {}
         dropped: list[tuple[int, object, SchemaError]] = []
         decoder = Decoder()
-        loader = model.Loader(self._heavy, self._summaries)
+        loader = self._loader
 
         def good(light: bytes | str) -> Post:
             if type(light) is not bytes:
@@ -246,6 +249,22 @@ class SQLiteStore:
                 self.db.executemany("DELETE FROM summaries WHERE path = ?",
                                     [(path,) for _, path, _ in dropped if type(path) is str])
         return records
+
+    def keep_loaded(self, posts: Iterable[Post]) -> None:
+        """The posts of `load` whose heavy fields stay in memory once read; of the others, only
+        the last model.SPARE_LOADED read (see model.Resident)."""
+        self._resident.keep(posts)
+
+    def lighten(self, records: list[Record]) -> list[Record]:
+        """Records just saved, each post read from its file made a LazyPost of this file with its
+        heavy fields in memory, to be let go once no feed shows it (model.Resident): a service
+        that runs for months holds what its feeds show and the last few others, not every post
+        read since it started. As they are while their save runs in a child (see `save`): the
+        rows to read them back from are not here yet."""
+        if self._pending is not None:
+            return records
+        return [replace(r, good=model.held_lazily(r.good, self._loader)) if type(r.good) is Post else r
+                for r in records]
 
     def fingerprints(self) -> dict[str, Fingerprint | None]:
         return {path: None if size is None or mtime_ns is None else (size, mtime_ns)
