@@ -238,11 +238,11 @@ class Resident:
         """These posts keep their heavy fields from now on; the ones kept until now that are not
         among them are treated as any other."""
         kept = {id(post): post for post in posts if type(post) is LazyPost}
-        with self._lock:
-            for key, post in self._kept.items():
-                if key not in kept and post.loaded():
+        with self._lock:  # (a post is never loose while kept; a pass changes a few of thousands)
+            for key in self._kept.keys() - kept.keys():
+                if (post := self._kept[key]).loaded():
                     self._loose[key] = post
-            for key in kept:
+            for key in kept.keys() - self._kept.keys():
                 self._loose.pop(key, None)
             self._kept = kept
             victims = self._overflow()
