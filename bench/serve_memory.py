@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
 """Peak memory of `syndicator serve`, its helper processes counted apart, and what holds it.
 
-    python bench/serve_memory.py SEEDS EDIT_FILE WORK [--feed topics/ai.json] [--edits 5] [--restarts 1]
+    python bench/serve_memory.py SEEDS EDIT_FILE WORK [--feed topics/ai.json] [--edits 5] [--restarts 1] [--spread 300]
     python bench/serve_memory.py SEEDS EDIT_FILE WORK --tracemalloc [--top 15]
 
 The first form starts `syndicator serve` on 127.0.0.1 over SEEDS with feeds and state in WORK
 (emptied first), waits until /healthz answers 200 (the first pass done, in its own process),
 saves EDIT_FILE --edits times (bench/edit_post.py) waiting each time until --feed (a feed
-that shows its post) serves the new title, then stops it and starts it again --restarts times over the same state
-(until /healthz answers 200 and the feed is current). While they run, every process of the
-service's tree is looked at every 20 ms; the peak RSS (VmHWM) of the service process and the
-largest of each kind of helper (the first pass's process, the processes it forks) are printed
-as one JSON object, with the time to each step.
+that shows its post) serves the new title, then stops it and starts it again --restarts times
+over the same state (until /healthz answers 200 and the feed is current). While they run, every
+process of the service's tree is looked at every 20 ms; the peak RSS (VmHWM) of the service
+process and the largest of each kind of helper (the first pass's process, the processes it
+forks) are printed as one JSON object, with the time to each step.
+
+`--spread N`: after those saves, N saves of posts picked at random (a fixed seed) from SEEDS,
+each waited for until the service's count of passes (/metrics) grows, with the service's RSS
+every N/10 saves: memory that grows with the posts a running service has rendered shows there
+(each such save renders its post's archive pages; the saves of one post render the same few).
+SEEDS is edited in place: give it a copy.
 
 `--tracemalloc` loads the state that WORK holds (the first form makes it) the way a restarted
 service does (a Builder with the service's settings and its catalog, one catch-up pass), then
@@ -24,10 +30,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -138,6 +146,43 @@ def _wait(base: str, feed: str, marker: str | None, proc: subprocess.Popen[bytes
     raise SystemExit(f"{what} within {timeout:.0f} s")
 
 
+_PASSES = re.compile(rb'^syndicator_build_passes_total\{outcome="ok"\} ([0-9.e+]+)$', re.M)
+
+
+def _passes(base: str) -> float:
+    m = _PASSES.search(_get(base + "metrics")[1])
+    return float(m.group(1)) if m else 0.0
+
+
+def _rss_mib(pid: int) -> float:
+    return round(int(_status(pid).get("VmRSS", "0 kB").split()[0]) / 1024, 1)
+
+
+def spread(args: argparse.Namespace, base: str, proc: subprocess.Popen[bytes]) -> dict[str, object]:
+    """--spread saves of random posts, each waited for; the service's RSS along the way."""
+    rng = random.Random(1)
+    names = sorted(p for p in args.seeds.iterdir() if p.is_file() and p != args.edit_file)
+    every = max(1, args.spread // 10)
+    rss: list[tuple[int, float]] = [(0, _rss_mib(proc.pid))]
+    waits: list[float] = []
+    for k in range(1, args.spread + 1):
+        path = rng.choice(names)
+        before = _passes(base)
+        started = time.monotonic()
+        try:
+            edit_post.edit(str(path), marker_file=str(args.work / "spread-count"))
+        except SystemExit:  # (no title line: not every file is a post with one)
+            continue
+        while _passes(base) <= before:
+            if time.monotonic() - started > 60 or proc.poll() is not None:
+                raise SystemExit(f"no pass after saving {path.name}")
+            time.sleep(0.01)
+        waits.append(time.monotonic() - started)
+        if k % every == 0:
+            rss.append((k, _rss_mib(proc.pid)))
+    return {"saves": args.spread, "rss_mib": rss, "save_to_pass_median_s": round(statistics.median(waits), 3)}
+
+
 def _marker(path: Path) -> str | None:
     m = re.search(r'^title:\s*"?(\[edit \d+\])', path.read_text(encoding="utf-8"), re.M)
     return m.group(1) if m else None
@@ -174,6 +219,8 @@ def serve(args: argparse.Namespace) -> dict[str, object]:
                           f"{feed} did not show {marker} (is {args.edit_file.name} among its newest items?)")
                     saves.append(round(time.monotonic() - started, 3))
                 one["save_to_served_s"] = saves
+                if args.spread:
+                    one["spread"] = spread(args, base, proc)
             time.sleep(0.1)
         finally:
             watch.done.set()
@@ -229,6 +276,7 @@ def main() -> None:
     parser.add_argument("--feed", default="topics/ai.json", help="a feed that shows EDIT_FILE's post")
     parser.add_argument("--edits", type=int, default=5)
     parser.add_argument("--restarts", type=int, default=1)
+    parser.add_argument("--spread", type=int, default=0, help="saves of random posts after the first run's saves")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--top", type=int, default=15)

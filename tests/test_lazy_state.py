@@ -52,8 +52,9 @@ def _settings(seeds: Path, root: Path, items: int = 5) -> Settings:
         "archive_page_size": 3, "base_url": "https://feeds.example.org/"})
 
 
-def _builder(settings: Settings) -> Builder:
-    return Builder(settings, clock=lambda: CLOCK, state=SQLiteStore(settings.state_dir / FILE_NAME, "test"))
+def _builder(settings: Settings, long_lived: bool = False) -> Builder:
+    return Builder(settings, clock=lambda: CLOCK, state=SQLiteStore(settings.state_dir / FILE_NAME, "test"),
+                   long_lived=long_lived)
 
 
 def _published(feeds: Path) -> dict[str, bytes]:
@@ -295,7 +296,7 @@ def test_a_service_keeps_what_its_feeds_show_and_lets_the_rest_go(larger: Path, 
     newest_first = [path for _, path in first.planner.entries("all")]
     first.state.close()
 
-    builder = _builder(settings)
+    builder = _builder(settings, long_lived=True)  # (a service's)
     builder.build()
     _retitle(seeds / newest_first[0], "Newest, edited ")  # the feeds are rendered from the state
     assert builder.rebuild_paths([str(seeds / newest_first[0])]) is not None

@@ -119,7 +119,7 @@ class Builder:
         #: counts (an editor or a copy may still be writing the file).
         self.settle = settle
         self.confirmations = confirmations or Confirmations(settings)
-        self.tracker = Tracker(settings, self.state, warm)
+        self.tracker = Tracker(settings, self.state, warm, lighten=long_lived)
         self.collection = Collection(settings)
         self.planner = Planner(settings)
         self.outputs = OutputPlanner(settings, self.state.output_digests(), self._source_hash, self.publisher,

@@ -47,9 +47,13 @@ class Change:
 class Tracker:
     """Every known file's record, kept current scan by scan."""
 
-    def __init__(self, settings: Settings, store: Store, warm: WarmReads | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store, warm: WarmReads | None = None,
+                 lighten: bool = False) -> None:
         self.settings = settings
         self.store = store
+        #: posts read from their files are held as the store's posts once saved (Store.lighten):
+        #: a service's, which lives on (a command exits first)
+        self.lighten = lighten
         #: a standby's reads of the folder, used by full passes instead of reading again
         self.warm = warm
         #: files the last refresh read, and those of them the warm reads gave
@@ -178,8 +182,9 @@ class Tracker:
             self.records[record.path] = record
         if changed or gone or restamped:
             self.store.save(changed, gone, restamped)
-            for record in self.store.lighten([*changed, *restamped]):  # (read back from the rows just saved)
-                self.records[record.path] = record
+            if self.lighten:  # (they read back from the rows just saved)
+                for record in self.store.lighten([*changed, *restamped]):
+                    self.records[record.path] = record
 
     def _read_site_configs(self, sites: sources.SiteConfigs, site_fps: dict[str, Fingerprint]) -> None:
         for rel in site_fps:  # read every config, so a broken one is reported on every pass
