@@ -209,9 +209,9 @@ class Resident:
     Those of the posts the feeds show stay (`keep`): a pass that renders a feed again needs
     them. Of the others (read for an archive page, a post's page, a custom feed) the last
     `spare` read stay, and older ones are dropped, to be read again on their next use. Without
-    this a service held every post that any output had needed since it started: random edits,
-    each rendering the archive pages its post is in, took one over 10,000 posts from 88 to
-    135 MiB in 600 edits (110 MiB with it), and one over 100,000 from 279 to 414 MiB in 400.
+    this a service held every post that any output had needed since it started: 300 saves of
+    random posts, each rendering the archive pages its post is in, took one over 10,000 posts
+    from 94 to 130 MiB (91 to 105 with it), one over 100,000 from 280 to 373 MiB (280 to 292).
     """
 
     def __init__(self, spare: int | None = None) -> None:
