@@ -111,7 +111,9 @@ _UNMARKED = re.compile(r'(?:[^<]++|</?[A-Za-z][A-Za-z0-9-]*'
                        r'(?:\s+(?!(?:hidden|style)[\s=/>])[^\s"\'=<>/]+(?:="[^"]*")?)*\s*/?>)*+')
 # libxml2 wrote href/src with spaces, controls and non-ASCII percent-encoded: keep doing so
 # (for every URL) so feeds stay byte for byte as they were and every URL is a valid URI.
-_URI_UNSAFE = re.compile(r"[\x00-\x20\x7f-\U0010ffff]+")
+# (Written as "not printable ASCII": the same class, [\x00-\x20\x7f-\U0010ffff], spelled
+# as ranges took 2.4 ms to compile at every start; this takes 0.07.)
+_URI_UNSAFE = re.compile(r"[^\x21-\x7e]+")
 _SRCSET_URL = re.compile(r"[\t\n\f\r ,]*([^\t\n\f\r ]+)")
 _SRCSET_DESCRIPTORS = re.compile(r"[^,(]*(?:\([^)]*\)?[^,(]*)*")  # up to a comma outside ( )
 
