@@ -208,14 +208,14 @@ class Resident:
 
     Those of the posts the feeds show stay (`keep`): a pass that renders a feed again needs
     them. Of the others (read for an archive page, a post's page, a custom feed) the last
-    `spare` read stay, and older ones are dropped, to be read again on their next use. Without
+    SPARE_LOADED read stay, and older ones are dropped, to be read again on their next use. Without
     this a service held every post that any output had needed since it started: 300 saves of
     random posts, each rendering the archive pages its post is in, took one over 10,000 posts
     from 94 to 130 MiB (91 to 105 with it), one over 100,000 from 280 to 373 MiB (280 to 292).
     """
 
-    def __init__(self, spare: int | None = None) -> None:
-        self.spare = SPARE_LOADED if spare is None else spare
+    def __init__(self) -> None:
+        self.spare = SPARE_LOADED  # (read when made: a test sets a smaller one)
         self._lock = threading.Lock()  # (posts are read by the builder and by the server's threads)
         #: loaded posts no feed shows, by identity, the least recently read first
         self._loose: dict[int, LazyPost] = {}
