@@ -286,8 +286,22 @@ class _Service:
         if self.app is not None:
             reconfigure(self.app, self._app())
             self.server.forget()
+        if isinstance(self.state, SQLiteStore) and self._behind():
+            self._read_again()
         self.supervised.attempt(self.start_builder)
         self._watch()
+
+    def _read_again(self) -> None:
+        """A reload whose settings change what posts are read into (a setting in the cache key):
+        every post is read again. That pass is made by a child process, as a restart's would be
+        (`_behind`): what it allocates is not the service's (10,000 posts: 88 → 204 MiB in the
+        service, which glibc kept). The running Builder answers custom feeds meanwhile; the
+        fresh one then loads the state the child wrote."""
+        started = time.monotonic()
+        result = firstpass.run(self.settings, self.stop, lambda _progress: None)
+        if result is not None:
+            self._passed(result, "reload")
+            log.debug("reload: posts read again in %.1f s", time.monotonic() - started)
 
     def _check(self, settings: Settings) -> None:
         redirects.check_targets(settings.redirects, self.publisher.exists)
