@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 
 import pytest
 from lxml import etree
@@ -114,6 +115,20 @@ def test_json_feed_bytes_are_the_standard_pretty_form(ok_posts: list[Post], tric
     doc = json.loads(data)
     assert data == (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     assert doc["items"][0]["title"].endswith(tricky)
+
+
+def test_a_json_feed_leaves_no_utf8_copy_in_the_posts_strings(ok_posts: list[Post]) -> None:
+    """CPython keeps the UTF-8 form of a non-ASCII string inside it once asked for it, and orjson
+    asks for every string it writes: a service that keeps the posts its feeds show would keep a
+    second copy of each of their texts (sys.getsizeof counts that copy)."""
+    text = "人工智能的新闻。" * 200
+    posts = [dataclasses.replace(p, title=f"标题 {i}", summary="摘要" + text, body_html=f"<p>{text}{i}</p>")
+             for i, p in enumerate(ok_posts)]
+    strings = [s for p in posts for s in (p.title, p.summary, p.body_html)]
+    sizes = [sys.getsizeof(s) for s in strings]
+    doc = json.loads(_render(feedplan.plan(posts, _settings())[0], "json"))
+    assert {item["content_html"] for item in doc["items"]} == {p.body_html for p in posts}
+    assert [sys.getsizeof(s) for s in strings] == sizes
 
 
 def test_items_per_feed_and_stable_tie_order(ok_posts: list[Post]) -> None:
