@@ -17,7 +17,10 @@ Per size N (corpus: bench/gen_corpus.py, seeded; cached under bench/out/cN):
   save→served     the running `syndicator serve`: edit a post's title, poll its topic feed
                   until the new title is served; median and p99 of --trials, bounded
                   timeouts; "n/a" when serve does not pick edits up
-  service RSS     peak RSS (VmHWM) of the `syndicator serve` process after the trials
+  service RSS     peak RSS (VmHWM) of the `syndicator serve` process after the trials and then
+                  --spread saves of posts picked at random (a fixed seed), each waited for
+                  until /metrics counts one more pass: every such save renders its post's
+                  archive pages, which saves of one post do not (the same few each time)
   no archives     the same cold build with archive_page_size 0 (no RFC 5005 pages: the
                   peers make none), in the same rounds
   peers           cold build of each installed peer on the same logical corpus, ratio
@@ -36,6 +39,7 @@ import glob
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -283,14 +287,17 @@ class Server:
             time.sleep(0.01)
         return None
 
-    def hwm_mib(self) -> float | None:
+    def hwm_mib(self, field: str = "VmHWM:") -> float | None:
         try:
             for line in open(f"/proc/{self.p.pid}/status"):
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     return int(line.split()[1]) / 1024.0
         except OSError:
             pass
         return None
+
+    def rss_mib(self) -> float | None:
+        return self.hwm_mib("VmRSS:")
 
     def stop(self) -> None:
         if self.p.poll() is None:
@@ -308,8 +315,44 @@ def current_marker(path: str) -> str | None:
     return m.group(1) if m else None
 
 
+_PASSES = re.compile(rb'^syndicator_build_passes_total\{outcome="ok"\} ([0-9.e+]+)$', re.M)
+
+
+def passes(base: str) -> float:
+    """The service's count of passes made (its /metrics, which 127.0.0.1 may read)."""
+    try:
+        with urllib.request.urlopen(base + "metrics", timeout=2.0) as r:
+            m = _PASSES.search(r.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return -1.0
+    return float(m.group(1)) if m else -1.0
+
+
+def spread_saves(srv: Server, seeds: str, edit_file: str, count: int, marker_file: str, timeout: float) -> dict:
+    """`count` saves of posts picked at random (seeded), each waited for until the service has
+    made one more pass; its RSS before and after."""
+    rng = random.Random(SEED)
+    names = sorted(n for n in os.listdir(seeds) if os.path.join(seeds, n) != edit_file)
+    waits, before_rss = [], srv.rss_mib()
+    for _ in range(count):
+        path = os.path.join(seeds, rng.choice(names))
+        before, t0 = passes(srv.base), time.monotonic()
+        try:
+            edit_post.edit(path, marker_file)
+        except SystemExit:  # no title line: not a post with one
+            continue
+        while passes(srv.base) <= before and time.monotonic() - t0 < timeout:
+            time.sleep(0.005)
+        waits.append(time.monotonic() - t0)
+    after_rss = srv.rss_mib()
+    return {"saves": len(waits), "rss_before_mib": before_rss and round(before_rss, 1),
+            "rss_after_mib": after_rss and round(after_rss, 1),
+            "save_to_pass_median_s": round(med(waits), 3) if waits else None}
+
+
 def bench_serve(cfg: str, feeds: str, state: str, edit_file: str, feed_rel: str, marker_file: str,
-                d: str, trials: int, restarts: int, ready_timeout: float, edit_timeout: float) -> dict:
+                d: str, trials: int, restarts: int, ready_timeout: float, edit_timeout: float,
+                spread: int = 0) -> dict:
     res: dict = {}
     logpath = os.path.join(d, "serve.log")
     rm(feeds, state)
@@ -339,6 +382,9 @@ def bench_serve(cfg: str, feeds: str, state: str, edit_file: str, feed_rel: str,
                 lat.append(seen)
         res["save_to_served_s"] = lat
         res["save_to_served_misses"] = misses
+        if spread:
+            res["spread"] = spread_saves(srv, os.path.dirname(edit_file), edit_file, spread,
+                                         os.path.join(d, "spreadcount"), edit_timeout)
         res["service_peak_rss_mib"] = srv.hwm_mib()
     finally:
         srv.stop()
@@ -442,11 +488,15 @@ def bench_syndicator(work: str, c: str, n: int, a, cold: dict | None = None) -> 
     if not a.no_serve:
         log(f"syndicator N={n}: serve (cold start, {a.trials} save→served trials, {a.restarts} restarts)")
         rec["serve"] = bench_serve(cfg, feeds, state, edit_file, f"topics/{edit_slug}.json", marker_file, d,
-                                   a.trials, a.restarts, a.ready_timeout, a.edit_timeout)
+                                   a.trials, a.restarts, a.ready_timeout, a.edit_timeout, a.spread)
         s = rec["serve"]
         log(f"  serve: cold ready {s.get('serve_cold_ready_s')}, warm ready {s.get('serve_warm_ready_s')}, "
             f"save→served {len(s.get('save_to_served_s', []))} ok / {s.get('save_to_served_misses')} missed, "
             f"peak RSS {s.get('service_peak_rss_mib')} {s.get('serve_error', '')}")
+        if s.get("spread"):
+            sp = s["spread"]
+            log(f"  {sp['saves']} random saves: RSS {sp['rss_before_mib']} → {sp['rss_after_mib']} MiB, "
+                f"save → pass median {sp['save_to_pass_median_s']}")
     return rec
 
 
@@ -617,6 +667,8 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="timed runs per cold/warm build (median reported)")
     ap.add_argument("--edits", type=int, default=7, help="one-edit in-process rebuilds (median reported)")
     ap.add_argument("--trials", type=int, default=20, help="save→served trials")
+    ap.add_argument("--spread", type=int, default=200,
+                    help="saves of random posts after the save→served trials, before the service's RSS is read")
     ap.add_argument("--restarts", type=int, default=3, help="warm serve restarts (median reported)")
     ap.add_argument("--ready-timeout", type=float, default=600.0, help="max seconds for serve to become ready")
     ap.add_argument("--edit-timeout", type=float, default=5.0, help="max seconds per save→served trial")
@@ -653,7 +705,7 @@ def main(argv=None) -> int:
     env = (f"{started}; {platform.platform()}; {os.cpu_count()} CPUs; Python {platform.python_version()}; "
            f"PyYAML libyaml={getattr(yaml, '__with_libyaml__', False)}; cold/warm = median of {a.runs} "
            f"(Jekyll at N ≥ 5000: 1 run); one edit = median of {a.edits}; save→served = {a.trials} trials, "
-           f"{a.edit_timeout:.0f} s timeout each")
+           f"{a.edit_timeout:.0f} s timeout each; service peak RSS = after those and {a.spread} saves of random posts")
     out = table(results) + "\n\n" + env + "\n"
     with open(os.path.join(a.work, "table.md"), "w", encoding="utf-8") as f:
         f.write(out)
