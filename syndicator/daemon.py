@@ -288,6 +288,8 @@ class _Service:
             self.server.forget()
         if isinstance(self.state, SQLiteStore) and self._behind():
             self._read_again()
+        if self.stop.is_set():  # stopping meanwhile: the child was stopped, the state is as it left it
+            return
         self.supervised.attempt(self.start_builder)
         self._watch()
 
@@ -298,7 +300,7 @@ class _Service:
         service, which glibc kept). The running Builder answers custom feeds meanwhile; the
         fresh one then loads the state the child wrote."""
         started = time.monotonic()
-        result = firstpass.run(self.settings, self.stop, lambda _progress: None)
+        result = firstpass.run(self.settings, self.stop, lambda _progress: None, "reload pass")
         if result is not None:
             self._passed(result, "reload")
             log.debug("reload: posts read again in %.1f s", time.monotonic() - started)

@@ -33,9 +33,11 @@ Progress = dict[str, Any]
 PROGRESS_EVERY_S = 0.05
 
 
-def run(settings: Settings, stop: threading.Event, progressed: Callable[[Progress], None]) -> BuildResult | None:
-    """The first pass, made by a child process; its result (what the build log needs), or None
-    when it failed or `stop` was set (the child is then stopped)."""
+def run(settings: Settings, stop: threading.Event, progressed: Callable[[Progress], None],
+        what: str = "first pass") -> BuildResult | None:
+    """The first pass (or another that reads every post: `what` names it in the log), made by
+    a child process; its result (what the build log needs), or None when it failed or `stop`
+    was set (the child is then stopped)."""
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=(settings, os.getpid(), theirs), name="syndicator-first-pass",
@@ -43,7 +45,7 @@ def run(settings: Settings, stop: threading.Event, progressed: Callable[[Progres
     child.start()
     theirs.close()
     try:
-        return _follow(child, ours, stop, progressed)
+        return _follow(child, ours, stop, progressed, what)
     finally:
         if child.is_alive():
             child.terminate()  # stopping: the files it wrote are whole (each is written aside, then renamed)
@@ -52,11 +54,11 @@ def run(settings: Settings, stop: threading.Event, progressed: Callable[[Progres
 
 
 def _follow(child: Any, ours: Connection, stop: threading.Event,
-            progressed: Callable[[Progress], None]) -> BuildResult | None:
+            progressed: Callable[[Progress], None], what: str) -> BuildResult | None:
     while not stop.is_set():
         if not ours.poll(0.1):
             if not child.is_alive() and not ours.poll():
-                log.error("first pass: its process ended (exit code %s); making it here", child.exitcode)
+                log.error("%s: its process ended (exit code %s); making it here", what, child.exitcode)
                 return None
             continue
         try:
@@ -68,7 +70,7 @@ def _follow(child: Any, ours: Connection, stop: threading.Event,
         elif kind == "done":
             return value  # type: ignore[no-any-return]
         else:
-            log.error("first pass failed (%s); making it here", value)
+            log.error("%s failed (%s); making it here", what, value)
             return None
     return None
 
