@@ -347,7 +347,7 @@ def _web(settings: Settings, stop: threading.Event, servers: list[Any]) -> Any:
 
     app = create_app(settings, status=status, files=files, redirect_table=files.redirects, hub=hub)
     server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
-                           root=settings.feeds_dir, key=files.key)
+                           root=settings.feeds_dir, key=files.key, replay_bytes=settings.file_cache_mb << 20)
     servers.append(server)
     if not stop.is_set():
         log.info("serving the published site from PostgreSQL on http://%s:%s/ (role %s)", settings.host,

@@ -25,7 +25,7 @@ from syndicator.server import create_server
 from syndicator.store import Fingerprint, MemorySubscriptions, Store, Subscriptions, local
 from syndicator.store.sqlite import FILE_NAME, SQLiteStore
 from syndicator.watch import Watcher
-from syndicator.web import create_app, reconfigure
+from syndicator.web import create_app, files_cached, reconfigure
 from syndicator.web.observe import Observer
 from syndicator.websub.hub import Hub
 from syndicator.websub.ping import Pinger
@@ -384,8 +384,9 @@ class _Service:
             # answer from memory in between every half millisecond rather than every five
             sys.setswitchinterval(SWITCH_INTERVAL)
         self.server = server = create_server(app, host=s.host, port=s.port, threads=s.threads, root=s.feeds_dir,
-                                             outer=self.observer.around)
+                                             outer=self.observer.around, replay_bytes=s.file_cache_mb << 20)
         self.metrics.replay.set_function(server.cache_bytes)
+        self.metrics.files.set_function(lambda: files_cached(app))
         starter = threading.Thread(target=self.watch, name="syndicator-start", daemon=True)
         starter.start()
 

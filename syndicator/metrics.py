@@ -57,6 +57,8 @@ class Metrics:
                              registry=r)
         self.replay = Gauge("syndicator_http_cache_bytes", "Bytes of answers kept in memory for replay.",
                             registry=r)
+        self.files = Gauge("syndicator_file_cache_bytes", "Bytes of published files (with their gzip twins) kept "
+                           "in memory to answer from.", registry=r)
         self.subscribers = Gauge("syndicator_feed_subscribers", "Subscribers a feed reader reports in its "
                                  "User-Agent when fetching a feed (latest report).", ["reader", "feed"], registry=r)
 

@@ -13,11 +13,12 @@ from syndicator.errors import ConfigError
 log = logging.getLogger("syndicator")
 
 #: Settings a running service cannot take on: its socket and threads, its locked folders and
-#: database, the hub and custom-feed machinery made at start, and the one-run confirmation.
+#: database, the hub, custom-feed and answer-replay machinery made at start, and the one-run
+#: confirmation.
 AT_RESTART = (
     "host", "port", "threads", "seeds_dir", "feeds_dir", "state_dir", "state_url", "role", "confirm_removals",
     "websub_hubs", "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks",
-    "custom_feeds", "custom_cache_entries", "custom_cache_mb",
+    "custom_feeds", "custom_cache_entries", "custom_cache_mb", "file_cache_mb",
 )
 
 

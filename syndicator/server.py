@@ -220,6 +220,8 @@ class Replay:
             old = self._answers.pop(key, None)
             if old is not None:
                 self._bytes -= len(old.data)
+            if len(entry.data) > self.max_bytes:
+                return
             # oldest first out: a replaced file's answers stop being asked for and age out
             while self._answers and (len(self._answers) >= self.max_entries
                                      or self._bytes + len(entry.data) > self.max_bytes):
@@ -302,14 +304,15 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def create_server(app: WSGIApp, host: str, port: int, threads: int, root: Path,
                   key: Callable[[str], _StatKey | None] | None = None,
-                  outer: Callable[[WSGIApp], WSGIApp] | None = None) -> Server:
+                  outer: Callable[[WSGIApp], WSGIApp] | None = None, replay_bytes: int = 16 << 20) -> Server:
     """The server for `app` on host:port (0: any free port, see `effective_port`); raises
     OSError when the address cannot be bound. `key`: see Replay. `outer`: a layer in front of
-    all (the access log and metrics), which sees replayed answers too."""
+    all (the access log and metrics), which sees replayed answers too. `replay_bytes`: answers
+    kept for replay at most (`file_cache_mb`)."""
     max_connections = min(MAX_CONNECTIONS, max(64, raise_fd_limit() - _RESERVED_FDS))
     sock = _bind(host, port)
     try:
-        replay = Replay(app, root, key=key)
+        replay = Replay(app, root, key=key, max_bytes=replay_bytes)
         front = refuse_ambiguous(replay)
         server = Server(outer(front) if outer else front, sock, threads, max_connections)
         server.forget = replay.forget

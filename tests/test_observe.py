@@ -57,6 +57,7 @@ def test_metrics_count_builds_requests_savings_and_subscribers(tmp_path: Path) -
         assert got["syndicator_posts_published"] == 4 and got["syndicator_post_errors"] == 0
         assert got["syndicator_files_written_total"] > 30 and got["syndicator_build_duration_seconds_count"] >= 1
         assert got["syndicator_http_cache_bytes"] > 0  # the replayed 304 is kept in memory
+        assert got["syndicator_file_cache_bytes"] >= rss + atom  # the files answered from, with twins
 
         # a client behind the proxy (not in metrics_networks) is not shown them
         assert srv.request("GET", "/metrics", {"X-Forwarded-For": "203.0.113.5"})[0] == 404

@@ -26,7 +26,7 @@ FEEDS_LOCK_NAME = ".syndicator.lock"
 #: Settings that change nothing a post or feed is made of: changing them keeps the caches.
 _RUNTIME_ONLY = {"host", "port", "threads", "log_format", "log_level", "scan_interval", "cache_max_age", "state_dir",
                  "state_url", "role", "hold_removals_share", "hold_removals_min", "confirm_removals", "custom_feeds",
-                 "custom_cache_entries", "custom_cache_mb", "filter_max_length",
+                 "custom_cache_entries", "custom_cache_mb", "file_cache_mb", "filter_max_length",
                  "websub_lease_seconds", "websub_max_subscribers", "websub_max_per_host", "websub_allow_networks",
                  "status_networks", "trusted_proxies", "durable_writes",
                  "access_log", "metrics_networks", "purge_caches"}

@@ -139,7 +139,7 @@ def create_app(settings: Settings, status: Callable[[], dict[str, Any]] | None =
     root = Path(os.path.realpath(settings.feeds_dir))
     table = Redirects(root, settings.topic_aliases, redirect_table)
     app.extensions[_EXTENSION] = Site(
-        files=files if files is not None else FileCache(root),
+        files=files if files is not None else FileCache(root, settings.file_cache_mb << 20),
         redirects=table,
         cache_control=f"public, max-age={settings.cache_max_age}",
         base_url=settings.base_url,
@@ -183,6 +183,11 @@ def _gate(app: Flask, wsgi: Callable[..., Any]) -> Callable[..., Any]:
 def reconfigure(app: Flask, fresh: Flask) -> None:
     """Answer from now on as `fresh` (the same app made with reloaded settings) would."""
     app.extensions[_EXTENSION] = fresh.extensions[_EXTENSION]
+
+
+def files_cached(app: Flask) -> int:
+    """Bytes of published files `app` keeps in memory (see files.FileCache)."""
+    return int(getattr(cast(Site, app.extensions[_EXTENSION]).files, "size", 0))
 
 
 def _site() -> Site:

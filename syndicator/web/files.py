@@ -3,6 +3,10 @@
 A feed reader's poll then costs one stat() and a dict lookup instead of a read, a hash and a
 compression. The writer replaces files by atomic rename, so the stat key (size, mtime, inode,
 ctime) changes with every new file even when its size and mtime happen to match the old one.
+
+Bounded by bytes (`file_cache_mb`), the least recently served out first: a client that walks
+every archive page and post page (an RFC 5005 client, a crawler) would otherwise leave the
+whole published site in the service's memory (10,000 posts: 84 → 408 MiB for one walk).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import hashlib
 import os
 import stat as statmod
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
@@ -46,12 +51,20 @@ class Entry:
 
 
 class FileCache:
-    """Entries of files under `root`, keyed by relative path and checked against a fresh stat."""
+    """Entries of files under `root`, keyed by relative path and checked against a fresh stat;
+    at most `max_bytes` of them (their bytes and gzip bytes), the least recently served out first."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_bytes: int = 16 << 20) -> None:
         self.root = root
-        self._entries: dict[str, Entry] = {}
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        """Bytes held (each entry's bytes and gzip bytes)."""
+        return self._bytes
 
     def get(self, rel: str) -> Entry | None:
         """The entry for a path that `safe_rel` accepted; None when it is not a regular file
@@ -68,12 +81,27 @@ class FileCache:
         key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         entry = self._entries.get(rel)
         if entry is not None and entry.key == key:
+            with self._lock:
+                if rel in self._entries:  # (another thread may have let it go meanwhile)
+                    self._entries.move_to_end(rel)
             return entry
         entry = self._load(rel, path, key, st.st_mtime)
         if entry is not None and st.st_size <= MAX_CACHED_BYTES:
-            with self._lock:
-                self._entries[rel] = entry
+            self._keep(rel, entry)
         return entry
+
+    def _keep(self, rel: str, entry: Entry) -> None:
+        size = _size(entry)
+        with self._lock:
+            old = self._entries.pop(rel, None)
+            if old is not None:
+                self._bytes -= _size(old)
+            if size > self.max_bytes:
+                return
+            while self._entries and self._bytes + size > self.max_bytes:
+                self._bytes -= _size(self._entries.popitem(last=False)[1])
+            self._entries[rel] = entry
+            self._bytes += size
 
     def _load(self, rel: str, path: str, key: StatKey, mtime: float) -> Entry | None:
         if not _inside(self.root, path):  # a symlink pointing out of feeds/
@@ -87,6 +115,10 @@ class FileCache:
             key = (-1, -1, -1, -1)
         gz = _read_twin(path + ".gz", data, self.root)
         return entry_of(data, gz, mtime, os.path.splitext(rel)[1], key)
+
+
+def _size(entry: Entry) -> int:
+    return len(entry.data) + len(entry.gz)
 
 
 def entry_of(data: bytes, gz: bytes, mtime: float, ext: str, key: StatKey = (-1, -1, -1, -1)) -> Entry:
