@@ -296,7 +296,7 @@ class _Service:
     def _read_again(self) -> None:
         """A reload whose settings change what posts are read into (a setting in the cache key):
         every post is read again. That pass is made by a child process, as a restart's would be
-        (`_behind`): what it allocates is not the service's (10,000 posts: 88 → 204 MiB in the
+        (`_behind`): what it allocates is not the service's (10,000 posts: 85 → 179 MiB in the
         service, which glibc kept). The running Builder answers custom feeds meanwhile; the
         fresh one then loads the state the child wrote."""
         started = time.monotonic()
