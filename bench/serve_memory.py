@@ -2,6 +2,7 @@
 """Peak memory of `syndicator serve`, its helper processes counted apart, and what holds it.
 
     python bench/serve_memory.py SEEDS EDIT_FILE WORK [--feed topics/ai.json] [--edits 5] [--restarts 1] [--spread 300]
+                                    [--crawl]
     python bench/serve_memory.py SEEDS EDIT_FILE WORK --tracemalloc [--top 15]
 
 The first form starts `syndicator serve` on 127.0.0.1 over SEEDS with feeds and state in WORK
@@ -19,6 +20,10 @@ every N/10 saves: memory that grows with the posts a running service has rendere
 (each such save renders its post's archive pages; the saves of one post render the same few).
 SEEDS is edited in place: give it a copy.
 
+`--crawl`: then one GET of every published file, plain, then all again with gzip, as a client
+walking every archive page and post page asks for them; the service's RSS before and after
+each walk (what `serve` keeps of the files it answered is bounded by `file_cache_mb`).
+
 `--tracemalloc` loads the state that WORK holds (the first form makes it) the way a restarted
 service does (a Builder with the service's settings and its catalog, one catch-up pass), then
 saves EDIT_FILE once and rebuilds it, and prints the lines of code that hold the most memory
@@ -28,6 +33,7 @@ and the process's peak RSS.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -183,6 +189,30 @@ def spread(args: argparse.Namespace, base: str, proc: subprocess.Popen[bytes]) -
     return {"saves": args.spread, "rss_mib": rss, "save_to_pass_median_s": round(statistics.median(waits), 3)}
 
 
+def crawl(feeds: Path, port: int, proc: subprocess.Popen[bytes]) -> dict[str, object]:
+    """--crawl: one GET of every published file, plain, then all again with gzip (what an RFC
+    5005 client walking the archives, or a crawler, asks for); the service's RSS after each
+    walk, and the answers that were not a 200."""
+    rels = sorted(str(f.relative_to(feeds)) for f in feeds.rglob("*")
+                  if f.is_file() and not f.name.startswith(".") and not f.name.endswith(".gz"))
+    record: dict[str, object] = {"files": len(rels), "mib_on_disk": round(
+        sum((feeds / rel).stat().st_size for rel in rels) / 2**20, 1), "rss_before_mib": _rss_mib(proc.pid)}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    bad = 0
+    try:
+        for label, headers in (("plain", {}), ("gzip", {"Accept-Encoding": "gzip"})):
+            for rel in rels:
+                conn.request("GET", "/" + rel, headers=headers)
+                answer = conn.getresponse()
+                answer.read()
+                bad += answer.status != 200
+            record[f"rss_after_{label}_mib"] = _rss_mib(proc.pid)
+    finally:
+        conn.close()
+    record["not_200"] = bad
+    return record
+
+
 def _marker(path: Path) -> str | None:
     m = re.search(r'^title:\s*"?(\[edit \d+\])', path.read_text(encoding="utf-8"), re.M)
     return m.group(1) if m else None
@@ -221,6 +251,8 @@ def serve(args: argparse.Namespace) -> dict[str, object]:
                 one["save_to_served_s"] = saves
                 if args.spread:
                     one["spread"] = spread(args, base, proc)
+                if args.crawl:
+                    one["crawl"] = crawl(feeds, port, proc)
             time.sleep(0.1)
         finally:
             watch.done.set()
@@ -277,6 +309,8 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=5)
     parser.add_argument("--restarts", type=int, default=1)
     parser.add_argument("--spread", type=int, default=0, help="saves of random posts after the first run's saves")
+    parser.add_argument("--crawl", action="store_true",
+                        help="then GET every published file, plain and gzip, with the service's RSS after each walk")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--top", type=int, default=15)
