@@ -315,19 +315,6 @@ def current_marker(path: str) -> str | None:
     return m.group(1) if m else None
 
 
-_PASSES = re.compile(rb'^syndicator_build_passes_total\{outcome="ok"\} ([0-9.e+]+)$', re.M)
-
-
-def passes(base: str) -> float:
-    """The service's count of passes made (its /metrics, which 127.0.0.1 may read)."""
-    try:
-        with urllib.request.urlopen(base + "metrics", timeout=2.0) as r:
-            m = _PASSES.search(r.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return -1.0
-    return float(m.group(1)) if m else -1.0
-
-
 def spread_saves(srv: Server, seeds: str, edit_file: str, count: int, marker_file: str, timeout: float) -> dict:
     """`count` saves of posts picked at random (seeded), each waited for until the service has
     made one more pass; its RSS before and after."""
@@ -335,15 +322,12 @@ def spread_saves(srv: Server, seeds: str, edit_file: str, count: int, marker_fil
     names = sorted(n for n in os.listdir(seeds) if os.path.join(seeds, n) != edit_file)
     waits, before_rss = [], srv.rss_mib()
     for _ in range(count):
-        path = os.path.join(seeds, rng.choice(names))
-        before, t0 = passes(srv.base), time.monotonic()
         try:
-            edit_post.edit(path, marker_file)
-        except SystemExit:  # no title line: not a post with one
-            continue
-        while passes(srv.base) <= before and time.monotonic() - t0 < timeout:
-            time.sleep(0.005)
-        waits.append(time.monotonic() - t0)
+            waited = edit_post.save_and_wait(os.path.join(seeds, rng.choice(names)), srv.base, marker_file, timeout)
+        except TimeoutError:
+            waited = timeout
+        if waited is not None:
+            waits.append(waited)
     after_rss = srv.rss_mib()
     return {"saves": len(waits), "rss_before_mib": before_rss and round(before_rss, 1),
             "rss_after_mib": after_rss and round(after_rss, 1),

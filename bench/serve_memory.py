@@ -152,14 +152,6 @@ def _wait(base: str, feed: str, marker: str | None, proc: subprocess.Popen[bytes
     raise SystemExit(f"{what} within {timeout:.0f} s")
 
 
-_PASSES = re.compile(rb'^syndicator_build_passes_total\{outcome="ok"\} ([0-9.e+]+)$', re.M)
-
-
-def _passes(base: str) -> float:
-    m = _PASSES.search(_get(base + "metrics")[1])
-    return float(m.group(1)) if m else 0.0
-
-
 def _rss_mib(pid: int) -> float:
     return round(int(_status(pid).get("VmRSS", "0 kB").split()[0]) / 1024, 1)
 
@@ -172,18 +164,14 @@ def spread(args: argparse.Namespace, base: str, proc: subprocess.Popen[bytes]) -
     rss: list[tuple[int, float]] = [(0, _rss_mib(proc.pid))]
     waits: list[float] = []
     for k in range(1, args.spread + 1):
-        path = rng.choice(names)
-        before = _passes(base)
-        started = time.monotonic()
         try:
-            edit_post.edit(str(path), marker_file=str(args.work / "spread-count"))
-        except SystemExit:  # (no title line: not every file is a post with one)
+            waited = edit_post.save_and_wait(str(rng.choice(names)), base, str(args.work / "spread-count"), 60,
+                                             alive=lambda: proc.poll() is None)
+        except TimeoutError as e:
+            raise SystemExit(str(e)) from None
+        if waited is None:
             continue
-        while _passes(base) <= before:
-            if time.monotonic() - started > 60 or proc.poll() is not None:
-                raise SystemExit(f"no pass after saving {path.name}")
-            time.sleep(0.01)
-        waits.append(time.monotonic() - started)
+        waits.append(waited)
         if k % every == 0:
             rss.append((k, _rss_mib(proc.pid)))
     return {"saves": args.spread, "rss_mib": rss, "save_to_pass_median_s": round(statistics.median(waits), 3)}
