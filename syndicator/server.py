@@ -37,6 +37,7 @@ from granian.http import HTTP1Settings
 from granian.wsgi import _callback_wrapper
 
 from syndicator import urls
+from syndicator.bounded import Bounded
 from syndicator.web.app import SERVED_CHECK, SERVED_FILE, SERVED_SIZE
 
 log = logging.getLogger("syndicator.server")
@@ -149,10 +150,8 @@ class Replay:
         self.root = os.path.realpath(root)
         #: what identifies a path's bytes when they are not files under root (a web node's copy)
         self._key = key
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self._answers: dict[tuple[Any, ...], _Kept] = {}
-        self._bytes = 0
+        # oldest first out: a replaced file's answers stop being asked for and age out
+        self._answers: Bounded[tuple[Any, ...], _Kept] = Bounded(max_bytes, _answer_size, max_entries)
         self._lock = threading.Lock()
 
     def _stat(self, path: str) -> _StatKey | None:
@@ -213,21 +212,19 @@ class Replay:
         """Drop every kept answer (the app's settings changed: a reload)."""
         with self._lock:
             self._answers.clear()
-            self._bytes = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes of the answers kept."""
+        return self._answers.bytes
 
     def _keep(self, key: tuple[Any, ...], entry: _Kept) -> None:
         with self._lock:
-            old = self._answers.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old.data)
-            if len(entry.data) > self.max_bytes:
-                return
-            # oldest first out: a replaced file's answers stop being asked for and age out
-            while self._answers and (len(self._answers) >= self.max_entries
-                                     or self._bytes + len(entry.data) > self.max_bytes):
-                self._bytes -= len(self._answers.pop(next(iter(self._answers))).data)
-            self._answers[key] = entry
-            self._bytes += len(entry.data)
+            self._answers.put(key, entry)
+
+
+def _answer_size(entry: _Kept) -> int:
+    return len(entry.data)
 
 
 class Server:
@@ -316,7 +313,7 @@ def create_server(app: WSGIApp, host: str, port: int, threads: int, root: Path,
         front = refuse_ambiguous(replay)
         server = Server(outer(front) if outer else front, sock, threads, max_connections)
         server.forget = replay.forget
-        server.cache_bytes = lambda: replay._bytes
+        server.cache_bytes = lambda: replay.size
         return server
     except BaseException:
         sock.close()

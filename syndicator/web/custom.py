@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from syndicator import filters, topicexpr, urls
+from syndicator.bounded import Bounded
 from syndicator.compress import gzip_bytes
 from syndicator.config import Settings
 from syndicator.formats import FEED_FORMATS
@@ -86,6 +87,10 @@ class _Kept:
     size: int
 
 
+def _kept_size(kept: _Kept) -> int:
+    return kept.size
+
+
 def asks_custom(args: Mapping[str, Sequence[str]]) -> bool:
     """True when the query names a filter parameter (a file's URL with one is a custom feed)."""
     return any(key in args for key in filters.KEYS)
@@ -97,10 +102,8 @@ class CustomFeeds:
         self.settings = settings
         self._catalog = catalog
         self._resolve = resolve
-        self.max_entries = settings.custom_cache_entries
-        self.max_bytes = settings.custom_cache_mb * 1024 * 1024
-        self._kept: OrderedDict[tuple[str, ...], _Kept] = OrderedDict()
-        self._bytes = 0
+        self._kept: Bounded[tuple[str, ...], _Kept] = Bounded(settings.custom_cache_mb * 1024 * 1024,
+                                                              _kept_size, settings.custom_cache_entries)
         self._synced = 0
         self._lock = threading.Lock()
         self._renders = threading.BoundedSemaphore(RENDERS)
@@ -189,7 +192,7 @@ class CustomFeeds:
                 self._raw.popitem(last=False)
             kept = self._kept.get(key)
             if kept is not None:
-                self._kept.move_to_end(key)
+                self._kept.touch(key)
                 return Answer(200, kept.entry, check=self._still(key, kept, wanted))
         if self._left(time.monotonic()) <= 0 or not self._renders.acquire(blocking=False):
             return Answer(503, message=BUSY, retry_after=1)
@@ -252,21 +255,14 @@ class CustomFeeds:
         if catalog.generation == self._synced:
             return
         changed = catalog.changed_since(self._synced)
-        for key in list(self._kept):
-            if changed is None or self._kept[key].depends & changed:
-                self._bytes -= self._kept.pop(key).size
+        for key in self._kept:
+            kept = self._kept.get(key)
+            if kept is not None and (changed is None or kept.depends & changed):
+                self._kept.pop(key)
         self._synced = catalog.generation
 
     def _keep(self, key: tuple[str, ...], kept: _Kept) -> None:
-        old = self._kept.pop(key, None)
-        if old is not None:
-            self._bytes -= old.size
-        if kept.size > self.max_bytes:
-            return
-        while self._kept and (len(self._kept) >= self.max_entries or self._bytes + kept.size > self.max_bytes):
-            self._bytes -= self._kept.popitem(last=False)[1].size
-        self._kept[key] = kept
-        self._bytes += kept.size
+        self._kept.put(key, kept)
 
     def stats(self) -> dict[str, int]:
-        return {"entries": len(self._kept), "bytes": self._bytes}
+        return {"entries": len(self._kept), "bytes": self._kept.bytes}

@@ -15,7 +15,6 @@ import hashlib
 import os
 import stat as statmod
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from werkzeug.security import safe_join
 
 from syndicator import formats, urls
+from syndicator.bounded import Bounded
 from syndicator.compress import gunzip, gzip_bytes
 
 #: Extension → Content-Type of the files that are published; nothing else is served.
@@ -56,15 +56,13 @@ class FileCache:
 
     def __init__(self, root: Path, max_bytes: int = 16 << 20) -> None:
         self.root = root
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
-        self._bytes = 0
+        self._entries: Bounded[str, Entry] = Bounded(max_bytes, _size)
         self._lock = threading.Lock()
 
     @property
     def size(self) -> int:
         """Bytes held (each entry's bytes and gzip bytes)."""
-        return self._bytes
+        return self._entries.bytes
 
     def get(self, rel: str) -> Entry | None:
         """The entry for a path that `safe_rel` accepted; None when it is not a regular file
@@ -82,26 +80,13 @@ class FileCache:
         entry = self._entries.get(rel)
         if entry is not None and entry.key == key:
             with self._lock:
-                if rel in self._entries:  # (another thread may have let it go meanwhile)
-                    self._entries.move_to_end(rel)
+                self._entries.touch(rel)
             return entry
         entry = self._load(rel, path, key, st.st_mtime)
         if entry is not None and st.st_size <= MAX_CACHED_BYTES:
-            self._keep(rel, entry)
+            with self._lock:
+                self._entries.put(rel, entry)
         return entry
-
-    def _keep(self, rel: str, entry: Entry) -> None:
-        size = _size(entry)
-        with self._lock:
-            old = self._entries.pop(rel, None)
-            if old is not None:
-                self._bytes -= _size(old)
-            if size > self.max_bytes:
-                return
-            while self._entries and self._bytes + size > self.max_bytes:
-                self._bytes -= _size(self._entries.popitem(last=False)[1])
-            self._entries[rel] = entry
-            self._bytes += size
 
     def _load(self, rel: str, path: str, key: StatKey, mtime: float) -> Entry | None:
         if not _inside(self.root, path):  # a symlink pointing out of feeds/
