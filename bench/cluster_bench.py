@@ -10,6 +10,10 @@
                                                           standby's copy has other mtimes; --posts: a
                                                           generated site of N posts instead of seeds/)
   cluster_bench.py saved    [--edits 10]                  save -> served on both of two web nodes
+  cluster_bench.py memory   [--posts N]                   a web node's RSS once it has loaded the published
+                                                          site, after one GET of every published file (plain,
+                                                          then gzip), and the seconds it takes to load it
+                                                          (at its first start and at a restart)
   cluster_bench.py web      [--duration 8]                wrk req/s of /all.rss (gzip): one web node, two web
                                                           nodes side by side, Varnish in front of both,
                                                           and `serve` over feeds/
@@ -34,6 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -282,6 +287,44 @@ def saved(args: argparse.Namespace, work: Path) -> None:
                           "median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3)}), flush=True)
 
 
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return round(kb / 1024, 1)
+
+
+def _started(workdir: Path, url: str) -> tuple[ServerProcess, float]:
+    """A web node started and its published site loaded (healthz ok); the seconds that took."""
+    t0 = time.monotonic()
+    node = web_node(workdir, url).start()
+    wait_for(lambda: json.loads(node.request("GET", "/healthz")[2]).get("status") == "ok", 600, "the site loaded")
+    return node, time.monotonic() - t0
+
+
+def memory(args: argparse.Namespace, work: Path) -> None:
+    corpus = _corpus(args, work)
+    with cluster(work, builders=1, nodes=0, corpus=corpus) as c:
+        rels = sorted(rel for (rel,) in c.db.execute("SELECT rel FROM published"))
+        [(size,)] = c.db.execute("SELECT sum(length(data)) FROM published")
+        node, first = _started(work / "web1", c.url)
+        c.nodes.append(node)
+        record: dict[str, Any] = {"measure": "web_node_memory", "posts": args.posts if corpus else "seeds/",
+                                  "outputs": len(rels), "published_mib": round(int(size) / 2**20, 1),
+                                  "first_load_s": round(first, 2), "rss_loaded_mib": _rss_mib(node.proc.pid)}
+        bad = 0
+        for label, headers in (("plain", {}), ("gzip", {"Accept-Encoding": "gzip"})):
+            for rel in rels:
+                bad += node.request("GET", "/" + quote(rel), headers)[0] != 200
+            record[f"rss_after_{label}_crawl_mib"] = _rss_mib(node.proc.pid)
+        record["not_200"] = bad
+        node.stop()
+        c.nodes.remove(node)
+        node, again = _started(work / "web1", c.url)
+        c.nodes.append(node)
+        record.update(restart_load_s=round(again, 2), rss_restarted_mib=_rss_mib(node.proc.pid))
+        print(json.dumps(record), flush=True)
+
+
 def web(args: argparse.Namespace, work: Path) -> None:
     from serve_bench import run_wrk
 
@@ -332,7 +375,7 @@ def _answers(varnish: Any, path: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["store", "takeover", "failover", "saved", "web"])
+    ap.add_argument("what", choices=["store", "takeover", "failover", "saved", "memory", "web"])
     ap.add_argument("--posts", type=int, default=None)
     ap.add_argument("--edits", type=int, default=5)
     ap.add_argument("--kills", type=int, default=10)
@@ -342,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.posts is None:
         args.posts = 10000
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
-        run = {"store": store, "takeover": takeover, "failover": failover, "saved": saved, "web": web}[args.what]
+        run = {"store": store, "takeover": takeover, "failover": failover, "saved": saved, "memory": memory,
+               "web": web}[args.what]
         run(args, Path(tmp))
     return 0
 

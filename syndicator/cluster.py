@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from syndicator import parallel, websub
@@ -286,6 +287,8 @@ def run(settings: Settings) -> int:
     with contextlib.ExitStack() as held:
         if settings.role == "all":  # feeds/ is written too: one writer per folder
             held.enter_context(local.lock(settings.feeds_dir, local.FEEDS_LOCK_NAME, private=False))
+        if web:  # one node per spool: each removes the files its own generation no longer names
+            held.enter_context(local.lock(spool_dir(settings), SPOOL_LOCK_NAME))
         publishing = None
         if settings.role in ("builder", "all"):
             publishing = Publishing(settings, local.shared_cache_key(settings), daemon.BuildLog()).start()
@@ -304,6 +307,14 @@ def run(settings: Settings) -> int:
                 files.stop()
     log.info("stopped")
     return 0
+
+
+SPOOL_LOCK_NAME = "spool.lock"
+
+
+def spool_dir(settings: Settings) -> Path:
+    """Where a web node keeps the published bytes (web/spool.py)."""
+    return settings.state_dir / "published"
 
 
 def _bytes_of(files: Any) -> Callable[[str], bytes | None]:
@@ -326,10 +337,11 @@ def _web(settings: Settings, stop: threading.Event, servers: list[Any]) -> Any:
 
     purger = Purger(settings.purge_caches) if settings.purge_caches else None
     copy: FolderCopy | None = None
-    files = PublishedFiles(settings.state_url, changed=purger.purge if purger else None,
-                           loaded_hook=lambda: copy.wake.set() if copy is not None else None)
+    files = PublishedFiles(settings.state_url, spool_dir(settings), changed=purger.purge if purger else None,
+                           loaded_hook=lambda: copy.wake.set() if copy is not None else None,
+                           cache_bytes=settings.file_cache_mb << 20)
     if settings.role == "all":  # the published site in feeds/ as well, for nginx
-        copy = FolderCopy(settings.feeds_dir, lambda: files.snapshot, durable=settings.durable_writes).start()
+        copy = FolderCopy(settings.feeds_dir, files, durable=settings.durable_writes).start()
         files.stopped.append(copy.stop)
     files.start()
     while not files.loaded.wait(0.5):

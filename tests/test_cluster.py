@@ -219,7 +219,7 @@ def test_a_web_node_answers_as_serve_does_from_feeds(pg_url: str, tmp_path: Path
     db = upgraded(pg_url)
     Builder(settings).build()
     Builder(settings, state=PostgresStore(db, "k"), publisher=DatabasePublisher(db)).build()
-    files = PublishedFiles(pg_url)
+    files = PublishedFiles(pg_url, tmp_path / "spool")
     files.refresh(db)
     from_disk = create_app(settings).test_client()
     from_db = create_app(settings, files=files, redirect_table=files.redirects).test_client()
@@ -243,7 +243,7 @@ def test_a_web_node_follows_generations_without_notifications(pg_url: str, tmp_p
     settings = site_settings(site)
     db = upgraded(pg_url)
     Builder(settings, state=PostgresStore(db, "k"), publisher=DatabasePublisher(db)).build()
-    files = PublishedFiles(pg_url, check_interval=0.3).start()
+    files = PublishedFiles(pg_url, tmp_path / "spool", check_interval=0.3).start()
     try:
         assert files.loaded.wait(10)
         old = files.get("all.rss")
@@ -274,10 +274,12 @@ def test_a_web_node_serves_stale_but_whole_while_postgresql_is_away(pg_url: str,
     builder = Builder(settings, state=PostgresStore(db, "k"), publisher=DatabasePublisher(db))
     builder.build()
     with pgserver.Proxy(pg_url) as proxy:
-        files = PublishedFiles(proxy.url, check_interval=0.3).start()
+        # (nothing kept in memory: every answer comes from the spool, on disk)
+        files = PublishedFiles(proxy.url, tmp_path / "spool", check_interval=0.3, cache_bytes=0).start()
         try:
             assert files.loaded.wait(10)
             snapshot = dict(files.snapshot.entries)
+            before = database_site(db)
             proxy.cut()
             retitle(site, "New")
             assert builder.build().written  # published while the node cannot see it
@@ -287,13 +289,16 @@ def test_a_web_node_serves_stale_but_whole_while_postgresql_is_away(pg_url: str,
             status = files.status()
             assert status["status"] == "degraded" and "unreachable" in status["reason"]
             assert files.snapshot.entries == snapshot  # the whole old generation, nothing torn
+            for rel, (data, _gz, etag) in before.items():
+                got = files.get(rel)
+                assert got is not None and (got.data, got.etag) == (data, etag), rel
             proxy.restore()
             [(last,)] = db.execute("SELECT max(generation) FROM generations")
             deadline = time.monotonic() + 10
             while files.snapshot.generation != last and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert files.status()["status"] == "ok"
-            assert {rel: e.data for rel, e in files.snapshot.entries.items()} == \
+            assert {rel: files.get(rel).data for rel in files.snapshot.entries} == \
                 {rel: data for rel, (data, _, _) in database_site(db).items()}
         finally:
             files.stop()

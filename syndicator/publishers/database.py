@@ -196,12 +196,14 @@ class DatabasePublisher:
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """What identifies one published output's bytes (the bytes come apart, see `changes_since`)."""
+
     rel: str
-    data: bytes
-    #: None: the format has no twin (the reader compresses when asked)
-    gz: bytes | None
     etag: str
     mtime_ns: int
+    size: int
+    #: it has a gzip twin (None in the table: the format has none; the reader compresses when asked)
+    twin: bool
 
 
 @dataclass
@@ -221,17 +223,30 @@ def current_generation(db: Database) -> int:
     return int(db.execute("SELECT coalesce(max(generation), 0) FROM generations")[0][0])
 
 
-def changes_since(db: Database, generation: int | None) -> Changes:
+#: Rows of bytes fetched at once: a batch is held in memory while it is kept (published files are
+#: tens of KB; 2,000 of them were 55 MB).
+_BYTES_BATCH = 100
+
+
+def changes_since(db: Database, generation: int | None, wanted: Callable[[Row], bool],
+                  keep: Callable[[str, bytes, bytes | None], None]) -> Changes:
     """The outputs changed and taken down after `generation` (None, or a generation the
-    database does not have, as after a restore: everything)."""
+    database does not have, as after a restore: everything). The bytes of the changed rows
+    that `wanted` asks for are handed to `keep` (etag, bytes, gzip twin or None) as they
+    arrive, in the same snapshot, each ETag once, so they are never all in memory at once."""
     with db.snapshot():
         now = current_generation(db)
         full = generation is None or generation > now
         changes = Changes(now, full)
         where, params = ("", ()) if full else (" WHERE generation > %s", (generation,))
-        for rel, data, gz, etag, mtime in db.rows(f"SELECT rel, data, gz, etag, mtime_ns FROM published{where}",
-                                                   params):
-            changes.rows.append(Row(rel, bytes(data), bytes(gz) if gz is not None else None, etag, mtime))
+        changes.rows = [Row(rel, etag, mtime, size, twin) for rel, etag, mtime, size, twin in db.rows(
+            f"SELECT rel, etag, mtime_ns, length(data), gz IS NOT NULL FROM published{where}", params)]
+        fetch = [row.rel for row in changes.rows if wanted(row)]
+        if fetch:  # (a twin first: two outputs with the same bytes, one with a twin, get it)
+            for etag, data, gz in db.rows("SELECT DISTINCT ON (etag) etag, data, gz FROM published "
+                                          "WHERE rel = ANY(%s) ORDER BY etag, gz IS NULL", (fetch,),
+                                          size=_BYTES_BATCH):
+                keep(etag, bytes(data), bytes(gz) if gz is not None else None)
         if not full:
             changes.gone = [rel for (rel,) in db.execute("SELECT rel FROM taken_down WHERE generation > %s",
                                                          (generation,))]

@@ -1,12 +1,15 @@
-"""A web node's copy of the published site: every output in memory, kept current from PostgreSQL.
+"""A web node's copy of the published site, kept current from PostgreSQL: which bytes each
+output has in memory, the bytes themselves on disk (web/spool.py), the ones served in a bounded cache.
 
 `PublishedFiles.get(rel)` answers as `FileCache.get` does, from a snapshot (outputs, redirects,
 generation) that is replaced whole, so a request sees one published generation, never a mix.
 A thread keeps it current: it LISTENs on the publisher's channel and, on a notification or
 every `check_interval` seconds without one (a notification can be lost with its connection),
 compares the database's generation with its own and applies the changes since, read in one
-snapshot. While PostgreSQL cannot be reached the node keeps answering from the snapshot it has
-(stale but whole), `/healthz` says `degraded`, and it reconnects every second.
+snapshot; the bytes the spool has not got are fetched in that snapshot and written to it before
+the new snapshot is swapped in. While PostgreSQL cannot be reached the node keeps answering
+from the snapshot it has (stale but whole: every byte is in the spool), `/healthz` says
+`degraded`, and it reconnects every second.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
+from syndicator.bounded import Bounded
 from syndicator.compress import gzip_bytes
 from syndicator.dates import rfc3339
 from syndicator.formats import FEED_EXTENSIONS
@@ -37,7 +41,8 @@ from syndicator.publishers.directory import (
     sync_folders,
 )
 from syndicator.store.pg import Database, Unreachable
-from syndicator.web.files import CONTENT_TYPES, Entry
+from syndicator.web.files import CONTENT_TYPES, MAX_CACHED_BYTES, Entry
+from syndicator.web.spool import Spool, twin_name
 
 log = logging.getLogger("syndicator.web")
 
@@ -45,42 +50,83 @@ RECONNECT_DELAY = 1.0
 
 
 @dataclass(frozen=True, slots=True)
+class Stored:
+    """One published output as the node knows it: what names its bytes in the spool."""
+
+    #: the ETag's hash: the bytes' name in the spool
+    name: str
+    size: int
+    mtime_ns: int
+    #: the generation that published these bytes (with size and mtime, the replayed answers' key)
+    generation: int
+    #: the gzip twin is published (and spooled); without one, it is made when first asked for
+    twin: bool
+
+    @property
+    def key(self) -> tuple[int, int, int, int]:
+        return (self.size, self.mtime_ns, self.generation, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     generation: int | None
-    entries: dict[str, Entry] = field(default_factory=dict)
+    entries: dict[str, Stored] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
     site: dict[str, Any] = field(default_factory=dict)
     loaded_at: float = 0.0
 
 
-def entry(row: Row, generation: int) -> Entry | None:
-    content_type = CONTENT_TYPES.get(os.path.splitext(row.rel)[1])
-    if content_type is None:
+def name_of(etag: str) -> str:
+    return etag.strip('"')
+
+
+def stored(row: Row, generation: int) -> Stored | None:
+    if os.path.splitext(row.rel)[1] not in CONTENT_TYPES:
         return None
-    seconds = row.mtime_ns // 1_000_000_000
-    return Entry(key=(len(row.data), row.mtime_ns, generation, 0), data=row.data, etag=row.etag,
-                 gz=row.gz if row.gz is not None else gzip_bytes(row.data), gz_etag=row.etag[:-1] + '-gzip"',
-                 last_modified=formatdate(seconds, usegmt=True), mtime=seconds, content_type=content_type)
+    return Stored(name_of(row.etag), row.size, row.mtime_ns, generation, row.twin)
 
 
-def applied(snapshot: Snapshot, changes: Changes) -> Snapshot:
-    entries = {} if changes.full else dict(snapshot.entries)
+def applied(snapshot: Snapshot, changes: Changes, spool: Spool) -> Snapshot:
+    """The snapshot after `changes`, with the spool's counts of the names it uses brought along."""
+    if changes.full:
+        spool.reset()
+        entries: dict[str, Stored] = {}
+    else:
+        entries = dict(snapshot.entries)
     for rel in changes.gone:
-        entries.pop(rel, None)
+        old = entries.pop(rel, None)
+        if old is not None:
+            spool.release(old.name)
     for row in changes.rows:
-        made = entry(row, changes.generation)
-        if made is not None:
-            entries[row.rel] = made
+        made = stored(row, changes.generation)
+        if made is None:
+            continue
+        spool.use(made.name)
+        old = entries.get(rel := row.rel)
+        if old is not None:
+            spool.release(old.name)
+        entries[rel] = made
     return Snapshot(changes.generation, entries, changes.redirects, changes.site, time.time())
 
 
-class PublishedFiles:
-    """The published outputs of the database at `url`, in memory (see the module's doc)."""
+def entry(rel: str, made: Stored, data: bytes, gz: bytes) -> Entry:
+    seconds = made.mtime_ns // 1_000_000_000
+    return Entry(key=made.key, data=data, etag=f'"{made.name}"', gz=gz, gz_etag=f'"{made.name}-gzip"',
+                 last_modified=formatdate(seconds, usegmt=True), mtime=seconds,
+                 content_type=CONTENT_TYPES[os.path.splitext(rel)[1]])
 
-    def __init__(self, url: str, check_interval: float = 1.0,
+
+class PublishedFiles:
+    """The published outputs of the database at `url`: their bytes in a spool folder, and at most
+    `cache_bytes` of the ones served in memory (see the module's doc)."""
+
+    def __init__(self, url: str, spool: Path, check_interval: float = 1.0,
                  changed: Callable[[list[str]], None] | None = None,
-                 loaded_hook: Callable[[], None] | None = None) -> None:
+                 loaded_hook: Callable[[], None] | None = None, cache_bytes: int = 16 << 20) -> None:
         self.url = url
+        self.spool = Spool(spool)
+        self._cache: Bounded[str, Entry] = Bounded(cache_bytes, lambda e: len(e.data) + len(e.gz))
+        self._cache_lock = threading.Lock()
         #: told the outputs that changed or went with each generation loaded after the first
         self.changed = changed
         #: called (with nothing: it must not take long) after each generation is loaded
@@ -98,7 +144,34 @@ class PublishedFiles:
     # -- what the web app asks -----------------------------------------------------------------
 
     def get(self, rel: str) -> Entry | None:
-        return self.snapshot.entries.get(rel)
+        for _attempt in range(2):
+            made = self.snapshot.entries.get(rel)
+            if made is None:
+                return None
+            found = self._cache.get(rel)
+            if found is not None and found.key == made.key:
+                with self._cache_lock:
+                    self._cache.touch(rel)
+                return found
+            try:
+                found = entry(rel, made, *self.bytes_of(made))
+            except FileNotFoundError:  # swept: the snapshot it was looked up in is long gone
+                continue
+            if made.size <= MAX_CACHED_BYTES:
+                with self._cache_lock:
+                    self._cache.put(rel, found)
+            return found
+        return None
+
+    def bytes_of(self, made: Stored) -> tuple[bytes, bytes]:
+        """An output's bytes and gzip bytes, from the spool (FileNotFoundError once swept)."""
+        data = self.spool.read(made.name)
+        return data, self.spool.read(twin_name(made.name)) if made.twin else gzip_bytes(data)
+
+    @property
+    def size(self) -> int:
+        """Bytes held in memory (the served outputs' bytes and gzip bytes; `syndicator_file_cache_bytes`)."""
+        return self._cache.bytes
 
     def key(self, rel: str) -> tuple[int, int, int, int] | None:
         """What identifies the bytes `rel` is served with (for the server's replayed answers)."""
@@ -164,10 +237,15 @@ class PublishedFiles:
         """Apply what was published since our generation; True when something was."""
         snap = self.snapshot
         if snap.generation is not None and current_generation(db) == snap.generation:
+            self.spool.sweep()
             self._reachable()
             return False
-        changes = changes_since(db, snap.generation)
-        self.snapshot = applied(snap, changes)
+        spool = self.spool
+        changes = changes_since(db, snap.generation,
+                                wanted=lambda row: not spool.has(name_of(row.etag), row.size, row.twin),
+                                keep=lambda etag, data, gz: spool.put(name_of(etag), data, gz))
+        self.snapshot = applied(snap, changes, spool)
+        spool.sweep()
         if self.changed is not None and not changes.full:
             self.changed([*(row.rel for row in changes.rows), *changes.gone])
         self.loaded.set()
@@ -198,14 +276,14 @@ class FolderCopy:
     reaches the folder file by file, as with `serve` over `feeds/`. Outputs taken down go, and
     so does anything an earlier run listed in the manifest that is no longer published."""
 
-    def __init__(self, root: Path, source: Callable[[], Snapshot], durable: bool = False) -> None:
+    def __init__(self, root: Path, files: PublishedFiles, durable: bool = False) -> None:
         self.root = root
-        self.source = source
+        self.files = files
         self.durable = durable
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        #: the entries written so far (an Entry object is replaced when its bytes are)
-        self._written: dict[str, Entry] | None = None
+        #: the outputs written so far (a Stored is replaced when its bytes are)
+        self._written: dict[str, Stored] | None = None
         self._thread: threading.Thread | None = None
         #: the generation last written in full
         self.generation: int | None = None
@@ -229,13 +307,16 @@ class FolderCopy:
                 return
             try:
                 self.sync()
+            except FileNotFoundError:  # a spooled file swept: the snapshot moved on; write the new one
+                self._written = None
+                self.wake.set()
             except OSError as e:  # a full disk, a folder made read-only: try again at the next generation
                 log.error("writing the published site to %s failed: %s", self.root, e)
                 self._written = None
 
     def sync(self) -> list[str]:
         """Write what the snapshot has that the folder has not; the paths written or removed."""
-        snap = self.source()
+        snap = self.files.snapshot
         if snap.generation is None:
             return []
         publisher = DirectoryPublisher(self.root, durable=self.durable)
@@ -259,24 +340,26 @@ class FolderCopy:
                       len(done), len(gone))
         return [*done, *gone]
 
-    def _write(self, rel: str, made: Entry) -> bool:
+    def _write(self, rel: str, made: Stored) -> bool:
         """One output, with its twin; False when the folder already holds it."""
         path = self.root / rel
-        mtime = made.mtime * 1_000_000_000
+        mtime = made.mtime_ns // 1_000_000_000 * 1_000_000_000
         twin = has_twin(rel)
+        data = self.files.spool.read(made.name)
         try:
-            if path.stat().st_mtime_ns == mtime and same_bytes(path, made.data):
+            if path.stat().st_mtime_ns == mtime and same_bytes(path, data):
                 if twin:
-                    repair_twin(path, made.data, self.durable)
+                    repair_twin(path, data, self.durable)
                 return False
         except OSError:
             pass
         gz = path.with_name(path.name + ".gz")
         if twin:
-            atomic_write(gz, made.gz, mtime, self.durable)
+            twin_bytes = self.files.spool.read(twin_name(made.name)) if made.twin else gzip_bytes(data)
+            atomic_write(gz, twin_bytes, mtime, self.durable)
         else:
             gz.unlink(missing_ok=True)
-        atomic_write(path, made.data, mtime, self.durable)
+        atomic_write(path, data, mtime, self.durable)
         return True
 
 
