@@ -265,9 +265,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("custom_cache_entries", 1024, int, "Custom feeds kept rendered in memory, at most.", _positive),
     Setting("custom_cache_mb", 64, int, "Megabytes of rendered custom feeds kept in memory, at most.", _positive),
     Setting("file_cache_mb", 16, int,
-            "Megabytes of published files 'serve' keeps in memory (each with its gzip twin), and as much again of "
-            "whole answers it replays; the least recently served go first, and the rest are read from disk. 0: "
-            "none kept.", _not_negative),
+            "Megabytes of published files 'serve' (or a web node) keeps in memory (each with its gzip twin), and as "
+            "much again of whole answers it replays; the least recently served go first, and the rest are read from "
+            "disk. 0: none kept.", _not_negative),
     Setting("filter_max_length", 256, int, "Longest regular expression a filter parameter may carry.", _positive),
     Setting("scan_interval", 2.0, float, "Seconds between scans of the seeds folder while serving.", _positive),
     Setting("host", "127.0.0.1", str, "Address 'serve' listens on."),
