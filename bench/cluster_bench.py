@@ -316,6 +316,8 @@ def memory(args: argparse.Namespace, work: Path) -> None:
             for rel in rels:
                 bad += node.request("GET", "/" + quote(rel), headers)[0] != 200
             record[f"rss_after_{label}_crawl_mib"] = _rss_mib(node.proc.pid)
+        time.sleep(12)  # what stays once the node has idled (server.TRIM_EVERY and some)
+        record["rss_idle_mib"] = _rss_mib(node.proc.pid)
         record["not_200"] = bad
         node.stop()
         c.nodes.remove(node)

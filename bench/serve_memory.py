@@ -22,7 +22,8 @@ SEEDS is edited in place: give it a copy.
 
 `--crawl`: then one GET of every published file, plain, then all again with gzip, as a client
 walking every archive page and post page asks for them; the service's RSS before and after
-each walk (what `serve` keeps of the files it answered is bounded by `file_cache_mb`).
+each walk (what `serve` keeps of the files it answered is bounded by `file_cache_mb`), and again
+after 12 s of quiet.
 
 `--tracemalloc` loads the state that WORK holds (the first form makes it) the way a restarted
 service does (a Builder with the service's settings and its catalog, one catch-up pass), then
@@ -197,8 +198,14 @@ def crawl(feeds: Path, port: int, proc: subprocess.Popen[bytes]) -> dict[str, ob
             record[f"rss_after_{label}_mib"] = _rss_mib(proc.pid)
     finally:
         conn.close()
+    time.sleep(IDLE_AFTER_CRAWL)  # what stays once the service has idled (its periodic trim)
+    record["rss_idle_mib"] = _rss_mib(proc.pid)
     record["not_200"] = bad
     return record
+
+
+#: Seconds of quiet after a crawl before its RSS is read again (server.TRIM_EVERY and some).
+IDLE_AFTER_CRAWL = 12
 
 
 def _marker(path: Path) -> str | None:

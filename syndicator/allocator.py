@@ -1,4 +1,5 @@
-"""How the service's C allocator hands memory back: the one module that calls glibc's mallopt.
+"""How the service's C allocator hands memory back: the one module that calls glibc's mallopt
+and malloc_trim.
 
 glibc serves a request of 128 KiB or more with its own mmap, given back to the system when
 freed, but after the first such block is freed it raises that threshold to the block's size
@@ -7,12 +8,17 @@ builds a few large blocks on every pass (the JSON of a 50-item feed, a bulk read
 state, the lists of a 100,000-post catalog): out of the heap, each leaves a hole that keeps
 the heap's top pages resident long after the pass. Fixing the threshold keeps every large
 block in its own mapping, so the memory a pass took is the system's again when it ends.
+
+Small blocks stay in the arenas: the objects a pass made and freed (the entries of the feeds
+and archive pages of a save), or a request thread's reads and compressions, leave free pages
+in the middle of an arena that glibc keeps resident. `trim` gives them back after a pass.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+from typing import Any
 
 log = logging.getLogger("syndicator")
 
@@ -36,3 +42,22 @@ def keep_large_blocks_apart(threshold: int = LARGE_BLOCK) -> bool:
         log.debug("mallopt(M_MMAP_THRESHOLD, %d) refused", threshold)
         return False
     return True
+
+
+def _malloc_trim() -> Any:
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    trim.argtypes = (ctypes.c_size_t,)
+    trim.restype = ctypes.c_int
+    return trim
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def trim() -> bool:
+    """Give the arenas' free pages back to the system (tens of microseconds); True when some
+    were, False also where the C library has no malloc_trim."""
+    return bool(_MALLOC_TRIM(0)) if _MALLOC_TRIM is not None else False

@@ -367,6 +367,7 @@ class _Service:
         self.build_log(result, event)
         self.metrics.passed(result)
         websub.announce(self.settings, result.written, self.pinger, self.hub)
+        allocator.trim()  # what the pass freed, back to the system
 
     def run(self) -> int:
         s = self.settings
