@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -141,3 +142,50 @@ def test_two_web_nodes_cannot_share_a_spool(pg_url: str, tmp_path: Path) -> None
     assert second.returncode != 0
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and "published" in lines[0] and "already running" in lines[0], second.stderr
+
+
+def test_bytes_cleared_from_the_spool_by_hand_are_fetched_again(pg_url: str, tmp_path: Path) -> None:
+    _site, _builder, db = _published_site(pg_url, tmp_path)
+    files = PublishedFiles(pg_url, tmp_path / "spool", cache_bytes=0)
+    files.refresh(db)
+    for path in (tmp_path / "spool").iterdir():  # a clean-up of the folder, or tmpwatch
+        path.unlink()
+    for rel, (data, gz, etag) in database_site(db).items():
+        got = files.get(rel)
+        assert got is not None and (got.data, got.etag) == (data, etag), rel
+        assert gz is None or got.gz == gz, rel
+    assert files.get("all.rss") is not None and (tmp_path / "spool" / files.snapshot.entries["all.rss"].name).exists()
+
+
+def test_a_spool_that_cannot_be_written_leaves_the_node_on_its_whole_generation(pg_url: str, tmp_path: Path) -> None:
+    site, builder, db = _published_site(pg_url, tmp_path)
+    spool = tmp_path / "spool"
+    with pgserver.Proxy(pg_url) as proxy:
+        files = PublishedFiles(proxy.url, spool, check_interval=0.3, cache_bytes=0).start()
+        try:
+            assert files.loaded.wait(10)
+            old = {rel: files.get(rel).data for rel in files.snapshot.entries}  # type: ignore[union-attr]
+            held = files.snapshot.generation
+            proxy.cut()
+            retitle(site, "Blocked")
+            builder.build()
+            [(etag,)] = db.execute("SELECT etag FROM published WHERE rel = 'all.rss'")
+            (spool / f".tmp-{etag.strip(chr(34))}").mkdir()  # its write fails (as on a full disk)
+            proxy.restore()
+            deadline = time.monotonic() + 10
+            while "cannot write" not in (files.status()["reason"] or "") and time.monotonic() < deadline:
+                time.sleep(0.1)
+            status = files.status()
+            assert status["status"] == "degraded" and str(spool) in status["reason"], status
+            assert files.snapshot.generation == held
+            for rel, data in old.items():  # every output as it was, nothing torn
+                got = files.get(rel)
+                assert got is not None and got.data == data, rel
+            (spool / f".tmp-{etag.strip(chr(34))}").rmdir()
+            deadline = time.monotonic() + 10
+            while files.status()["status"] != "ok" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert files.status()["status"] == "ok" and files.snapshot.generation != held
+            assert b"Blocked " in files.get("all.rss").data  # type: ignore[union-attr]
+        finally:
+            files.stop()

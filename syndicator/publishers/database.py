@@ -228,6 +228,15 @@ def current_generation(db: Database) -> int:
 _BYTES_BATCH = 100
 
 
+def fetch_bytes(db: Database, etag: str) -> tuple[bytes, bytes | None] | None:
+    """The bytes published with `etag` and their gzip twin (None: none), None when no output has them."""
+    rows = db.execute("SELECT data, gz FROM published WHERE etag = %s ORDER BY gz IS NULL LIMIT 1", (etag,))
+    if not rows:
+        return None
+    data, gz = rows[0]
+    return bytes(data), bytes(gz) if gz is not None else None
+
+
 def changes_since(db: Database, generation: int | None, wanted: Callable[[Row], bool],
                   keep: Callable[[str, bytes, bytes | None], None]) -> Changes:
     """The outputs changed and taken down after `generation` (None, or a generation the

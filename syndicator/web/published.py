@@ -29,7 +29,7 @@ from syndicator.bounded import Bounded
 from syndicator.compress import gzip_bytes
 from syndicator.dates import rfc3339
 from syndicator.formats import FEED_EXTENSIONS
-from syndicator.publishers.database import CHANNEL, Changes, Row, changes_since, current_generation
+from syndicator.publishers.database import CHANNEL, Changes, Row, changes_since, current_generation, fetch_bytes
 from syndicator.publishers.directory import (
     DirectoryPublisher,
     atomic_write,
@@ -47,6 +47,7 @@ from syndicator.web.spool import Spool, twin_name
 log = logging.getLogger("syndicator.web")
 
 RECONNECT_DELAY = 1.0
+UNREACHABLE = "PostgreSQL unreachable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +136,8 @@ class PublishedFiles:
         self.snapshot = Snapshot(None)
         self.loaded = threading.Event()
         self.stopping = threading.Event()
-        #: why the database cannot be reached (None: it can), and since when
-        self.trouble: tuple[str, float] | None = None
+        #: what keeps the node from following the database (None: nothing), why, and since when
+        self.trouble: tuple[str, str, float] | None = None
         #: called once the node stops following the database (what follows its snapshot)
         self.stopped: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
@@ -153,20 +154,48 @@ class PublishedFiles:
                 with self._cache_lock:
                     self._cache.touch(rel)
                 return found
-            try:
-                found = entry(rel, made, *self.bytes_of(made))
-            except FileNotFoundError:  # swept: the snapshot it was looked up in is long gone
-                continue
+            got = self.bytes_of(rel, made)
+            if got is None:
+                continue  # swept: the snapshot it was looked up in is long gone
+            found = entry(rel, made, *got)
             if made.size <= MAX_CACHED_BYTES:
                 with self._cache_lock:
                     self._cache.put(rel, found)
             return found
         return None
 
-    def bytes_of(self, made: Stored) -> tuple[bytes, bytes]:
-        """An output's bytes and gzip bytes, from the spool (FileNotFoundError once swept)."""
-        data = self.spool.read(made.name)
-        return data, self.spool.read(twin_name(made.name)) if made.twin else gzip_bytes(data)
+    def bytes_of(self, rel: str, made: Stored) -> tuple[bytes, bytes] | None:
+        """An output's bytes and gzip bytes, from the spool; None when they were swept (a newer
+        generation names other bytes). Bytes of the current generation that are gone from the
+        spool (a hand clearing the folder) are fetched from the database again."""
+        try:
+            data = self.spool.read(made.name)
+            return data, self.spool.read(twin_name(made.name)) if made.twin else gzip_bytes(data)
+        except OSError:
+            if self.snapshot.entries.get(rel) is not made:
+                return None
+        return self._fetch_again(rel, made)
+
+    def _fetch_again(self, rel: str, made: Stored) -> tuple[bytes, bytes] | None:
+        log.warning("the bytes of %s were gone from %s; fetching them again", rel, self.spool.root)
+        db: Database | None = None
+        try:
+            db = Database(self.url)
+            found = fetch_bytes(db, f'"{made.name}"')
+        except Unreachable as e:
+            log.warning("cannot fetch the bytes of %s: %s", rel, e)
+            return None
+        finally:
+            if db is not None:
+                db.close()
+        if found is None:  # no longer published with these bytes: the next generation says what is
+            return None
+        data, gz = found
+        try:
+            self.spool.put(made.name, data, gz if made.twin else None)
+        except OSError as e:  # served from memory this once
+            log.warning("cannot write %s: %s", self.spool.root, e)
+        return data, gz if gz is not None else gzip_bytes(data)
 
     @property
     def size(self) -> int:
@@ -185,7 +214,7 @@ class PublishedFiles:
         snap, trouble = self.snapshot, self.trouble
         reason = None
         if trouble is not None:
-            reason = (f"PostgreSQL unreachable for {time.time() - trouble[1]:.0f} s ({trouble[0]}); "
+            reason = (f"{trouble[0]} for {time.time() - trouble[2]:.0f} s ({trouble[1]}); "
                       f"serving generation {snap.generation}")
         feeds = sum(1 for rel in snap.entries if rel.endswith(FEED_EXTENSIONS) and "/archive/" not in rel)
         return {
@@ -224,10 +253,12 @@ class PublishedFiles:
                     db.notifies(self.check_interval)  # a notification, or the periodic look
                     self.refresh(db)
             except Unreachable as e:
-                self._unreachable(str(e))
+                self._troubled(UNREACHABLE, str(e))
+            except OSError as e:  # the spool's: a full disk, a folder gone; the snapshot is whole still
+                self._troubled(f"cannot write {self.spool.root}", e.strerror or str(e))
             except Exception:  # noqa: BLE001 - keep serving what we have; log it and try again
                 log.exception("reading the published site failed; serving what was loaded")
-                self._unreachable("error reading the published site")
+                self._troubled(UNREACHABLE, "error reading the published site")
             finally:
                 if db is not None:
                     db.close()
@@ -258,13 +289,13 @@ class PublishedFiles:
 
     def _reachable(self) -> None:
         if self.trouble is not None:
-            log.info("PostgreSQL reachable again; serving generation %s", self.snapshot.generation)
+            log.info("following PostgreSQL again; serving generation %s", self.snapshot.generation)
         self.trouble = None
 
-    def _unreachable(self, why: str) -> None:
-        if self.trouble is None:
-            log.warning("%s; serving the last generation loaded (%s)", why, self.snapshot.generation)
-            self.trouble = (why, time.time())
+    def _troubled(self, what: str, why: str) -> None:
+        if self.trouble is None or self.trouble[:2] != (what, why):
+            log.warning("%s (%s); serving the last generation loaded (%s)", what, why, self.snapshot.generation)
+            self.trouble = (what, why, self.trouble[2] if self.trouble else time.time())
 
 
 class FolderCopy:
@@ -287,6 +318,8 @@ class FolderCopy:
         self._thread: threading.Thread | None = None
         #: the generation last written in full
         self.generation: int | None = None
+        #: outputs of that generation whose bytes could not be had (written at the next try)
+        self.missed = 0
 
     def start(self) -> FolderCopy:
         self._thread = threading.Thread(target=self._run, name="syndicator-folder-copy", daemon=True)
@@ -307,9 +340,9 @@ class FolderCopy:
                 return
             try:
                 self.sync()
-            except FileNotFoundError:  # a spooled file swept: the snapshot moved on; write the new one
-                self._written = None
-                self.wake.set()
+                if self.missed:  # try those again in a moment, whether a generation comes or not
+                    self.stopping.wait(RECONNECT_DELAY)
+                    self.wake.set()
             except OSError as e:  # a full disk, a folder made read-only: try again at the next generation
                 log.error("writing the published site to %s failed: %s", self.root, e)
                 self._written = None
@@ -322,8 +355,9 @@ class FolderCopy:
         publisher = DirectoryPublisher(self.root, durable=self.durable)
         known = self._written if self._written is not None else {}
         listed = set(known) if self._written is not None else set(read_manifest(self.root))
+        missed: set[str] = set()
         done = [rel for rel, made in sorted(snap.entries.items()) if known.get(rel) is not made
-                and self._write(rel, made)]
+                and self._write(rel, made, missed)]
         gone = sorted(listed - snap.entries.keys())
         for rel in gone:
             remove_output(self.root, rel)
@@ -333,19 +367,25 @@ class FolderCopy:
         publisher.save_site_record(snap.site)
         if self.durable:
             sync_folders(self.root, [*done, *gone])
-        self._written = dict(snap.entries)
+        self._written = {rel: made for rel, made in snap.entries.items() if rel not in missed}
+        self.missed = len(missed)
         self.generation = snap.generation
         if done or gone:
             log.debug("generation %s written to %s (%d files, %d taken down)", snap.generation, self.root,
                       len(done), len(gone))
         return [*done, *gone]
 
-    def _write(self, rel: str, made: Stored) -> bool:
-        """One output, with its twin; False when the folder already holds it."""
+    def _write(self, rel: str, made: Stored, missed: set[str]) -> bool:
+        """One output, with its twin; False when the folder already holds it, or when its bytes
+        could not be had (then in `missed`, to be written at the next generation)."""
         path = self.root / rel
         mtime = made.mtime_ns // 1_000_000_000 * 1_000_000_000
         twin = has_twin(rel)
-        data = self.files.spool.read(made.name)
+        got = self.files.bytes_of(rel, made)
+        if got is None:  # swept (a newer generation is loaded: this copy follows it next) or lost
+            missed.add(rel)
+            return False
+        data, twin_bytes = got
         try:
             if path.stat().st_mtime_ns == mtime and same_bytes(path, data):
                 if twin:
@@ -355,7 +395,6 @@ class FolderCopy:
             pass
         gz = path.with_name(path.name + ".gz")
         if twin:
-            twin_bytes = self.files.spool.read(twin_name(made.name)) if made.twin else gzip_bytes(data)
             atomic_write(gz, twin_bytes, mtime, self.durable)
         else:
             gz.unlink(missing_ok=True)

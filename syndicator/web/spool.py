@@ -14,6 +14,7 @@ The folder outlives the process, so a restarted node fetches only what changed m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -39,7 +40,8 @@ class Spool:
         self._present: dict[str, int] = {}  # name -> size on disk
         for entry in os.scandir(root):
             if entry.name.startswith(_TMP):  # a write a kill cut short
-                os.unlink(entry.path)
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
             elif entry.is_file(follow_symlinks=False) and not entry.name.endswith(".lock"):
                 self._present[entry.name] = entry.stat().st_size
         self._uses: dict[str, int] = {}
