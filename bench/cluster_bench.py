@@ -296,7 +296,9 @@ def _rss_mib(pid: int) -> float:
 def _started(workdir: Path, url: str) -> tuple[ServerProcess, float]:
     """A web node started and its published site loaded (healthz ok); the seconds that took."""
     t0 = time.monotonic()
-    node = web_node(workdir, url).start()
+    node = web_node(workdir, url)
+    node.startup_timeout = 600  # (a node listens once it has loaded the site: minutes at 100,000 posts)
+    node.start()
     wait_for(lambda: json.loads(node.request("GET", "/healthz")[2]).get("status") == "ok", 600, "the site loaded")
     return node, time.monotonic() - t0
 
