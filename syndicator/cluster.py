@@ -343,10 +343,7 @@ def _web(settings: Settings, stop: threading.Event, servers: list[Any]) -> Any:
     if settings.role == "all":  # the published site in feeds/ as well, for nginx
         copy = FolderCopy(settings.feeds_dir, files, durable=settings.durable_writes).start()
         files.stopped.append(copy.stop)
-    files.start()
-    while not files.loaded.wait(0.5):
-        if stop.is_set():
-            return files
+    files.start()  # (the server listens meanwhile: /healthz says starting, a file not yet loaded is a 503)
     hub = None
     if websub.own_hub(settings):  # requests taken and verified here; the elected builder delivers
         subscriptions = PostgresSubscriptions(settings.state_url)
@@ -357,7 +354,8 @@ def _web(settings: Settings, stop: threading.Event, servers: list[Any]) -> Any:
         doc = files.status()
         return doc if hub is None else {**doc, "websub_hub": hub.status()}
 
-    app = create_app(settings, status=status, files=files, redirect_table=files.redirects, hub=hub)
+    app = create_app(settings, status=status, files=files, redirect_table=files.redirects, hub=hub,
+                     starting=lambda: not files.loaded.is_set())
     server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
                            root=settings.feeds_dir, key=files.key, replay_bytes=settings.file_cache_mb << 20)
     servers.append(server)

@@ -4,6 +4,7 @@ rules (names by ETag, removal after a grace), then a real site in PostgreSQL loa
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -189,3 +190,41 @@ def test_a_spool_that_cannot_be_written_leaves_the_node_on_its_whole_generation(
             assert b"Blocked " in files.get("all.rss").data  # type: ignore[union-attr]
         finally:
             files.stop()
+
+
+def test_a_web_node_listens_while_it_loads(pg_url: str, tmp_path: Path) -> None:
+    """A node whose first load takes long (22 s at 100,000 posts; here the table is locked until
+    the test lets go) answers at once: /healthz 503 `starting`, a file 503 with Retry-After (a
+    load balancer sends it nobody, a reader comes back), then the site."""
+    _published_site(pg_url, tmp_path)
+    db = upgraded(pg_url)
+    blocker = Database(pg_url)
+    node = ServerProcess(tmp_path / "node", seeds=None, args=["--role", "web"],
+                         env={"SYNDICATOR_STATE_URL": pg_url, "SYNDICATOR_BASE_URL": "http://feeds.example.org/"})
+    node.port = free_port()
+    try:
+        with blocker.transaction():
+            blocker.execute("LOCK TABLE published IN ACCESS EXCLUSIVE MODE")
+            with open(node.log_path, "ab") as log:
+                node.proc = subprocess.Popen(node.command(), cwd=node.workdir, env=node.environment(),
+                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            deadline = time.monotonic() + 20
+            health = None
+            while health is None and time.monotonic() < deadline:
+                try:
+                    health = node.request("GET", "/healthz", timeout=2)
+                except OSError:
+                    time.sleep(0.1)
+            assert health is not None and health[0] == 503, (health, node.log())
+            assert json.loads(health[2])["status"] == "starting"
+            status, headers, _ = node.request("GET", "/all.rss")
+            assert status == 503 and headers["Retry-After"], status
+        deadline = time.monotonic() + 20
+        while node.request("GET", "/healthz")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status, headers, body = node.request("GET", "/all.rss")
+        assert status == 200 and body == database_site(db)["all.rss"][0]
+    finally:
+        assert node.stop() == 0, node.log()
+        blocker.close()
+        db.close()

@@ -300,7 +300,7 @@ def _serve(site: Site, rel: str) -> Response:
 def _missing(site: Site) -> Response:
     """404; while the first pass writes the files, 503 with Retry-After (it may be next)."""
     if site.starting is not None and site.starting():
-        return plain(503, "Starting: the feeds are being written; try again shortly",
+        return plain(503, "Starting: the feeds are being written or loaded; try again shortly",
                      {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"})
     return plain(404, "Not found")
 
