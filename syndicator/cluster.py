@@ -260,15 +260,28 @@ class Publishing:
         websub.announce(self.settings, result.written, self.pinger, self.hub)
 
 
+def _check_database(settings: Settings) -> None:
+    """Unreachable, or not at this schema: one line, exit 2 (raised). A web node started beside
+    its database (an orchestrator starts both at once) waits for it instead, listening:
+    /healthz says starting, with the reason, and the schema is checked once it is reached."""
+    first: Database | None = None
+    try:
+        first = Database(settings.state_url)
+        require_current(first)
+    except Unreachable as e:
+        if settings.role != "web":
+            raise
+        log.warning("%s; answering 503 until it can be reached", e)
+    finally:
+        if first is not None:
+            first.close()
+
+
 def run(settings: Settings) -> int:
     """`serve` with state_url: the role's parts, until SIGTERM or SIGINT."""
     from syndicator import daemon  # (daemon imports this module when state_url is set)
 
-    first = Database(settings.state_url)  # unreachable, or not at this schema: one line, exit 2
-    try:
-        require_current(first)
-    finally:
-        first.close()
+    _check_database(settings)
     stop = threading.Event()
     servers: list[Any] = []
 

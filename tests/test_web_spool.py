@@ -228,3 +228,42 @@ def test_a_web_node_listens_while_it_loads(pg_url: str, tmp_path: Path) -> None:
         assert node.stop() == 0, node.log()
         blocker.close()
         db.close()
+
+
+def test_a_web_node_started_before_its_database_waits_for_it(pg_url: str, tmp_path: Path) -> None:
+    """An orchestrator starts the database and the nodes at once: a web node that cannot reach
+    PostgreSQL at its start listens and says why (503 `starting`), then serves once it can."""
+    _published_site(pg_url, tmp_path)
+    db = upgraded(pg_url)
+    with pgserver.Proxy(pg_url) as proxy:
+        proxy.cut()
+        node = ServerProcess(tmp_path / "node", seeds=None, args=["--role", "web"],
+                             env={"SYNDICATOR_STATE_URL": proxy.url,
+                                  "SYNDICATOR_BASE_URL": "http://feeds.example.org/"})
+        node.port = free_port()
+        with open(node.log_path, "ab") as log:
+            node.proc = subprocess.Popen(node.command(), cwd=node.workdir, env=node.environment(),
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 20
+            health = None
+            while health is None and time.monotonic() < deadline:
+                try:
+                    health = node.request("GET", "/healthz", timeout=2)
+                except OSError:
+                    time.sleep(0.1)
+            assert health is not None and health[0] == 503, (health, node.log())
+            doc = json.loads(health[2])
+            assert doc["status"] == "starting" and "unreachable" in doc["reason"], doc
+            status, headers, _ = node.request("GET", "/all.rss")
+            assert status == 503 and headers["Retry-After"], status
+            proxy.restore()
+            deadline = time.monotonic() + 20
+            while node.request("GET", "/healthz")[0] != 200 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            status, _, body = node.request("GET", "/all.rss")
+            assert status == 200 and body == database_site(db)["all.rss"][0]
+        finally:
+            assert node.stop() == 0, node.log()
+            db.close()
+    assert "Traceback" not in node.log()

@@ -40,7 +40,7 @@ from syndicator.publishers.directory import (
     same_bytes,
     sync_folders,
 )
-from syndicator.store.pg import Database, Unreachable
+from syndicator.store.pg import Database, SchemaOutdated, Unreachable, require_current
 from syndicator.web.files import CONTENT_TYPES, MAX_CACHED_BYTES, Entry
 from syndicator.web.spool import Spool, twin_name
 
@@ -247,6 +247,7 @@ class PublishedFiles:
             db: Database | None = None
             try:
                 db = Database(self.url, watched=True)
+                require_current(db)  # (checked at the start too, unless the database was away then)
                 db.execute(f"LISTEN {CHANNEL}")
                 self.refresh(db)
                 while not self.stopping.is_set():
@@ -254,6 +255,8 @@ class PublishedFiles:
                     self.refresh(db)
             except Unreachable as e:
                 self._troubled(UNREACHABLE, str(e))
+            except SchemaOutdated as e:
+                self._troubled("cannot serve the database", str(e))
             except OSError as e:  # the spool's: a full disk, a folder gone; the snapshot is whole still
                 self._troubled(f"cannot write {self.spool.root}", e.strerror or str(e))
             except Exception:  # noqa: BLE001 - keep serving what we have; log it and try again
