@@ -15,6 +15,7 @@ import hashlib
 import os
 import stat as statmod
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
@@ -50,12 +51,13 @@ class Entry:
     content_type: str
 
 
-class FileCache:
-    """Entries of files under `root`, keyed by relative path and checked against a fresh stat;
-    at most `max_bytes` of them (their bytes and gzip bytes), the least recently served out first."""
+class Served:
+    """Entries by relative path, each good while what identifies the path's bytes (its key)
+    is the same; at most `max_bytes` of them (their bytes and gzip bytes), the least recently
+    served out first. `FileCache` keys them by a file's stat, a web node by its published
+    generation (web/published.py)."""
 
-    def __init__(self, root: Path, max_bytes: int = 16 << 20) -> None:
-        self.root = root
+    def __init__(self, max_bytes: int) -> None:
         self._entries: Bounded[str, Entry] = Bounded(max_bytes, _size)
         self._lock = threading.Lock()
 
@@ -63,6 +65,33 @@ class FileCache:
     def size(self) -> int:
         """Bytes held (each entry's bytes and gzip bytes)."""
         return self._entries.bytes
+
+    def get(self, rel: str, key: object, size: int, load: Callable[[], Entry | None]) -> Entry | None:
+        """The entry kept for `rel` if its key is `key`, else what `load` makes of the path's
+        `size` bytes (kept unless None, or larger than MAX_CACHED_BYTES)."""
+        entry = self._entries.get(rel)
+        if entry is not None and entry.key == key:
+            with self._lock:
+                self._entries.touch(rel)
+            return entry
+        entry = load()
+        if entry is not None and size <= MAX_CACHED_BYTES:
+            with self._lock:
+                self._entries.put(rel, entry)
+        return entry
+
+
+class FileCache:
+    """Entries of files under `root`, keyed by relative path and checked against a fresh stat."""
+
+    def __init__(self, root: Path, max_bytes: int = 16 << 20) -> None:
+        self.root = root
+        self._served = Served(max_bytes)
+
+    @property
+    def size(self) -> int:
+        """Bytes held (each entry's bytes and gzip bytes)."""
+        return self._served.size
 
     def get(self, rel: str) -> Entry | None:
         """The entry for a path that `safe_rel` accepted; None when it is not a regular file
@@ -77,16 +106,7 @@ class FileCache:
         if not statmod.S_ISREG(st.st_mode):
             return None
         key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-        entry = self._entries.get(rel)
-        if entry is not None and entry.key == key:
-            with self._lock:
-                self._entries.touch(rel)
-            return entry
-        entry = self._load(rel, path, key, st.st_mtime)
-        if entry is not None and st.st_size <= MAX_CACHED_BYTES:
-            with self._lock:
-                self._entries.put(rel, entry)
-        return entry
+        return self._served.get(rel, key, st.st_size, lambda: self._load(rel, path, key, st.st_mtime))
 
     def _load(self, rel: str, path: str, key: StatKey, mtime: float) -> Entry | None:
         if not _inside(self.root, path):  # a symlink pointing out of feeds/
@@ -106,9 +126,12 @@ def _size(entry: Entry) -> int:
     return len(entry.data) + len(entry.gz)
 
 
-def entry_of(data: bytes, gz: bytes, mtime: float, ext: str, key: StatKey = (-1, -1, -1, -1)) -> Entry:
-    """An entry for these bytes (`mtime`: when they last changed; `ext`: the file extension)."""
-    digest = hashlib.sha256(data).hexdigest()[:32]
+def entry_of(data: bytes, gz: bytes, mtime: float, ext: str, key: StatKey = (-1, -1, -1, -1),
+             digest: str | None = None) -> Entry:
+    """An entry for these bytes (`mtime`: when they last changed; `ext`: the file extension;
+    `digest`: their hash when it is known, as a web node's spool names them)."""
+    if digest is None:
+        digest = hashlib.sha256(data).hexdigest()[:32]
     return Entry(key=key, data=data, etag=f'"{digest}"', gz=gz, gz_etag=f'"{digest}-gzip"',
                  last_modified=formatdate(int(mtime), usegmt=True), mtime=int(mtime),
                  content_type=CONTENT_TYPES[ext])

@@ -14,6 +14,7 @@ from the snapshot it has (stale but whole: every byte is in the spool), `/health
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -21,11 +22,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-from syndicator.bounded import Bounded
 from syndicator.compress import gzip_bytes
 from syndicator.dates import rfc3339
 from syndicator.formats import FEED_EXTENSIONS
@@ -41,7 +40,7 @@ from syndicator.publishers.directory import (
     sync_folders,
 )
 from syndicator.store.pg import Database, SchemaOutdated, Unreachable, require_current
-from syndicator.web.files import CONTENT_TYPES, MAX_CACHED_BYTES, Entry
+from syndicator.web.files import CONTENT_TYPES, Entry, Served, entry_of
 from syndicator.web.spool import Spool, twin_name
 
 log = logging.getLogger("syndicator.web")
@@ -110,13 +109,6 @@ def applied(snapshot: Snapshot, changes: Changes, spool: Spool) -> Snapshot:
     return Snapshot(changes.generation, entries, changes.redirects, changes.site, time.time())
 
 
-def entry(rel: str, made: Stored, data: bytes, gz: bytes) -> Entry:
-    seconds = made.mtime_ns // 1_000_000_000
-    return Entry(key=made.key, data=data, etag=f'"{made.name}"', gz=gz, gz_etag=f'"{made.name}-gzip"',
-                 last_modified=formatdate(seconds, usegmt=True), mtime=seconds,
-                 content_type=CONTENT_TYPES[os.path.splitext(rel)[1]])
-
-
 class PublishedFiles:
     """The published outputs of the database at `url`: their bytes in a spool folder, and at most
     `cache_bytes` of the ones served in memory (see the module's doc)."""
@@ -126,8 +118,7 @@ class PublishedFiles:
                  loaded_hook: Callable[[], None] | None = None, cache_bytes: int = 16 << 20) -> None:
         self.url = url
         self.spool = Spool(spool)
-        self._cache: Bounded[str, Entry] = Bounded(cache_bytes, lambda e: len(e.data) + len(e.gz))
-        self._cache_lock = threading.Lock()
+        self._served = Served(cache_bytes)
         #: told the outputs that changed or went with each generation loaded after the first
         self.changed = changed
         #: called (with nothing: it must not take long) after each generation is loaded
@@ -149,34 +140,34 @@ class PublishedFiles:
             made = self.snapshot.entries.get(rel)
             if made is None:
                 return None
-            found = self._cache.get(rel)
-            if found is not None and found.key == made.key:
-                with self._cache_lock:
-                    self._cache.touch(rel)
+            found = self._served.get(rel, made.key, made.size, functools.partial(self._entry, rel, made))
+            if found is not None:
                 return found
-            got = self.bytes_of(rel, made)
-            if got is None:
-                continue  # swept: the snapshot it was looked up in is long gone
-            found = entry(rel, made, *got)
-            if made.size <= MAX_CACHED_BYTES:
-                with self._cache_lock:
-                    self._cache.put(rel, found)
-            return found
+            # swept: the snapshot it was looked up in is long gone; look again
         return None
 
-    def bytes_of(self, rel: str, made: Stored) -> tuple[bytes, bytes] | None:
-        """An output's bytes and gzip bytes, from the spool; None when they were swept (a newer
-        generation names other bytes). Bytes of the current generation that are gone from the
-        spool (a hand clearing the folder) are fetched from the database again."""
+    def _entry(self, rel: str, made: Stored) -> Entry | None:
+        got = self.bytes_of(rel, made)
+        if got is None:
+            return None
+        data, gz = got
+        return entry_of(data, gz if gz is not None else gzip_bytes(data), made.mtime_ns // 1_000_000_000,
+                        os.path.splitext(rel)[1], made.key, digest=made.name)
+
+    def bytes_of(self, rel: str, made: Stored) -> tuple[bytes, bytes | None] | None:
+        """An output's bytes and its published gzip twin (None: it has none), from the spool;
+        None when they were swept (a newer generation names other bytes). Bytes of the current
+        generation that are gone from the spool (a hand clearing the folder) are fetched from
+        the database again."""
         try:
             data = self.spool.read(made.name)
-            return data, self.spool.read(twin_name(made.name)) if made.twin else gzip_bytes(data)
+            return data, self.spool.read(twin_name(made.name)) if made.twin else None
         except OSError:
             if self.snapshot.entries.get(rel) is not made:
                 return None
         return self._fetch_again(rel, made)
 
-    def _fetch_again(self, rel: str, made: Stored) -> tuple[bytes, bytes] | None:
+    def _fetch_again(self, rel: str, made: Stored) -> tuple[bytes, bytes | None] | None:
         log.warning("the bytes of %s were gone from %s; fetching them again", rel, self.spool.root)
         db: Database | None = None
         try:
@@ -191,16 +182,17 @@ class PublishedFiles:
         if found is None:  # no longer published with these bytes: the next generation says what is
             return None
         data, gz = found
+        gz = gz if made.twin else None
         try:
-            self.spool.put(made.name, data, gz if made.twin else None)
+            self.spool.put(made.name, data, gz)
         except OSError as e:  # served from memory this once
             log.warning("cannot write %s: %s", self.spool.root, e)
-        return data, gz if gz is not None else gzip_bytes(data)
+        return data, gz
 
     @property
     def size(self) -> int:
         """Bytes held in memory (the served outputs' bytes and gzip bytes; `syndicator_file_cache_bytes`)."""
-        return self._cache.bytes
+        return self._served.size
 
     def key(self, rel: str) -> tuple[int, int, int, int] | None:
         """What identifies the bytes `rel` is served with (for the server's replayed answers)."""
@@ -398,7 +390,7 @@ class FolderCopy:
             pass
         gz = path.with_name(path.name + ".gz")
         if twin:
-            atomic_write(gz, twin_bytes, mtime, self.durable)
+            atomic_write(gz, twin_bytes if twin_bytes is not None else gzip_bytes(data), mtime, self.durable)
         else:
             gz.unlink(missing_ok=True)
         atomic_write(path, data, mtime, self.durable)
