@@ -36,6 +36,10 @@ class Bounded(Generic[K, V]):
     def __iter__(self) -> Iterator[K]:
         return iter(list(self._entries))
 
+    def items(self) -> list[tuple[K, V]]:
+        """The entries, oldest first (a copy: the caller may pop while it walks them)."""
+        return list(self._entries.items())
+
     def touch(self, key: K) -> None:
         """`key` (if kept) is the most recently used from now on."""
         if key in self._entries:

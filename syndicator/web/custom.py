@@ -255,9 +255,8 @@ class CustomFeeds:
         if catalog.generation == self._synced:
             return
         changed = catalog.changed_since(self._synced)
-        for key in self._kept:
-            kept = self._kept.get(key)
-            if kept is not None and (changed is None or kept.depends & changed):
+        for key, kept in self._kept.items():
+            if changed is None or kept.depends & changed:
                 self._kept.pop(key)
         self._synced = catalog.generation
 
