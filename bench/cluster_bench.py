@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import edit_post  # noqa: E402
 from gen_corpus import raw_corpus  # noqa: E402
+from serve_memory import _rss_mib  # noqa: E402
 
 from tests import pgserver  # noqa: E402
 from tests.serverproc import SEEDS, ServerProcess  # noqa: E402
@@ -285,12 +286,6 @@ def saved(args: argparse.Namespace, work: Path) -> None:
             times.append(time.monotonic() - t0)
         print(json.dumps({"measure": "save_to_served_on_both", "edits": len(times),
                           "median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3)}), flush=True)
-
-
-def _rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-    return round(kb / 1024, 1)
 
 
 def _started(workdir: Path, url: str) -> tuple[ServerProcess, float]:
